@@ -1,0 +1,96 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# pinio: the user-facing make targets. Kbuild (the file next to this one) describes the module
+# itself; this Makefile finds or builds a kernel, then calls kbuild.
+#
+#   make            build pinio.ko against the cached debug kernel (or KDIR=...)
+#   make run        the demo: boot, write and read a pattern with O_DIRECT, show pins
+#   make test       build everything, boot the debug kernel once, run kselftests + KUnit
+#   make bench      benchmarks on the release kernel (bench/results/)
+#   make stress     seeded stress run on the debug kernel
+#   make info       where everything is
+#   make clippy | fmt | fmtcheck | rust-analyzer | clean
+#
+# Variables: KDIR (a Rust-enabled kernel build tree; default: the cached FLAVOUR kernel),
+# FLAVOUR (debug|release), LLVM, RUSTC, BINDGEN, KERNEL_SERIES.
+
+TOP := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+SCRIPTS := $(TOP)/scripts
+FLAVOUR ?= debug
+CACHE := $(or $(PINIO_CACHE),$(XDG_CACHE_HOME),$(HOME)/.cache)$(if $(PINIO_CACHE),,/pinio)
+LLVM ?= -19
+RUSTC ?= /usr/bin/rustc
+BINDGEN ?= $(CACHE)/tools/bin/bindgen
+CLIPPY_DRIVER ?= /usr/bin/clippy-driver
+RUSTFMT ?= /usr/bin/rustfmt
+export LIBCLANG_PATH ?= /usr/lib/llvm$(LLVM)/lib
+
+# A tree given with KDIR= is used as is; otherwise the cached kernel of FLAVOUR (built on
+# first use by scripts/build-kernel.sh).
+ifeq ($(origin KDIR),undefined)
+KDIR_CMD = $$($(SCRIPTS)/setup.sh >&2 && $(SCRIPTS)/build-kernel.sh $(FLAVOUR))
+OUT := $(TOP)/build/$(FLAVOUR)
+else
+KDIR_CMD = $(KDIR)
+OUT := $(TOP)/build/kdir-$(shell echo '$(abspath $(KDIR))' | sha1sum | cut -c1-8)
+endif
+
+KBUILD_VARS = LLVM=$(LLVM) RUSTC=$(RUSTC) HOSTRUSTC=$(RUSTC) BINDGEN=$(BINDGEN) \
+	RUSTFMT=$(RUSTFMT) CLIPPY_DRIVER=$(CLIPPY_DRIVER)
+kbuild = kdir=$(KDIR_CMD) && mkdir -p $(OUT) && \
+	$(MAKE) -C "$$kdir" M=$(TOP) MO=$(OUT) $(KBUILD_VARS)
+
+.PHONY: all module setup kernel kernels info clippy fmt fmtcheck rust-analyzer \
+	tests run test bench stress clean
+
+all: module
+
+module:
+	+@$(kbuild) modules
+
+setup:
+	@$(SCRIPTS)/setup.sh
+
+kernel:
+	@$(SCRIPTS)/setup.sh && $(SCRIPTS)/build-kernel.sh $(FLAVOUR) >/dev/null
+
+kernels:
+	@$(SCRIPTS)/setup.sh && $(SCRIPTS)/build-kernel.sh debug >/dev/null && \
+		$(SCRIPTS)/build-kernel.sh release >/dev/null
+
+info:
+	@$(SCRIPTS)/info.sh $(if $(filter command line environment,$(origin KDIR)),"$(KDIR)")
+
+# Clippy rebuilds every Rust object with clippy-driver (the kernel's lints, -D warnings).
+clippy:
+	+@$(kbuild) CLIPPY=1 KRUSTFLAGS=-Dwarnings MO=$(OUT)-clippy modules
+
+fmt:
+	$(RUSTFMT) --edition 2021 --config-path $(TOP)/.rustfmt.toml $(TOP)/src/pinio.rs
+
+fmtcheck:
+	$(RUSTFMT) --check --edition 2021 --config-path $(TOP)/.rustfmt.toml $(TOP)/src/pinio.rs
+
+# rust-project.json for rust-analyzer, covering the kernel crates and this module.
+rust-analyzer:
+	+@$(kbuild) rust-analyzer && $(SCRIPTS)/rust-analyzer.py $(OUT) $(TOP)
+
+tests:
+	+@$(MAKE) -C $(TOP)/tests-kselftest KSFT=1 KSRC=$$($(SCRIPTS)/setup.sh >&2 && bash -c ". $(SCRIPTS)/lib.sh && kernel_src")
+
+run: module tests
+	@$(SCRIPTS)/demo.sh
+
+test: module tests
+	@$(SCRIPTS)/run-tests.sh
+
+bench:
+	+@$(MAKE) FLAVOUR=release module tests
+	@$(SCRIPTS)/bench.sh
+
+stress: module tests
+	@$(SCRIPTS)/stress.sh
+
+clean:
+	rm -rf $(TOP)/build
+	$(MAKE) -C $(TOP)/tests-kselftest clean

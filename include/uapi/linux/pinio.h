@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/*
+ * pinio: the ioctl ABI of /dev/pinio.
+ *
+ * This header is the single source of truth for the ABI: the module's Rust
+ * code gets these structs and constants from it through bindgen.
+ *
+ * Rules for every struct: fixed-size fields, explicit padding, and reserved
+ * fields that user space must zero on input (EINVAL otherwise). The module
+ * zeroes reserved fields on output.
+ *
+ * Pins taken with PINIO_IOC_PIN belong to the open file, not to the process:
+ * they are released by PINIO_IOC_UNPIN or when the last reference to the file
+ * is closed, whichever process that is.
+ */
+#ifndef _UAPI_LINUX_PINIO_H
+#define _UAPI_LINUX_PINIO_H
+
+#include <linux/ioctl.h>
+#include <linux/types.h>
+
+#define PINIO_ABI_VERSION	1
+#define PINIO_IOC_MAGIC		0xB9
+
+/* PINIO_IOC_PIN flags */
+/* FOLL_WRITE: the device may later write into the pages (PINIO_DMA_TO_PAGES). */
+#define PINIO_PIN_WRITE		(1U << 0)
+/* FOLL_LONGTERM: held for an indefinite time; charged to pinned_vm. */
+#define PINIO_PIN_LONGTERM	(1U << 1)
+/* FOLL_NOFAULT: take only pages that are already present; never fault. */
+#define PINIO_PIN_NOFAULT	(1U << 2)
+/*
+ * Retention mode GET: get_user_pages_fast() references (FOLL_GET), the
+ * pre-2020 O_DIRECT semantics, kept for experiments. Without it the mode is
+ * PIN: pin_user_pages_fast() (FOLL_PIN). GET with LONGTERM is refused.
+ */
+#define PINIO_PIN_GET		(1U << 3)
+#define PINIO_PIN_FLAGS_ALL	(PINIO_PIN_WRITE | PINIO_PIN_LONGTERM | \
+				 PINIO_PIN_NOFAULT | PINIO_PIN_GET)
+
+/* PINIO_IOC_UNPIN flags */
+/* Mark the pages dirty as they are released (the device wrote into them). */
+#define PINIO_UNPIN_DIRTY	(1U << 0)
+#define PINIO_UNPIN_FLAGS_ALL	PINIO_UNPIN_DIRTY
+
+/* PINIO_IOC_DMA flags: exactly one direction. */
+/* The device writes into the held pages, as a read(2) would. */
+#define PINIO_DMA_TO_PAGES	(1U << 0)
+/* The device reads from the held pages, as a write(2) would. */
+#define PINIO_DMA_FROM_PAGES	(1U << 1)
+#define PINIO_DMA_FLAGS_ALL	(PINIO_DMA_TO_PAGES | PINIO_DMA_FROM_PAGES)
+
+/* PINIO_IOC_INFO: ABI version, supported flags and device geometry (out). */
+struct pinio_info {
+	__u32 abi_version;	/* PINIO_ABI_VERSION */
+	__u32 pin_flags;	/* PINIO_PIN_* bits accepted */
+	__u32 unpin_flags;	/* PINIO_UNPIN_* bits accepted */
+	__u32 dma_flags;	/* PINIO_DMA_* bits accepted */
+	__u64 store_size;	/* bytes; also lseek(SEEK_END) */
+	__u32 block_size;	/* read/write alignment; 1 = none */
+	__u32 page_size;
+	__u64 max_pinned_pages;	/* per-file cap on held pages */
+	__u64 reserved[4];
+};
+
+/* PINIO_IOC_PIN: pin (or get) a page-aligned user range; returns a handle. */
+struct pinio_pin {
+	__u64 addr;		/* in: page aligned */
+	__u64 len;		/* in: page aligned, non-zero */
+	__u32 flags;		/* in: PINIO_PIN_* */
+	__u32 pages_per_call;	/* in: pages per pin/get call; 0: all in one */
+	__u32 handle;		/* out: non-zero */
+	__u32 reserved0;	/* in: zero */
+	__u64 nr_pages;		/* out: pages held (len / page size) */
+	__u64 charged_pages;	/* out: pages charged to pinned_vm */
+	__u64 pin_ns;		/* out: time in the pin/get calls */
+	__u64 reserved[2];	/* in: zero */
+};
+
+/* PINIO_IOC_UNPIN: release a handle's pages. */
+struct pinio_unpin {
+	__u32 handle;		/* in */
+	__u32 flags;		/* in: PINIO_UNPIN_* */
+	__u64 unpin_ns;		/* out: time in the unpin/put calls */
+	__u64 reserved[2];	/* in: zero */
+};
+
+/* PINIO_IOC_QUERY: what the kernel now thinks of a handle's pages. */
+struct pinio_query {
+	__u32 handle;		/* in */
+	__u32 flags;		/* out: the PINIO_PIN_* flags of the pin */
+	__u64 addr;		/* out: the pinned range */
+	__u64 len;
+	__u64 nr_pages;		/* out: pages held */
+	__u64 nr_folios;	/* out: folios they belong to */
+	__u64 nr_large_folios;	/* out: of which large (THP, hugetlb, mTHP) */
+	__u64 nr_dma_pinned;	/* out: pages whose folio_maybe_dma_pinned() */
+	__u64 nr_longterm_pinnable; /* out: pages folio_is_longterm_pinnable() */
+	__u64 nr_anon;		/* out: pages of anonymous folios */
+	__u64 nr_anon_exclusive; /* out: PageAnonExclusive pages */
+	__u64 nr_zero_page;	/* out: shared zero page mappings */
+	__u64 charged_pages;	/* out: pages charged to pinned_vm */
+	__s32 refcount_min;	/* out: folio_ref_count() over the folios */
+	__s32 refcount_max;
+	__s32 mapcount_min;	/* out: folio_mapcount() over the folios */
+	__s32 mapcount_max;
+	__u64 reserved[4];	/* in: zero */
+};
+
+/*
+ * PINIO_IOC_DMA: the device moves bytes between its store and a handle's
+ * pages now, through its own mapping of the pages (not through any page
+ * table). TO_PAGES needs a pin taken with PINIO_PIN_WRITE (EPERM otherwise).
+ */
+struct pinio_dma {
+	__u32 handle;		/* in */
+	__u32 flags;		/* in: one PINIO_DMA_* direction */
+	__u64 range_offset;	/* in: byte offset into the pinned range */
+	__u64 store_offset;	/* in: byte offset into the store */
+	__u64 len;		/* in: bytes */
+	__u64 done;		/* out: bytes moved */
+	__u64 reserved[2];	/* in: zero */
+};
+
+/*
+ * PINIO_IOC_SET_CONFIG: per-file experiment knobs for read/write.
+ * dma_delay_us: after extracting each batch of pages and before copying,
+ * the device waits this long (killable), as a slow DMA engine would. Used
+ * to race fork() or SIGKILL against a transfer.
+ */
+struct pinio_config {
+	__u32 dma_delay_us;	/* in: 0..1000000 */
+	__u32 reserved0;	/* in: zero */
+	__u64 reserved[3];	/* in: zero */
+};
+
+#define PINIO_IOC_INFO		_IOR(PINIO_IOC_MAGIC, 0x00, struct pinio_info)
+#define PINIO_IOC_PIN		_IOWR(PINIO_IOC_MAGIC, 0x01, struct pinio_pin)
+#define PINIO_IOC_UNPIN		_IOWR(PINIO_IOC_MAGIC, 0x02, struct pinio_unpin)
+#define PINIO_IOC_QUERY		_IOWR(PINIO_IOC_MAGIC, 0x03, struct pinio_query)
+#define PINIO_IOC_DMA		_IOWR(PINIO_IOC_MAGIC, 0x04, struct pinio_dma)
+#define PINIO_IOC_SET_CONFIG	_IOW(PINIO_IOC_MAGIC, 0x05, struct pinio_config)
+
+#endif /* _UAPI_LINUX_PINIO_H */

@@ -1,0 +1,125 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * C shims for pinio, linked into pinio.ko with the Rust code. Each wraps one
+ * static inline or macro; see pinio_shim.h.
+ */
+#include <linux/fs.h>
+#include <linux/highmem.h>
+#include <linux/mm.h>
+#include <linux/sched/mm.h>
+#include <linux/sched/signal.h>
+#include <linux/uio.h>
+#include <linux/vmstat.h>
+
+#include "pinio_shim.h"
+
+bool pinio_iov_iter_extract_will_pin(const struct iov_iter *iter)
+{
+	return iov_iter_extract_will_pin(iter);
+}
+
+void pinio_iov_iter_truncate(struct iov_iter *iter, u64 count)
+{
+	iov_iter_truncate(iter, count);
+}
+
+void pinio_iov_iter_reexpand(struct iov_iter *iter, size_t count)
+{
+	iov_iter_reexpand(iter, count);
+}
+
+void pinio_memcpy_page(struct page *dst, size_t dst_off, struct page *src,
+		       size_t src_off, size_t len)
+{
+	memcpy_page(dst, dst_off, src, src_off, len);
+}
+
+void pinio_flush_dcache_page(struct page *page)
+{
+	flush_dcache_page(page);
+}
+
+struct folio *pinio_page_folio(struct page *page)
+{
+	return page_folio(page);
+}
+
+bool pinio_folio_maybe_dma_pinned(struct folio *folio)
+{
+	return folio_maybe_dma_pinned(folio);
+}
+
+long pinio_folio_nr_pages(const struct folio *folio)
+{
+	return folio_nr_pages(folio);
+}
+
+int pinio_folio_ref_count(const struct folio *folio)
+{
+	return folio_ref_count(folio);
+}
+
+int pinio_folio_mapcount(const struct folio *folio)
+{
+	return folio_mapcount(folio);
+}
+
+bool pinio_folio_test_anon(const struct folio *folio)
+{
+	return folio_test_anon(folio);
+}
+
+bool pinio_folio_is_longterm_pinnable(struct folio *folio)
+{
+	return folio_is_longterm_pinnable(folio);
+}
+
+bool pinio_page_anon_exclusive(const struct page *page)
+{
+	return PageAnonExclusive(page);
+}
+
+bool pinio_is_zero_folio(const struct folio *folio)
+{
+	return is_zero_folio(folio);
+}
+
+void pinio_put_pages(struct page **pages, int nr)
+{
+	release_pages(pages, nr);
+}
+
+void pinio_file_set_can_odirect(struct file *file)
+{
+	file->f_mode |= FMODE_CAN_ODIRECT;
+}
+
+void pinio_file_set_nowait(struct file *file)
+{
+	file->f_mode |= FMODE_NOWAIT;
+}
+
+bool pinio_fatal_signal_pending(void)
+{
+	return fatal_signal_pending(current);
+}
+
+s64 pinio_mm_pinned_vm_add(struct mm_struct *mm, s64 delta)
+{
+	return atomic64_add_return(delta, &mm->pinned_vm);
+}
+
+unsigned long pinio_rlimit_memlock_pages(void)
+{
+	return rlimit(RLIMIT_MEMLOCK) >> PAGE_SHIFT;
+}
+
+unsigned long pinio_foll_pin_acquired(void)
+{
+	return global_node_page_state(NR_FOLL_PIN_ACQUIRED);
+}
+
+unsigned long pinio_foll_pin_released(void)
+{
+	return global_node_page_state(NR_FOLL_PIN_RELEASED);
+}

@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * C shims for pinio: one-line wrappers of kernel static inlines and macros
+ * that Rust cannot call directly. bindgen reads this header at build time;
+ * the Rust side sees only the pinio_* functions declared here.
+ */
+#ifndef _PINIO_SHIM_H
+#define _PINIO_SHIM_H
+
+#include <linux/types.h>
+
+struct file;
+struct folio;
+struct iov_iter;
+struct mm_struct;
+struct page;
+
+/* iov_iter */
+bool pinio_iov_iter_extract_will_pin(const struct iov_iter *iter);
+void pinio_iov_iter_truncate(struct iov_iter *iter, u64 count);
+void pinio_iov_iter_reexpand(struct iov_iter *iter, size_t count);
+
+/* Copy between two pages through short-lived local mappings. */
+void pinio_memcpy_page(struct page *dst, size_t dst_off, struct page *src,
+		       size_t src_off, size_t len);
+void pinio_flush_dcache_page(struct page *page);
+
+/* Pages and folios */
+struct folio *pinio_page_folio(struct page *page);
+bool pinio_folio_maybe_dma_pinned(struct folio *folio);
+long pinio_folio_nr_pages(const struct folio *folio);
+int pinio_folio_ref_count(const struct folio *folio);
+int pinio_folio_mapcount(const struct folio *folio);
+bool pinio_folio_test_anon(const struct folio *folio);
+bool pinio_folio_is_longterm_pinnable(struct folio *folio);
+bool pinio_page_anon_exclusive(const struct page *page);
+bool pinio_is_zero_folio(const struct folio *folio);
+void pinio_put_pages(struct page **pages, int nr);
+
+/* Files */
+void pinio_file_set_can_odirect(struct file *file);
+void pinio_file_set_nowait(struct file *file);
+
+/* Tasks and accounting */
+bool pinio_fatal_signal_pending(void);
+s64 pinio_mm_pinned_vm_add(struct mm_struct *mm, s64 delta);
+unsigned long pinio_rlimit_memlock_pages(void);
+unsigned long pinio_foll_pin_acquired(void);
+unsigned long pinio_foll_pin_released(void);
+
+#endif /* _PINIO_SHIM_H */

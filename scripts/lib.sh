@@ -1,0 +1,64 @@
+# shellcheck shell=bash
+# Common settings for pinio's scripts: where the cache lives, which kernel, which tools.
+# Sourced, never run.
+
+PINIO_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PINIO_CACHE=${PINIO_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pinio}
+KERNEL_SERIES=${KERNEL_SERIES:-7.3}
+KERNEL_SUITE=${KERNEL_SUITE:-trixie-backports}
+BINDGEN_VERSION=${BINDGEN_VERSION:-0.72.1}
+LLVM_SUFFIX=${LLVM_SUFFIX:--19}
+
+PINIO_TOOLS=$PINIO_CACHE/tools
+PINIO_SRC_ROOT=$PINIO_CACHE/src
+PINIO_BUILD_ROOT=$PINIO_CACHE/build
+
+export LIBCLANG_PATH=${LIBCLANG_PATH:-/usr/lib/llvm${LLVM_SUFFIX}/lib}
+# Debian's rustc-web, not rustup's: only it has a matching core source.
+RUSTC=${RUSTC:-/usr/bin/rustc}
+BINDGEN=${BINDGEN:-$PINIO_TOOLS/bin/bindgen}
+CLIPPY_DRIVER=${CLIPPY_DRIVER:-/usr/bin/clippy-driver}
+RUSTFMT=${RUSTFMT:-/usr/bin/rustfmt}
+
+say() { printf '[pinio] %s\n' "$*" >&2; }
+die() { printf '[pinio] error: %s\n' "$*" >&2; exit 1; }
+
+# Run "$@" and say how long it took.
+timed() {
+	local what=$1 t0 t1
+	shift
+	say "$what ..."
+	t0=$(date +%s)
+	"$@" || die "$what failed"
+	t1=$(date +%s)
+	say "$what: done in $((t1 - t0)) s"
+}
+
+# The extracted kernel source of the selected series (written by setup.sh).
+kernel_src() {
+	local f=$PINIO_SRC_ROOT/linux-$KERNEL_SERIES.path
+	[ -f "$f" ] || return 1
+	cat "$f"
+}
+
+# Hash of everything that decides a kernel build of flavour $1.
+kernel_key() {
+	local flavour=$1 src ver
+	src=$(kernel_src) || return 1
+	ver=$(cat "$src/.pinio-version")
+	{
+		echo "$ver"
+		cat "$PINIO_TOP/tests-kselftest/config"
+		cat "$PINIO_TOP/tests-kselftest/config.$flavour"
+		"$RUSTC" --version
+		"clang$LLVM_SUFFIX" --version | head -1
+		"$BINDGEN" --version
+	} | sha256sum | cut -c1-12
+}
+
+kernel_build_dir() {
+	local flavour=$1 src key
+	src=$(kernel_src) || return 1
+	key=$(kernel_key "$flavour") || return 1
+	echo "$PINIO_BUILD_ROOT/$(cat "$src/.pinio-version")-$flavour-$key"
+}

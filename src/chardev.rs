@@ -1,0 +1,211 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The misc device `/dev/pinio` and its `file_operations`.
+//!
+//! `kernel::miscdevice` builds a `file_operations` without `llseek`, `splice_read` and
+//! `splice_write`, and cannot allow `O_DIRECT` opens. A block-device-like file needs all of
+//! them, so this module registers the misc device with its own table, built the way
+//! `miscdevice.rs` builds one: thin `extern "C"` entry points that recover the file's
+//! [`OpenFile`] and call safe code ([`crate::transfer`], [`crate::ioctl`]). Splice and sendfile
+//! use the kernel's `copy_splice_read()` and `iter_file_splice_write()`, which hand
+//! `read_iter`/`write_iter` kernel-page (BVEC) iterators.
+
+use crate::{device::Device, ffi, ioctl, open_file::OpenFile, transfer};
+use core::pin::Pin;
+use kernel::{
+    bindings,
+    error::to_result,
+    ffi::{c_int, c_long, c_uint, c_ulong},
+    fs::Kiocb,
+    iov::{IovIterDest, IovIterSource},
+    prelude::*,
+    sync::Arc,
+    types::{ForeignOwnable, Opaque},
+};
+
+/// Name of the device node.
+const NAME: &CStr = c"pinio";
+
+/// Mode of the device node: root only, as for a block device.
+const MODE: u16 = 0o600;
+
+/// The private data of an open `/dev/pinio` file.
+type FilePtr = Pin<KBox<OpenFile>>;
+
+/// The registered misc device.
+///
+/// # Invariants
+///
+/// `misc` holds a `struct miscdevice` registered with `misc_register()` whose `fops` are
+/// [`FOPS`], until [`Drop`] deregisters it; `device` is initialised before that registration.
+#[pin_data(PinnedDrop)]
+pub(crate) struct Registration {
+    device: Arc<Device>,
+    #[pin]
+    misc: Opaque<bindings::miscdevice>,
+}
+
+impl Registration {
+    /// Registers `/dev/pinio` for `device`.
+    pub(crate) fn new(device: Arc<Device>) -> impl PinInit<Self, Error> {
+        try_pin_init!(Self {
+            device,
+            misc <- Opaque::try_ffi_init(move |slot: *mut bindings::miscdevice| {
+                let mut misc: bindings::miscdevice = pin_init::zeroed();
+                misc.minor = bindings::MISC_DYNAMIC_MINOR as c_int;
+                misc.name = NAME.as_char_ptr();
+                misc.fops = &FOPS.0;
+                misc.mode = MODE;
+                // SAFETY: The initializer may write to `slot`.
+                unsafe { slot.write(misc) };
+                // SAFETY: `slot` holds a filled-in miscdevice in pinned memory that stays
+                // valid until `PinnedDrop` deregisters it.
+                // INVARIANT: `device` was initialised above, before the device can be opened.
+                to_result(unsafe { bindings::misc_register(slot) })
+            }),
+        })
+    }
+}
+
+// SAFETY: `misc_deregister()` may be called from any thread, and `device` is `Send`.
+unsafe impl Send for Registration {}
+
+// SAFETY: No `&self` method touches `misc`; `device` is `Sync`.
+unsafe impl Sync for Registration {}
+
+#[pinned_drop]
+impl PinnedDrop for Registration {
+    fn drop(self: Pin<&mut Self>) {
+        // SAFETY: `misc` is registered (type invariant) and is deregistered exactly once here.
+        unsafe { bindings::misc_deregister(self.misc.get()) };
+    }
+}
+
+/// A `file_operations` table in a `static`.
+struct FileOperations(bindings::file_operations);
+
+// SAFETY: The table is never written after initialisation; it holds only function pointers and
+// the module pointer, which any thread may read.
+unsafe impl Sync for FileOperations {}
+
+/// The file operations of `/dev/pinio`.
+static FOPS: FileOperations = FileOperations(bindings::file_operations {
+    owner: kernel::module::this_module::<crate::LocalModule>().as_ptr(),
+    open: Some(open),
+    release: Some(release),
+    llseek: Some(llseek),
+    read_iter: Some(read_iter),
+    write_iter: Some(write_iter),
+    splice_read: Some(bindings::copy_splice_read),
+    splice_write: Some(bindings::iter_file_splice_write),
+    unlocked_ioctl: Some(ioctl),
+    #[cfg(CONFIG_COMPAT)]
+    compat_ioctl: Some(bindings::compat_ptr_ioctl),
+    ..pin_init::zeroed()
+});
+
+/// Borrows the [`OpenFile`] of `file`.
+///
+/// # Safety
+///
+/// `file` must be a `/dev/pinio` file between a successful [`open`] and its [`release`], and
+/// the returned borrow must end before `release`.
+unsafe fn open_file<'a>(file: *mut bindings::file) -> Pin<&'a OpenFile> {
+    // SAFETY: `open` stored a `FilePtr` in `private_data`, which `release` takes back; until
+    // then it may be borrowed (guaranteed by the caller).
+    unsafe { <FilePtr as ForeignOwnable>::borrow((*file).private_data) }
+}
+
+/// # Safety
+///
+/// Called by the VFS for a file being opened through `misc_open()`, which set `private_data` to
+/// our registered `struct miscdevice` and holds the misc lock, so the registration is alive.
+unsafe extern "C" fn open(_inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
+    // SAFETY: `misc_open()` stored the miscdevice it found in `private_data`.
+    let misc = unsafe { (*file).private_data }.cast::<bindings::miscdevice>();
+    // SAFETY: Only `Registration` registers a miscdevice with these fops, so `misc` is the
+    // `misc` field of a live `Registration`, whose `device` is initialised (type invariants).
+    let registration =
+        unsafe { &*kernel::container_of!(Opaque::cast_from(misc), Registration, misc) };
+    let ptr = match OpenFile::new(registration.device.clone()) {
+        Ok(ptr) => ptr,
+        Err(err) => return err.to_errno(),
+    };
+    // SAFETY: `file` is being opened; the open path may set its modes and private data.
+    unsafe {
+        ffi::pinio_file_set_can_odirect(file);
+        ffi::pinio_file_set_nowait(file);
+        (*file).private_data = ptr.into_foreign().cast();
+    }
+    0
+}
+
+/// # Safety
+///
+/// Called by the VFS once, when the last reference to an opened `/dev/pinio` file goes.
+unsafe extern "C" fn release(_inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
+    // SAFETY: `open` stored a `FilePtr` in `private_data`; release takes it back exactly once.
+    // Dropping it releases everything the file still holds.
+    drop(unsafe { <FilePtr as ForeignOwnable>::from_foreign((*file).private_data) });
+    0
+}
+
+/// # Safety
+///
+/// Called by the VFS on an open `/dev/pinio` file.
+unsafe extern "C" fn llseek(file: *mut bindings::file, offset: i64, whence: c_int) -> i64 {
+    // SAFETY: `file` is open (caller), and the borrow ends within this call.
+    let size = unsafe { open_file(file) }.device.store.size();
+    // SAFETY: `file` is a valid open file; `fixed_size_llseek()` is what block devices use.
+    unsafe { bindings::fixed_size_llseek(file, offset, whence, size as i64) }
+}
+
+/// # Safety
+///
+/// Called by the VFS with a valid `kiocb` for an open `/dev/pinio` file and a valid destination
+/// iterator.
+unsafe extern "C" fn read_iter(
+    kiocb: *mut bindings::kiocb,
+    iter: *mut bindings::iov_iter,
+) -> isize {
+    // SAFETY: `kiocb` is valid for this call and its file's private data is a `FilePtr`.
+    let mut kiocb = unsafe { Kiocb::<FilePtr>::from_raw(kiocb) };
+    // SAFETY: `iter` is a valid destination iterator for this call.
+    let iter = unsafe { IovIterDest::from_raw(iter) };
+    let file = kiocb.file();
+    match transfer::read(&file, kiocb.ki_pos_mut(), iter) {
+        Ok(done) => done as isize,
+        Err(err) => err.to_errno() as isize,
+    }
+}
+
+/// # Safety
+///
+/// Called by the VFS with a valid `kiocb` for an open `/dev/pinio` file and a valid source
+/// iterator.
+unsafe extern "C" fn write_iter(
+    kiocb: *mut bindings::kiocb,
+    iter: *mut bindings::iov_iter,
+) -> isize {
+    // SAFETY: `kiocb` is valid for this call and its file's private data is a `FilePtr`.
+    let mut kiocb = unsafe { Kiocb::<FilePtr>::from_raw(kiocb) };
+    // SAFETY: `iter` is a valid source iterator for this call.
+    let iter = unsafe { IovIterSource::from_raw(iter) };
+    let file = kiocb.file();
+    match transfer::write(&file, kiocb.ki_pos_mut(), iter) {
+        Ok(done) => done as isize,
+        Err(err) => err.to_errno() as isize,
+    }
+}
+
+/// # Safety
+///
+/// Called by the VFS on an open `/dev/pinio` file.
+unsafe extern "C" fn ioctl(file: *mut bindings::file, cmd: c_uint, arg: c_ulong) -> c_long {
+    // SAFETY: `file` is open (caller), and the borrow ends within this call.
+    let open = unsafe { open_file(file) };
+    match ioctl::dispatch(&open, cmd, arg) {
+        Ok(ret) => ret as c_long,
+        Err(err) => err.to_errno() as c_long,
+    }
+}

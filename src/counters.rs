@@ -1,0 +1,71 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Event counters, shown in debugfs (`/sys/kernel/debug/pinio/counters`) so that tests can
+//! prove which path ran: bytes through pinned user pages vs listed kernel pages, extractions,
+//! pins taken and released.
+
+use core::fmt;
+use kernel::sync::atomic::{Atomic, Relaxed};
+
+/// Declares [`Counters`] with one relaxed atomic per name, and its debugfs text form.
+macro_rules! counters {
+    ($($(#[$doc:meta])* $name:ident,)*) => {
+        /// Monotonic event counters of one pinio device.
+        pub(crate) struct Counters {
+            $($(#[$doc])* pub(crate) $name: Atomic<u64>,)*
+        }
+
+        impl Counters {
+            /// All zero.
+            pub(crate) const fn new() -> Self {
+                Self { $($name: Atomic::new(0),)* }
+            }
+        }
+
+        impl fmt::Debug for Counters {
+            /// One `name value` line per counter: the debugfs file's format.
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                $(writeln!(f, "{} {}", stringify!($name), self.$name.load(Relaxed))?;)*
+                Ok(())
+            }
+        }
+    };
+}
+
+counters! {
+    /// `read_iter` calls.
+    reads,
+    /// `write_iter` calls.
+    writes,
+    /// `iov_iter_extract_pages()` calls by the data path.
+    extract_calls,
+    /// Pages the data path pinned (user-backed iterators).
+    pages_pinned,
+    /// Pinned pages the data path released (with `unpin_user_pages_dirty_lock()`).
+    pages_unpinned,
+    /// Of those, pages released dirty because the device wrote into them.
+    pages_dirtied,
+    /// Kernel pages the data path only listed (BVEC/KVEC iterators), taking no reference.
+    pages_listed,
+    /// Bytes moved through pinned user pages.
+    bytes_pinned,
+    /// Bytes moved through listed kernel pages.
+    bytes_listed,
+    /// Successful `PINIO_IOC_PIN` calls.
+    ioctl_pins,
+    /// Handles released, by `PINIO_IOC_UNPIN` or on close.
+    ioctl_unpins,
+    /// Pages held by `PINIO_IOC_PIN` handles: taken.
+    ioctl_pages_held,
+    /// Pages held by `PINIO_IOC_PIN` handles: released.
+    ioctl_pages_released,
+    /// Bytes moved by `PINIO_IOC_DMA`.
+    ioctl_dma_bytes,
+}
+
+impl Counters {
+    /// Adds `n` to `counter`.
+    pub(crate) fn add(counter: &Atomic<u64>, n: usize) {
+        counter.fetch_add(n as u64, Relaxed);
+    }
+}

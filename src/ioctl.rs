@@ -1,0 +1,56 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! ioctl dispatch for `/dev/pinio`.
+//!
+//! Commands and argument structs come from the uapi header ([`crate::uapi`]). Each command's
+//! direction decides how its argument crosses the user boundary: `_IOR` commands only write a
+//! struct out, `_IOW` only read one in, `_IOWR` read, handle and write back.
+
+use crate::{open_file::OpenFile, uapi};
+use core::mem::size_of;
+use kernel::{
+    prelude::*,
+    transmute::{AsBytes, FromBytes},
+    uaccess::{UserPtr, UserSlice},
+};
+
+/// Handles `cmd` with argument `arg` on `file`. Unknown commands give `ENOTTY`, a bad argument
+/// pointer `EFAULT`.
+pub(crate) fn dispatch(file: &OpenFile, cmd: u32, arg: usize) -> Result<isize> {
+    match cmd {
+        uapi::PINIO_IOC_INFO => write_out(arg, &file.device.info()),
+        uapi::PINIO_IOC_SET_CONFIG => read_in(arg, |config| file.set_config(config)),
+        _ => Err(ENOTTY),
+    }
+}
+
+/// `_IOR`: copies `value` out to the user struct at `arg`.
+fn write_out<T: AsBytes>(arg: usize, value: &T) -> Result<isize> {
+    UserSlice::new(UserPtr::from_addr(arg), size_of::<T>())
+        .writer()
+        .write(value)?;
+    Ok(0)
+}
+
+/// `_IOW`: reads the user struct at `arg` and hands it to `handle`.
+fn read_in<T: FromBytes>(arg: usize, handle: impl FnOnce(&T) -> Result) -> Result<isize> {
+    let value = UserSlice::new(UserPtr::from_addr(arg), size_of::<T>())
+        .reader()
+        .read::<T>()?;
+    handle(&value)?;
+    Ok(0)
+}
+
+/// `_IOWR`: reads the user struct at `arg`, lets `handle` update it, and writes it back.
+#[allow(dead_code)]
+fn read_update_write<T: FromBytes + AsBytes>(
+    arg: usize,
+    handle: impl FnOnce(&mut T) -> Result,
+) -> Result<isize> {
+    let (mut reader, mut writer) =
+        UserSlice::new(UserPtr::from_addr(arg), size_of::<T>()).reader_writer();
+    let mut value = reader.read::<T>()?;
+    handle(&mut value)?;
+    writer.write(&value)?;
+    Ok(0)
+}

@@ -1,0 +1,132 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Borrowed pages: which pages the device may touch, how, and for how long.
+//!
+//! The data path never forms Rust references to page contents: pages are shared with user space
+//! and with concurrent transfers, exactly like DMA memory. Bytes move only in
+//! [`crate::dma::copy`].
+
+use crate::ffi;
+use core::{marker::PhantomData, ptr::NonNull};
+use kernel::{bindings, page::PAGE_SIZE};
+
+/// A page that its lender keeps alive for `'a`; the device may read it.
+///
+/// Lenders are a pin or reference (see [`crate::extract`], [`crate::pins`]), the store, or the
+/// iterator a kernel page was listed from.
+///
+/// # Invariants
+///
+/// `ptr` points to a valid `struct page` that stays allocated for `'a`.
+#[derive(Clone, Copy)]
+pub(crate) struct PageRef<'a> {
+    ptr: NonNull<bindings::page>,
+    _lender: PhantomData<&'a bindings::page>,
+}
+
+/// A page that its lender keeps alive for `'a` and allows the device to write into.
+///
+/// # Invariants
+///
+/// As [`PageRef`], and the lender allows writes: the page is the device's own, was pinned or
+/// referenced with `FOLL_WRITE`, or comes from a destination iterator.
+#[derive(Clone, Copy)]
+pub(crate) struct PageMut<'a>(PageRef<'a>);
+
+impl<'a> PageRef<'a> {
+    /// Borrows `ptr` for `'a`.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must point to a valid `struct page` that stays allocated for `'a`.
+    pub(crate) unsafe fn from_raw(ptr: NonNull<bindings::page>) -> Self {
+        // INVARIANT: Guaranteed by the caller.
+        Self {
+            ptr,
+            _lender: PhantomData,
+        }
+    }
+
+    /// The raw `struct page` pointer.
+    pub(crate) fn as_ptr(self) -> *mut bindings::page {
+        self.ptr.as_ptr()
+    }
+
+    /// What the kernel now thinks of this page and its folio.
+    pub(crate) fn info(self) -> PageInfo {
+        // SAFETY: The page is valid for `'a` (type invariant), and so is its folio, which
+        // `page_folio()` only computes.
+        let folio = unsafe { ffi::pinio_page_folio(self.as_ptr()) };
+        // SAFETY: `folio` is the valid folio of a page that stays allocated for this call; these
+        // helpers only read its flags and counters.
+        unsafe {
+            PageInfo {
+                folio: folio as usize,
+                folio_pages: usize::try_from(ffi::pinio_folio_nr_pages(folio)).unwrap_or(1),
+                ref_count: ffi::pinio_folio_ref_count(folio),
+                mapcount: ffi::pinio_folio_mapcount(folio),
+                maybe_dma_pinned: ffi::pinio_folio_maybe_dma_pinned(folio),
+                longterm_pinnable: ffi::pinio_folio_is_longterm_pinnable(folio),
+                anon: ffi::pinio_folio_test_anon(folio),
+                anon_exclusive: ffi::pinio_folio_test_anon(folio)
+                    && ffi::pinio_page_anon_exclusive(self.as_ptr()),
+                zero_page: ffi::pinio_is_zero_folio(folio),
+            }
+        }
+    }
+}
+
+impl<'a> PageMut<'a> {
+    /// Borrows `ptr` for `'a`, with the right to write into it.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must point to a valid `struct page` that stays allocated for `'a`, and its lender
+    /// must allow the device to write into it (see the type invariants).
+    pub(crate) unsafe fn from_raw(ptr: NonNull<bindings::page>) -> Self {
+        // SAFETY: Guaranteed by the caller.
+        // INVARIANT: Guaranteed by the caller.
+        Self(unsafe { PageRef::from_raw(ptr) })
+    }
+
+    /// The same page, for reading.
+    pub(crate) fn as_ref(self) -> PageRef<'a> {
+        self.0
+    }
+
+    /// The raw `struct page` pointer.
+    pub(crate) fn as_ptr(self) -> *mut bindings::page {
+        self.0.as_ptr()
+    }
+}
+
+/// A snapshot of one page's folio, as [`PageRef::info`] saw it.
+#[derive(Clone, Copy)]
+pub(crate) struct PageInfo {
+    /// Identity of the folio (its address), to count distinct folios; never dereferenced.
+    pub(crate) folio: usize,
+    pub(crate) folio_pages: usize,
+    pub(crate) ref_count: i32,
+    pub(crate) mapcount: i32,
+    pub(crate) maybe_dma_pinned: bool,
+    pub(crate) longterm_pinnable: bool,
+    pub(crate) anon: bool,
+    pub(crate) anon_exclusive: bool,
+    pub(crate) zero_page: bool,
+}
+
+/// A byte range within one page.
+#[derive(Clone, Copy)]
+pub(crate) struct Span {
+    pub(crate) offset: usize,
+    pub(crate) len: usize,
+}
+
+impl Span {
+    /// Whether the range lies inside one page.
+    pub(crate) fn in_page(self) -> bool {
+        self.offset
+            .checked_add(self.len)
+            .is_some_and(|end| end <= PAGE_SIZE)
+    }
+}

@@ -1,0 +1,95 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! pinio: O_DIRECT-style DMA through extracted, pinned user pages, and pin/unpin experiments.
+//!
+//! `/dev/pinio` is a misc device backed by a store of kernel pages. `read(2)` and `write(2)`
+//! move data straight between the store and the caller's own pages, which are extracted from
+//! the `iov_iter` with `iov_iter_extract_pages()` (pinned for user memory, merely listed for
+//! kernel-page iterators) and released the way the block layer's direct I/O releases them.
+//! ioctls pin user ranges for experiments on page retention (`include/uapi/linux/pinio.h`).
+//!
+//! Layers, bottom up: [`ffi`] (bindgen output for the C shims), [`uapi`] (the ABI),
+//! [`page_ref`] (borrowed pages), [`extract`] (page batches), [`store`], [`dma`] (the copy
+//! engine), [`transfer`] (read/write), [`ioctl`], [`chardev`] (the misc device).
+
+use kernel::{debugfs, prelude::*, sync::Arc};
+
+mod chardev;
+mod counters;
+mod device;
+mod dma;
+mod extract;
+mod ffi;
+mod ioctl;
+mod open_file;
+mod page_ref;
+mod store;
+mod transfer;
+mod uapi;
+
+module! {
+    type: PinioModule,
+    name: "pinio",
+    authors: ["pinio developers"],
+    description: "O_DIRECT-style DMA through pinned user pages, and pin/unpin experiments",
+    license: "GPL",
+    params: {
+        size_mib: u32 {
+            default: 64,
+            description: "Store size in MiB (1..=65536)",
+        },
+        block_size: u32 {
+            default: 512,
+            description: "read/write alignment of offsets, lengths and buffers: a power of two up to PAGE_SIZE; 1 turns the check off",
+        },
+        max_pin_mib: u32 {
+            default: 1024,
+            description: "Per-file cap on memory held by PINIO_IOC_PIN handles, in MiB",
+        },
+    },
+}
+
+/// The loaded module: the device node and its debugfs directory.
+struct PinioModule {
+    _inner: Pin<KBox<Registered>>,
+}
+
+#[pin_data]
+struct Registered {
+    #[pin]
+    chardev: chardev::Registration,
+    #[pin]
+    counters: debugfs::File<Arc<device::Device>>,
+    _debugfs: debugfs::Dir,
+}
+
+/// Formats the counters file.
+fn show_counters(
+    device: &Arc<device::Device>,
+    f: &mut core::fmt::Formatter<'_>,
+) -> core::fmt::Result {
+    core::fmt::Debug::fmt(&device.counters, f)
+}
+
+impl kernel::Module for PinioModule {
+    fn init(_module: &'static ThisModule) -> Result<Self> {
+        let device = Arc::new(
+            device::Device::new(
+                module_parameters::size_mib.value(),
+                module_parameters::block_size.value(),
+                module_parameters::max_pin_mib.value(),
+            )?,
+            GFP_KERNEL,
+        )?;
+        let dir = debugfs::Dir::new(c"pinio");
+        let inner = KBox::try_pin_init(
+            try_pin_init!(Registered {
+                chardev <- chardev::Registration::new(device.clone()),
+                counters <- dir.read_callback_file(c"counters", device, &show_counters),
+                _debugfs: dir,
+            }),
+            GFP_KERNEL,
+        )?;
+        Ok(Self { _inner: inner })
+    }
+}

@@ -1,0 +1,165 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The `read(2)`/`write(2)` path: O_DIRECT-style transfers between the store and the caller's
+//! own pages.
+//!
+//! The checks follow a block device opened with `O_DIRECT` (`blkdev_read_iter()`,
+//! `blkdev_write_iter()`, `blkdev_direct_IO()`), so a program sees the same results from
+//! `/dev/pinio` as from a brd ramdisk: reads at or past the end return 0, writes there fail
+//! with `ENOSPC`, transfers across the end are short, and offsets, lengths and every buffer
+//! segment must be multiples of the block size (`EINVAL`). The pages are then taken in bounded
+//! batches ([`ExtractedPages`]) and copied by the copy engine ([`crate::dma`]); no lock is held.
+
+use crate::{
+    counters::Counters,
+    dma,
+    extract::{ExtractedPages, Iter},
+    ffi,
+    open_file::OpenFile,
+};
+use core::ops::{Deref, DerefMut};
+use kernel::{
+    bindings,
+    iov::{IovIterDest, IovIterSource},
+    prelude::*,
+};
+
+/// `read_iter`: copies store bytes from `*pos` into `iter`'s pages; advances `*pos`.
+pub(crate) fn read(file: &OpenFile, pos: &mut i64, iter: &mut IovIterDest<'_>) -> Result<usize> {
+    let device = &*file.device;
+    Counters::add(&device.counters.reads, 1);
+    let start = usize::try_from(*pos).map_err(|_| EINVAL)?;
+    let size = device.store.size();
+    if start >= size {
+        return Ok(0);
+    }
+    let mut iter = Truncated::new(iter, size - start);
+    let done = transfer(file, start, &mut *iter)?;
+    advance(pos, done)
+}
+
+/// `write_iter`: copies `iter`'s pages into the store from `*pos`; advances `*pos`.
+pub(crate) fn write(file: &OpenFile, pos: &mut i64, iter: &mut IovIterSource<'_>) -> Result<usize> {
+    let device = &*file.device;
+    Counters::add(&device.counters.writes, 1);
+    if iter.is_empty() {
+        return Ok(0);
+    }
+    let start = usize::try_from(*pos).map_err(|_| EINVAL)?;
+    let size = device.store.size();
+    if start >= size {
+        return Err(ENOSPC);
+    }
+    let mut iter = Truncated::new(iter, size - start);
+    let done = transfer(file, start, &mut *iter)?;
+    advance(pos, done)
+}
+
+fn advance(pos: &mut i64, done: usize) -> Result<usize> {
+    *pos = pos
+        .checked_add(i64::try_from(done).map_err(|_| EINVAL)?)
+        .ok_or(EINVAL)?;
+    Ok(done)
+}
+
+/// Moves all of `iter` (which ends inside the store) between the store at `start` and the
+/// iterator's pages, batch by batch.
+///
+/// Returns the bytes moved. An error before the first byte is returned as such (`EINVAL` for
+/// misalignment, `EFAULT` for memory that cannot be pinned for the access); after that the
+/// transfer ends short, as `O_DIRECT` on a block device does. A fatal signal also ends it short.
+fn transfer<I: Iter>(file: &OpenFile, start: usize, iter: &mut I) -> Result<usize> {
+    let device = &*file.device;
+    let count = iter.len();
+    if count == 0 {
+        return Ok(0);
+    }
+    let end = start.checked_add(count).ok_or(EINVAL)?;
+    if end > device.store.size() {
+        return Err(EINVAL);
+    }
+    // SAFETY: `iter.as_raw()` is the valid iterator borrowed by `iter`.
+    let mem_alignment = unsafe { bindings::iov_iter_alignment(iter.as_raw()) } as usize;
+    if !device.is_aligned(start | count | mem_alignment) {
+        return Err(EINVAL);
+    }
+
+    let mut done = 0;
+    while done < count {
+        // SAFETY: Only reads the current task's signal state.
+        if done > 0 && unsafe { ffi::pinio_fatal_signal_pending() } {
+            break;
+        }
+        match move_batch(file, start + done, iter, count - done) {
+            Ok(moved) => done += moved,
+            Err(err) if done == 0 => return Err(err),
+            Err(_) => break,
+        }
+    }
+    Ok(done)
+}
+
+/// Extracts one batch of at most `max_len` bytes from `iter` and moves it; the batch's pages
+/// are released (unpinned, dirtied if written) when it goes out of scope, whatever happens.
+fn move_batch<I: Iter>(file: &OpenFile, pos: usize, iter: &mut I, max_len: usize) -> Result<usize> {
+    let device = &*file.device;
+    let mut batch = ExtractedPages::extract(iter, max_len, &device.counters)?;
+    file.dma_delay();
+    let moved = if I::DEVICE_WRITES {
+        dma::store_to_pages(&device.store, pos, batch.segments_mut()?)?
+    } else {
+        dma::pages_to_store(&device.store, pos, batch.segments())?
+    };
+    let bytes = if batch.is_pinned() {
+        &device.counters.bytes_pinned
+    } else {
+        &device.counters.bytes_listed
+    };
+    Counters::add(bytes, moved);
+    Ok(moved)
+}
+
+/// An iterator truncated to end inside the store for the duration of a transfer, and
+/// re-expanded afterwards (as `blkdev_read_iter()` does), so that the caller sees the iterator
+/// advanced by exactly the bytes moved.
+struct Truncated<'i, I: Iter> {
+    iter: &'i mut I,
+    shorted: usize,
+}
+
+impl<'i, I: Iter> Truncated<'i, I> {
+    fn new(iter: &'i mut I, max: usize) -> Self {
+        let len = iter.len();
+        let shorted = len.saturating_sub(max);
+        if shorted != 0 {
+            // SAFETY: `iter.as_raw()` is a valid iterator; truncation only lowers its count.
+            unsafe { ffi::pinio_iov_iter_truncate(iter.as_raw(), max as u64) };
+        }
+        Self { iter, shorted }
+    }
+}
+
+impl<I: Iter> Drop for Truncated<'_, I> {
+    fn drop(&mut self) {
+        if self.shorted != 0 {
+            let len = self.iter.len() + self.shorted;
+            // SAFETY: `self.iter.as_raw()` is a valid iterator, and this restores exactly the
+            // bytes `new()` cut off.
+            unsafe { ffi::pinio_iov_iter_reexpand(self.iter.as_raw(), len) };
+        }
+    }
+}
+
+impl<I: Iter> Deref for Truncated<'_, I> {
+    type Target = I;
+
+    fn deref(&self) -> &I {
+        self.iter
+    }
+}
+
+impl<I: Iter> DerefMut for Truncated<'_, I> {
+    fn deref_mut(&mut self) -> &mut I {
+        self.iter
+    }
+}
