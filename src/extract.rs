@@ -13,7 +13,7 @@
 use crate::{
     counters::Counters,
     ffi,
-    page_ref::{PageMut, PageRef, Span},
+    page_ref::{page_spans, PageMut, PageRef, Span},
 };
 use core::{marker::PhantomData, ptr};
 use kernel::ffi::c_ulong;
@@ -157,11 +157,6 @@ impl<'a> ExtractedPages<'a> {
         })
     }
 
-    /// Bytes in the batch.
-    pub(crate) fn len(&self) -> usize {
-        self.len
-    }
-
     /// Whether the pages are pinned (user memory) rather than listed (kernel pages).
     pub(crate) fn is_pinned(&self) -> bool {
         self.pinned
@@ -194,25 +189,11 @@ impl<'a> ExtractedPages<'a> {
     }
 
     fn raw_segments(&self) -> impl Iterator<Item = (ptr::NonNull<bindings::page>, Span)> + '_ {
-        let (offset, len) = (self.offset, self.len);
         self.pages
             .iter()
             .take(self.nr_pages)
-            .enumerate()
-            .filter_map(move |(i, page)| {
-                let start = i * PAGE_SIZE;
-                let first = if i == 0 { offset } else { 0 };
-                // Bytes of the batch before this page.
-                let before = (start + first).checked_sub(offset)?;
-                let seg = (PAGE_SIZE - first).min(len.checked_sub(before)?);
-                Some((
-                    ptr::NonNull::new(*page)?,
-                    Span {
-                        offset: first,
-                        len: seg,
-                    },
-                ))
-            })
+            .zip(page_spans(self.offset, self.len))
+            .filter_map(|(page, span)| Some((ptr::NonNull::new(*page)?, span)))
     }
 }
 

@@ -20,6 +20,10 @@ pub(crate) fn dispatch(file: &OpenFile, cmd: u32, arg: usize) -> Result<isize> {
     match cmd {
         uapi::PINIO_IOC_INFO => write_out(arg, &file.device.info()),
         uapi::PINIO_IOC_SET_CONFIG => read_in(arg, |config| file.set_config(config)),
+        uapi::PINIO_IOC_PIN => read_update_write(arg, |pin| file.pin(pin)),
+        uapi::PINIO_IOC_UNPIN => read_update_write(arg, |unpin| file.unpin(unpin)),
+        uapi::PINIO_IOC_QUERY => read_update_write(arg, |query| file.query(query)),
+        uapi::PINIO_IOC_DMA => read_update_write(arg, |dma| file.dma(dma)),
         _ => Err(ENOTTY),
     }
 }
@@ -42,7 +46,6 @@ fn read_in<T: FromBytes>(arg: usize, handle: impl FnOnce(&T) -> Result) -> Resul
 }
 
 /// `_IOWR`: reads the user struct at `arg`, lets `handle` update it, and writes it back.
-#[allow(dead_code)]
 fn read_update_write<T: FromBytes + AsBytes>(
     arg: usize,
     handle: impl FnOnce(&mut T) -> Result,

@@ -2,12 +2,20 @@
 
 //! The state of one open file of `/dev/pinio`.
 
-use crate::{device::Device, uapi};
+use crate::{
+    device::Device,
+    held_pages::HeldPages,
+    pins::PinTable,
+    uapi,
+};
 use kernel::{
+    mm::Mm,
+    new_mutex,
     prelude::*,
     sync::{
+        aref::ARef,
         atomic::{Atomic, Relaxed},
-        Arc,
+        Arc, Mutex,
     },
     time::{delay::fsleep, Delta},
 };
@@ -15,25 +23,32 @@ use kernel::{
 /// Longest accepted `dma_delay_us`: one second per batch.
 const MAX_DMA_DELAY_US: u32 = 1_000_000;
 
-/// One open file: a reference to the device and this file's experiment settings.
+/// One open file: the device, this file's pins and its experiment settings.
+///
+/// Dropping it (on the file's release, in whatever process) releases every pin it holds.
+#[pin_data]
 pub(crate) struct OpenFile {
     /// The device; outlives every open file.
     pub(crate) device: Arc<Device>,
     /// Wait after each extracted batch, before copying (`PINIO_IOC_SET_CONFIG`).
     dma_delay_us: Atomic<u32>,
+    /// Ranges held by `PINIO_IOC_PIN`. Held across the copy of `PINIO_IOC_DMA` only: a lock of
+    /// this file, never of the device.
+    #[pin]
+    pins: Mutex<PinTable>,
 }
 
 impl OpenFile {
     /// A new open file of `device`.
     pub(crate) fn new(device: Arc<Device>) -> Result<Pin<KBox<Self>>> {
-        KBox::pin(
-            Self {
+        KBox::try_pin_init(
+            try_pin_init!(Self {
                 device,
                 dma_delay_us: Atomic::new(0),
-            },
+                pins <- new_mutex!(PinTable::new()),
+            }),
             GFP_KERNEL,
         )
-        .map_err(Into::into)
     }
 
     /// Applies `PINIO_IOC_SET_CONFIG`.
@@ -54,5 +69,37 @@ impl OpenFile {
         if us != 0 {
             fsleep(Delta::from_micros(i64::from(us)));
         }
+    }
+
+    /// `PINIO_IOC_PIN`: pins (or gets) a range of the calling process.
+    pub(crate) fn pin(&self, arg: &mut uapi::pinio_pin) -> Result {
+        let (addr, nr_pages, request) = PinTable::validate(arg)?;
+        if !self.pins.lock().has_room(&self.device, nr_pages) {
+            return Err(ENOMEM);
+        }
+        // Pinning can fault and sleep for long: not under the table lock.
+        let (held, elapsed) = HeldPages::take(addr, nr_pages, arg.pages_per_call as usize, request)?;
+        let mm = if request.longterm {
+            kernel::current!().mm().map(|mm| ARef::<Mm>::from(&**mm))
+        } else {
+            None
+        };
+        arg.pin_ns = u64::try_from(elapsed.as_nanos()).unwrap_or(0);
+        self.pins.lock().insert(&self.device, arg, held, mm)
+    }
+
+    /// `PINIO_IOC_UNPIN`.
+    pub(crate) fn unpin(&self, arg: &mut uapi::pinio_unpin) -> Result {
+        self.pins.lock().unpin(&self.device, arg)
+    }
+
+    /// `PINIO_IOC_QUERY`.
+    pub(crate) fn query(&self, arg: &mut uapi::pinio_query) -> Result {
+        self.pins.lock().query(arg)
+    }
+
+    /// `PINIO_IOC_DMA`.
+    pub(crate) fn dma(&self, arg: &mut uapi::pinio_dma) -> Result {
+        self.pins.lock().dma(&self.device, arg)
     }
 }

@@ -122,6 +122,25 @@ pub(crate) struct Span {
     pub(crate) len: usize,
 }
 
+/// The per-page spans of `len` bytes that start `offset` bytes into the first of a run of
+/// consecutive pages: one span per page, in order.
+pub(crate) fn page_spans(offset: usize, len: usize) -> impl Iterator<Item = Span> {
+    let mut pos = offset % PAGE_SIZE;
+    let end = pos.saturating_add(len);
+    core::iter::from_fn(move || {
+        if pos >= end {
+            return None;
+        }
+        let in_page = pos % PAGE_SIZE;
+        let n = (PAGE_SIZE - in_page).min(end - pos);
+        pos += n;
+        Some(Span {
+            offset: in_page,
+            len: n,
+        })
+    })
+}
+
 impl Span {
     /// Whether the range lies inside one page.
     pub(crate) fn in_page(self) -> bool {

@@ -14,15 +14,18 @@
 
 use kernel::{debugfs, prelude::*, sync::Arc};
 
+mod accounting;
 mod chardev;
 mod counters;
 mod device;
 mod dma;
 mod extract;
 mod ffi;
+mod held_pages;
 mod ioctl;
 mod open_file;
 mod page_ref;
+mod pins;
 mod store;
 mod transfer;
 mod uapi;

@@ -1,0 +1,133 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Charging long-term pins to `mm->pinned_vm`, as io_uring does for registered buffers and
+//! RDMA for memory regions.
+//!
+//! A long-term pin is charged to the pinning process's `pinned_vm` (what `VmPin` in
+//! `/proc/<pid>/status` shows) and, for tasks without `CAP_IPC_LOCK`, checked against
+//! `RLIMIT_MEMLOCK` (`ENOMEM` over the limit). Charges are per folio and per open file: a folio
+//! is charged its whole size once, however many of its pages and however many handles of the
+//! file pin it, and uncharged when the last of those is released. The `mm` is kept with
+//! `mmgrab()`, so a file closed by another process, or after the pinner exited, still uncharges
+//! the right counter.
+
+use crate::ffi;
+use kernel::{
+    bindings,
+    mm::Mm,
+    prelude::*,
+    rbtree::{RBTree, RBTreeNode},
+    sync::aref::ARef,
+};
+
+/// A folio of a pinned range: its identity (address, never dereferenced) and size in pages.
+#[derive(Clone, Copy)]
+pub(crate) struct FolioCharge {
+    pub(crate) folio: usize,
+    pub(crate) pages: usize,
+}
+
+/// The long-term pins of one open file charged to one `mm`.
+///
+/// # Invariants
+///
+/// `charged` is the sum of the sizes of the folios in `folios`, and exactly that many pages
+/// are added to `mm->pinned_vm` on behalf of this account.
+pub(crate) struct MmAccount {
+    mm: ARef<Mm>,
+    /// Folio -> (number of charges referring to it, its size in pages).
+    folios: RBTree<usize, (usize, usize)>,
+    charged: usize,
+}
+
+impl MmAccount {
+    /// An empty account for `mm`.
+    pub(crate) fn new(mm: ARef<Mm>) -> Self {
+        Self {
+            mm,
+            folios: RBTree::new(),
+            charged: 0,
+        }
+    }
+
+    /// Whether this account is for `mm`.
+    pub(crate) fn is_for(&self, mm: &Mm) -> bool {
+        core::ptr::eq(self.mm.as_raw(), mm.as_raw())
+    }
+
+    /// Charges `folios` (distinct), counting only folios not already charged. Fails with
+    /// `ENOMEM`, charging nothing, if the current task lacks `CAP_IPC_LOCK` and `pinned_vm` would
+    /// exceed `RLIMIT_MEMLOCK`. Returns the pages newly charged.
+    pub(crate) fn charge(&mut self, folios: &[FolioCharge]) -> Result<usize> {
+        // Allocate the tree nodes first, so nothing can fail after `pinned_vm` moved.
+        let mut new_nodes = KVec::new();
+        let mut new_pages = 0usize;
+        for f in folios {
+            if self.folios.get(&f.folio).is_none() {
+                new_pages = new_pages.checked_add(f.pages).ok_or(ENOMEM)?;
+                new_nodes.push(RBTreeNode::new(f.folio, (0, f.pages), GFP_KERNEL)?, GFP_KERNEL)?;
+            }
+        }
+        let delta = i64::try_from(new_pages).map_err(|_| ENOMEM)?;
+        if delta != 0 {
+            // SAFETY: `mm` is kept alive by `mmgrab()` (the `ARef`); the counter is atomic.
+            let total = unsafe { ffi::pinio_mm_pinned_vm_add(self.mm.as_raw(), delta) };
+            // SAFETY: Reads the current task's capabilities and rlimit.
+            let (capable, limit) = unsafe {
+                (
+                    bindings::capable(bindings::CAP_IPC_LOCK as i32),
+                    ffi::pinio_rlimit_memlock_pages(),
+                )
+            };
+            if !capable && u64::try_from(total).unwrap_or(u64::MAX) > limit as u64 {
+                // SAFETY: As above; this undoes the addition.
+                unsafe { ffi::pinio_mm_pinned_vm_add(self.mm.as_raw(), -delta) };
+                return Err(ENOMEM);
+            }
+        }
+        for node in new_nodes {
+            self.folios.insert(node);
+        }
+        for f in folios {
+            if let Some((refs, _)) = self.folios.get_mut(&f.folio) {
+                *refs += 1;
+            }
+        }
+        // INVARIANT: The new folios and their pages were added to `pinned_vm` above.
+        self.charged += new_pages;
+        Ok(new_pages)
+    }
+
+    /// Drops one charge of each of `folios` (as passed to [`MmAccount::charge`]); folios left
+    /// without charges are uncharged from `pinned_vm`.
+    pub(crate) fn uncharge(&mut self, folios: &[FolioCharge]) {
+        let mut freed = 0usize;
+        for f in folios {
+            let Some((refs, pages)) = self.folios.get_mut(&f.folio) else {
+                continue;
+            };
+            *refs = refs.saturating_sub(1);
+            if *refs == 0 {
+                freed += *pages;
+                self.folios.remove(&f.folio);
+            }
+        }
+        self.sub(freed);
+    }
+
+    fn sub(&mut self, pages: usize) {
+        let pages = pages.min(self.charged);
+        if pages != 0 {
+            // SAFETY: `mm` is kept alive by `mmgrab()`; this takes back pages this account added.
+            unsafe { ffi::pinio_mm_pinned_vm_add(self.mm.as_raw(), -(pages as i64)) };
+            // INVARIANT: `pinned_vm` and `charged` drop by the same amount.
+            self.charged -= pages;
+        }
+    }
+}
+
+impl Drop for MmAccount {
+    fn drop(&mut self) {
+        self.sub(self.charged);
+    }
+}
