@@ -37,8 +37,9 @@ endif
 
 KBUILD_VARS = LLVM=$(LLVM) RUSTC=$(RUSTC) HOSTRUSTC=$(RUSTC) BINDGEN=$(BINDGEN) \
 	RUSTFMT=$(RUSTFMT) CLIPPY_DRIVER=$(CLIPPY_DRIVER)
+# Builds of one output directory are serialised (scripts/vm builds the module too).
 kbuild = kdir=$(KDIR_CMD) && mkdir -p $(OUT) && \
-	$(MAKE) -C "$$kdir" M=$(TOP) MO=$(OUT) $(KBUILD_VARS)
+	flock $(OUT).lock $(MAKE) -C "$$kdir" M=$(TOP) MO=$(OUT) $(KBUILD_VARS) $(KBUILD_EXTRA)
 
 .PHONY: all module setup kernel kernels info clippy fmt fmtcheck rust-analyzer \
 	tests run test bench stress clean
@@ -63,7 +64,7 @@ info:
 
 # Clippy rebuilds every Rust object with clippy-driver (the kernel's lints, -D warnings).
 clippy:
-	+@$(kbuild) CLIPPY=1 KRUSTFLAGS=-Dwarnings MO=$(OUT)-clippy modules
+	+@$(MAKE) OUT=$(OUT)-clippy module KBUILD_EXTRA="CLIPPY=1 KRUSTFLAGS=-Dwarnings"
 
 fmt:
 	$(RUSTFMT) --edition 2021 --config-path $(TOP)/.rustfmt.toml $(TOP)/src/pinio.rs

@@ -3,6 +3,7 @@
  * C shims for pinio, linked into pinio.ko with the Rust code. Each wraps one
  * static inline or macro; see pinio_shim.h.
  */
+#include <linux/anon_inodes.h>
 #include <linux/fs.h>
 #include <linux/highmem.h>
 #include <linux/mm.h>
@@ -97,6 +98,13 @@ void pinio_file_set_can_odirect(struct file *file)
 void pinio_file_set_nowait(struct file *file)
 {
 	file->f_mode |= FMODE_NOWAIT;
+}
+
+struct file *pinio_anon_inode_getfile(const char *name,
+				      const struct file_operations *fops,
+				      void *priv, int flags)
+{
+	return anon_inode_getfile(name, fops, priv, flags);
 }
 
 bool pinio_fatal_signal_pending(void)

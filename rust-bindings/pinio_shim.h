@@ -10,6 +10,7 @@
 #include <linux/types.h>
 
 struct file;
+struct file_operations;
 struct folio;
 struct iov_iter;
 struct mm_struct;
@@ -40,6 +41,9 @@ void pinio_put_pages(struct page **pages, int nr);
 /* Files */
 void pinio_file_set_can_odirect(struct file *file);
 void pinio_file_set_nowait(struct file *file);
+struct file *pinio_anon_inode_getfile(const char *name,
+				      const struct file_operations *fops,
+				      void *priv, int flags);
 
 /* Tasks and accounting */
 bool pinio_fatal_signal_pending(void);

@@ -11,6 +11,13 @@ case $flavour in debug | release) ;; *) die "usage: $0 debug|release" ;; esac
 
 src=$(kernel_src) || die "no kernel source: run scripts/setup.sh first"
 out=$(kernel_build_dir "$flavour")
+# One build per tree at a time: concurrent callers wait for it and then use it.
+mkdir -p "$PINIO_BUILD_ROOT"
+exec 9>"$out.lock"
+if ! flock -n 9; then
+	say "$flavour kernel: another build of $out is running; waiting for it ..."
+	flock 9
+fi
 if [ -f "$out/.pinio-built" ]; then
 	say "$flavour kernel: cached in $out"
 	echo "$out"

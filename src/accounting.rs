@@ -65,7 +65,10 @@ impl MmAccount {
         for f in folios {
             if self.folios.get(&f.folio).is_none() {
                 new_pages = new_pages.checked_add(f.pages).ok_or(ENOMEM)?;
-                new_nodes.push(RBTreeNode::new(f.folio, (0, f.pages), GFP_KERNEL)?, GFP_KERNEL)?;
+                new_nodes.push(
+                    RBTreeNode::new(f.folio, (0, f.pages), GFP_KERNEL)?,
+                    GFP_KERNEL,
+                )?;
             }
         }
         let delta = i64::try_from(new_pages).map_err(|_| ENOMEM)?;

@@ -85,7 +85,12 @@ impl HeldPages {
     /// taken is released and `EFAULT` (or the call's error) returned.
     ///
     /// Returns the pages and the time spent in the pin/get calls.
-    pub(crate) fn take(addr: usize, nr_pages: usize, per_call: usize, request: Request) -> Result<(Self, Delta)> {
+    pub(crate) fn take(
+        addr: usize,
+        nr_pages: usize,
+        per_call: usize,
+        request: Request,
+    ) -> Result<(Self, Delta)> {
         let gup_flags = request.gup_flags()?;
         let per_call = match per_call {
             0 => nr_pages,
@@ -106,7 +111,11 @@ impl HeldPages {
                 break;
             };
             let at = addr + done * PAGE_SIZE;
-            let slots = held.pages.spare_capacity_mut().as_mut_ptr().cast::<*mut bindings::page>();
+            let slots = held
+                .pages
+                .spare_capacity_mut()
+                .as_mut_ptr()
+                .cast::<*mut bindings::page>();
             // SAFETY: `slots` has room for `chunk <= capacity - len` page pointers; the range
             // lies in user space as far as we know (the call checks it and fails otherwise).
             let ret = unsafe {
@@ -160,7 +169,11 @@ impl HeldPages {
 
     /// The bytes `offset..offset + len` of the range as page segments, for the device to read.
     /// `None` if the bytes are not all held.
-    pub(crate) fn segments(&self, offset: usize, len: usize) -> Option<impl Iterator<Item = (PageRef<'_>, Span)> + '_> {
+    pub(crate) fn segments(
+        &self,
+        offset: usize,
+        len: usize,
+    ) -> Option<impl Iterator<Item = (PageRef<'_>, Span)> + '_> {
         self.check_bytes(offset, len)?;
         Some(
             self.pages()
@@ -172,7 +185,11 @@ impl HeldPages {
     /// The bytes `offset..offset + len` as segments for the device to write into, marking the
     /// pages written. `Err(EINVAL)` if the bytes are not all held, `Err(EPERM)` if the pages
     /// were taken without `FOLL_WRITE`.
-    pub(crate) fn segments_mut(&mut self, offset: usize, len: usize) -> Result<impl Iterator<Item = (PageMut<'_>, Span)> + '_> {
+    pub(crate) fn segments_mut(
+        &mut self,
+        offset: usize,
+        len: usize,
+    ) -> Result<impl Iterator<Item = (PageMut<'_>, Span)> + '_> {
         self.check_bytes(offset, len).ok_or(EINVAL)?;
         if !self.request.write {
             return Err(EPERM);

@@ -2,12 +2,7 @@
 
 //! The state of one open file of `/dev/pinio`.
 
-use crate::{
-    device::Device,
-    held_pages::HeldPages,
-    pins::PinTable,
-    uapi,
-};
+use crate::{device::Device, held_pages::HeldPages, pins::PinTable, uapi};
 use kernel::{
     mm::Mm,
     new_mutex,
@@ -78,7 +73,8 @@ impl OpenFile {
             return Err(ENOMEM);
         }
         // Pinning can fault and sleep for long: not under the table lock.
-        let (held, elapsed) = HeldPages::take(addr, nr_pages, arg.pages_per_call as usize, request)?;
+        let (held, elapsed) =
+            HeldPages::take(addr, nr_pages, arg.pages_per_call as usize, request)?;
         let mm = if request.longterm {
             kernel::current!().mm().map(|mm| ARef::<Mm>::from(&**mm))
         } else {

@@ -234,14 +234,21 @@ impl PinTable {
         let offset = usize::try_from(arg.range_offset).map_err(|_| EINVAL)?;
         let pos = usize::try_from(arg.store_offset).map_err(|_| EINVAL)?;
         let len = usize::try_from(arg.len).map_err(|_| EINVAL)?;
-        if pos.checked_add(len).is_none_or(|end| end > device.store.size()) {
+        if pos
+            .checked_add(len)
+            .is_none_or(|end| end > device.store.size())
+        {
             return Err(EINVAL);
         }
         let done = match arg.flags {
-            uapi::PINIO_DMA_TO_PAGES => dma::store_to_pages(&device.store, pos, range.held.segments_mut(offset, len)?)?,
-            uapi::PINIO_DMA_FROM_PAGES => {
-                dma::pages_to_store(&device.store, pos, range.held.segments(offset, len).ok_or(EINVAL)?)?
+            uapi::PINIO_DMA_TO_PAGES => {
+                dma::store_to_pages(&device.store, pos, range.held.segments_mut(offset, len)?)?
             }
+            uapi::PINIO_DMA_FROM_PAGES => dma::pages_to_store(
+                &device.store,
+                pos,
+                range.held.segments(offset, len).ok_or(EINVAL)?,
+            )?,
             _ => return Err(EINVAL),
         };
         Counters::add(&device.counters.ioctl_dma_bytes, done);

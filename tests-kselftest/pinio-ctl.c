@@ -1,0 +1,514 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * pinio-ctl: run named pin/unpin experiments against /dev/pinio and print, step by step,
+ * what happened. Pins belong to the open file, so each scenario runs in one process.
+ *
+ *   pinio-ctl info
+ *   pinio-ctl rw [--size BYTES]
+ *   pinio-ctl cow --mode get|pin [--writer parent|child]
+ *   pinio-ctl rocow --mode get|pin
+ *   pinio-ctl pin --len BYTES [--mode pin|get] [--write] [--longterm] [--nofault]
+ *                 [--per-call N] [--thp] [--hold SECONDS]
+ *   pinio-ctl query
+ *
+ * Sizes take K, M, G suffixes. Exit status: 0 if the scenario ran (and, for cow/rocow, the
+ * outcome was the one the kernel's semantics predict), 1 otherwise.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/pinio.h>
+
+#define DEV "/dev/pinio"
+
+static long page_size;
+
+static void die(const char *what)
+{
+	fprintf(stderr, "pinio-ctl: %s: %s\n", what, strerror(errno));
+	exit(1);
+}
+
+static long long named_value(const char *path, const char *name)
+{
+	char key[128];
+	long long val, found = -1;
+	FILE *f = fopen(path, "r");
+
+	if (!f)
+		return -1;
+	while (fscanf(f, "%127s %lld", key, &val) == 2)
+		if (!strcmp(key, name)) {
+			found = val;
+			break;
+		}
+	fclose(f);
+	return found;
+}
+
+static long long vmstat(const char *name)
+{
+	return named_value("/proc/vmstat", name);
+}
+
+static long long vmpin_kb(void)
+{
+	char line[256];
+	long long kb = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, "VmPin:", 6))
+			kb = strtoll(line + 6, NULL, 10);
+	fclose(f);
+	return kb;
+}
+
+static unsigned long long parse_size(const char *s)
+{
+	char *end;
+	unsigned long long v = strtoull(s, &end, 0);
+
+	switch (*end) {
+	case 'G': case 'g': v <<= 10; /* fall through */
+	case 'M': case 'm': v <<= 10; /* fall through */
+	case 'K': case 'k': v <<= 10; break;
+	case 0: break;
+	default:
+		fprintf(stderr, "pinio-ctl: bad size %s\n", s);
+		exit(2);
+	}
+	return v;
+}
+
+static int open_dev(void)
+{
+	int fd = open(DEV, O_RDWR | O_DIRECT);
+
+	if (fd < 0)
+		die("open " DEV);
+	return fd;
+}
+
+static void *map_anon(size_t len, int thp)
+{
+	size_t align = thp ? 2UL << 20 : 0;
+	uint8_t *p = mmap(NULL, len + align, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		die("mmap");
+	if (thp) {
+		uint8_t *a = (uint8_t *)(((uintptr_t)p + align - 1) & ~(align - 1));
+
+		if (madvise(a, len, MADV_HUGEPAGE))
+			perror("madvise(MADV_HUGEPAGE)");
+		return a;
+	}
+	return p;
+}
+
+static int pin(int fd, void *addr, size_t len, unsigned int flags, unsigned int per_call,
+	       struct pinio_pin *out)
+{
+	struct pinio_pin p = {
+		.addr = (uintptr_t)addr, .len = len, .flags = flags, .pages_per_call = per_call,
+	};
+	int ret = ioctl(fd, PINIO_IOC_PIN, &p);
+
+	if (out)
+		*out = p;
+	return ret ? -errno : (int)p.handle;
+}
+
+static unsigned long long unpin(int fd, unsigned int handle, unsigned int flags)
+{
+	struct pinio_unpin u = { .handle = handle, .flags = flags };
+
+	if (ioctl(fd, PINIO_IOC_UNPIN, &u))
+		die("PINIO_IOC_UNPIN");
+	return u.unpin_ns;
+}
+
+static void query(int fd, unsigned int handle, const char *when)
+{
+	struct pinio_query q = { .handle = handle };
+
+	if (ioctl(fd, PINIO_IOC_QUERY, &q))
+		die("PINIO_IOC_QUERY");
+	printf("  query %-22s pages %llu, folios %llu (large %llu), dma-pinned %llu, anon %llu "
+	       "(exclusive %llu), zero-page %llu, longterm-pinnable %llu, charged %llu, "
+	       "refcount %d..%d, mapcount %d..%d\n",
+	       when, q.nr_pages, q.nr_folios, q.nr_large_folios, q.nr_dma_pinned, q.nr_anon,
+	       q.nr_anon_exclusive, q.nr_zero_page, q.nr_longterm_pinnable, q.charged_pages,
+	       q.refcount_min, q.refcount_max, q.mapcount_min, q.mapcount_max);
+}
+
+static void dma(int fd, unsigned int handle, unsigned int dir, size_t store_off, size_t len)
+{
+	struct pinio_dma d = {
+		.handle = handle, .flags = dir, .store_offset = store_off, .len = len,
+	};
+
+	if (ioctl(fd, PINIO_IOC_DMA, &d))
+		die("PINIO_IOC_DMA");
+}
+
+static void store_fill(int fd, size_t off, size_t len, int byte)
+{
+	void *b = map_anon(len, 0);
+
+	memset(b, byte, len);
+	if (pwrite(fd, b, len, off) != (ssize_t)len)
+		die("pwrite");
+	munmap(b, len);
+}
+
+static int store_byte(int fd, size_t off)
+{
+	uint8_t *b = map_anon(page_size, 0);
+	int v;
+
+	if (pread(fd, b, page_size, off) != page_size)
+		die("pread");
+	v = b[0];
+	munmap(b, page_size);
+	return v;
+}
+
+/* A byte as 'c', in one of two buffers so that two can appear in one printf(). */
+static const char *show(int c)
+{
+	static char buf[2][8];
+	static int i;
+
+	i ^= 1;
+	snprintf(buf[i], sizeof(buf[i]), "'%c'", c);
+	return buf[i];
+}
+
+static int cmd_info(void)
+{
+	struct pinio_info i;
+	int fd = open_dev();
+
+	if (ioctl(fd, PINIO_IOC_INFO, &i))
+		die("PINIO_IOC_INFO");
+	printf("ABI version %u, store %llu bytes, block size %u, page size %u\n",
+	       i.abi_version, (unsigned long long)i.store_size, i.block_size, i.page_size);
+	printf("pin flags 0x%x, unpin flags 0x%x, dma flags 0x%x, per-file cap %llu pages\n",
+	       i.pin_flags, i.unpin_flags, i.dma_flags, (unsigned long long)i.max_pinned_pages);
+	close(fd);
+	return 0;
+}
+
+/* The data path: a pattern written and read back with O_DIRECT through pinned pages. */
+static int cmd_rw(size_t size)
+{
+	int fd = open_dev();
+	uint8_t *w = map_anon(size, 0), *r = map_anon(size, 0);
+	long long acq0 = vmstat("nr_foll_pin_acquired"), rel0 = vmstat("nr_foll_pin_released");
+	long long bp0 = named_value("/sys/kernel/debug/pinio/counters", "bytes_pinned");
+	ssize_t n;
+	size_t i;
+
+	for (i = 0; i < size; i++)
+		w[i] = (uint8_t)(i * 7 + (i >> 12));
+	printf("writing %zu bytes to %s with O_DIRECT from a user buffer ...\n", size, DEV);
+	n = pwrite(fd, w, size, 0);
+	if (n != (ssize_t)size)
+		die("pwrite");
+	printf("reading them back into another buffer ...\n");
+	n = pread(fd, r, size, 0);
+	if (n != (ssize_t)size)
+		die("pread");
+	i = memcmp(w, r, size) ? 1 : 0;
+	printf("  %zd bytes moved each way; data %s\n", n, i ? "DIFFERS" : "identical");
+	printf("  FOLL_PIN pins: %lld acquired, %lld released (/proc/vmstat deltas)\n",
+	       vmstat("nr_foll_pin_acquired") - acq0, vmstat("nr_foll_pin_released") - rel0);
+	printf("  bytes through pinned user pages (debugfs): %lld\n",
+	       named_value("/sys/kernel/debug/pinio/counters", "bytes_pinned") - bp0);
+	close(fd);
+	return i ? 1 : 0;
+}
+
+/*
+ * The O_DIRECT + fork problem: the device holds a private anonymous page, the process forks,
+ * someone writes to the page, then the device's data lands in the held page. Whose memory
+ * got it?
+ */
+static int cmd_cow(int get, int child_writes)
+{
+	int fd = open_dev();
+	uint8_t *buf = map_anon(page_size, 0);
+	int to_child[2], from_child[2];
+	unsigned int flags = PINIO_PIN_WRITE | (get ? PINIO_PIN_GET : 0);
+	int handle, child_sees, parent_sees, expect_parent;
+	char c;
+	pid_t pid;
+
+	printf("cow --mode %s --writer %s\n", get ? "get" : "pin", child_writes ? "child" : "parent");
+	memset(buf, 'P', page_size);
+	printf("1. private anonymous page filled with 'P'\n");
+	handle = pin(fd, buf, page_size, flags, 0, NULL);
+	if (handle < 0) {
+		errno = -handle;
+		die("PINIO_IOC_PIN");
+	}
+	printf("2. %s it for writing (handle %d)\n",
+	       get ? "get_user_pages_fast (FOLL_GET)" : "pin_user_pages_fast (FOLL_PIN)", handle);
+	query(fd, handle, "after pin:");
+	if (pipe(to_child) || pipe(from_child))
+		die("pipe");
+	pid = fork();
+	if (pid < 0)
+		die("fork");
+	if (!pid) {
+		if (child_writes)
+			memset(buf, 'C', page_size);
+		c = 1;
+		write(from_child[1], &c, 1);
+		read(to_child[0], &c, 1); /* wait for the device write */
+		c = buf[0];
+		write(from_child[1], &c, 1);
+		_exit(0);
+	}
+	read(from_child[0], &c, 1);
+	printf("3. fork()%s\n", child_writes ? "; the child writes 'C' to its view of the page" : "");
+	if (!child_writes) {
+		memset(buf, 'W', page_size);
+		printf("4. the parent writes 'W' to the page\n");
+	}
+	query(fd, handle, "after fork+write:");
+	store_fill(fd, 0, page_size, 'D');
+	dma(fd, handle, PINIO_DMA_TO_PAGES, 0, page_size);
+	printf("5. the device writes 'D' into the held page (PINIO_IOC_DMA)\n");
+	c = 1;
+	write(to_child[1], &c, 1);
+	read(from_child[0], &c, 1);
+	child_sees = c;
+	waitpid(pid, NULL, 0);
+	parent_sees = buf[0];
+	printf("6. the parent sees %s, the child saw %s\n", show(parent_sees), show(child_sees));
+	unpin(fd, handle, PINIO_UNPIN_DIRTY);
+	close(fd);
+	/*
+	 * FOLL_PIN: fork() copies the pinned page for the child, so the parent keeps the page the
+	 * device writes to. FOLL_GET: nothing stops the page being shared, and the first write
+	 * after fork() decides: a parent write moves the parent to a copy (the device's data is
+	 * lost to it); a child write moves the child, and the parent keeps the held page.
+	 */
+	expect_parent = (get && !child_writes) ? 'W' : 'D';
+	printf("=> %s: the parent %s the device's data (expected for this mode: %s)\n",
+	       parent_sees == expect_parent ? "as expected" : "UNEXPECTED",
+	       parent_sees == 'D' ? "kept" : "lost", expect_parent == 'D' ? "kept" : "lost");
+	return parent_sees == expect_parent ? 0 : 1;
+}
+
+/*
+ * Read-only pins and fork: the page is shared with a child when it is pinned R/O, then the
+ * parent writes to it. Does the device still see the parent's memory?
+ */
+static int cmd_rocow(int get)
+{
+	int fd = open_dev();
+	uint8_t *buf = map_anon(page_size, 0);
+	int handle, seen, expect;
+	int p[2];
+	pid_t pid;
+	char c;
+
+	printf("rocow --mode %s\n", get ? "get" : "pin");
+	memset(buf, 'A', page_size);
+	if (pipe(p))
+		die("pipe");
+	pid = fork();
+	if (pid < 0)
+		die("fork");
+	if (!pid) {
+		read(p[0], &c, 1);
+		_exit(0);
+	}
+	printf("1. page filled with 'A', shared with a child by fork()\n");
+	handle = pin(fd, buf, page_size, get ? PINIO_PIN_GET : 0, 0, NULL);
+	if (handle < 0) {
+		errno = -handle;
+		die("PINIO_IOC_PIN");
+	}
+	printf("2. the parent %s it read-only\n", get ? "gets (FOLL_GET)" : "pins (FOLL_PIN)");
+	query(fd, handle, "after R/O pin:");
+	memset(buf, 'B', page_size);
+	printf("3. the parent writes 'B'\n");
+	dma(fd, handle, PINIO_DMA_FROM_PAGES, 0, page_size);
+	seen = store_byte(fd, 0);
+	printf("4. the device reads the held page: %s\n", show(seen));
+	c = 1;
+	write(p[1], &c, 1);
+	waitpid(pid, NULL, 0);
+	unpin(fd, handle, 0);
+	close(fd);
+	/* A R/O FOLL_PIN unshares the page first, so it stays the parent's; FOLL_GET does not. */
+	expect = get ? 'A' : 'B';
+	printf("=> %s: the held page is %s the parent's memory (expected: %s)\n",
+	       seen == expect ? "as expected" : "UNEXPECTED",
+	       seen == 'B' ? "still" : "no longer", expect == 'B' ? "still" : "no longer");
+	return seen == expect ? 0 : 1;
+}
+
+static int cmd_pin(size_t len, int get, int write, int longterm, int nofault,
+		   unsigned int per_call, int thp, int hold)
+{
+	int fd = open_dev();
+	uint8_t *buf = map_anon(len, thp);
+	unsigned int flags = (get ? PINIO_PIN_GET : 0) | (write ? PINIO_PIN_WRITE : 0) |
+			     (longterm ? PINIO_PIN_LONGTERM : 0) | (nofault ? PINIO_PIN_NOFAULT : 0);
+	long long acq0 = vmstat("nr_foll_pin_acquired"), rel0 = vmstat("nr_foll_pin_released");
+	long long vmpin0 = vmpin_kb();
+	struct pinio_pin p;
+	unsigned long long unpin_ns;
+	int handle;
+
+	memset(buf, 1, len); /* pre-fault, as gup_test does */
+	printf("pin --len %zu --mode %s%s%s%s --per-call %u%s\n", len, get ? "get" : "pin",
+	       write ? " --write" : "", longterm ? " --longterm" : "", nofault ? " --nofault" : "",
+	       per_call, thp ? " --thp" : "");
+	handle = pin(fd, buf, len, flags, per_call, &p);
+	if (handle < 0) {
+		printf("  PINIO_IOC_PIN failed: %s\n", strerror(-handle));
+		close(fd);
+		return 1;
+	}
+	printf("  handle %d: %llu pages in %llu ns (%.1f ns/page), %llu pages charged to pinned_vm\n",
+	       handle, p.nr_pages, p.pin_ns, (double)p.pin_ns / p.nr_pages, p.charged_pages);
+	printf("  VmPin %lld kB -> %lld kB; nr_foll_pin_acquired +%lld\n", vmpin0, vmpin_kb(),
+	       vmstat("nr_foll_pin_acquired") - acq0);
+	query(fd, handle, "while held:");
+	if (hold > 0) {
+		printf("  holding for %d s ...\n", hold);
+		fflush(stdout);
+		sleep(hold);
+	}
+	unpin_ns = unpin(fd, handle, 0);
+	printf("  unpinned in %llu ns (%.1f ns/page); VmPin %lld kB; nr_foll_pin_released +%lld\n",
+	       unpin_ns, (double)unpin_ns / p.nr_pages, vmpin_kb(),
+	       vmstat("nr_foll_pin_released") - rel0);
+	close(fd);
+	return 0;
+}
+
+/* What QUERY reports for a few memory types. */
+static int cmd_query(void)
+{
+	int fd = open_dev(), handle, mfd;
+	size_t len = 4UL << 20;
+	uint8_t *anon = map_anon(len, 0), *thp = map_anon(len, 1), *shm;
+
+	memset(anon, 1, len);
+	memset(thp, 1, len);
+	mfd = memfd_create("pinio-ctl", 0);
+	if (mfd < 0 || ftruncate(mfd, len))
+		die("memfd");
+	shm = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+	if (shm == MAP_FAILED)
+		die("mmap memfd");
+	memset(shm, 1, len);
+	struct { const char *name; void *addr; unsigned int flags; } cases[] = {
+		{ "anonymous, FOLL_PIN", anon, PINIO_PIN_WRITE },
+		{ "anonymous, FOLL_GET", anon, PINIO_PIN_WRITE | PINIO_PIN_GET },
+		{ "THP-advised, long-term", thp, PINIO_PIN_WRITE | PINIO_PIN_LONGTERM },
+		{ "memfd (shmem), pin", shm, PINIO_PIN_WRITE },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		handle = pin(fd, cases[i].addr, len, cases[i].flags, 0, NULL);
+		printf("%s:\n", cases[i].name);
+		if (handle < 0) {
+			printf("  PINIO_IOC_PIN failed: %s\n", strerror(-handle));
+			continue;
+		}
+		query(fd, handle, "");
+		unpin(fd, handle, 0);
+	}
+	close(mfd);
+	close(fd);
+	return 0;
+}
+
+static void usage(void)
+{
+	fprintf(stderr,
+		"usage: pinio-ctl info | rw [--size N] | cow --mode get|pin [--writer parent|child]\n"
+		"       | rocow --mode get|pin | query\n"
+		"       | pin --len N [--mode pin|get] [--write] [--longterm] [--nofault]\n"
+		"             [--per-call N] [--thp] [--hold SECONDS]\n");
+	exit(2);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "mode", required_argument, 0, 'm' }, { "writer", required_argument, 0, 'w' },
+		{ "len", required_argument, 0, 'l' }, { "size", required_argument, 0, 's' },
+		{ "write", no_argument, 0, 'W' }, { "longterm", no_argument, 0, 'L' },
+		{ "nofault", no_argument, 0, 'N' }, { "per-call", required_argument, 0, 'n' },
+		{ "thp", no_argument, 0, 'T' }, { "hold", required_argument, 0, 'H' },
+		{ 0 },
+	};
+	int get = 0, child_writes = 0, write = 0, longterm = 0, nofault = 0, thp = 0, hold = 0;
+	size_t len = 1UL << 20;
+	unsigned int per_call = 0;
+	const char *cmd;
+	int c;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	page_size = sysconf(_SC_PAGESIZE);
+	if (argc < 2)
+		usage();
+	cmd = argv[1];
+	optind = 2;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'm':
+			if (!strcmp(optarg, "get"))
+				get = 1;
+			else if (strcmp(optarg, "pin"))
+				usage();
+			break;
+		case 'w': child_writes = !strcmp(optarg, "child"); break;
+		case 'l': case 's': len = parse_size(optarg); break;
+		case 'W': write = 1; break;
+		case 'L': longterm = 1; break;
+		case 'N': nofault = 1; break;
+		case 'n': per_call = strtoul(optarg, NULL, 0); break;
+		case 'T': thp = 1; break;
+		case 'H': hold = atoi(optarg); break;
+		default: usage();
+		}
+	}
+	if (!strcmp(cmd, "info"))
+		return cmd_info();
+	if (!strcmp(cmd, "rw"))
+		return cmd_rw(len);
+	if (!strcmp(cmd, "cow"))
+		return cmd_cow(get, child_writes);
+	if (!strcmp(cmd, "rocow"))
+		return cmd_rocow(get);
+	if (!strcmp(cmd, "pin"))
+		return cmd_pin(len, get, write, longterm, nofault, per_call, thp, hold);
+	if (!strcmp(cmd, "query"))
+		return cmd_query();
+	usage();
+	return 2;
+}
