@@ -19,6 +19,31 @@ bool pinio_iov_iter_extract_will_pin(const struct iov_iter *iter)
 	return iov_iter_extract_will_pin(iter);
 }
 
+bool pinio_user_backed_iter(const struct iov_iter *iter)
+{
+	return user_backed_iter(iter);
+}
+
+bool pinio_iov_iter_is_kvec(const struct iov_iter *iter)
+{
+	return iov_iter_is_kvec(iter);
+}
+
+size_t pinio_iov_iter_count(const struct iov_iter *iter)
+{
+	return iov_iter_count(iter);
+}
+
+unsigned long pinio_iter_iov_addr(const struct iov_iter *iter)
+{
+	return (unsigned long)iter_iov_addr(iter);
+}
+
+size_t pinio_iter_iov_len(const struct iov_iter *iter)
+{
+	return iter_iov_len(iter);
+}
+
 void pinio_iov_iter_truncate(struct iov_iter *iter, u64 count)
 {
 	iov_iter_truncate(iter, count);

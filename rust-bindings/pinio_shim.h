@@ -18,6 +18,11 @@ struct page;
 
 /* iov_iter */
 bool pinio_iov_iter_extract_will_pin(const struct iov_iter *iter);
+bool pinio_user_backed_iter(const struct iov_iter *iter);
+bool pinio_iov_iter_is_kvec(const struct iov_iter *iter);
+size_t pinio_iov_iter_count(const struct iov_iter *iter);
+unsigned long pinio_iter_iov_addr(const struct iov_iter *iter);
+size_t pinio_iter_iov_len(const struct iov_iter *iter);
 void pinio_iov_iter_truncate(struct iov_iter *iter, u64 count);
 void pinio_iov_iter_reexpand(struct iov_iter *iter, size_t count);
 
@@ -51,5 +56,11 @@ s64 pinio_mm_pinned_vm_add(struct mm_struct *mm, s64 delta);
 unsigned long pinio_rlimit_memlock_pages(void);
 unsigned long pinio_foll_pin_acquired(void);
 unsigned long pinio_foll_pin_released(void);
+
+#ifdef __BINDGEN__
+/* Constants bindgen cannot evaluate from their (cast) macros; seen by bindgen only. */
+#include <linux/fs.h>
+static const unsigned int PINIO_FOP_DONTCACHE = (__force unsigned int)FOP_DONTCACHE;
+#endif
 
 #endif /* _PINIO_SHIM_H */

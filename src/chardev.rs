@@ -101,6 +101,8 @@ static FOPS: FileOperations = FileOperations(bindings::file_operations {
     unlocked_ioctl: Some(ioctl),
     #[cfg(CONFIG_COMPAT)]
     compat_ioctl: Some(bindings::compat_ptr_ioctl),
+    // Accept RWF_DONTCACHE as block devices do: there is no page cache to keep clean anyway.
+    fop_flags: ffi::PINIO_FOP_DONTCACHE,
     ..pin_init::zeroed()
 });
 

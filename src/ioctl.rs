@@ -20,12 +20,31 @@ pub(crate) fn dispatch(file: &OpenFile, cmd: u32, arg: usize) -> Result<isize> {
     match cmd {
         uapi::PINIO_IOC_INFO => write_out(arg, &file.device.info()),
         uapi::PINIO_IOC_SET_CONFIG => read_in(arg, |config| file.set_config(config)),
-        uapi::PINIO_IOC_PIN => read_update_write(arg, |pin| file.pin(pin)),
+        uapi::PINIO_IOC_PIN => pin(file, arg),
         uapi::PINIO_IOC_UNPIN => read_update_write(arg, |unpin| file.unpin(unpin)),
         uapi::PINIO_IOC_QUERY => read_update_write(arg, |query| file.query(query)),
         uapi::PINIO_IOC_DMA => read_update_write(arg, |dma| file.dma(dma)),
         _ => Err(ENOTTY),
     }
+}
+
+/// `PINIO_IOC_PIN`: like any `_IOWR` command, except that a pin whose result cannot be copied
+/// back is undone, so that no handle exists that the caller never learnt.
+fn pin(file: &OpenFile, arg: usize) -> Result<isize> {
+    let (mut reader, mut writer) =
+        UserSlice::new(UserPtr::from_addr(arg), size_of::<uapi::pinio_pin>()).reader_writer();
+    let mut pin = reader.read::<uapi::pinio_pin>()?;
+    file.pin(&mut pin)?;
+    if let Err(err) = writer.write(&pin) {
+        let mut unpin = uapi::pinio_unpin {
+            handle: pin.handle,
+            ..Default::default()
+        };
+        // The handle was just created by this call; releasing it cannot fail.
+        let _ = file.unpin(&mut unpin);
+        return Err(err);
+    }
+    Ok(0)
 }
 
 /// `_IOR`: copies `value` out to the user struct at `arg`.

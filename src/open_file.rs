@@ -2,7 +2,9 @@
 
 //! The state of one open file of `/dev/pinio`.
 
-use crate::{device::Device, held_pages::HeldPages, pins::PinTable, uapi};
+use crate::{
+    device::Device, held_pages::HeldPages, pins::PinTable, transfer::fatal_signal_pending, uapi,
+};
 use kernel::{
     mm::Mm,
     new_mutex,
@@ -58,12 +60,21 @@ impl OpenFile {
         Ok(())
     }
 
-    /// Waits as a slow DMA engine would, if this file was configured to.
-    pub(crate) fn dma_delay(&self) {
-        let us = self.dma_delay_us.load(Relaxed);
-        if us != 0 {
-            fsleep(Delta::from_micros(i64::from(us)));
+    /// Waits as a slow DMA engine would, if this file was configured to. The wait is killable:
+    /// `EINTR` as soon as a fatal signal is pending.
+    pub(crate) fn dma_delay(&self) -> Result {
+        /// Longest uninterrupted sleep.
+        const SLICE_US: u32 = 5_000;
+        let mut left = self.dma_delay_us.load(Relaxed);
+        while left != 0 {
+            if fatal_signal_pending() {
+                return Err(EINTR);
+            }
+            let slice = left.min(SLICE_US);
+            fsleep(Delta::from_micros(i64::from(slice)));
+            left -= slice;
         }
+        Ok(())
     }
 
     /// `PINIO_IOC_PIN`: pins (or gets) a range of the calling process.

@@ -118,6 +118,7 @@ impl PinTable {
             held,
             charge: None,
         };
+        arg.charged_pages = 0;
         if range.held.request().longterm {
             let mm = mm.ok_or(EINVAL)?;
             let folios = distinct_folios(&range.held)?;

@@ -78,16 +78,13 @@ fn transfer<I: Iter>(file: &OpenFile, start: usize, iter: &mut I) -> Result<usiz
     if end > device.store.size() {
         return Err(EINVAL);
     }
-    // SAFETY: `iter.as_raw()` is the valid iterator borrowed by `iter`.
-    let mem_alignment = unsafe { bindings::iov_iter_alignment(iter.as_raw()) } as usize;
-    if !device.is_aligned(start | count | mem_alignment) {
+    if !device.is_aligned(start | count) || !buffers_aligned(file, iter) {
         return Err(EINVAL);
     }
 
     let mut done = 0;
     while done < count {
-        // SAFETY: Only reads the current task's signal state.
-        if done > 0 && unsafe { ffi::pinio_fatal_signal_pending() } {
+        if done > 0 && fatal_signal_pending() {
             break;
         }
         match move_batch(file, start + done, iter, count - done) {
@@ -104,7 +101,7 @@ fn transfer<I: Iter>(file: &OpenFile, start: usize, iter: &mut I) -> Result<usiz
 fn move_batch<I: Iter>(file: &OpenFile, pos: usize, iter: &mut I, max_len: usize) -> Result<usize> {
     let device = &*file.device;
     let mut batch = ExtractedPages::extract(iter, max_len, &device.counters)?;
-    file.dma_delay();
+    file.dma_delay()?;
     let moved = if I::DEVICE_WRITES {
         dma::store_to_pages(&device.store, pos, batch.segments_mut()?)?
     } else {
@@ -117,6 +114,55 @@ fn move_batch<I: Iter>(file: &OpenFile, pos: usize, iter: &mut I, max_len: usize
     };
     Counters::add(bytes, moved);
     Ok(moved)
+}
+
+/// Whether the current task has a fatal signal pending (it is being killed).
+pub(crate) fn fatal_signal_pending() -> bool {
+    // SAFETY: Only reads the current task's signal state.
+    unsafe { ffi::pinio_fatal_signal_pending() }
+}
+
+/// Whether every buffer segment the transfer will reach starts and ends on a block boundary,
+/// checked as the block layer's `iov_iter_extract_bvecs()` checks them.
+///
+/// For user-backed and KVEC iterators that is each reached segment's address and its whole
+/// length, even when the end of the store cuts the transfer short inside it; a leading empty
+/// segment counts, empty segments after data do not (the iterator steps over them). For other
+/// iterators (BVEC from splice) it is the alignment of all of their segments.
+fn buffers_aligned<I: Iter>(file: &OpenFile, iter: &mut I) -> bool {
+    let device = &*file.device;
+    let raw = iter.as_raw();
+    // SAFETY: `raw` is the valid iterator borrowed by `iter`; these only read it.
+    let segmented = unsafe { ffi::pinio_user_backed_iter(raw) || ffi::pinio_iov_iter_is_kvec(raw) };
+    if !segmented {
+        // SAFETY: As above.
+        return device.is_aligned(unsafe { bindings::iov_iter_alignment(raw) } as usize);
+    }
+    // Walk a copy, so that the caller's iterator does not move. Iterators are plain values
+    // that refer to, and never own, their segment arrays.
+    // SAFETY: `raw` points to a valid, initialised iterator.
+    let mut walk: bindings::iov_iter = unsafe { core::ptr::read(raw) };
+    // Each round consumes a segment, so this ends; the bound only guards against surprises.
+    for _ in 0..=u16::MAX {
+        let w: *mut bindings::iov_iter = &mut walk;
+        // SAFETY: `w` is a valid iterator over the caller's live segment array.
+        let (addr, len, left) = unsafe {
+            (
+                ffi::pinio_iter_iov_addr(w),
+                ffi::pinio_iter_iov_len(w),
+                ffi::pinio_iov_iter_count(w),
+            )
+        };
+        if !device.is_aligned(addr as usize | len) {
+            return false;
+        }
+        if left <= len {
+            return true;
+        }
+        // SAFETY: As above; advancing past this segment also steps over empty ones after it.
+        unsafe { bindings::iov_iter_advance(w, len) };
+    }
+    false
 }
 
 /// An iterator truncated to end inside the store for the duration of a transfer, and

@@ -1,12 +1,18 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Helpers shared by pinio's kselftests: device paths, /proc/vmstat pin counters, the
- * module's debugfs counters and data patterns.
+ * module's debugfs counters, data patterns and a seeded generator.
+ *
+ * The store is shared by all test programs of a boot (make test runs them all in one
+ * guest). pinio_io_test writes the store ranges [0, 56 MiB) and the last MiB, and checks
+ * that [56 MiB, 58 MiB) was never written ("starts zeroed"): keep other programs' writes
+ * out of that range, and do not rely on data in the others.
  */
 #ifndef _PINIO_TEST_H
 #define _PINIO_TEST_H
 
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -15,6 +21,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <linux/fs.h>
 #include <linux/pinio.h>
@@ -45,15 +52,37 @@ static inline long long read_named_value(const char *path, const char *name)
 	return found;
 }
 
+/*
+ * Folds the per-CPU vmstat deltas into the global counters. Node counters such as
+ * nr_foll_pin_acquired are updated per CPU and only folded when a CPU's delta passes a
+ * threshold or at the next vmstat interval (1 s), so without this /proc/vmstat can show
+ * pins "outstanding" that were acquired on one CPU and released on another.
+ */
+static inline void vmstat_refresh(void)
+{
+	int fd = open("/proc/sys/vm/stat_refresh", O_WRONLY);
+	ssize_t ret;
+
+	if (fd < 0)
+		return;
+	/* On failure the values are at most a vmstat interval stale; nothing else to do. */
+	ret = write(fd, "1\n", 2);
+	(void)ret;
+	close(fd);
+}
+
 static inline long long vmstat(const char *name)
 {
+	vmstat_refresh();
 	return read_named_value("/proc/vmstat", name);
 }
 
 /* FOLL_PIN pins taken and not yet released, system wide. */
 static inline long long pins_outstanding(void)
 {
-	return vmstat("nr_foll_pin_acquired") - vmstat("nr_foll_pin_released");
+	long long acquired = vmstat("nr_foll_pin_acquired");
+
+	return acquired - read_named_value("/proc/vmstat", "nr_foll_pin_released");
 }
 
 static inline long long pinio_counter(const char *name)
@@ -80,22 +109,43 @@ static inline long long proc_status_kb(const char *field)
 	return val;
 }
 
-/* The byte a pattern with @seed holds at device offset @pos. */
-static inline uint8_t pattern_byte(uint64_t seed, uint64_t pos)
+/* The 8 bytes a pattern with @seed holds at device offsets 8 * @word .. 8 * @word + 7. */
+static inline uint64_t pattern_word(uint64_t seed, uint64_t word)
 {
-	uint64_t x = (pos >> 3) * 0x9e3779b97f4a7c15ULL + seed * 0xbf58476d1ce4e5b9ULL;
+	uint64_t x = word * 0x9e3779b97f4a7c15ULL + seed * 0xbf58476d1ce4e5b9ULL;
 
 	x ^= x >> 31;
 	x *= 0x94d049bb133111ebULL;
 	x ^= x >> 29;
-	return (uint8_t)(x >> ((pos & 7) * 8));
+	return x;
 }
+
+/* The byte a pattern with @seed holds at device offset @pos. */
+static inline uint8_t pattern_byte(uint64_t seed, uint64_t pos)
+{
+	return (uint8_t)(pattern_word(seed, pos >> 3) >> ((pos & 7) * 8));
+}
+
+/* The pattern as a little-endian word: whole words can be stored or compared at once. */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define PATTERN_WORDS 1
+#else
+#define PATTERN_WORDS 0
+#endif
 
 static inline void fill_pattern(void *buf, size_t len, uint64_t seed, uint64_t pos)
 {
 	uint8_t *p = buf;
+	size_t i = 0;
 
-	for (size_t i = 0; i < len; i++)
+	for (; i < len && (!PATTERN_WORDS || ((pos + i) & 7)); i++)
+		p[i] = pattern_byte(seed, pos + i);
+	for (; PATTERN_WORDS && i + 8 <= len; i += 8) {
+		uint64_t w = pattern_word(seed, (pos + i) >> 3);
+
+		memcpy(p + i, &w, 8);
+	}
+	for (; i < len; i++)
 		p[i] = pattern_byte(seed, pos + i);
 }
 
@@ -103,11 +153,115 @@ static inline void fill_pattern(void *buf, size_t len, uint64_t seed, uint64_t p
 static inline size_t pattern_mismatch(const void *buf, size_t len, uint64_t seed, uint64_t pos)
 {
 	const uint8_t *p = buf;
+	size_t i = 0;
 
-	for (size_t i = 0; i < len; i++)
+	for (; i < len && (!PATTERN_WORDS || ((pos + i) & 7)); i++)
+		if (p[i] != pattern_byte(seed, pos + i))
+			return i;
+	for (; PATTERN_WORDS && i + 8 <= len; i += 8) {
+		uint64_t w = pattern_word(seed, (pos + i) >> 3);
+
+		if (memcmp(p + i, &w, 8))
+			break;
+	}
+	for (; i < len; i++)
 		if (p[i] != pattern_byte(seed, pos + i))
 			return i;
 	return len;
+}
+
+/* Index of the first byte of @buf that is not @byte, or @len if all are. */
+static inline size_t bytes_mismatch(const void *buf, size_t len, uint8_t byte)
+{
+	const uint8_t *p = buf;
+
+	for (size_t i = 0; i < len; i++)
+		if (p[i] != byte)
+			return i;
+	return len;
+}
+
+/* splitmix64: a small seeded generator for reproducible random tests. */
+static inline uint64_t prng_next(uint64_t *state)
+{
+	uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+/* Uniform enough in [0, @n) for tests; @n > 0. */
+static inline uint64_t prng_below(uint64_t *state, uint64_t n)
+{
+	return prng_next(state) % n;
+}
+
+/* A seed for random tests: $PINIO_SEED if set, else one from the clock. */
+static inline uint64_t test_seed(void)
+{
+	const char *env = getenv("PINIO_SEED");
+	struct timespec ts;
+
+	if (env && *env)
+		return strtoull(env, NULL, 0);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000007ULL ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 32);
+}
+
+/* The data path counters in /sys/kernel/debug/pinio/counters (see src/counters.rs). */
+struct pinio_counters {
+	long long reads, writes, extract_calls;
+	long long pages_pinned, pages_unpinned, pages_dirtied, pages_listed;
+	long long bytes_pinned, bytes_listed;
+};
+
+/* Reads all data path counters in one pass; 0 on success, -1 if a counter is missing. */
+static inline int pinio_counters_read(struct pinio_counters *c)
+{
+	static const struct {
+		const char *name;
+		size_t offset;
+	} fields[] = {
+#define PINIO_COUNTER_FIELD(f) { #f, offsetof(struct pinio_counters, f) }
+		PINIO_COUNTER_FIELD(reads),
+		PINIO_COUNTER_FIELD(writes),
+		PINIO_COUNTER_FIELD(extract_calls),
+		PINIO_COUNTER_FIELD(pages_pinned),
+		PINIO_COUNTER_FIELD(pages_unpinned),
+		PINIO_COUNTER_FIELD(pages_dirtied),
+		PINIO_COUNTER_FIELD(pages_listed),
+		PINIO_COUNTER_FIELD(bytes_pinned),
+		PINIO_COUNTER_FIELD(bytes_listed),
+#undef PINIO_COUNTER_FIELD
+	};
+	char key[128];
+	long long val;
+	unsigned int found = 0;
+	FILE *f = fopen(PINIO_COUNTERS, "r");
+
+	if (!f)
+		return -1;
+	while (fscanf(f, "%127s %lld", key, &val) == 2) {
+		for (size_t i = 0; i < ARRAY_SIZE(fields); i++) {
+			if (!strcmp(key, fields[i].name)) {
+				*(long long *)((char *)c + fields[i].offset) = val;
+				found |= 1U << i;
+			}
+		}
+	}
+	fclose(f);
+	return found == (1U << ARRAY_SIZE(fields)) - 1 ? 0 : -1;
+}
+
+/* Per-file knob: wait @us after extracting each batch of pages, before copying. */
+static inline int pinio_set_dma_delay(int fd, uint32_t us)
+{
+	struct pinio_config config;
+
+	memset(&config, 0, sizeof(config));
+	config.dma_delay_us = us;
+	return ioctl(fd, PINIO_IOC_SET_CONFIG, &config);
 }
 
 /* Size in bytes of the block device or pinio store behind @fd. */
