@@ -391,15 +391,8 @@ mod tests {
             bindings::iov_iter_bvec(it, bindings::ITER_SOURCE, src_vecs.as_mut_ptr(), 3, total)
         });
         // SAFETY: `raw` is a valid source iterator.
-        assert_eq!(
-            drain(
-                unsafe { IovIterSource::from_raw(&mut raw) },
-                &store,
-                4096 + 512,
-                &counters
-            )?,
-            total
-        );
+        let iter = unsafe { IovIterSource::from_raw(&mut raw) };
+        assert_eq!(drain(iter, &store, 4096 + 512, &counters)?, total);
 
         let mut dst_vecs = bvecs(&dst_pages)?;
         // SAFETY: `dst_vecs` and the pages it names outlive the iterator.
@@ -407,15 +400,8 @@ mod tests {
             bindings::iov_iter_bvec(it, bindings::ITER_DEST, dst_vecs.as_mut_ptr(), 3, total)
         });
         // SAFETY: `raw` is a valid destination iterator.
-        assert_eq!(
-            drain(
-                unsafe { IovIterDest::from_raw(&mut raw) },
-                &store,
-                4096 + 512,
-                &counters
-            )?,
-            total
-        );
+        let iter = unsafe { IovIterDest::from_raw(&mut raw) };
+        assert_eq!(drain(iter, &store, 4096 + 512, &counters)?, total);
 
         for ((src, dst), &(offset, len)) in
             src_pages.iter().zip(dst_pages.iter()).zip(layout.iter())

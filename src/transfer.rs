@@ -153,7 +153,7 @@ fn buffers_aligned<I: Iter>(file: &OpenFile, iter: &mut I) -> bool {
                 ffi::pinio_iov_iter_count(w),
             )
         };
-        if !device.is_aligned(addr as usize | len) {
+        if !device.is_aligned(addr | len) {
             return false;
         }
         if left <= len {
