@@ -30,6 +30,11 @@ crates.append({
         "RUST_MODFILE": "pinio",
         "PINIO_GENERATED": str(out_dir / "rust-bindings" / "generated"),
     },
+    # The generated bindings live in the build directory: let rust-analyzer load them.
+    "source": {
+        "include_dirs": [str(top / "src"), str(out_dir / "rust-bindings" / "generated")],
+        "exclude_dirs": [],
+    },
 })
 (top / "rust-project.json").write_text(json.dumps(project, indent=1) + "\n")
 print(f"wrote {top / 'rust-project.json'} ({len(crates)} crates)")

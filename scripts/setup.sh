@@ -6,7 +6,7 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-APT_PACKAGES=(rustc-web rust-web-src rust-web-clippy rustfmt-web clang-19 lld-19 llvm-19 libclang-19-dev
+APT_PACKAGES=(rustc-web rust-web-src rust-web-clippy rustfmt-web rust-web-analyzer clang-19 lld-19 llvm-19 libclang-19-dev
 	flex bison bc libelf-dev libssl-dev cpio kmod busybox-static qemu-system-x86
 	binutils xz-utils make gcc python3 gnuplot-nox)
 

@@ -167,7 +167,10 @@ impl PinTable {
         let nr = range.held.len();
         // Uncharge while the pages are still held, so the folios cannot be reused meanwhile.
         self.uncharge(&mut range);
-        let elapsed = range.held.release(arg.flags & uapi::PINIO_UNPIN_DIRTY != 0);
+        // Only pages taken for writing can have been written: a read-only pin may hold the shared
+        // zero page or page cache the device never touched, which must not be dirtied.
+        let dirty = arg.flags & uapi::PINIO_UNPIN_DIRTY != 0 && range.held.request().write;
+        let elapsed = range.held.release(dirty);
         self.held_pages -= nr.min(self.held_pages);
         Counters::add(&device.counters.ioctl_unpins, 1);
         Counters::add(&device.counters.ioctl_pages_released, nr);

@@ -39,7 +39,11 @@
 				 PINIO_PIN_NOFAULT | PINIO_PIN_GET)
 
 /* PINIO_IOC_UNPIN flags */
-/* Mark the pages dirty as they are released (the device wrote into them). */
+/*
+ * Mark the pages dirty as they are released (the device wrote into them). Applies to pins
+ * taken with PINIO_PIN_WRITE only; for a read-only pin it has no effect. Pages the device
+ * wrote into are released dirty on close anyway.
+ */
 #define PINIO_UNPIN_DIRTY	(1U << 0)
 #define PINIO_UNPIN_FLAGS_ALL	PINIO_UNPIN_DIRTY
 
