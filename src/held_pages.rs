@@ -10,6 +10,7 @@ use crate::{
 };
 use core::ptr::NonNull;
 use kernel::{
+    alloc::flags::__GFP_ZERO,
     bindings,
     ffi::{c_int, c_ulong},
     page::PAGE_SIZE,
@@ -97,7 +98,9 @@ impl HeldPages {
             n => n.min(nr_pages),
         };
         let mut held = HeldPages {
-            pages: KVVec::with_capacity(nr_pages, GFP_KERNEL)?,
+            // Zeroed like gup_test's kvcalloc(), so that first touches of the array happen
+            // here, outside the timed calls, in both.
+            pages: KVVec::with_capacity(nr_pages, GFP_KERNEL | __GFP_ZERO)?,
             request,
             written: false,
         };
@@ -152,6 +155,11 @@ impl HeldPages {
     /// Number of pages held.
     pub(crate) fn len(&self) -> usize {
         self.pages.len()
+    }
+
+    /// Whether the device wrote into the pages.
+    pub(crate) fn written(&self) -> bool {
+        self.written
     }
 
     /// The request the pages were taken with.

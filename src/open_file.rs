@@ -23,7 +23,7 @@ const MAX_DMA_DELAY_US: u32 = 1_000_000;
 /// One open file: the device, this file's pins and its experiment settings.
 ///
 /// Dropping it (on the file's release, in whatever process) releases every pin it holds.
-#[pin_data]
+#[pin_data(PinnedDrop)]
 pub(crate) struct OpenFile {
     /// The device; outlives every open file.
     pub(crate) device: Arc<Device>,
@@ -33,6 +33,14 @@ pub(crate) struct OpenFile {
     /// this file, never of the device.
     #[pin]
     pins: Mutex<PinTable>,
+}
+
+#[pinned_drop]
+impl PinnedDrop for OpenFile {
+    fn drop(self: Pin<&mut Self>) {
+        // The last close: release every pin still held, counting it like an unpin.
+        self.pins.lock().release_all(&self.device);
+    }
 }
 
 impl OpenFile {

@@ -21,6 +21,7 @@ use kernel::{
     prelude::*,
     rbtree::{RBTree, RBTreeNodeReservation},
     sync::aref::ARef,
+    time::Delta,
 };
 
 /// One pinned user range.
@@ -35,8 +36,9 @@ pub(crate) struct PinnedRange {
 
 /// The ranges one open file holds.
 ///
-/// Dropping the table (on the file's release) drops `ranges` first, releasing every page
-/// (dirty if the device wrote into it), then `accounts`, uncharging what is still charged.
+/// The file's release calls [`PinTable::release_all`]. Should the table be dropped with
+/// ranges left, dropping it drops `ranges` first, releasing every page (dirty if the device
+/// wrote into it), then `accounts`, uncharging what is still charged.
 pub(crate) struct PinTable {
     ranges: RBTree<u32, PinnedRange>,
     next_handle: u32,
@@ -163,19 +165,36 @@ impl PinTable {
         if arg.reserved.iter().any(|&r| r != 0) || arg.flags & !uapi::PINIO_UNPIN_FLAGS_ALL != 0 {
             return Err(EINVAL);
         }
-        let mut range = self.ranges.remove(&arg.handle).ok_or(EINVAL)?;
-        let nr = range.held.len();
-        // Uncharge while the pages are still held, so the folios cannot be reused meanwhile.
-        self.uncharge(&mut range);
+        let range = self.ranges.remove(&arg.handle).ok_or(EINVAL)?;
         // Only pages taken for writing can have been written: a read-only pin may hold the shared
         // zero page or page cache the device never touched, which must not be dirtied.
         let dirty = arg.flags & uapi::PINIO_UNPIN_DIRTY != 0 && range.held.request().write;
+        let elapsed = self.release(device, range, dirty);
+        arg.unpin_ns = u64::try_from(elapsed.as_nanos()).unwrap_or(0);
+        Ok(())
+    }
+
+    /// Releases every range, as on the file's last close: pages the device wrote into are
+    /// released dirty.
+    pub(crate) fn release_all(&mut self, device: &Device) {
+        while let Some(cursor) = self.ranges.cursor_front_mut() {
+            let (_, node) = cursor.remove_current();
+            let (_, range) = node.to_key_value();
+            let dirty = range.held.written();
+            self.release(device, range, dirty);
+        }
+    }
+
+    /// Uncharges and releases a range taken out of the table; returns the release time.
+    fn release(&mut self, device: &Device, mut range: PinnedRange, dirty: bool) -> Delta {
+        let nr = range.held.len();
+        // Uncharge while the pages are still held, so the folios cannot be reused meanwhile.
+        self.uncharge(&mut range);
         let elapsed = range.held.release(dirty);
         self.held_pages -= nr.min(self.held_pages);
         Counters::add(&device.counters.ioctl_unpins, 1);
         Counters::add(&device.counters.ioctl_pages_released, nr);
-        arg.unpin_ns = u64::try_from(elapsed.as_nanos()).unwrap_or(0);
-        Ok(())
+        elapsed
     }
 
     fn uncharge(&mut self, range: &mut PinnedRange) {

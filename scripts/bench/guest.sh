@@ -1,0 +1,132 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# Runs in the guest (scripts/bench.sh boots it with scripts/vm): every benchmark of `make bench`
+# in one boot. Settings come as NAME=VALUE arguments (defaults: quick mode). Everything goes to
+# stdout as lines the host parses: INFO, PIN, GUPTEST, IO, FILL, PROGRESS, ERROR.
+set -u
+for kv in "$@"; do
+	export "${kv?}"
+done
+: "${PIN_ROUNDS:=3}" "${PIN_SIZES:=4K,16K,64K,256K,1M,4M,16M,64M}" "${PIN_PPC:=1,512,all}"
+: "${PIN_MIN_PAGES:=4096}" "${PIN_MIN_REPS:=3}" "${PIN_MAX_REPS:=100}"
+: "${GUPTEST_MIB:=16}" "${GUPTEST_REPS:=5}"
+: "${IO_ROUNDS:=3}" "${IO_SIZES:=4K 64K 1M 16M}" "${IO_THREADS:=1 2 4}" "${IO_OPS:=read write}"
+: "${IO_MS:=100}" "${IO_WARMUP_MS:=15}" "${EXPECT_CPUS:=}"
+cd "$(dirname "$0")" || exit 1
+TMPFS_FILE=/tmp/pinio-bench.dat
+# Results are collected in files and printed after each phase: stdout is a serial port, and
+# a UART draining during a timed section interrupts it. Only short PROGRESS lines go out live.
+PIN_OUT=/tmp/bench-pin.out
+GUP_OUT=/tmp/bench-guptest.out
+IO_OUT=/tmp/bench-io.out
+
+info() { echo "INFO $*"; }
+progress() { echo "PROGRESS $*"; }
+
+# --- what the guest is and runs on ---------------------------------------------------------
+# The kernel moves from tsc-early to tsc about a second after boot (after the refined TSC
+# calibration): wait for it, up to 20 s.
+csf=/sys/devices/system/clocksource/clocksource0/current_clocksource
+i=0
+while [ "$(cat $csf 2>/dev/null)" != tsc ] && [ $i -lt 100 ]; do
+	sleep 0.2
+	i=$((i + 1))
+done
+cs=$(cat $csf 2>/dev/null)
+info "clocksource=$cs"
+info "available_clocksource=$(cat /sys/devices/system/clocksource/clocksource0/available_clocksource 2>/dev/null | tr ' ' ,)"
+info "uname_r=$(uname -r)"
+info "proc_version=$(cat /proc/version)"
+info "nproc=$(nproc)"
+info "guest_cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
+info "guest_hypervisor_flag=$(grep -c -w hypervisor /proc/cpuinfo)"
+info "mem_total_kb=$(awk '/^MemTotal/ {print $2}' /proc/meminfo)"
+info "thp_enabled=$(cat /sys/kernel/mm/transparent_hugepage/enabled)"
+info "cmdline=$(cat /proc/cmdline)"
+info "pinio_params=$(cat /pinio/params 2>/dev/null)"
+info "cpu_flags_copy=$(grep -m1 ^flags /proc/cpuinfo | tr ' ' '\n' | grep -x -E 'erms|fsrm|fsrs|rep_good' | tr '\n' ,)"
+store=$((512 * $(cat /sys/block/ram0/size)))
+info "brd_bytes=$store"
+if [ "$cs" != tsc ]; then
+	echo "ERROR the guest clocksource is '$cs', not tsc: timings would be meaningless"
+	exit 3
+fi
+if [ -n "$EXPECT_CPUS" ] && [ "$(nproc)" != "$EXPECT_CPUS" ]; then
+	echo "ERROR the guest has $(nproc) CPUs online, not $EXPECT_CPUS"
+	exit 3
+fi
+pins() {
+	# Fold the per-CPU vmstat deltas first, or the counters lag by up to a second.
+	echo 1 >/proc/sys/vm/stat_refresh 2>/dev/null
+	awk '/^nr_foll_pin_acquired/ {a=$2} /^nr_foll_pin_released/ {r=$2} END {print a-r}' /proc/vmstat
+}
+info "foll_pins_outstanding_before=$(pins)"
+
+# How fast each copy idiom runs here (under TCG `rep movsb` is slow; see copycal.c).
+./copycal 1048576
+
+# --- 1. pinning: pinio PIN/UNPIN against gup_test, interleaved in one process -----------------
+progress "pin: $PIN_ROUNDS rounds, sizes $PIN_SIZES, pages per call $PIN_PPC, 4k and thp"
+./pinbench --rounds "$PIN_ROUNDS" --sizes "$PIN_SIZES" --ppc "$PIN_PPC" --mem 4k,thp \
+	--min-pages "$PIN_MIN_PAGES" --min-reps "$PIN_MIN_REPS" --max-reps "$PIN_MAX_REPS" \
+	>"$PIN_OUT" || { cat "$PIN_OUT"; echo "ERROR pinbench failed"; exit 1; }
+cat "$PIN_OUT"
+
+# The stock selftest binary, as a cross-check of pinbench's use of the gup_test ioctl.
+progress "pin: the stock gup_test binary at $GUPTEST_MIB MiB"
+for mib in $GUPTEST_MIB; do
+	for mem in T t; do
+		for n in 512 -1; do
+			for cmd in a L; do
+				./gup_test -$cmd -$mem -m "$mib" -n "$n" -r "$GUPTEST_REPS" >/tmp/gup_test.out 2>&1
+				sed -n "s/^# \([A-Z_]*\): Time: get:\([0-9]*\) put:\([0-9]*\) us.*/GUPTEST cmd=$cmd mem=$mem mib=$mib n=$n name=\1 get_us=\2 put_us=\3/p" \
+					/tmp/gup_test.out >>"$GUP_OUT"
+			done
+		done
+	done
+done
+cat "$GUP_OUT"
+
+# --- 2. data path: /dev/pinio vs brd O_DIRECT vs tmpfs buffered ------------------------------
+progress "io: filling the three targets ($store bytes each)"
+./iobench --path /dev/pinio --fill "$store" --direct || { echo "ERROR fill pinio"; exit 1; }
+./iobench --path /dev/ram0 --fill "$store" --direct || { echo "ERROR fill brd"; exit 1; }
+./iobench --path "$TMPFS_FILE" --fill "$store" || { echo "ERROR fill tmpfs"; exit 1; }
+
+run_io() { # target op bs threads round
+	case $1 in
+	pinio) set -- /dev/pinio --direct "$@" ;;
+	brd) set -- /dev/ram0 --direct "$@" ;;
+	tmpfs) set -- "$TMPFS_FILE" "" "$@" ;;
+	esac
+	./iobench --path "$1" $2 --label "$3" --op "$4" --bs "$5" --threads "$6" --span "$store" \
+		--duration-ms "$IO_MS" --warmup-ms "$IO_WARMUP_MS" --tag "round=$7" >>"$IO_OUT" ||
+		echo "ERROR iobench $3 $4 $5 $6"
+}
+
+r=0
+while [ "$r" -lt "$IO_ROUNDS" ]; do
+	t0=$(date +%s)
+	cell=0
+	for op in $IO_OPS; do
+		for th in $IO_THREADS; do
+			for bs in $IO_SIZES; do
+				# The three contenders back to back, in an order rotated per cell and round.
+				case $(((r + cell) % 3)) in
+				0) order="pinio brd tmpfs" ;;
+				1) order="brd tmpfs pinio" ;;
+				2) order="tmpfs pinio brd" ;;
+				esac
+				for t in $order; do
+					run_io "$t" "$op" "$bs" "$th" "$r"
+				done
+				cell=$((cell + 1))
+			done
+		done
+	done
+	r=$((r + 1))
+	progress "io round $r/$IO_ROUNDS done in $(($(date +%s) - t0)) s"
+done
+cat "$IO_OUT"
+info "foll_pins_outstanding_after=$(pins)"
+echo "DONE"
