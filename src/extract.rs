@@ -40,6 +40,13 @@ pub(crate) trait Iter {
 
     /// Bytes left in the iterator.
     fn len(&self) -> usize;
+
+    /// Moves the iterator back by `bytes`.
+    ///
+    /// # Safety
+    ///
+    /// The iterator must have been advanced by at least `bytes` since it was set up.
+    unsafe fn revert(&mut self, bytes: usize);
 }
 
 impl Iter for IovIterDest<'_> {
@@ -52,6 +59,11 @@ impl Iter for IovIterDest<'_> {
     fn len(&self) -> usize {
         IovIterDest::len(self)
     }
+
+    unsafe fn revert(&mut self, bytes: usize) {
+        // SAFETY: Guaranteed by the caller.
+        unsafe { IovIterDest::revert(self, bytes) }
+    }
 }
 
 impl Iter for IovIterSource<'_> {
@@ -63,6 +75,11 @@ impl Iter for IovIterSource<'_> {
 
     fn len(&self) -> usize {
         IovIterSource::len(self)
+    }
+
+    unsafe fn revert(&mut self, bytes: usize) {
+        // SAFETY: Guaranteed by the caller.
+        unsafe { IovIterSource::revert(self, bytes) }
     }
 }
 
@@ -155,6 +172,11 @@ impl<'a> ExtractedPages<'a> {
             counters,
             _iter: PhantomData,
         })
+    }
+
+    /// Bytes in the batch.
+    pub(crate) fn len(&self) -> usize {
+        self.len
     }
 
     /// Whether the pages are pinned (user memory) rather than listed (kernel pages).

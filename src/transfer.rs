@@ -97,17 +97,31 @@ fn transfer<I: Iter>(file: &OpenFile, start: usize, iter: &mut I) -> Result<usiz
 }
 
 /// Extracts one batch of at most `max_len` bytes from `iter` and moves it; the batch's pages
-/// are released (unpinned, dirtied if written) when it goes out of scope, whatever happens.
+/// are released (unpinned, dirtied if written) when it goes out of scope, whatever happens. If
+/// the batch cannot be moved, the iterator is reverted over it, so that it has advanced by
+/// exactly the bytes the transfer reports.
 fn move_batch<I: Iter>(file: &OpenFile, pos: usize, iter: &mut I, max_len: usize) -> Result<usize> {
     let device = &*file.device;
     let mut batch = ExtractedPages::extract(iter, max_len, &device.counters)?;
-    file.dma_delay()?;
-    let moved = if I::DEVICE_WRITES {
-        dma::store_to_pages(&device.store, pos, batch.segments_mut()?)?
-    } else {
-        dma::pages_to_store(&device.store, pos, batch.segments())?
+    let extracted = batch.len();
+    let moved = file.dma_delay().and_then(|()| {
+        if I::DEVICE_WRITES {
+            dma::store_to_pages(&device.store, pos, batch.segments_mut()?)
+        } else {
+            dma::pages_to_store(&device.store, pos, batch.segments())
+        }
+    });
+    let pinned = batch.is_pinned();
+    drop(batch);
+    let moved = match moved {
+        Ok(moved) => moved,
+        Err(err) => {
+            // SAFETY: The extraction advanced `iter` by exactly `extracted` bytes.
+            unsafe { iter.revert(extracted) };
+            return Err(err);
+        }
     };
-    let bytes = if batch.is_pinned() {
+    let bytes = if pinned {
         &device.counters.bytes_pinned
     } else {
         &device.counters.bytes_listed
