@@ -136,13 +136,17 @@ pub(crate) fn fatal_signal_pending() -> bool {
     unsafe { ffi::pinio_fatal_signal_pending() }
 }
 
-/// Whether every buffer segment the transfer will reach starts and ends on a block boundary,
-/// checked as the block layer's `iov_iter_extract_bvecs()` checks them.
+/// Whether the buffer segments of `iter` are aligned to the block size, checked exactly as the
+/// block layer's `iov_iter_extract_bvecs()` checks them for brd.
 ///
-/// For user-backed and KVEC iterators that is each reached segment's address and its whole
-/// length, even when the end of the store cuts the transfer short inside it; a leading empty
-/// segment counts, empty segments after data do not (the iterator steps over them). For other
-/// iterators (BVEC from splice) it is the alignment of all of their segments.
+/// For user-backed and KVEC iterators, the block layer checks the segment the iterator points
+/// at before each extraction: its address and its whole remaining length, even when the end
+/// of the device cuts the transfer short inside it. Each extraction consumes one segment and
+/// leaves the iterator at the next non-empty one, so every segment reached is checked, with
+/// one exception the block layer has and pinio keeps for fidelity: when the vector starts with
+/// empty segments, the first of them is checked and the extraction then skips to the first
+/// non-empty segment, which is taken unchecked. For other iterators (BVEC from splice) the
+/// alignment of all their segments counts (`iov_iter_alignment()`).
 fn buffers_aligned<I: Iter>(file: &OpenFile, iter: &mut I) -> bool {
     let device = &*file.device;
     let raw = iter.as_raw();
@@ -156,24 +160,30 @@ fn buffers_aligned<I: Iter>(file: &OpenFile, iter: &mut I) -> bool {
     // that refer to, and never own, their segment arrays.
     // SAFETY: `raw` points to a valid, initialised iterator.
     let mut walk: bindings::iov_iter = unsafe { core::ptr::read(raw) };
+    let w: *mut bindings::iov_iter = &mut walk;
+    // The segment at the iterator: (address, whole remaining length, bytes left in the iterator).
+    // SAFETY: `w` is a valid iterator over the caller's live segment array.
+    let segment = || unsafe {
+        (
+            ffi::pinio_iter_iov_addr(w),
+            ffi::pinio_iter_iov_len(w),
+            ffi::pinio_iov_iter_count(w),
+        )
+    };
+    // Set for the segment after leading empty ones: the one the extraction takes unchecked.
+    let mut unchecked = false;
     // Each round consumes a segment, so this ends; the bound only guards against surprises.
-    for _ in 0..=u16::MAX {
-        let w: *mut bindings::iov_iter = &mut walk;
-        // SAFETY: `w` is a valid iterator over the caller's live segment array.
-        let (addr, len, left) = unsafe {
-            (
-                ffi::pinio_iter_iov_addr(w),
-                ffi::pinio_iter_iov_len(w),
-                ffi::pinio_iov_iter_count(w),
-            )
-        };
-        if !device.is_aligned(addr | len) {
+    for round in 0..=u16::MAX {
+        let (addr, len, left) = segment();
+        if !unchecked && !device.is_aligned(addr | len) {
             return false;
         }
         if left <= len {
             return true;
         }
-        // SAFETY: As above; advancing past this segment also steps over empty ones after it.
+        unchecked = round == 0 && len == 0;
+        // SAFETY: `w` is valid (as above); this steps over the segment and any empty ones
+        // after it (over just the empty ones if it is empty).
         unsafe { bindings::iov_iter_advance(w, len) };
     }
     false

@@ -1,0 +1,1944 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * pinio_stress_test: seeded, bounded stress of /dev/pinio from several processes and
+ * threads at once, and module teardown while the device is in use.
+ *
+ *   mixed        for --duration seconds:
+ *                - an owner process: each of its threads owns a region of the store window,
+ *                  writes known patterns there (pwrite, pwritev, write, pwritev2, splice,
+ *                  PIN + DMA from pages) and verifies every read back (pread, preadv, read,
+ *                  preadv2, splice, PIN + DMA to pages), while another of its threads forks
+ *                  children that scribble over their copies of the buffers (FOLL_PIN must keep
+ *                  the data in the parent) and leave pins behind on the owners' files;
+ *                - hostile processes: threads doing random reads, writes (only into the
+ *                  hostile half of the window), readv, splice, sendfile, PIN/UNPIN/QUERY/DMA on
+ *                  random ranges with random flags, while others munmap, mprotect and
+ *                  madvise the pinned ranges, fork, and close or replace descriptors (dups
+ *                  and fresh opens with slow DMA) that other threads are still using;
+ *                - a killer process: spawns victims that pin long-term, set dma_delay_us,
+ *                  start big transfers and huge pins, and SIGKILLs them mid-call.
+ *                Every call must give a sane result (a documented errno or a count no larger
+ *                than asked). At the end: owners' data intact, every process saw VmPin 0
+ *                after closing its files, FOLL_PIN pins balanced (/proc/vmstat), the data
+ *                path's counters balanced, no kernel splat in the log, device still works.
+ *   ioctl_counters_balanced
+ *                the ioctl counters in debugfs count releases on close, as documented.
+ *   unload_busy  delete_module fails (EWOULDBLOCK) while a descriptor is open or held by a
+ *                forked child with pins, the module stays loaded and working; it succeeds
+ *                once they are gone; the module is then loaded again (/pinio/pinio.ko).
+ *
+ * Options (before the harness's own, which select tests: -t mixed ...):
+ *   --seed N        the run's seed (default $PINIO_SEED, else from the clock); printed
+ *   --duration S    seconds of the mixed run (default $PINIO_STRESS_DURATION, else 20)
+ *   --hostile N     hostile processes (2)        --threads N  threads per hostile (3)
+ *   --owners N      owner threads (2)            --victims N  victims alive at once (1)
+ *   --max-delay US  longest dma_delay_us used (20000)
+ *
+ * Every process and thread derives its generator from the seed, so a run's operations are
+ * reproducible by seed (their interleaving is not). Statistics are printed as
+ * "# @@stat TEST NAME VALUE" and "# @@invariant TEST NAME held|BROKEN" lines.
+ */
+#include "pinio_stress.h"
+
+#include <dirent.h>
+#include <sys/sendfile.h>
+
+static struct {
+	uint64_t seed;
+	unsigned int duration;
+	unsigned int hostile_procs, hostile_threads, owner_threads, victims;
+	unsigned int max_delay_us;
+} cfg = {
+	.duration = 20, .hostile_procs = 2, .hostile_threads = 3, .owner_threads = 2,
+	.victims = 1, .max_delay_us = 20000,
+};
+
+#define STATS(X) \
+	X(read) X(pread) X(readv) X(preadv2) X(pwrite) X(pwritev) X(pwritev2) X(write_pos) \
+	X(splice_in) X(splice_out) X(sendfile) X(lseek) \
+	X(pin) X(unpin) X(query) X(dma_to) X(dma_from) X(set_config) \
+	X(fork) X(munmap) X(mprotect) X(madvise) X(dup_close) X(inflight_close) X(reopen) \
+	X(victims) X(killed) X(killed_in_call) X(children_killed) \
+	X(owner_writes) X(owner_reads) X(owner_verified_bytes) X(owner_corruptions) \
+	X(vmpin_left) \
+	X(ok) X(short_count) X(e_inval) X(e_fault) X(e_nomem) X(e_nospc) X(e_perm) \
+	X(e_again) X(e_badf_stale) X(e_other_stale)
+#define STAT_ENUM(n) S_##n,
+#define STAT_NAME(n) #n,
+enum { STATS(STAT_ENUM) NR_STATS };
+static const char *const stat_names[] = { STATS(STAT_NAME) };
+
+static struct pst_stats *st;
+
+/* Workers stop when told to, or by themselves well after the run should have ended. */
+static uint64_t hard_deadline;
+
+static inline int stopping(void)
+{
+	return atomic_load_explicit(&st->stop, memory_order_relaxed) ||
+	       pst_now_ns() > hard_deadline;
+}
+
+/* Allowed errnos. */
+#define A_INVAL		(1u << 0)
+#define A_FAULT		(1u << 1)
+#define A_NOMEM		(1u << 2)
+#define A_NOSPC		(1u << 3)
+#define A_PERM		(1u << 4)
+#define A_AGAIN		(1u << 5)
+#define A_RW		(A_INVAL | A_FAULT | A_NOMEM)
+#define NO_COUNT	(~0ULL)
+
+/*
+ * Accounts one call of @op that returned @ret (errno @err if negative) for @asked bytes.
+ * @stale: the descriptor may have been closed or replaced meanwhile (then EBADF, and what
+ * another file type would say, are fine too).
+ */
+static void check(int op, long long ret, int err, unsigned long long asked, unsigned int allowed,
+		  bool stale)
+{
+	int cls;
+	unsigned int bit = 0;
+
+	pst_add(st, op, 1);
+	if (ret >= 0) {
+		if (asked != NO_COUNT && (unsigned long long)ret > asked)
+			pst_fail(st, "%s returned %lld, more than the %llu bytes asked",
+				 stat_names[op], ret, asked);
+		else if (asked != NO_COUNT && (unsigned long long)ret < asked)
+			pst_add(st, S_short_count, 1);
+		else
+			pst_add(st, S_ok, 1);
+		return;
+	}
+	switch (err) {
+	case EINVAL: cls = S_e_inval; bit = A_INVAL; break;
+	case EFAULT: cls = S_e_fault; bit = A_FAULT; break;
+	case ENOMEM: cls = S_e_nomem; bit = A_NOMEM; break;
+	case ENOSPC: cls = S_e_nospc; bit = A_NOSPC; break;
+	case EPERM: cls = S_e_perm; bit = A_PERM; break;
+	case EAGAIN: cls = S_e_again; bit = A_AGAIN; break;
+	case EBADF: cls = S_e_badf_stale; break;
+	default: cls = S_e_other_stale; break;
+	}
+	if ((bit && (allowed & bit)) || (stale && (!bit || cls == S_e_inval || cls == S_e_fault ||
+						   cls == S_e_again))) {
+		pst_add(st, cls, 1);
+		return;
+	}
+	pst_fail(st, "%s: unexpected error %d (%s)%s", stat_names[op], err, strerror(err),
+		 stale ? " on a replaced descriptor" : "");
+}
+
+static inline uint64_t rnd(uint64_t *r, uint64_t n)
+{
+	return n ? prng_below(r, n) : 0;
+}
+
+static inline bool chance(uint64_t *r, unsigned int one_in)
+{
+	return prng_below(r, one_in) == 0;
+}
+
+/* Common geometry, set by the test before forking the workers. */
+static struct pst_window win;
+static uint64_t sect;			/* I/O granule: the block size, at least 512 */
+static uint64_t hs, hl;			/* the hostile half of the window */
+
+/* A store offset for a hostile write of @len bytes: inside the hostile half, or (sometimes)
+ * somewhere nothing can be written: past the end, or misaligned. */
+static uint64_t hostile_write_off(uint64_t *r, uint64_t *len)
+{
+	if (*len > hl)
+		*len = hl;
+	switch (rnd(r, 20)) {
+	case 0:
+		return win.store_size + sect * rnd(r, 4);	/* ENOSPC / EINVAL */
+	case 1:
+		if (sect > 1 && *len + sect <= hl)		/* misaligned: EINVAL */
+			return hs + 1 + sect * rnd(r, (hl - *len - sect) / sect + 1);
+		/* fall through */
+	default:
+		return hs + sect * rnd(r, (hl - *len) / sect + 1);
+	}
+}
+
+static uint64_t any_read_off(uint64_t *r)
+{
+	if (chance(r, 16))
+		return win.store_size - sect * rnd(r, 8);	/* around the end */
+	if (chance(r, 32))
+		return rnd(r, win.store_size + PST_MiB);	/* anywhere, misaligned */
+	return sect * rnd(r, (win.store_size + 256 * PST_KiB) / sect);
+}
+
+/* =================================================================================== */
+/* Owners: regions with known data                                                     */
+/* =================================================================================== */
+
+struct owner {
+	int idx;
+	uint64_t r;
+	int fd;
+	uint64_t base, len;
+	uint64_t *gen;		/* per granule: the pattern seed it last got */
+	uint8_t *wbuf, *rbuf;
+	size_t buflen;
+	int pipefd[2];
+	uint64_t next_gen;
+};
+
+#define OWNER_MAX_IO	(1 * PST_MiB)
+
+static struct owner *owners;
+
+static bool owner_verify(struct owner *o, uint64_t off, uint64_t len, const uint8_t *buf,
+			 const char *how)
+{
+	for (uint64_t done = 0; done < len; done += sect) {
+		uint64_t g = o->gen[(off + done - o->base) / sect];
+		size_t bad = pattern_mismatch(buf + done, sect, g, off + done);
+
+		if (bad != sect) {
+			pst_add(st, S_owner_corruptions, 1);
+			pst_fail(st, "owner %d: data corrupted after %s: store offset %#llx "
+				 "(byte %zu of granule): got %#x, want %#x (gen %#llx)",
+				 o->idx, how, (unsigned long long)(off + done), bad,
+				 buf[done + bad], pattern_byte(g, off + done + bad),
+				 (unsigned long long)g);
+			return false;
+		}
+	}
+	pst_add(st, S_owner_verified_bytes, len);
+	return true;
+}
+
+/* Splits [buf, buf + len) into up to @max iovecs of whole granules. */
+static int split_iov(uint64_t *r, uint8_t *buf, uint64_t len, struct iovec *iov, int max)
+{
+	int n = 0;
+
+	while (len && n < max) {
+		uint64_t l = (n == max - 1) ? len : sect * (1 + rnd(r, len / sect));
+
+		iov[n].iov_base = buf;
+		iov[n].iov_len = l;
+		buf += l;
+		len -= l;
+		n++;
+	}
+	return n;
+}
+
+static long long splice_to_dev(int fd, int pipefd[2], const uint8_t *buf, uint64_t len,
+			       uint64_t off)
+{
+	uint64_t done = 0;
+
+	while (done < len) {
+		uint64_t chunk = len - done > 256 * PST_KiB ? 256 * PST_KiB : len - done;
+		ssize_t n = write(pipefd[1], buf + done, chunk);
+		loff_t o = off + done;
+		uint64_t in = 0;
+
+		if (n != (ssize_t)chunk)
+			return -1;
+		while (in < chunk) {
+			ssize_t s = splice(pipefd[0], NULL, fd, &o, chunk - in, 0);
+
+			if (s <= 0)
+				return s < 0 ? -1 : (long long)(done + in);
+			in += s;
+		}
+		done += chunk;
+	}
+	return done;
+}
+
+static long long splice_from_dev(int fd, int pipefd[2], uint8_t *buf, uint64_t len,
+				 uint64_t off)
+{
+	uint64_t done = 0;
+
+	while (done < len) {
+		loff_t o = off + done;
+		ssize_t s = splice(fd, &o, pipefd[1], NULL, len - done, 0);
+		ssize_t got = 0;
+
+		if (s <= 0)
+			return s < 0 ? -1 : (long long)done;
+		while (got < s) {
+			ssize_t n = read(pipefd[0], buf + done + got, s - got);
+
+			if (n <= 0)
+				return -1;
+			got += n;
+		}
+		done += s;
+	}
+	return done;
+}
+
+static void owner_write(struct owner *o)
+{
+	uint64_t *r = &o->r;
+	uint64_t off = o->base + sect * rnd(r, o->len / sect);
+	uint64_t max = o->base + o->len - off, len, boff = sect * rnd(r, 8);
+	uint64_t g = ((uint64_t)(o->idx + 1) << 48) | ++o->next_gen;
+	uint8_t *buf = o->wbuf + boff;
+	struct iovec iov[6];
+	long long ret;
+	int kind = rnd(r, 6), op = S_pwrite, n;
+	long h;
+
+	if (max > OWNER_MAX_IO)
+		max = OWNER_MAX_IO;
+	len = sect * (1 + rnd(r, max / sect));
+	fill_pattern(buf, len, g, off);
+	switch (kind) {
+	case 0:
+		ret = pwrite(o->fd, buf, len, off);
+		break;
+	case 1:
+		op = S_pwritev;
+		n = split_iov(r, buf, len, iov, 6);
+		ret = pwritev(o->fd, iov, n, off);
+		break;
+	case 2:
+		op = S_write_pos;
+		ret = lseek(o->fd, off, SEEK_SET) == (off_t)off ? write(o->fd, buf, len) : -1;
+		break;
+	case 3: {
+		static const int fl[] = { 0, RWF_HIPRI, RWF_DSYNC, RWF_SYNC };
+
+		op = S_pwritev2;
+		n = split_iov(r, buf, len, iov, 3);
+		ret = pwritev2(o->fd, iov, n, off, fl[rnd(r, 4)]);
+		break;
+	}
+	case 4:
+		op = S_splice_in;
+		ret = splice_to_dev(o->fd, o->pipefd, buf, len, off);
+		break;
+	default: {
+		static const uint32_t fl[] = { 0, PINIO_PIN_WRITE, PINIO_PIN_LONGTERM,
+					       PINIO_PIN_WRITE | PINIO_PIN_LONGTERM };
+		size_t plen = (boff + len + pst_psz() - 1) & ~(pst_psz() - 1);
+
+		op = S_dma_from;
+		h = pst_pin(o->fd, o->wbuf, plen, fl[rnd(r, 4)], rnd(r, 3) * 16, NULL);
+		if (h <= 0) {
+			pst_fail(st, "owner %d: pin of its own buffer failed: %s", o->idx,
+				 strerror((int)-h));
+			return;
+		}
+		ret = pst_dma(o->fd, h, PINIO_DMA_FROM_PAGES, boff, off, len);
+		if (ret < 0)
+			errno = (int)-ret, ret = -1;
+		if (pst_unpin(o->fd, h, 0))
+			pst_fail(st, "owner %d: unpin failed: %s", o->idx, strerror(errno));
+		break;
+	}
+	}
+	pst_add(st, op, 1);
+	pst_add(st, S_owner_writes, 1);
+	if (ret != (long long)len) {
+		pst_fail(st, "owner %d: %s of %llu bytes at %#llx returned %lld (%s)", o->idx,
+			 stat_names[op], (unsigned long long)len, (unsigned long long)off, ret,
+			 ret < 0 ? strerror(errno) : "short");
+		/* What the store now holds is unknown: rewrite it the plain way. */
+		if (pwrite(o->fd, buf, len, off) != (ssize_t)len)
+			return;
+	}
+	for (uint64_t i = 0; i < len; i += sect)
+		o->gen[(off + i - o->base) / sect] = g;
+}
+
+static void owner_read(struct owner *o)
+{
+	uint64_t *r = &o->r;
+	uint64_t off = o->base + sect * rnd(r, o->len / sect);
+	uint64_t max = o->base + o->len - off, len, boff = sect * rnd(r, 8);
+	uint8_t *buf = o->rbuf + boff;
+	struct iovec iov[6];
+	long long ret;
+	int kind = rnd(r, 6), op = S_pread, n;
+	long h;
+
+	if (max > OWNER_MAX_IO)
+		max = OWNER_MAX_IO;
+	len = sect * (1 + rnd(r, max / sect));
+	memset(o->rbuf, 0x5a, boff + len + sect);
+	switch (kind) {
+	case 0:
+		ret = pread(o->fd, buf, len, off);
+		break;
+	case 1:
+		op = S_readv;
+		n = split_iov(r, buf, len, iov, 6);
+		ret = preadv(o->fd, iov, n, off);
+		break;
+	case 2:
+		op = S_read;
+		ret = lseek(o->fd, off, SEEK_SET) == (off_t)off ? read(o->fd, buf, len) : -1;
+		break;
+	case 3: {
+		static const int fl[] = { 0, RWF_HIPRI, RWF_NOWAIT };
+
+		op = S_preadv2;
+		n = split_iov(r, buf, len, iov, 3);
+		ret = preadv2(o->fd, iov, n, off, fl[rnd(r, 3)]);
+		break;
+	}
+	case 4:
+		op = S_splice_out;
+		ret = splice_from_dev(o->fd, o->pipefd, buf, len, off);
+		break;
+	default: {
+		uint32_t fl = PINIO_PIN_WRITE | (chance(r, 2) ? PINIO_PIN_LONGTERM : 0);
+		size_t plen = (boff + len + pst_psz() - 1) & ~(pst_psz() - 1);
+
+		op = S_dma_to;
+		h = pst_pin(o->fd, o->rbuf, plen, fl, rnd(r, 3) * 16, NULL);
+		if (h <= 0) {
+			pst_fail(st, "owner %d: pin of its own buffer failed: %s", o->idx,
+				 strerror((int)-h));
+			return;
+		}
+		ret = pst_dma(o->fd, h, PINIO_DMA_TO_PAGES, boff, off, len);
+		if (ret < 0)
+			errno = (int)-ret, ret = -1;
+		if (pst_unpin(o->fd, h, chance(r, 2) ? PINIO_UNPIN_DIRTY : 0))
+			pst_fail(st, "owner %d: unpin failed: %s", o->idx, strerror(errno));
+		break;
+	}
+	}
+	pst_add(st, op, 1);
+	pst_add(st, S_owner_reads, 1);
+	if (ret != (long long)len) {
+		pst_fail(st, "owner %d: %s of %llu bytes at %#llx returned %lld (%s)", o->idx,
+			 stat_names[op], (unsigned long long)len, (unsigned long long)off, ret,
+			 ret < 0 ? strerror(errno) : "short");
+		return;
+	}
+	if (!owner_verify(o, off, len, buf, stat_names[op]))
+		return;
+	if (bytes_mismatch(buf + len, sect, 0x5a) != sect)
+		pst_fail(st, "owner %d: %s wrote past the %llu bytes asked", o->idx,
+			 stat_names[op], (unsigned long long)len);
+}
+
+static void *owner_thread(void *arg)
+{
+	struct owner *o = arg;
+
+	while (!stopping()) {
+		if (chance(&o->r, 24))
+			pinio_set_dma_delay(o->fd, chance(&o->r, 2) ? 0 :
+					    100 + rnd(&o->r, 2000));
+		owner_write(o);
+		owner_read(o);
+		if (chance(&o->r, 3))
+			owner_read(o);
+	}
+	pinio_set_dma_delay(o->fd, 0);
+	/* Everything the owner wrote is still there. */
+	for (uint64_t off = o->base; off < o->base + o->len; off += OWNER_MAX_IO) {
+		uint64_t len = o->base + o->len - off;
+
+		if (len > OWNER_MAX_IO)
+			len = OWNER_MAX_IO;
+		if (pread(o->fd, o->rbuf, len, off) != (ssize_t)len) {
+			pst_fail(st, "owner %d: final read at %#llx failed: %s", o->idx,
+				 (unsigned long long)off, strerror(errno));
+			break;
+		}
+		if (!owner_verify(o, off, len, o->rbuf, "the run (final check)"))
+			break;
+	}
+	return NULL;
+}
+
+/* Forks children that scribble over their copies of the owners' buffers and leave
+ * long-term pins behind on the owners' files. */
+static void *owner_forker(void *arg)
+{
+	uint64_t r = *(uint64_t *)arg;
+
+	while (!stopping()) {
+		pid_t pid;
+		int status;
+
+		pst_sleep_us(10000 + rnd(&r, 60000));
+		pid = fork();
+		if (pid < 0)
+			continue;
+		if (pid == 0) {
+			for (unsigned int i = 0; i < cfg.owner_threads; i++) {
+				struct owner *o = &owners[i];
+
+				memset(o->rbuf + rnd(&r, o->buflen / 2), 0xc6, rnd(&r, o->buflen / 2));
+				memset(o->wbuf + rnd(&r, o->buflen / 2), 0x39, rnd(&r, o->buflen / 2));
+				if (chance(&r, 2))
+					pst_pin(o->fd, o->wbuf, 4 * pst_psz(),
+						PINIO_PIN_LONGTERM | PINIO_PIN_WRITE, 0, NULL);
+			}
+			pst_sleep_us(rnd(&r, 5000));
+			_exit(0);
+		}
+		pst_add(st, S_fork, 1);
+		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			;
+	}
+	return NULL;
+}
+
+static int owner_main(uint64_t seed)
+{
+	uint64_t olen = (win.len / 2 / cfg.owner_threads) & ~(uint64_t)(pst_psz() - 1);
+	pthread_t th[16], forker;
+	uint64_t fseed = pst_mix(seed, 99);
+
+	owners = calloc(cfg.owner_threads, sizeof(*owners));
+	for (unsigned int i = 0; i < cfg.owner_threads; i++) {
+		struct owner *o = &owners[i];
+
+		o->idx = i;
+		o->r = pst_mix(seed, i);
+		o->fd = open(PINIO_DEV, O_RDWR | O_DIRECT);
+		o->base = win.start + i * olen;
+		o->len = olen;
+		o->gen = calloc(olen / sect, sizeof(*o->gen));
+		o->buflen = OWNER_MAX_IO + 16 * PST_KiB;
+		o->wbuf = map_anon(o->buflen);
+		o->rbuf = map_anon(2 * OWNER_MAX_IO);
+		if (o->fd < 0 || !o->gen || !o->wbuf || !o->rbuf || pipe(o->pipefd)) {
+			pst_fail(st, "owner %d: set-up failed: %s", o->idx, strerror(errno));
+			return 1;
+		}
+		if (i & 1)	/* one owner reads into a THP */
+			madvise(o->rbuf, 2 * OWNER_MAX_IO, MADV_HUGEPAGE);
+		fcntl(o->pipefd[1], F_SETPIPE_SZ, (int)(256 * PST_KiB));
+		/* Known contents to start with. */
+		for (uint64_t off = 0; off < olen; off += OWNER_MAX_IO) {
+			uint64_t len = olen - off < OWNER_MAX_IO ? olen - off : OWNER_MAX_IO;
+			uint64_t g = ((uint64_t)(i + 1) << 48);
+
+			fill_pattern(o->wbuf, len, g, o->base + off);
+			if (pwrite(o->fd, o->wbuf, len, o->base + off) != (ssize_t)len) {
+				pst_fail(st, "owner %d: initial write failed: %s", o->idx,
+					 strerror(errno));
+				return 1;
+			}
+			for (uint64_t s = 0; s < len; s += sect)
+				o->gen[(off + s) / sect] = g;
+		}
+	}
+	for (unsigned int i = 0; i < cfg.owner_threads; i++)
+		pthread_create(&th[i], NULL, owner_thread, &owners[i]);
+	pthread_create(&forker, NULL, owner_forker, &fseed);
+	for (unsigned int i = 0; i < cfg.owner_threads; i++)
+		pthread_join(th[i], NULL);
+	pthread_join(forker, NULL);
+	for (unsigned int i = 0; i < cfg.owner_threads; i++)
+		close(owners[i].fd);
+	if (pst_vmpin_kb(0) != 0) {
+		pst_add(st, S_vmpin_left, 1);
+		pst_fail(st, "owner process: VmPin %lld kB after closing its files",
+			 pst_vmpin_kb(0));
+	}
+	return 0;
+}
+
+/* =================================================================================== */
+/* Hostile processes                                                                   */
+/* =================================================================================== */
+
+#define NSLOT		6
+#define NFD		4
+#define NHANDLE		96
+#define SLOT_SPAN	(6 * PST_MiB)	/* address space per slot: the slot and a guard */
+
+enum { K_NONE, K_ANON, K_THP, K_MEMFD, K_RO, NR_KINDS };
+
+struct slot {
+	uint8_t *addr;
+	size_t len;
+};
+
+struct hfd {
+	_Atomic int fd;
+	_Atomic unsigned int gen;
+};
+
+struct hhandle {
+	uint32_t h, flags;
+	int fdi;
+	unsigned int gen;
+	size_t len;
+};
+
+static struct {
+	int idx;
+	struct slot slot[NSLOT];
+	struct hfd fds[NFD];
+	pthread_mutex_t lock;
+	struct hhandle handles[NHANDLE];
+	int nhandles;
+} H;
+
+struct hthread {
+	uint64_t r;
+	int pipefd[2];
+	uint8_t *scratch;	/* private, never unmapped: for pipes and sendfile */
+	int memfd;
+};
+
+#define SCRATCH_LEN	(512 * PST_KiB)
+
+static void slot_map(uint64_t *r, int s, int kind)
+{
+	struct slot *sl = &H.slot[s];
+	int prot = PROT_READ | PROT_WRITE, flags = MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS;
+	int fd = -1;
+	void *p;
+
+	switch (kind) {
+	case K_NONE:
+		prot = PROT_NONE;
+		flags |= MAP_NORESERVE;
+		break;
+	case K_RO:
+		prot = PROT_READ;
+		break;
+	case K_MEMFD:
+		fd = memfd_create("pinio-stress", 0);
+		if (fd < 0 || ftruncate(fd, sl->len)) {
+			if (fd >= 0)
+				close(fd);
+			return;
+		}
+		flags = MAP_FIXED | MAP_SHARED;
+		break;
+	default:
+		break;
+	}
+	if (kind != K_NONE && chance(r, 2))
+		flags |= MAP_POPULATE;
+	p = mmap(sl->addr, sl->len, prot, flags, fd, 0);
+	if (fd >= 0)
+		close(fd);
+	if (p != sl->addr)
+		return;
+	if (kind == K_THP)
+		madvise(sl->addr, sl->len, MADV_HUGEPAGE);
+	else if (kind == K_ANON)
+		madvise(sl->addr, sl->len, MADV_NOHUGEPAGE);
+	if (kind == K_THP && chance(r, 2))
+		madvise(sl->addr, sl->len, MADV_POPULATE_WRITE);
+}
+
+/* A buffer somewhere in (or just past) a slot. */
+static uint8_t *pick_buf(uint64_t *r, uint64_t *len, bool small)
+{
+	struct slot *sl = &H.slot[rnd(r, NSLOT)];
+	uint64_t off, l;
+
+	switch (rnd(r, 16)) {
+	case 0:
+		off = rnd(r, sl->len);			/* misaligned */
+		break;
+	case 1: case 2:
+		off = sect * rnd(r, sl->len / sect);
+		break;
+	default:
+		off = pst_psz() * rnd(r, sl->len / pst_psz());
+		break;
+	}
+	if (small || chance(r, 2))
+		l = sect * (1 + rnd(r, 16));
+	else if (chance(r, 8))
+		l = sect * (1 + rnd(r, 2 * sl->len / sect));	/* may run into the guard */
+	else
+		l = sect * (1 + rnd(r, (sl->len - off) / sect + 1));
+	if (chance(r, 32))
+		l += 1 + rnd(r, sect - 1);			/* misaligned length */
+	*len = l;
+	return sl->addr + off;
+}
+
+static int pick_fd(uint64_t *r, int *fdi, unsigned int *gen)
+{
+	*fdi = rnd(r, NFD);
+	*gen = atomic_load(&H.fds[*fdi].gen);
+	return atomic_load(&H.fds[*fdi].fd);
+}
+
+/*
+ * In a forked child every descriptor may be stale: fork copies the descriptor table and the
+ * memory at different moments, so the child's copy of the table in memory can name a
+ * descriptor opened (or closed) by another thread between the two.
+ */
+static bool forked_child;
+
+static bool stale(int fdi, unsigned int gen)
+{
+	return forked_child || atomic_load(&H.fds[fdi].gen) != gen;
+}
+
+static void handle_add(long h, uint32_t flags, int fdi, unsigned int gen, size_t len)
+{
+	pthread_mutex_lock(&H.lock);
+	if (H.nhandles < NHANDLE)
+		H.handles[H.nhandles++] = (struct hhandle){ h, flags, fdi, gen, len };
+	pthread_mutex_unlock(&H.lock);
+}
+
+/* Takes a random handle out of the list (@remove) or copies it. */
+static bool handle_pick(uint64_t *r, struct hhandle *out, bool remove)
+{
+	bool found = false;
+
+	pthread_mutex_lock(&H.lock);
+	if (H.nhandles) {
+		int i = rnd(r, H.nhandles);
+
+		*out = H.handles[i];
+		if (remove)
+			H.handles[i] = H.handles[--H.nhandles];
+		found = true;
+	}
+	pthread_mutex_unlock(&H.lock);
+	return found;
+}
+
+static void h_read(struct hthread *t)
+{
+	uint64_t *r = &t->r, len, off = any_read_off(r);
+	struct iovec iov[8];
+	unsigned int gen;
+	int fdi, fd = pick_fd(r, &fdi, &gen), op, n, e;
+	uint8_t *buf = pick_buf(r, &len, false);
+	long long ret;
+	unsigned long long asked = len;
+
+	switch (rnd(r, 5)) {
+	case 0:
+		op = S_read;
+		ret = read(fd, buf, len);
+		break;
+	case 1:
+		op = S_pread;
+		ret = pread(fd, buf, len, off);
+		break;
+	case 2:
+	case 3: {
+		static const int fl[] = { 0, RWF_HIPRI, RWF_NOWAIT, RWF_SYNC };
+		int f = 0;
+
+		n = 1 + rnd(r, 8);
+		asked = 0;
+		for (int i = 0; i < n; i++) {
+			iov[i].iov_base = pick_buf(r, &len, true);
+			iov[i].iov_len = len;
+			asked += len;
+		}
+		op = S_readv;
+		if (chance(r, 2)) {
+			op = S_preadv2;
+			f = fl[rnd(r, 4)];
+		}
+		ret = op == S_readv ? preadv(fd, iov, n, off) : preadv2(fd, iov, n, off, f);
+		break;
+	}
+	default:
+		op = S_lseek;
+		ret = lseek(fd, chance(r, 8) ? -(off_t)sect : (off_t)off,
+			    chance(r, 4) ? SEEK_END : SEEK_SET);
+		asked = NO_COUNT;
+		break;
+	}
+	e = errno;
+	check(op, ret, e, asked, A_RW | A_AGAIN, stale(fdi, gen));
+}
+
+static void h_write(struct hthread *t)
+{
+	uint64_t *r = &t->r, len, off;
+	struct iovec iov[8];
+	unsigned int gen;
+	int fdi, fd = pick_fd(r, &fdi, &gen), op, n, e;
+	uint8_t *buf = pick_buf(r, &len, false);
+	long long ret;
+	uint64_t asked;
+
+	switch (rnd(r, 3)) {
+	case 0:
+		off = hostile_write_off(r, &len);
+		op = S_pwrite;
+		asked = len;
+		ret = pwrite(fd, buf, len, off);
+		break;
+	default: {
+		static const int fl[] = { 0, RWF_HIPRI, RWF_DSYNC, RWF_NOWAIT };
+		int f = 0;
+
+		n = 1 + rnd(r, 8);
+		asked = 0;
+		for (int i = 0; i < n; i++) {
+			iov[i].iov_base = pick_buf(r, &len, true);
+			iov[i].iov_len = len;
+			asked += len;
+		}
+		if (asked > hl) {
+			n = 1;
+			asked = iov[0].iov_len;
+		}
+		off = hostile_write_off(r, &asked);
+		if (n == 1)
+			iov[0].iov_len = asked;
+		op = S_pwritev;
+		if (chance(r, 2)) {
+			op = S_pwritev2;
+			f = fl[rnd(r, 4)];
+		}
+		ret = op == S_pwritev ? pwritev(fd, iov, n, off) : pwritev2(fd, iov, n, off, f);
+		break;
+	}
+	}
+	e = errno;
+	check(op, ret, e, asked, A_RW | A_NOSPC | A_AGAIN, stale(fdi, gen));
+}
+
+static void h_splice(struct hthread *t)
+{
+	uint64_t *r = &t->r, len = sect * (1 + rnd(r, 128)), off;
+	unsigned int gen;
+	int fdi, fd = pick_fd(r, &fdi, &gen), e;
+	long long ret;
+	loff_t o;
+	char drain[4096];
+
+	switch (rnd(r, 3)) {
+	case 0:		/* pipe -> device */
+		off = hostile_write_off(r, &len);
+		if (write(t->pipefd[1], t->scratch, len) != (ssize_t)len)
+			break;
+		o = off;
+		ret = splice(t->pipefd[0], NULL, fd, &o, len, SPLICE_F_NONBLOCK);
+		e = errno;
+		check(S_splice_in, ret, e, len, A_RW | A_NOSPC | A_AGAIN, stale(fdi, gen));
+		break;
+	case 1:		/* device -> pipe */
+		o = any_read_off(r);
+		ret = splice(fd, &o, t->pipefd[1], NULL, len, SPLICE_F_NONBLOCK);
+		e = errno;
+		check(S_splice_out, ret, e, len, A_RW | A_AGAIN, stale(fdi, gen));
+		break;
+	default:	/* device -> memfd, with sendfile */
+		o = any_read_off(r);
+		lseek(t->memfd, 0, SEEK_SET);
+		ret = sendfile(t->memfd, fd, &o, len);
+		e = errno;
+		check(S_sendfile, ret, e, len, A_RW | A_AGAIN, stale(fdi, gen));
+		break;
+	}
+	while (read(t->pipefd[0], drain, sizeof(drain)) > 0)
+		;
+}
+
+static uint32_t random_pin_flags(uint64_t *r)
+{
+	uint32_t f = 0;
+
+	if (chance(r, 2))
+		f |= PINIO_PIN_WRITE;
+	if (chance(r, 3))
+		f |= PINIO_PIN_LONGTERM;
+	if (chance(r, 6))
+		f |= PINIO_PIN_NOFAULT;
+	if (chance(r, 4))
+		f |= PINIO_PIN_GET;
+	return f;
+}
+
+static void h_pin(struct hthread *t, bool child)
+{
+	uint64_t *r = &t->r;
+	struct slot *sl = &H.slot[rnd(r, NSLOT)];
+	size_t ps = pst_psz(), pages = sl->len / ps, first = rnd(r, pages);
+	size_t n = 1 + rnd(r, chance(r, 4) ? pages : 16);
+	uint32_t flags = random_pin_flags(r);
+	unsigned int gen;
+	int fdi, fd = pick_fd(r, &fdi, &gen);
+	long h;
+
+	if (!chance(r, 10) && first + n > pages)
+		n = pages - first;		/* else: runs into the guard */
+	h = pst_pin(fd, sl->addr + first * ps, n * ps, flags,
+		    chance(r, 3) ? 1 + rnd(r, 64) : 0, NULL);
+	check(S_pin, h < 0 ? -1 : h, (int)-h, NO_COUNT, A_INVAL | A_FAULT | A_NOMEM,
+	      stale(fdi, gen));
+	if (h > 0) {
+		if ((flags & PINIO_PIN_GET) && (flags & PINIO_PIN_LONGTERM))
+			pst_fail(st, "PIN with GET and LONGTERM succeeded");
+		if (child)
+			return;		/* left to the file's close */
+		handle_add(h, flags, fdi, gen, n * ps);
+		/* Keep the list bounded: release another one. */
+		if (H.nhandles > NHANDLE / 2) {
+			struct hhandle hh;
+
+			if (handle_pick(r, &hh, true)) {
+				int ret = pst_unpin(atomic_load(&H.fds[hh.fdi].fd), hh.h, 0);
+
+				check(S_unpin, ret ? -1 : 0, -ret, NO_COUNT, A_INVAL,
+				      stale(hh.fdi, hh.gen));
+			}
+		}
+	}
+}
+
+static void h_unpin(struct hthread *t)
+{
+	uint64_t *r = &t->r;
+	struct hhandle hh;
+	int ret;
+
+	if (chance(r, 8) || !handle_pick(r, &hh, true)) {
+		unsigned int gen;
+		int fdi, fd = pick_fd(r, &fdi, &gen);
+
+		/* A handle no file has: never issued (handles count up from 1). */
+		ret = pst_unpin(fd, 0x80000000u | (uint32_t)prng_next(r), 0);
+		if (!ret)
+			pst_fail(st, "UNPIN of a handle never issued succeeded");
+		check(S_unpin, -1, -ret, NO_COUNT, A_INVAL, stale(fdi, gen));
+		return;
+	}
+	ret = pst_unpin(atomic_load(&H.fds[hh.fdi].fd), hh.h,
+			chance(r, 2) ? PINIO_UNPIN_DIRTY : 0);
+	check(S_unpin, ret ? -1 : 0, -ret, NO_COUNT, A_INVAL, stale(hh.fdi, hh.gen));
+}
+
+static void h_query(struct hthread *t)
+{
+	uint64_t *r = &t->r;
+	struct pinio_query q;
+	struct hhandle hh;
+	int ret;
+
+	if (!handle_pick(r, &hh, false))
+		return;
+	ret = pst_query(atomic_load(&H.fds[hh.fdi].fd), hh.h, &q);
+	check(S_query, ret ? -1 : 0, -ret, NO_COUNT, A_INVAL, stale(hh.fdi, hh.gen));
+	if (ret || stale(hh.fdi, hh.gen) || q.flags != hh.flags || q.len != hh.len)
+		return;		/* gone, or another file's handle of the same number */
+	if (q.nr_pages * pst_psz() != q.len || q.nr_folios > q.nr_pages ||
+	    q.nr_large_folios > q.nr_folios || q.nr_dma_pinned > q.nr_pages ||
+	    q.nr_anon_exclusive > q.nr_anon || q.refcount_min > q.refcount_max ||
+	    q.refcount_min < 1)
+		pst_fail(st, "QUERY gave inconsistent answers: pages %llu folios %llu large %llu "
+			 "pinned %llu refcount %d..%d", (unsigned long long)q.nr_pages,
+			 (unsigned long long)q.nr_folios, (unsigned long long)q.nr_large_folios,
+			 (unsigned long long)q.nr_dma_pinned, q.refcount_min, q.refcount_max);
+	/* FOLL_PIN pages stay "maybe DMA pinned", whatever happened to the mappings (the
+	 * shared zero page excepted: GUP takes no pin on it). */
+	if (!(hh.flags & PINIO_PIN_GET) && q.nr_dma_pinned + q.nr_zero_page < q.nr_pages)
+		pst_fail(st, "QUERY: only %llu of %llu FOLL_PIN pages (%llu zero pages) are "
+			 "folio_maybe_dma_pinned", (unsigned long long)q.nr_dma_pinned,
+			 (unsigned long long)q.nr_pages, (unsigned long long)q.nr_zero_page);
+}
+
+static void h_dma(struct hthread *t, bool to_pages)
+{
+	uint64_t *r = &t->r, roff, len, soff;
+	struct hhandle hh;
+	long long ret;
+
+	if (!handle_pick(r, &hh, false))
+		return;
+	roff = chance(r, 8) ? rnd(r, 2 * hh.len) : sect * rnd(r, hh.len / sect);
+	len = chance(r, 8) ? rnd(r, 2 * hh.len) : sect * rnd(r, (hh.len - roff % hh.len) / sect + 1);
+	if (to_pages) {
+		soff = any_read_off(r);
+	} else {
+		soff = hostile_write_off(r, &len);
+	}
+	ret = pst_dma(atomic_load(&H.fds[hh.fdi].fd), hh.h,
+		      to_pages ? PINIO_DMA_TO_PAGES : PINIO_DMA_FROM_PAGES, roff, soff, len);
+	check(to_pages ? S_dma_to : S_dma_from, ret < 0 ? -1 : ret, (int)-ret, len,
+	      A_INVAL | A_PERM, stale(hh.fdi, hh.gen));
+	if (ret >= 0 && (uint64_t)ret != len)
+		pst_fail(st, "DMA moved %lld of %llu bytes", ret, (unsigned long long)len);
+	if (ret == -EPERM && (!to_pages || (hh.flags & PINIO_PIN_WRITE)) && !stale(hh.fdi, hh.gen))
+		pst_fail(st, "DMA %s gave EPERM on a pin with flags %#x",
+			 to_pages ? "to pages" : "from pages", hh.flags);
+}
+
+static void h_config(struct hthread *t)
+{
+	uint64_t *r = &t->r;
+	unsigned int gen;
+	int fdi, fd = pick_fd(r, &fdi, &gen), ret, e;
+	bool bad = chance(r, 4);
+	struct pinio_config c;
+
+	memset(&c, 0, sizeof(c));
+	c.dma_delay_us = chance(r, 2) ? 0 : rnd(r, 2000);
+	if (bad) {
+		if (chance(r, 2))
+			c.dma_delay_us = 1000001 + rnd(r, 1000);
+		else
+			c.reserved[rnd(r, 3)] = 1 + rnd(r, 100);
+	}
+	ret = ioctl(fd, PINIO_IOC_SET_CONFIG, &c);
+	e = errno;
+	check(S_set_config, ret, e, NO_COUNT, bad ? A_INVAL : 0, stale(fdi, gen));
+	if (bad && !ret)
+		pst_fail(st, "SET_CONFIG accepted a bad argument");
+}
+
+static void h_mm(struct hthread *t)
+{
+	uint64_t *r = &t->r;
+	int s = rnd(r, NSLOT);
+	struct slot *sl = &H.slot[s];
+	size_t ps = pst_psz(), first = rnd(r, sl->len / ps), n = 1 + rnd(r, sl->len / ps - first);
+
+	switch (rnd(r, 3)) {
+	case 0:
+		slot_map(r, s, rnd(r, NR_KINDS));
+		pst_add(st, S_munmap, 1);
+		break;
+	case 1: {
+		static const int prot[] = { PROT_NONE, PROT_READ, PROT_READ | PROT_WRITE };
+
+		mprotect(sl->addr + first * ps, n * ps, prot[rnd(r, 3)]);
+		pst_add(st, S_mprotect, 1);
+		break;
+	}
+	default: {
+		static const int adv[] = { MADV_DONTNEED, MADV_FREE, MADV_COLD, MADV_PAGEOUT,
+					   MADV_DONTFORK, MADV_DOFORK, MADV_HUGEPAGE,
+					   MADV_NOHUGEPAGE, MADV_WIPEONFORK, MADV_KEEPONFORK,
+					   MADV_POPULATE_READ };
+
+		madvise(sl->addr + first * ps, n * ps, adv[rnd(r, sizeof(adv) / sizeof(adv[0]))]);
+		pst_add(st, S_madvise, 1);
+		break;
+	}
+	}
+}
+
+static void hostile_op(struct hthread *t, bool child);
+
+static void h_fork(struct hthread *t)
+{
+	uint64_t *r = &t->r;
+	pid_t pid = fork();
+	int status;
+
+	if (pid < 0)
+		return;
+	if (pid == 0) {
+		/* Single-threaded copy: no locks; a few operations on the inherited files
+		 * (their pins are the parent's too), sometimes a slow one to be killed in. */
+		int n = rnd(r, 12);
+
+		forked_child = true;
+		if (chance(r, 3)) {
+			pinio_set_dma_delay(atomic_load(&H.fds[0].fd), 500 + rnd(r, 3000));
+			pst_sleep_us(1);
+		}
+		for (int i = 0; i < n && !stopping(); i++)
+			hostile_op(t, true);
+		_exit(0);
+	}
+	pst_add(st, S_fork, 1);
+	if (chance(r, 3)) {
+		pst_sleep_us(rnd(r, 20000));
+		if (!kill(pid, SIGKILL))
+			pst_add(st, S_children_killed, 1);
+	}
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (WIFSIGNALED(status) && WTERMSIG(status) != SIGKILL)
+		pst_fail(st, "a hostile child died of signal %d", WTERMSIG(status));
+	/* It may have slowed the shared file down; undo that. */
+	pinio_set_dma_delay(atomic_load(&H.fds[0].fd), 0);
+}
+
+/* Replaces descriptor @fdi with @newfd and closes the old one, under other threads' feet. */
+static void fd_replace(int fdi, int newfd)
+{
+	int old;
+
+	if (newfd < 0)
+		return;
+	old = atomic_exchange(&H.fds[fdi].fd, newfd);
+	atomic_fetch_add(&H.fds[fdi].gen, 1);
+	close(old);
+}
+
+static void h_fds(struct hthread *t)
+{
+	uint64_t *r = &t->r;
+	int fdi = rnd(r, NFD);
+
+	switch (rnd(r, 4)) {
+	case 0:
+	case 1:		/* a dup of another slot's file */
+		fd_replace(fdi, dup(atomic_load(&H.fds[rnd(r, NFD)].fd)));
+		pst_add(st, S_dup_close, 1);
+		break;
+	case 2:
+		fd_replace(fdi, open(PINIO_DEV, O_RDWR | (chance(r, 2) ? O_DIRECT : 0)));
+		pst_add(st, S_reopen, 1);
+		break;
+	default: {	/* a slow file with pins, closed while others are inside calls on it */
+		int fd = open(PINIO_DEV, O_RDWR);
+		struct slot *sl = &H.slot[rnd(r, NSLOT)];
+
+		if (fd < 0)
+			break;
+		pinio_set_dma_delay(fd, 1000 + rnd(r, 4000));
+		pst_pin(fd, sl->addr, 16 * pst_psz(), random_pin_flags(r) & ~PINIO_PIN_GET,
+			0, NULL);
+		fd_replace(fdi, fd);
+		pst_sleep_us(2000 + rnd(r, 30000));
+		fd_replace(fdi, open(PINIO_DEV, O_RDWR | O_DIRECT));
+		pst_add(st, S_inflight_close, 1);
+		break;
+	}
+	}
+}
+
+static void hostile_op(struct hthread *t, bool child)
+{
+	uint64_t *r = &t->r;
+	unsigned int x = rnd(r, 100);
+
+	if (x < 22)
+		h_read(t);
+	else if (x < 36)
+		h_write(t);
+	else if (x < 44)
+		h_splice(t);
+	else if (x < 56)
+		h_pin(t, child);
+	else if (x < 64) {
+		if (child) {	/* no locks in a forked child: unpin a copy of the list */
+			if (H.nhandles) {
+				struct hhandle *hh = &H.handles[rnd(r, H.nhandles)];
+				int ret = pst_unpin(atomic_load(&H.fds[hh->fdi].fd), hh->h, 0);
+
+				check(S_unpin, ret ? -1 : 0, -ret, NO_COUNT, A_INVAL, true);
+			}
+		} else {
+			h_unpin(t);
+		}
+	} else if (x < 69) {
+		if (!child)
+			h_query(t);
+	} else if (x < 75) {
+		if (!child)
+			h_dma(t, true);
+	} else if (x < 80) {
+		if (!child)
+			h_dma(t, false);
+	} else if (x < 82)
+		h_config(t);
+	else if (x < 91) {
+		if (!child)
+			h_mm(t);
+	} else if (x < 95) {
+		if (!child)
+			h_fork(t);
+	} else if (!child) {
+		h_fds(t);
+	}
+}
+
+static void *hostile_thread(void *arg)
+{
+	struct hthread *t = arg;
+
+	while (!stopping())
+		hostile_op(t, false);
+	return NULL;
+}
+
+static int hostile_main(int idx, uint64_t seed)
+{
+	struct hthread th[16];
+	pthread_t tid[16];
+	uint64_t r = pst_mix(seed, 1000 + idx);
+	uint8_t *area;
+
+	H.idx = idx;
+	pthread_mutex_init(&H.lock, NULL);
+	area = mmap(NULL, NSLOT * SLOT_SPAN + 2 * PST_MiB, PROT_NONE,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (area == MAP_FAILED)
+		return 1;
+	area = (uint8_t *)(((uintptr_t)area + 2 * PST_MiB - 1) & ~(uintptr_t)(2 * PST_MiB - 1));
+	for (int s = 0; s < NSLOT; s++) {
+		static const size_t lens[NSLOT] = { 64 * PST_KiB, 256 * PST_KiB, 1 * PST_MiB,
+						    2 * PST_MiB, 2 * PST_MiB, 4 * PST_MiB };
+
+		H.slot[s].addr = area + s * SLOT_SPAN;
+		H.slot[s].len = lens[s];
+		slot_map(&r, s, s == 3 ? K_THP : s == 4 ? K_MEMFD : K_ANON);
+	}
+	for (int i = 0; i < NFD; i++) {
+		int fd = (i & 1) ? dup(atomic_load(&H.fds[i - 1].fd)) :
+				   open(PINIO_DEV, O_RDWR | O_DIRECT);
+
+		if (fd < 0) {
+			pst_fail(st, "hostile %d: open: %s", idx, strerror(errno));
+			return 1;
+		}
+		atomic_store(&H.fds[i].fd, fd);
+	}
+	for (unsigned int i = 0; i < cfg.hostile_threads; i++) {
+		th[i].r = pst_mix(seed, 2000 + 100 * idx + i);
+		th[i].scratch = map_anon(SCRATCH_LEN);
+		th[i].memfd = memfd_create("pinio-stress-sendfile", 0);
+		if (!th[i].scratch || th[i].memfd < 0 || pipe2(th[i].pipefd, O_NONBLOCK)) {
+			pst_fail(st, "hostile %d: set-up: %s", idx, strerror(errno));
+			return 1;
+		}
+		fcntl(th[i].pipefd[1], F_SETPIPE_SZ, (int)(256 * PST_KiB));
+		memset(th[i].scratch, 0x77, SCRATCH_LEN);
+		pthread_create(&tid[i], NULL, hostile_thread, &th[i]);
+	}
+	for (unsigned int i = 0; i < cfg.hostile_threads; i++)
+		pthread_join(tid[i], NULL);
+	/* Unpin half of what is left, leave the rest to close. */
+	for (int i = 0; i < H.nhandles; i += 2) {
+		int ret = pst_unpin(atomic_load(&H.fds[H.handles[i].fdi].fd), H.handles[i].h, 0);
+
+		check(S_unpin, ret ? -1 : 0, -ret, NO_COUNT, A_INVAL,
+		      stale(H.handles[i].fdi, H.handles[i].gen));
+	}
+	for (int i = 0; i < NFD; i++)
+		close(atomic_load(&H.fds[i].fd));
+	if (pst_vmpin_kb(0) != 0) {
+		pst_add(st, S_vmpin_left, 1);
+		pst_fail(st, "hostile %d: VmPin %lld kB after closing its files", idx,
+			 pst_vmpin_kb(0));
+	}
+	return 0;
+}
+
+/* =================================================================================== */
+/* Victims: killed with SIGKILL inside calls                                           */
+/* =================================================================================== */
+
+/* Whether a thread of @pid is inside pinio now: a pinio function on its kernel stack. */
+static bool in_pinio(pid_t pid)
+{
+	char path[320], buf[4096];
+	struct dirent *de;
+	bool found = false;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	d = opendir(path);
+	if (!d)
+		return false;
+	while (!found && (de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/stack", pid, de->d_name);
+		found = !pst_read_file(path, buf, sizeof(buf)) && strstr(buf, "[pinio]");
+	}
+	closedir(d);
+	return found;
+}
+
+static void *victim_thread(void *arg)
+{
+	int fd = *(int *)arg;
+	uint64_t r = (uintptr_t)arg ^ getpid();
+	uint8_t *buf = map_anon(4 * PST_MiB);
+
+	if (!buf)
+		return NULL;
+	for (;;)
+		pread(fd, buf, 4 * PST_MiB, any_read_off(&r));
+	return NULL;
+}
+
+static void __attribute__((noreturn)) victim_main(uint64_t seed)
+{
+	uint64_t r = seed;
+	int fd, fd2 = -1;
+	size_t blen = 8 * PST_MiB, huge = 32 * PST_MiB;
+	uint8_t *buf, *fresh = NULL;
+	pthread_t th;
+
+	fd = open(PINIO_DEV, O_RDWR | O_DIRECT);
+	buf = map_anon(blen);
+	if (fd < 0 || !buf)
+		_exit(3);
+	pinio_set_dma_delay(fd, 500 + rnd(&r, cfg.max_delay_us));
+	/* Long-term pins to be released when the killed process's files go. */
+	pst_pin(fd, buf, 64 * pst_psz(), PINIO_PIN_WRITE | PINIO_PIN_LONGTERM, 0, NULL);
+	if (chance(&r, 2))
+		pst_pin(fd, buf + PST_MiB, 32 * pst_psz(), PINIO_PIN_GET | PINIO_PIN_WRITE, 0, NULL);
+	if (chance(&r, 3)) {	/* another process shares the file, and dies with us */
+		pid_t parent = getpid(), pid = fork();
+
+		if (pid == 0) {
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			if (getppid() != parent)
+				_exit(0);
+			for (int i = 0; i < 50 && getppid() == parent; i++)
+				pread(fd, buf, 2 * PST_MiB, any_read_off(&r));
+			_exit(0);
+		}
+	}
+	if (chance(&r, 3)) {	/* a second thread in a slow call too */
+		fd2 = fd;
+		pthread_create(&th, NULL, victim_thread, &fd2);
+	}
+	for (;;) {
+		uint64_t len = sect * (1 + rnd(&r, 4 * PST_MiB / sect)), off;
+		struct iovec iov[4];
+
+		switch (rnd(&r, 6)) {
+		case 0:
+		case 1:
+			pread(fd, buf, len, any_read_off(&r));
+			break;
+		case 2:
+			off = hostile_write_off(&r, &len);
+			pwrite(fd, buf, len, off);
+			break;
+		case 3:
+			for (int i = 0; i < 4; i++) {
+				iov[i].iov_base = buf + i * 2 * PST_MiB;
+				iov[i].iov_len = PST_MiB;
+			}
+			preadv(fd, iov, 4, any_read_off(&r));
+			break;
+		case 4:		/* a huge pin of memory never touched: slow faulting */
+			if (!fresh)
+				fresh = map_anon(huge);
+			if (fresh) {
+				long h = pst_pin(fd, fresh, huge, PINIO_PIN_WRITE |
+						 (chance(&r, 2) ? PINIO_PIN_LONGTERM : 0),
+						 rnd(&r, 2) * 64, NULL);
+
+				if (h > 0 && chance(&r, 2))
+					pst_unpin(fd, h, 0);
+			}
+			break;
+		default: {
+			long h = pst_pin(fd, buf, blen, PINIO_PIN_WRITE, 0, NULL);
+
+			if (h > 0)
+				pst_dma(fd, h, PINIO_DMA_TO_PAGES, 0, any_read_off(&r) % (win.store_size / 2),
+					blen);
+			break;
+		}
+		}
+	}
+}
+
+static int killer_main(uint64_t seed)
+{
+	uint64_t r = pst_mix(seed, 5000);
+	unsigned int n = cfg.victims;
+	pid_t *pid = calloc(n, sizeof(*pid));
+	uint64_t *deadline = calloc(n, sizeof(*deadline));
+
+	while (!stopping()) {
+		for (unsigned int i = 0; i < n; i++) {
+			int status;
+
+			if (!pid[i]) {
+				pid[i] = fork();
+				if (pid[i] == 0)
+					victim_main(pst_mix(seed, 6000 + prng_next(&r)));
+				if (pid[i] < 0) {
+					pid[i] = 0;
+					continue;
+				}
+				pst_add(st, S_victims, 1);
+				deadline[i] = pst_now_ns() + 1000000ULL * (20 + rnd(&r, 400));
+				continue;
+			}
+			if (pst_now_ns() < deadline[i])
+				continue;
+			if (in_pinio(pid[i]))
+				pst_add(st, S_killed_in_call, 1);
+			kill(pid[i], SIGKILL);
+			while (waitpid(pid[i], &status, 0) < 0 && errno == EINTR)
+				;
+			if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
+				pst_add(st, S_killed, 1);
+			else
+				pst_fail(st, "victim ended with status %#x before it was killed",
+					 status);
+			pid[i] = 0;
+		}
+		pst_sleep_us(2000);
+	}
+	for (unsigned int i = 0; i < n; i++) {
+		int status;
+
+		if (!pid[i])
+			continue;
+		kill(pid[i], SIGKILL);
+		waitpid(pid[i], &status, 0);
+		pst_add(st, S_killed, 1);
+	}
+	return 0;
+}
+
+/* The store window and its halves (each test runs in a process of its own). */
+static int geometry(void)
+{
+	struct pinio_info info;
+	int fd = open(PINIO_DEV, O_RDWR);
+
+	if (fd < 0)
+		return -1;
+	if (pst_info(fd, &info) || pst_window_get(fd, &win)) {
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	sect = info.block_size < 512 ? 512 : info.block_size;
+	hs = win.start + win.len / 2;
+	hl = win.start + win.len - hs;
+	return 0;
+}
+
+/* =================================================================================== */
+/* The tests                                                                           */
+/* =================================================================================== */
+
+/* /dev/kmsg from now on: the kernel log lines a test caused. */
+static int kmsg_open(void)
+{
+	int fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK);
+
+	if (fd >= 0)
+		lseek(fd, 0, SEEK_END);
+	return fd;
+}
+
+/* Counts splat lines (the patterns scripts/vm fails on) logged since kmsg_open(); prints
+ * the first ones. */
+static int kmsg_splats(int fd)
+{
+	static const char *const pat[] = {
+		"BUG:", "WARNING:", "Oops", "Kernel panic", "general protection fault",
+		"kernel BUG at", "Bad page", "bad page state", "UBSAN:", "KASAN:",
+		"possible circular locking", "possible recursive locking",
+		"inconsistent lock state", "lock held when returning", "suspicious RCU usage",
+		"sleeping function called from invalid context", "blocked for more than",
+		"rust_panic", "panicked at", "refcount_t:", "DEBUG_LOCKS_WARN_ON",
+		"invalid error code",
+	};
+	char rec[2048];
+	int n = 0;
+	ssize_t len;
+
+	if (fd < 0)
+		return 0;
+	while ((len = read(fd, rec, sizeof(rec) - 1)) != 0) {
+		if (len < 0) {
+			if (errno == EPIPE)
+				continue;	/* overwritten records */
+			break;
+		}
+		rec[len] = 0;
+		for (size_t i = 0; i < sizeof(pat) / sizeof(pat[0]); i++)
+			if (strstr(rec, pat[i])) {
+				if (n++ < 5)
+					ksft_print_msg("kernel: %s", strchr(rec, ';') ?
+						       strchr(rec, ';') + 1 : rec);
+				break;
+			}
+	}
+	close(fd);
+	return n;
+}
+
+static void dump_stuck(pid_t pid)
+{
+	char path[64], buf[4096];
+
+	snprintf(path, sizeof(path), "/proc/%d/stack", pid);
+	if (!pst_read_file(path, buf, sizeof(buf)))
+		ksft_print_msg("worker %d is stuck in:\n%s\n", pid, buf);
+	snprintf(path, sizeof(path), "/proc/%d/wchan", pid);
+	if (!pst_read_file(path, buf, sizeof(buf)))
+		ksft_print_msg("worker %d wchan: %s\n", pid, buf);
+}
+
+TEST(mixed)
+{
+	struct pinio_counters c0, c1;
+	struct pst_ioctl_counters i0, i1;
+	pid_t pids[32];
+	int npids = 0, kmsg = kmsg_open(), splats, alive;
+	long long pins0, pins_left, vmpin;
+	uint64_t t_end, t_stop;
+	char why[256];
+	bool data_ok, hung = false, dev_ok;
+
+	ASSERT_EQ(0, geometry()) TH_LOG("open %s or no usable store window: %s", PINIO_DEV,
+					strerror(errno));
+	ASSERT_LE(4 * PST_MiB, win.len) TH_LOG("the store window is too small");
+	memset(st, 0, sizeof(*st));
+
+	ksft_print_msg("stress: seed %#llx, %u s, owner threads %u, hostile processes %u x %u "
+		       "threads, victims %u, window [%#llx, +%#llx) (reproduce: --seed %#llx)\n",
+		       (unsigned long long)cfg.seed, cfg.duration, cfg.owner_threads,
+		       cfg.hostile_procs, cfg.hostile_threads, cfg.victims,
+		       (unsigned long long)win.start, (unsigned long long)win.len,
+		       (unsigned long long)cfg.seed);
+	ksft_print_msg("@@seed mixed %#llx\n", (unsigned long long)cfg.seed);
+	pins0 = pins_outstanding();
+	if (pins0)
+		ksft_print_msg("note: %lld FOLL_PIN pins outstanding before the run\n", pins0);
+	ASSERT_EQ(0, pinio_counters_read(&c0));
+	pst_ioctl_counters_read(&i0);
+
+	signal(SIGPIPE, SIG_IGN);
+	hard_deadline = pst_now_ns() + (cfg.duration + 60) * 1000000000ULL;
+	for (unsigned int i = 0; i < 2 + cfg.hostile_procs; i++) {
+		pid_t pid = fork();
+
+		if (pid < 0) {
+			pst_fail(st, "fork: %s", strerror(errno));
+			break;
+		}
+		if (pid == 0) {
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			if (i == 0)
+				_exit(owner_main(cfg.seed));
+			if (i == 1)
+				_exit(killer_main(cfg.seed));
+			_exit(hostile_main(i - 2, cfg.seed));
+		}
+		pids[npids++] = pid;
+	}
+
+	t_end = pst_now_ns() + cfg.duration * 1000000000ULL;
+	while (pst_now_ns() < t_end) {
+		pst_sleep_us(250000);
+		for (int i = 0; i < npids; i++) {
+			int status;
+
+			if (pids[i] > 0 && waitpid(pids[i], &status, WNOHANG) == pids[i]) {
+				pst_fail(st, "worker %d ended early with status %#x", i, status);
+				pids[i] = -pids[i];
+			}
+		}
+	}
+	atomic_store(&st->stop, 1);
+	t_stop = pst_now_ns() + 120 * 1000000000ULL;
+	do {
+		alive = 0;
+		for (int i = 0; i < npids; i++) {
+			int status;
+
+			if (pids[i] <= 0)
+				continue;
+			if (waitpid(pids[i], &status, WNOHANG) != pids[i]) {
+				alive++;
+				continue;
+			}
+			if (!WIFEXITED(status) || WEXITSTATUS(status))
+				pst_fail(st, "worker %d ended with status %#x", i, status);
+			pids[i] = 0;
+		}
+		if (alive)
+			pst_sleep_us(100000);
+	} while (alive && pst_now_ns() < t_stop);
+	for (int i = 0; i < npids; i++) {
+		if (pids[i] <= 0)
+			continue;
+		hung = true;
+		dump_stuck(pids[i]);
+		kill(pids[i], SIGKILL);
+		waitpid(pids[i], NULL, 0);
+	}
+	EXPECT_FALSE(hung) TH_LOG("workers did not stop within 120 s of the end of the run");
+
+	/* Invariants. */
+	pins_left = pst_pins_settle(pins0, 5000);
+	vmpin = pst_vmpin_kb(0);
+	ASSERT_EQ(0, pinio_counters_read(&c1));
+	pst_ioctl_counters_read(&i1);
+	dev_ok = !pst_device_works(hs, cfg.seed, why, sizeof(why));
+	splats = kmsg_splats(kmsg);
+	data_ok = st->v[S_owner_verified_bytes] > 0 && !st->v[S_owner_corruptions];
+
+	pst_print_stats("mixed", st, stat_names, NR_STATS);
+	ksft_print_msg("@@stat mixed data_path_pages_pinned %lld\n",
+		       c1.pages_pinned - c0.pages_pinned);
+	ksft_print_msg("@@stat mixed ioctl_pins_counted %lld\n", i1.pins - i0.pins);
+	pst_print_invariant("mixed", "no_kernel_splat_in_log", !splats);
+	pst_print_invariant("mixed", "foll_pin_acquired_eq_released", !pins_left);
+	pst_print_invariant("mixed", "vmpin_zero_in_every_process",
+			    !vmpin && !st->v[S_vmpin_left]);
+	pst_print_invariant("mixed", "owner_data_intact", data_ok);
+	pst_print_invariant("mixed", "data_path_pins_released",
+			    c1.pages_pinned - c0.pages_pinned == c1.pages_unpinned - c0.pages_unpinned);
+	pst_print_invariant("mixed", "sane_results", !st->nfail);
+	pst_print_invariant("mixed", "no_hang", !hung);
+	pst_print_invariant("mixed", "device_works_after", dev_ok);
+
+	EXPECT_EQ(0, splats) TH_LOG("kernel splats in the log during the run");
+	EXPECT_EQ(0, pins_left) TH_LOG("%lld FOLL_PIN pins outstanding after the run", pins_left);
+	EXPECT_EQ(0, vmpin);
+	EXPECT_EQ(0, st->v[S_vmpin_left]) TH_LOG("workers saw VmPin left after closing");
+	EXPECT_TRUE(data_ok);
+	EXPECT_EQ(c1.pages_pinned - c0.pages_pinned, c1.pages_unpinned - c0.pages_unpinned);
+	EXPECT_TRUE(dev_ok) TH_LOG("the device no longer works: %s", why);
+	EXPECT_EQ(0, st->nfail) TH_LOG("%d failures; the first: %s", st->nfail, st->fail[0]);
+	EXPECT_LT(0, st->v[S_killed]) TH_LOG("no victim was killed");
+	EXPECT_LT(0, st->v[S_owner_reads]);
+}
+
+/*
+ * The ioctl counters in debugfs balance once every file is closed: src/counters.rs documents
+ * ioctl_unpins as "Handles released, by PINIO_IOC_UNPIN or on close", and
+ * ioctl_pages_released as the pages of those handles.
+ */
+TEST(ioctl_counters_balanced)
+{
+	struct pst_ioctl_counters a, b;
+	uint8_t *buf = map_anon(16 * pst_psz());
+	int fd = open(PINIO_DEV, O_RDWR);
+	long h1, h2;
+
+	ASSERT_LE(0, fd);
+	ASSERT_NE(NULL, buf);
+	memset(buf, 1, 16 * pst_psz());
+	pst_ioctl_counters_read(&a);
+	h1 = pst_pin(fd, buf, 16 * pst_psz(), PINIO_PIN_WRITE, 0, NULL);
+	h2 = pst_pin(fd, buf, 4 * pst_psz(), PINIO_PIN_LONGTERM, 0, NULL);
+	ASSERT_LT(0, h1);
+	ASSERT_LT(0, h2);
+	ASSERT_EQ(0, pst_unpin(fd, h1, 0));
+	ASSERT_EQ(0, close(fd));	/* releases h2 */
+	pst_ioctl_counters_read(&b);
+	EXPECT_EQ(2, b.pins - a.pins);
+	EXPECT_EQ(20, b.pages_held - a.pages_held);
+	EXPECT_EQ(2, b.unpins - a.unpins)
+		TH_LOG("ioctl_unpins counted %lld of 2 releases (one by close)", b.unpins - a.unpins);
+	EXPECT_EQ(20, b.pages_released - a.pages_released)
+		TH_LOG("ioctl_pages_released counted %lld of 20 pages (4 released by close)",
+		       b.pages_released - a.pages_released);
+	EXPECT_PINS_BALANCED();
+}
+
+static long delete_module(const char *name, unsigned int flags)
+{
+	return syscall(SYS_delete_module, name, flags);
+}
+
+static bool module_loaded(void)
+{
+	return !access("/sys/module/pinio", F_OK);
+}
+
+static long load_module(const char *ko, const char *params)
+{
+	int fd = open(ko, O_RDONLY | O_CLOEXEC);
+	long ret;
+
+	if (fd < 0)
+		return -1;
+	ret = syscall(SYS_finit_module, fd, params, 0);
+	close(fd);
+	return ret;
+}
+
+/* No trace of the module: not loaded, no device node, no debugfs directory. */
+static bool module_gone(void)
+{
+	for (int i = 0; i < 50 && !access(PINIO_DEV, F_OK); i++)
+		pst_sleep_us(20000);
+	return !module_loaded() && access(PINIO_DEV, F_OK) &&
+	       access("/sys/kernel/debug/pinio", F_OK);
+}
+
+/*
+ * Module init under allocation failures ($PINIO_INIT_FAULTS=1, scripts/stress.sh): with the
+ * stack trace filter on the text range pinio had, which a reload of the same module gets
+ * again, the n-th allocation of pinio's init fails (fail-nth) for n = 1..4, two in the
+ * middle (the store's pages) and each of the last 49. Each load fails with ENOMEM and leaves nothing behind (or, if the
+ * failure was absorbed, succeeds with a working device); kmemleak and KASAN watch the rest.
+ * Returns the number of faults injected, or -1 (with @why) on a wrong outcome.
+ */
+static int init_faults(const char *ko, const char *params, unsigned long start,
+		       unsigned long end, char *why, size_t wlen)
+{
+	struct pst_fi_saved saved;
+	unsigned int samples[64], total, n = 0;
+	int nth, injected = 0, ret = 0;
+	char buf[64];
+
+	if (!pst_fi_available())
+		return 0;
+	pst_fi_save(&saved);
+	for (int a = 0; a < 2; a++) {
+		pst_fi_set(a, "verbose", "0");
+		pst_fi_set(a, "probability", "0");
+		snprintf(buf, sizeof(buf), "%#lx", start);
+		pst_fi_set(a, "require-start", buf);
+		snprintf(buf, sizeof(buf), "%#lx", end);
+		pst_fi_set(a, "require-end", buf);
+		pst_fi_set(a, "stacktrace-depth", "32");
+		pst_fi_set(a, "ignore-gfp-wait", "N");
+	}
+	pst_fi_set(1, "ignore-gfp-highmem", "N");
+	pst_fi_set(1, "min-order", "0");
+	nth = pst_task_fi_open("fail-nth");
+	if (nth < 0)
+		goto out;
+	/* How many allocations does a whole init make? */
+	pst_fail_nth_arm(nth, 100000000);
+	if (load_module(ko, params)) {
+		ret = snprintf(why, wlen, "load to count init allocations: %s", strerror(errno));
+		goto out;
+	}
+	pread(nth, buf, sizeof(buf) - 1, 0);
+	pst_fail_nth_arm(nth, 0);
+	total = 100000000 - strtoul(buf, NULL, 0);
+	ksft_print_msg("module init: %u allocations with pinio in the call chain\n", total);
+	if (delete_module("pinio", O_NONBLOCK) || !module_gone()) {
+		ret = snprintf(why, wlen, "unload after counting: %s", strerror(errno));
+		goto out;
+	}
+	if (!total) {
+		ksft_print_msg("module init: the module moved, no allocation matched the filter\n");
+		goto out;
+	}
+	for (unsigned int k = 1; k <= 4 && k <= total; k++)
+		samples[n++] = k;
+	samples[n++] = total / 3 + 1;
+	samples[n++] = total / 2 + 1;
+	/* The last ones: after the store, the device, debugfs and misc_register()'s. */
+	for (unsigned int k = total > 48 ? total - 48 : 5; k <= total && n < 64; k++)
+		if (k > samples[n - 1])
+			samples[n++] = k;
+	for (unsigned int i = 0; i < n; i++) {
+		long r;
+		bool hit;
+
+		pst_fail_nth_arm(nth, samples[i]);
+		r = load_module(ko, params);
+		hit = pst_fail_nth_injected(nth);
+		pst_fail_nth_arm(nth, 0);
+		injected += hit;
+		if (r && errno != ENOMEM) {
+			ret = snprintf(why, wlen, "init with allocation %u failing: %s", samples[i],
+				       strerror(errno));
+			break;
+		}
+		if (r && !module_gone()) {
+			ret = snprintf(why, wlen, "init failed at allocation %u but left the module "
+				       "behind (/sys/module/pinio, /dev/pinio or debugfs)", samples[i]);
+			break;
+		}
+		if (!r) {	/* absorbed: the module must work, and go */
+			if (pst_device_works(hs, samples[i], why, wlen)) {
+				ret = 1;
+				break;
+			}
+			if (delete_module("pinio", O_NONBLOCK) || !module_gone()) {
+				ret = snprintf(why, wlen, "unload: %s", strerror(errno));
+				break;
+			}
+		}
+	}
+	ksft_print_msg("@@stat unload_busy init_faults_injected %d\n", injected);
+out:
+	if (nth >= 0)
+		close(nth);
+	pst_fi_restore(&saved);
+	return ret ? -1 : injected;
+}
+
+/*
+ * Unload while in use is refused and harmless; after the last user is gone it works; then
+ * the module is loaded again (KUnit suites filtered out, so that make test counts them once)
+ * so that the runner's own rmmod and kmemleak checks run on it.
+ */
+TEST(unload_busy)
+{
+	const char *ko = getenv("PINIO_KO") ?: "/pinio/pinio.ko";
+	char params[512] = "", glob[256] = "", why[256], state[32];
+	unsigned long text_start = 0, text_end = 0;
+	int fd, sync[2];
+	pid_t pid;
+	long ret;
+	uint8_t c;
+
+	if (access(ko, R_OK))
+		SKIP(return, "%s not found (run in the scripts/vm guest, or set PINIO_KO)", ko);
+	if (!module_loaded())
+		SKIP(return, "pinio is not loaded");
+	ASSERT_EQ(0, geometry());
+	pst_read_file("/pinio/params", params, sizeof(params));
+	pst_pinio_text(&text_start, &text_end);
+
+	/* 1. An open descriptor holds the module. */
+	fd = open(PINIO_DEV, O_RDWR);
+	ASSERT_LE(0, fd);
+	errno = 0;
+	ret = delete_module("pinio", O_NONBLOCK);
+	EXPECT_EQ(-1, ret);
+	EXPECT_EQ(EWOULDBLOCK, errno) TH_LOG("delete_module with an open file: %s",
+					     strerror(errno));
+	ASSERT_TRUE(module_loaded());
+	EXPECT_EQ(0, pst_read_file("/sys/module/pinio/initstate", state, sizeof(state)));
+	EXPECT_STREQ("live", state);
+	EXPECT_EQ(0, pst_device_works(hs, 7, why, sizeof(why)))
+		TH_LOG("after a refused unload: %s", why);
+	if (!access("/sbin/rmmod", X_OK) || !access("/bin/rmmod", X_OK))
+		EXPECT_NE(0, system("rmmod pinio 2>/dev/null"));
+	ASSERT_TRUE(module_loaded());
+
+	/* 2. A forked child's descriptor, with long-term pins, holds it after ours is closed. */
+	ASSERT_EQ(0, pipe(sync));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		int cfd = open(PINIO_DEV, O_RDWR);
+		uint8_t *b = map_anon(64 * PST_KiB);
+
+		memset(b, 3, 64 * PST_KiB);
+		if (cfd < 0 || pst_pin(cfd, b, 64 * PST_KiB,
+				       PINIO_PIN_LONGTERM | PINIO_PIN_WRITE, 0, NULL) <= 0)
+			_exit(1);
+		c = 1;
+		if (write(sync[1], &c, 1) != 1)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	ASSERT_EQ(1, read(sync[0], &c, 1));
+	ASSERT_EQ(0, close(fd));
+	errno = 0;
+	ret = delete_module("pinio", O_NONBLOCK);
+	EXPECT_EQ(-1, ret);
+	EXPECT_EQ(EWOULDBLOCK, errno) TH_LOG("delete_module with a child's open file: %s",
+					     strerror(errno));
+	ASSERT_TRUE(module_loaded());
+	EXPECT_LT(0, pins_outstanding());
+	kill(pid, SIGKILL);
+	ASSERT_EQ(pid, waitpid(pid, NULL, 0));
+	EXPECT_EQ(0, pst_pins_settle(0, 3000));
+
+	/* 3. Nothing holds it now. */
+	for (int i = 0; i < 50; i++) {
+		ret = delete_module("pinio", O_NONBLOCK);
+		if (!ret || errno != EWOULDBLOCK)
+			break;
+		pst_sleep_us(100000);
+	}
+	ASSERT_EQ(0, ret) TH_LOG("delete_module after the last close: %s", strerror(errno));
+	EXPECT_FALSE(module_loaded());
+	EXPECT_EQ(0, pst_pins_settle(0, 3000));
+
+	/* 4. Load it again, for the rest of the run and the runner's checks; first, with
+	 * $PINIO_INIT_FAULTS, again and again with allocations of its init failing. */
+	if (!pst_read_file("/sys/module/kunit/parameters/filter_glob", glob, sizeof(glob)))
+		pst_write_file("/sys/module/kunit/parameters/filter_glob",
+			       "pinio-stress-reload-runs-no-kunit");
+	if (getenv("PINIO_INIT_FAULTS") && text_start) {
+		EXPECT_LE(0, init_faults(ko, params, text_start, text_end, why, sizeof(why)))
+			TH_LOG("%s", why);
+		EXPECT_TRUE(module_gone());
+	}
+	ret = load_module(ko, params);
+	EXPECT_EQ(0, ret) TH_LOG("finit_module: %s", strerror(errno));
+	if (glob[0])
+		pst_write_file("/sys/module/kunit/parameters/filter_glob",
+			       strcmp(glob, "(null)") ? glob : "*.*");
+	ASSERT_TRUE(module_loaded());
+	for (int i = 0; i < 50 && access(PINIO_DEV, F_OK); i++)
+		pst_sleep_us(100000);
+	EXPECT_EQ(0, pst_device_works(hs, 8, why, sizeof(why)))
+		TH_LOG("after reloading: %s", why);
+}
+
+int main(int argc, char **argv)
+{
+	char **rest = calloc(argc + 1, sizeof(*rest));
+	const char *env;
+	int n = 0;
+	bool seeded = false;
+
+	rest[n++] = argv[0];
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		unsigned int *u = NULL;
+
+		if (i + 1 < argc && !strcmp(a, "--seed")) {
+			cfg.seed = strtoull(argv[++i], NULL, 0);
+			seeded = true;
+			continue;
+		}
+		if (!strcmp(a, "--duration"))
+			u = &cfg.duration;
+		else if (!strcmp(a, "--hostile"))
+			u = &cfg.hostile_procs;
+		else if (!strcmp(a, "--threads"))
+			u = &cfg.hostile_threads;
+		else if (!strcmp(a, "--owners"))
+			u = &cfg.owner_threads;
+		else if (!strcmp(a, "--victims"))
+			u = &cfg.victims;
+		else if (!strcmp(a, "--max-delay"))
+			u = &cfg.max_delay_us;
+		if (u && i + 1 < argc) {
+			*u = strtoul(argv[++i], NULL, 0);
+			continue;
+		}
+		rest[n++] = argv[i];
+	}
+	if (!seeded)
+		cfg.seed = test_seed();
+	env = getenv("PINIO_STRESS_DURATION");
+	if (env && *env && cfg.duration == 20)
+		cfg.duration = strtoul(env, NULL, 0);
+	if (!cfg.owner_threads)
+		cfg.owner_threads = 1;
+	if (cfg.owner_threads > 16)
+		cfg.owner_threads = 16;
+	if (cfg.hostile_threads > 16)
+		cfg.hostile_threads = 16;
+	if (cfg.hostile_procs > 28)
+		cfg.hostile_procs = 28;
+	if (!cfg.victims)
+		cfg.victims = 1;
+	if (cfg.victims > 64)
+		cfg.victims = 64;
+	if (cfg.max_delay_us > 1000000)
+		cfg.max_delay_us = 1000000;
+
+	/* The harness's per-test timeout follows the run's length. */
+	for (struct __fixture_metadata *f = __fixture_list; f; f = f->next)
+		for (struct __test_metadata *t = f->tests; t; t = t->next)
+			t->timeout = !strcmp(t->name, "mixed") ? cfg.duration + 240 :
+				     !strcmp(t->name, "unload_busy") && getenv("PINIO_INIT_FAULTS") ?
+				     1800 : 120;
+
+	st = pst_stats_new();
+	if (!st)
+		return KSFT_FAIL;
+	return test_harness_run(n, rest);
+}
