@@ -17,7 +17,9 @@
  *   gup-L       PIN_LONGTERM_BENCHMARK (pin_user_pages(FOLL_WRITE|FOLL_LONGTERM), mmap_lock held)
  *
  * Both sides time only the pin calls and only the unpin call, in the kernel, with ktime_get():
- * pinio reports nanoseconds, gup_test truncates to microseconds (ktime_us_delta()).
+ * pinio reports nanoseconds, gup_test truncates to microseconds (ktime_us_delta()). Between
+ * the two, gup_test walks all pinned pages untimed (verify_dma_pinned()); pinbench issues an
+ * (untimed) PINIO_IOC_QUERY, which makes the same walk, so both unpins find the pages alike.
  *
  * Output, one line per (round, memory, size, ppc, contender), with the median, minimum,
  * maximum and sum over the repetitions, in the contender's own unit (ns or us):
@@ -166,6 +168,15 @@ static int run_one(int who, uint8_t *buf, size_t len, unsigned int ppc, uint64_t
 			exit(1);
 		}
 		u.handle = p.handle;
+		/*
+		 * gup_test walks every pinned page (verify_dma_pinned(), untimed) between its timed
+		 * pin and unpin, which leaves the struct pages hot for the unpin. QUERY does the same
+		 * walk, untimed, so that both unpins start alike.
+		 */
+		struct pinio_query q = { .handle = p.handle };
+
+		if (ioctl(pinio_fd, PINIO_IOC_QUERY, &q))
+			die("PINIO_IOC_QUERY");
 		if (ioctl(pinio_fd, PINIO_IOC_UNPIN, &u))
 			die("PINIO_IOC_UNPIN");
 		*pin_t = p.pin_ns;
