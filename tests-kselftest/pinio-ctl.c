@@ -30,7 +30,7 @@
 #include <unistd.h>
 #include <linux/pinio.h>
 
-#define DEV "/dev/pinio"
+#include "pinio_util.h"
 
 static long page_size;
 
@@ -40,66 +40,12 @@ static void die(const char *what)
 	exit(1);
 }
 
-static long long named_value(const char *path, const char *name)
-{
-	char key[128];
-	long long val, found = -1;
-	FILE *f = fopen(path, "r");
-
-	if (!f)
-		return -1;
-	while (fscanf(f, "%127s %lld", key, &val) == 2)
-		if (!strcmp(key, name)) {
-			found = val;
-			break;
-		}
-	fclose(f);
-	return found;
-}
-
-static long long vmstat(const char *name)
-{
-	return named_value("/proc/vmstat", name);
-}
-
-static long long vmpin_kb(void)
-{
-	char line[256];
-	long long kb = -1;
-	FILE *f = fopen("/proc/self/status", "r");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, "VmPin:", 6))
-			kb = strtoll(line + 6, NULL, 10);
-	fclose(f);
-	return kb;
-}
-
-static unsigned long long parse_size(const char *s)
-{
-	char *end;
-	unsigned long long v = strtoull(s, &end, 0);
-
-	switch (*end) {
-	case 'G': case 'g': v <<= 10; /* fall through */
-	case 'M': case 'm': v <<= 10; /* fall through */
-	case 'K': case 'k': v <<= 10; break;
-	case 0: break;
-	default:
-		fprintf(stderr, "pinio-ctl: bad size %s\n", s);
-		exit(2);
-	}
-	return v;
-}
-
 static int open_dev(void)
 {
-	int fd = open(DEV, O_RDWR | O_DIRECT);
+	int fd = open(PINIO_DEV, O_RDWR | O_DIRECT);
 
 	if (fd < 0)
-		die("open " DEV);
+		die("open " PINIO_DEV);
 	return fd;
 }
 
@@ -221,13 +167,13 @@ static int cmd_rw(size_t size)
 	int fd = open_dev();
 	uint8_t *w = map_anon(size, 0), *r = map_anon(size, 0);
 	long long acq0 = vmstat("nr_foll_pin_acquired"), rel0 = vmstat("nr_foll_pin_released");
-	long long bp0 = named_value("/sys/kernel/debug/pinio/counters", "bytes_pinned");
+	long long bp0 = pinio_counter("bytes_pinned");
 	ssize_t n;
 	size_t i;
 
 	for (i = 0; i < size; i++)
 		w[i] = (uint8_t)(i * 7 + (i >> 12));
-	printf("writing %zu bytes to %s with O_DIRECT from a user buffer ...\n", size, DEV);
+	printf("writing %zu bytes to %s with O_DIRECT from a user buffer ...\n", size, PINIO_DEV);
 	n = pwrite(fd, w, size, 0);
 	if (n != (ssize_t)size)
 		die("pwrite");
@@ -240,7 +186,7 @@ static int cmd_rw(size_t size)
 	printf("  FOLL_PIN pins: %lld acquired, %lld released (/proc/vmstat deltas)\n",
 	       vmstat("nr_foll_pin_acquired") - acq0, vmstat("nr_foll_pin_released") - rel0);
 	printf("  bytes through pinned user pages (debugfs): %lld\n",
-	       named_value("/sys/kernel/debug/pinio/counters", "bytes_pinned") - bp0);
+	       pinio_counter("bytes_pinned") - bp0);
 	close(fd);
 	return i ? 1 : 0;
 }
@@ -376,7 +322,7 @@ static int cmd_pin(size_t len, int get, int write, int longterm, int nofault,
 	unsigned int flags = (get ? PINIO_PIN_GET : 0) | (write ? PINIO_PIN_WRITE : 0) |
 			     (longterm ? PINIO_PIN_LONGTERM : 0) | (nofault ? PINIO_PIN_NOFAULT : 0);
 	long long acq0 = vmstat("nr_foll_pin_acquired"), rel0 = vmstat("nr_foll_pin_released");
-	long long vmpin0 = vmpin_kb();
+	long long vmpin0 = proc_status_kb("VmPin:");
 	struct pinio_pin p;
 	unsigned long long unpin_ns;
 	int handle;
@@ -393,7 +339,7 @@ static int cmd_pin(size_t len, int get, int write, int longterm, int nofault,
 	}
 	printf("  handle %d: %llu pages in %llu ns (%.1f ns/page), %llu pages charged to pinned_vm\n",
 	       handle, p.nr_pages, p.pin_ns, (double)p.pin_ns / p.nr_pages, p.charged_pages);
-	printf("  VmPin %lld kB -> %lld kB; nr_foll_pin_acquired +%lld\n", vmpin0, vmpin_kb(),
+	printf("  VmPin %lld kB -> %lld kB; nr_foll_pin_acquired +%lld\n", vmpin0, proc_status_kb("VmPin:"),
 	       vmstat("nr_foll_pin_acquired") - acq0);
 	query(fd, handle, "while held:");
 	if (hold > 0) {
@@ -403,7 +349,7 @@ static int cmd_pin(size_t len, int get, int write, int longterm, int nofault,
 	}
 	unpin_ns = unpin(fd, handle, 0);
 	printf("  unpinned in %llu ns (%.1f ns/page); VmPin %lld kB; nr_foll_pin_released +%lld\n",
-	       unpin_ns, (double)unpin_ns / p.nr_pages, vmpin_kb(),
+	       unpin_ns, (double)unpin_ns / p.nr_pages, proc_status_kb("VmPin:"),
 	       vmstat("nr_foll_pin_released") - rel0);
 	close(fd);
 	return 0;
@@ -487,7 +433,7 @@ int main(int argc, char **argv)
 				usage();
 			break;
 		case 'w': child_writes = !strcmp(optarg, "child"); break;
-		case 'l': case 's': len = parse_size(optarg); break;
+		case 'l': case 's': len = parse_size("pinio-ctl", optarg); break;
 		case 'W': write = 1; break;
 		case 'L': longterm = 1; break;
 		case 'N': nofault = 1; break;

@@ -27,87 +27,8 @@
 #include <linux/pinio.h>
 
 #include "kselftest_harness.h"
+#include "pinio_util.h"
 
-#define PINIO_DEV	"/dev/pinio"
-#define RAM_DEV		"/dev/ram0"
-#define PINIO_COUNTERS	"/sys/kernel/debug/pinio/counters"
-
-/* A "name value" line from a file such as /proc/vmstat; -1 if absent. */
-static inline long long read_named_value(const char *path, const char *name)
-{
-	char key[128];
-	long long val;
-	FILE *f = fopen(path, "r");
-	long long found = -1;
-
-	if (!f)
-		return -1;
-	while (fscanf(f, "%127s %lld", key, &val) == 2) {
-		if (!strcmp(key, name)) {
-			found = val;
-			break;
-		}
-	}
-	fclose(f);
-	return found;
-}
-
-/*
- * Folds the per-CPU vmstat deltas into the global counters. Node counters such as
- * nr_foll_pin_acquired are updated per CPU and only folded when a CPU's delta passes a
- * threshold or at the next vmstat interval (1 s), so without this /proc/vmstat can show
- * pins "outstanding" that were acquired on one CPU and released on another.
- */
-static inline void vmstat_refresh(void)
-{
-	int fd = open("/proc/sys/vm/stat_refresh", O_WRONLY);
-	ssize_t ret;
-
-	if (fd < 0)
-		return;
-	/* On failure the values are at most a vmstat interval stale; nothing else to do. */
-	ret = write(fd, "1\n", 2);
-	(void)ret;
-	close(fd);
-}
-
-static inline long long vmstat(const char *name)
-{
-	vmstat_refresh();
-	return read_named_value("/proc/vmstat", name);
-}
-
-/* FOLL_PIN pins taken and not yet released, system wide. */
-static inline long long pins_outstanding(void)
-{
-	long long acquired = vmstat("nr_foll_pin_acquired");
-
-	return acquired - read_named_value("/proc/vmstat", "nr_foll_pin_released");
-}
-
-static inline long long pinio_counter(const char *name)
-{
-	return read_named_value(PINIO_COUNTERS, name);
-}
-
-/* A value from /proc/self/status in kB (e.g. "VmPin:"); -1 if absent. */
-static inline long long proc_status_kb(const char *field)
-{
-	char line[256];
-	long long val = -1;
-	FILE *f = fopen("/proc/self/status", "r");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f)) {
-		if (!strncmp(line, field, strlen(field))) {
-			val = strtoll(line + strlen(field), NULL, 10);
-			break;
-		}
-	}
-	fclose(f);
-	return val;
-}
 
 /* The 8 bytes a pattern with @seed holds at device offsets 8 * @word .. 8 * @word + 7. */
 static inline uint64_t pattern_word(uint64_t seed, uint64_t word)

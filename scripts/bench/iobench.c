@@ -34,6 +34,8 @@
 #include <unistd.h>
 #include <linux/fs.h>
 
+#include "pinio_util.h"
+
 #define MAX_SAMPLES (1u << 22) /* per thread; beyond that, ops are counted, not sampled */
 
 struct worker {
@@ -66,23 +68,6 @@ static uint64_t now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
-
-static unsigned long long parse_size(const char *s)
-{
-	char *end;
-	unsigned long long v = strtoull(s, &end, 0);
-
-	switch (*end) {
-	case 'G': case 'g': v <<= 10; /* fall through */
-	case 'M': case 'm': v <<= 10; /* fall through */
-	case 'K': case 'k': v <<= 10; break;
-	case 0: break;
-	default:
-		fprintf(stderr, "iobench: bad size %s\n", s);
-		exit(2);
-	}
-	return v;
 }
 
 static void *map_buf(size_t len)
@@ -215,15 +200,15 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 'f': path = optarg; break;
 		case 'o': is_write = !strcmp(optarg, "write") ? 1 : !strcmp(optarg, "read") ? 0 : -2; break;
-		case 'b': bs = parse_size(optarg); break;
+		case 'b': bs = parse_size("iobench", optarg); break;
 		case 't': nthreads = atoi(optarg); break;
-		case 's': span = parse_size(optarg); break;
+		case 's': span = parse_size("iobench", optarg); break;
 		case 'd': dur_ms = strtoull(optarg, NULL, 0); break;
 		case 'w': warm_ms = strtoull(optarg, NULL, 0); break;
 		case 'D': direct = 1; break;
 		case 'l': label = optarg; break;
 		case 'T': tag = optarg; break;
-		case 'F': fill_len = parse_size(optarg); break;
+		case 'F': fill_len = parse_size("iobench", optarg); break;
 		default: goto usage;
 		}
 	}

@@ -47,6 +47,8 @@
 #include <linux/pinio.h>
 #include <mm/gup_test.h>
 
+#include "pinio_util.h"
+
 #define GUP_TEST_FILE "/sys/kernel/debug/gup_test"
 #define FOLL_WRITE 0x01 /* as gup_test.c copies it from the kernel */
 #define HPAGE (2UL << 20)
@@ -64,29 +66,12 @@ static void die(const char *what)
 	exit(1);
 }
 
-static unsigned long long parse_size(const char *s)
-{
-	char *end;
-	unsigned long long v = strtoull(s, &end, 0);
-
-	switch (*end) {
-	case 'G': case 'g': v <<= 10; /* fall through */
-	case 'M': case 'm': v <<= 10; /* fall through */
-	case 'K': case 'k': v <<= 10; break;
-	case 0: break;
-	default:
-		fprintf(stderr, "pinbench: bad size %s\n", s);
-		exit(2);
-	}
-	return v;
-}
-
 static int parse_list(char *s, unsigned long long *out, int is_ppc)
 {
 	int n = 0;
 
 	for (char *tok = strtok(s, ","); tok && n < MAX_LIST; tok = strtok(NULL, ","))
-		out[n++] = (is_ppc && !strcmp(tok, "all")) ? 0 : parse_size(tok);
+		out[n++] = (is_ppc && !strcmp(tok, "all")) ? 0 : parse_size("pinbench", tok);
 	return n;
 }
 
@@ -224,7 +209,7 @@ int main(int argc, char **argv)
 		case 'p': snprintf(ppc_arg, sizeof(ppc_arg), "%s", optarg); break;
 		case 'm': snprintf(mem_arg, sizeof(mem_arg), "%s", optarg); break;
 		case 'r': rounds = atoi(optarg); break;
-		case 'P': min_pages = parse_size(optarg); break;
+		case 'P': min_pages = parse_size("pinbench", optarg); break;
 		case 'a': min_reps = atoi(optarg); break;
 		case 'b': max_reps = atoi(optarg); break;
 		default:
