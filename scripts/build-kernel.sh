@@ -57,4 +57,8 @@ timed "building the $flavour kernel $(cat "$src/.pinio-version") in $out (-j$job
 	bash -c "$(declare -f kmake); src='$src' out='$out' LLVM_SUFFIX='$LLVM_SUFFIX' RUSTC='$RUSTC' BINDGEN='$BINDGEN' RUSTFMT='$RUSTFMT' \
 		kmake -j$jobs all >'$out/build.log' 2>&1 || { tail -40 '$out/build.log' >&2; exit 1; }"
 touch "$out/.pinio-built"
+# Older trees of this flavour (other configs or toolchains) are not used any more.
+for old in "$PINIO_BUILD_ROOT"/*-"$flavour"-*; do
+	[ "$old" = "$out" ] || [ "$old" = "$out.lock" ] || rm -rf "$old"
+done
 echo "$out"
