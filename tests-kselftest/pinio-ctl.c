@@ -30,14 +30,20 @@
 #include <unistd.h>
 #include <linux/pinio.h>
 
+#include "pinio_ioctl.h"
 #include "pinio_util.h"
 
 static long page_size;
 
+static void die_errno(const char *what, int err)
+{
+	fprintf(stderr, "pinio-ctl: %s: %s\n", what, strerror(err));
+	exit(1);
+}
+
 static void die(const char *what)
 {
-	fprintf(stderr, "pinio-ctl: %s: %s\n", what, strerror(errno));
-	exit(1);
+	die_errno(what, errno);
 }
 
 static int open_dev(void)
@@ -67,34 +73,23 @@ static void *map_anon(size_t len, int thp)
 	return p;
 }
 
-static int pin(int fd, void *addr, size_t len, unsigned int flags, unsigned int per_call,
-	       struct pinio_pin *out)
-{
-	struct pinio_pin p = {
-		.addr = (uintptr_t)addr, .len = len, .flags = flags, .pages_per_call = per_call,
-	};
-	int ret = ioctl(fd, PINIO_IOC_PIN, &p);
-
-	if (out)
-		*out = p;
-	return ret ? -errno : (int)p.handle;
-}
-
 static unsigned long long unpin(int fd, unsigned int handle, unsigned int flags)
 {
-	struct pinio_unpin u = { .handle = handle, .flags = flags };
+	uint64_t ns = 0;
+	int ret = ioc_unpin_ns(fd, handle, flags, &ns);
 
-	if (ioctl(fd, PINIO_IOC_UNPIN, &u))
-		die("PINIO_IOC_UNPIN");
-	return u.unpin_ns;
+	if (ret)
+		die_errno("PINIO_IOC_UNPIN", -ret);
+	return ns;
 }
 
 static void query(int fd, unsigned int handle, const char *when)
 {
-	struct pinio_query q = { .handle = handle };
+	struct pinio_query q;
+	int ret = ioc_query(fd, handle, &q);
 
-	if (ioctl(fd, PINIO_IOC_QUERY, &q))
-		die("PINIO_IOC_QUERY");
+	if (ret)
+		die_errno("PINIO_IOC_QUERY", -ret);
 	printf("  query %-22s pages %llu, folios %llu (large %llu), dma-pinned %llu, anon %llu "
 	       "(exclusive %llu), zero-page %llu, longterm-pinnable %llu, charged %llu, "
 	       "refcount %d..%d, mapcount %d..%d\n",
@@ -105,12 +100,10 @@ static void query(int fd, unsigned int handle, const char *when)
 
 static void dma(int fd, unsigned int handle, unsigned int dir, size_t store_off, size_t len)
 {
-	struct pinio_dma d = {
-		.handle = handle, .flags = dir, .store_offset = store_off, .len = len,
-	};
+	long long ret = ioc_dma(fd, handle, dir, 0, store_off, len);
 
-	if (ioctl(fd, PINIO_IOC_DMA, &d))
-		die("PINIO_IOC_DMA");
+	if (ret < 0)
+		die_errno("PINIO_IOC_DMA", (int)-ret);
 }
 
 static void store_fill(int fd, size_t off, size_t len, int byte)
@@ -209,11 +202,9 @@ static int cmd_cow(int get, int child_writes)
 	printf("cow --mode %s --writer %s\n", get ? "get" : "pin", child_writes ? "child" : "parent");
 	memset(buf, 'P', page_size);
 	printf("1. private anonymous page filled with 'P'\n");
-	handle = pin(fd, buf, page_size, flags, 0, NULL);
-	if (handle < 0) {
-		errno = -handle;
-		die("PINIO_IOC_PIN");
-	}
+	handle = ioc_pin(fd, buf, page_size, flags, 0, NULL);
+	if (handle < 0)
+		die_errno("PINIO_IOC_PIN", (int)-handle);
 	printf("2. %s it for writing (handle %d)\n",
 	       get ? "get_user_pages_fast (FOLL_GET)" : "pin_user_pages_fast (FOLL_PIN)", handle);
 	query(fd, handle, "after pin:");
@@ -289,11 +280,9 @@ static int cmd_rocow(int get)
 		_exit(0);
 	}
 	printf("1. page filled with 'A', shared with a child by fork()\n");
-	handle = pin(fd, buf, page_size, get ? PINIO_PIN_GET : 0, 0, NULL);
-	if (handle < 0) {
-		errno = -handle;
-		die("PINIO_IOC_PIN");
-	}
+	handle = ioc_pin(fd, buf, page_size, get ? PINIO_PIN_GET : 0, 0, NULL);
+	if (handle < 0)
+		die_errno("PINIO_IOC_PIN", (int)-handle);
 	printf("2. the parent %s it read-only\n", get ? "gets (FOLL_GET)" : "pins (FOLL_PIN)");
 	query(fd, handle, "after R/O pin:");
 	memset(buf, 'B', page_size);
@@ -331,7 +320,7 @@ static int cmd_pin(size_t len, int get, int write, int longterm, int nofault,
 	printf("pin --len %zu --mode %s%s%s%s --per-call %u%s\n", len, get ? "get" : "pin",
 	       write ? " --write" : "", longterm ? " --longterm" : "", nofault ? " --nofault" : "",
 	       per_call, thp ? " --thp" : "");
-	handle = pin(fd, buf, len, flags, per_call, &p);
+	handle = ioc_pin(fd, buf, len, flags, per_call, &p);
 	if (handle < 0) {
 		printf("  PINIO_IOC_PIN failed: %s\n", strerror(-handle));
 		close(fd);
@@ -378,7 +367,7 @@ static int cmd_query(void)
 		{ "memfd (shmem), pin", shm, PINIO_PIN_WRITE },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		handle = pin(fd, cases[i].addr, len, cases[i].flags, 0, NULL);
+		handle = ioc_pin(fd, cases[i].addr, len, cases[i].flags, 0, NULL);
 		printf("%s:\n", cases[i].name);
 		if (handle < 0) {
 			printf("  PINIO_IOC_PIN failed: %s\n", strerror(-handle));

@@ -50,19 +50,9 @@ static void geometry(void)
 	}
 }
 
-static uint8_t *fresh(size_t len)
-{
-	uint8_t *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	if (p == MAP_FAILED)
-		return NULL;
-	madvise(p, len, MADV_NOHUGEPAGE);
-	return p;
-}
-
 static uint8_t *touched(size_t len)
 {
-	uint8_t *p = fresh(len);
+	uint8_t *p = map_small(len);
 
 	if (p)
 		memset(p, 0x3c, len);
@@ -85,13 +75,13 @@ static uint8_t *thp_buf(size_t len)
 static bool is_thp(int fd, void *buf, size_t len)
 {
 	struct pinio_query q;
-	long h = pst_pin(fd, buf, len, 0, 0, NULL);
+	long h = ioc_pin(fd, buf, len, 0, 0, NULL);
 	bool large;
 
 	if (h <= 0)
 		return false;
-	large = !pst_query(fd, h, &q) && q.nr_large_folios;
-	pst_unpin(fd, h, 0);
+	large = !ioc_query(fd, h, &q) && q.nr_large_folios;
+	ioc_unpin(fd, h, 0);
 	return large;
 }
 
@@ -156,7 +146,7 @@ static int sc_open(struct fctx *c, char *why, size_t wlen)
 	disarm(c);
 	if (fd < 0)
 		return errno == ENOMEM ? 0 : WHY("open: %s", strerror(errno));
-	if (pst_info(fd, &info))
+	if (ioc_info(fd, &info))
 		return close(fd), WHY("the opened file does not answer INFO");
 	close(fd);
 	return 0;
@@ -171,7 +161,7 @@ static int pin_case(struct fctx *c, char *why, size_t wlen, size_t pages, uint32
 		    uint32_t per_call, int kind)
 {
 	size_t len = pages * ps;
-	uint8_t *buf = kind == 0 ? fresh(len) : kind == 1 ? pool_small : pool_thp;
+	uint8_t *buf = kind == 0 ? map_small(len) : kind == 1 ? pool_small : pool_thp;
 	struct pinio_pin p = { 0 };
 	struct pinio_query q;
 	long h, vmpin;
@@ -181,20 +171,20 @@ static int pin_case(struct fctx *c, char *why, size_t wlen, size_t pages, uint32
 	if (!buf)
 		return WHY("mmap");
 	arm(c);
-	h = pst_pin(c->fd, buf, len, flags, per_call, &p);
+	h = ioc_pin(c->fd, buf, len, flags, per_call, &p);
 	disarm(c);
 	bad = clean_failure(h > 0 ? 1 : h, 1, E_NOMEM_FAULT);
 	if (bad) {
 		ret = WHY("PIN of %zu pages, flags %#x: %s (%s)", pages, flags, bad,
 			  h < 0 ? strerror((int)-h) : "no handle");
 	} else if (h > 0) {
-		if (pst_query(c->fd, h, &q) || q.nr_pages != pages || p.nr_pages != pages)
+		if (ioc_query(c->fd, h, &q) || q.nr_pages != pages || p.nr_pages != pages)
 			ret = WHY("PIN succeeded but holds %llu of %zu pages",
 				  (unsigned long long)q.nr_pages, pages);
 		vmpin = pst_vmpin_kb(0);
 		if ((flags & PINIO_PIN_LONGTERM) && vmpin * 1024 < (long)len)
 			ret = WHY("long-term PIN succeeded but VmPin is %ld kB", vmpin);
-		if (pst_unpin(c->fd, h, 0))
+		if (ioc_unpin(c->fd, h, 0))
 			ret = WHY("UNPIN after an injected PIN: %s", strerror(errno));
 	}
 	if (kind == 0)
@@ -238,13 +228,13 @@ static int sc_pin_thp(struct fctx *c, char *why, size_t w)
 static int sc_pin_longterm_again(struct fctx *c, char *why, size_t wlen)
 {
 	/* The first 4 pages are charged already, the next 4 are new. */
-	long h0 = pst_pin(c->fd, pool_small, 4 * ps, PINIO_PIN_LONGTERM, 0, NULL);
+	long h0 = ioc_pin(c->fd, pool_small, 4 * ps, PINIO_PIN_LONGTERM, 0, NULL);
 	int ret;
 
 	if (h0 <= 0)
 		return WHY("set-up pin: %s", strerror((int)-h0));
 	ret = pin_case(c, why, wlen, 8, PINIO_PIN_LONGTERM | PINIO_PIN_WRITE, 0, 1);
-	if (pst_unpin(c->fd, h0, 0))
+	if (ioc_unpin(c->fd, h0, 0))
 		ret = WHY("UNPIN: %s", strerror(errno));
 	return ret;
 }
@@ -253,7 +243,7 @@ static int sc_pin_longterm_again(struct fctx *c, char *why, size_t wlen)
 static int sc_handle_calls(struct fctx *c, char *why, size_t wlen)
 {
 	uint8_t *a = pool_small + 64 * ps;
-	long h = pst_pin(c->fd, a, 16 * ps, PINIO_PIN_WRITE | PINIO_PIN_LONGTERM, 0, NULL);
+	long h = ioc_pin(c->fd, a, 16 * ps, PINIO_PIN_WRITE | PINIO_PIN_LONGTERM, 0, NULL);
 	struct pinio_query q;
 	struct pinio_info info;
 	long long d1, d2;
@@ -263,19 +253,19 @@ static int sc_handle_calls(struct fctx *c, char *why, size_t wlen)
 	if (h <= 0)
 		return WHY("set-up pin: %s", strerror((int)-h));
 	arm(c);
-	rq = pst_query(c->fd, h, &q);
-	d1 = pst_dma(c->fd, h, PINIO_DMA_FROM_PAGES, 0, win.start, 16 * ps);
-	d2 = pst_dma(c->fd, h, PINIO_DMA_TO_PAGES, 100, win.start + 512, 5000);
-	ri = pst_info(c->fd, &info);
+	rq = ioc_query(c->fd, h, &q);
+	d1 = ioc_dma(c->fd, h, PINIO_DMA_FROM_PAGES, 0, win.start, 16 * ps);
+	d2 = ioc_dma(c->fd, h, PINIO_DMA_TO_PAGES, 100, win.start + 512, 5000);
+	ri = ioc_info(c->fd, &info);
 	rc = pinio_set_dma_delay(c->fd, 0) ? -errno : 0;
-	ru = pst_unpin(c->fd, h, PINIO_UNPIN_DIRTY);
+	ru = ioc_unpin(c->fd, h, PINIO_UNPIN_DIRTY);
 	disarm(c);
 	any = c->injected;
 	if (rq || d1 != (long long)(16 * ps) || d2 != 5000 || ri || rc || ru)
 		ret = WHY("QUERY %d, DMA %lld and %lld, INFO %d, SET_CONFIG %d, UNPIN %d%s", rq, d1,
 			  d2, ri, rc, ru, any ? " (with a failure injected)" : "");
 	if (ru)
-		pst_unpin(c->fd, h, 0);
+		ioc_unpin(c->fd, h, 0);
 	return ret;
 }
 
@@ -283,7 +273,7 @@ static int rw_case(struct fctx *c, char *why, size_t wlen, int kind)
 {
 	const size_t len = 64 * PST_KiB;
 	uint64_t off = win.start + 128 * PST_KiB;
-	uint8_t *b = fresh(len), *ref = pool_small + POOL_SMALL - len;
+	uint8_t *b = map_small(len), *ref = pool_small + POOL_SMALL - len;
 	struct iovec iov[3];
 	int pipefd[2] = { -1, -1 };
 	long long ret = -ENOSYS;
@@ -362,9 +352,9 @@ static int sc_close_pinned(struct fctx *c, char *why, size_t wlen)
 
 	if (fd < 0)
 		return WHY("set-up");
-	if (pst_pin(fd, a, 16 * ps, PINIO_PIN_LONGTERM | PINIO_PIN_WRITE, 0, NULL) <= 0 ||
-	    pst_pin(fd, a + 8 * ps, 16 * ps, PINIO_PIN_GET, 0, NULL) <= 0 ||
-	    pst_pin(fd, a, 32 * ps, 0, 0, NULL) <= 0)
+	if (ioc_pin(fd, a, 16 * ps, PINIO_PIN_LONGTERM | PINIO_PIN_WRITE, 0, NULL) <= 0 ||
+	    ioc_pin(fd, a + 8 * ps, 16 * ps, PINIO_PIN_GET, 0, NULL) <= 0 ||
+	    ioc_pin(fd, a, 32 * ps, 0, 0, NULL) <= 0)
 		return WHY("set-up pins: %s", strerror(errno));
 	arm(c);
 	close(fd);
@@ -558,12 +548,12 @@ TEST(fail_random)
 				bool fr = prng_below(&r, 2);
 
 				len = ps * (1 + prng_below(&r, 64));
-				b = fr ? fresh(len) : pool + ps * prng_below(&r, (4 * PST_MiB - len) / ps);
+				b = fr ? map_small(len) : pool + ps * prng_below(&r, (4 * PST_MiB - len) / ps);
 				if (prng_below(&r, 4) == 0)
 					flags = PINIO_PIN_GET | (flags & PINIO_PIN_WRITE);
 				if (F->fd < 0 || F->n == RND_HANDLES)
 					break;
-				ret = pst_pin(F->fd, b, len, flags, prng_below(&r, 3) * 7, NULL);
+				ret = ioc_pin(F->fd, b, len, flags, prng_below(&r, 3) * 7, NULL);
 				if (ret > 0) {
 					F->hs[F->n].h = ret;
 					F->hs[F->n++].flags = flags;
@@ -588,17 +578,17 @@ TEST(fail_random)
 					break;
 				i = prng_below(&r, F->n);
 				if (k == 2) {
-					ret = pst_unpin(F->fd, F->hs[i].h, prng_below(&r, 2));
+					ret = ioc_unpin(F->fd, F->hs[i].h, prng_below(&r, 2));
 					F->hs[i] = F->hs[--F->n];
 					want = 0;
 				} else if (k == 3) {
 					struct pinio_query q;
 
-					ret = pst_query(F->fd, F->hs[i].h, &q);
+					ret = ioc_query(F->fd, F->hs[i].h, &q);
 					want = 0;
 				} else {
 					want = ps;
-					ret = pst_dma(F->fd, F->hs[i].h, PINIO_DMA_FROM_PAGES, 0,
+					ret = ioc_dma(F->fd, F->hs[i].h, PINIO_DMA_FROM_PAGES, 0,
 						      win.start + ps * prng_below(&r, win.len / ps - 1),
 						      ps);
 				}
@@ -615,7 +605,7 @@ TEST(fail_random)
 
 				len = 512 * (1 + prng_below(&r, 256));
 				off = win.start + 512 * prng_below(&r, (win.len - len) / 512);
-				b = fr ? fresh(len) : pool + 512 * prng_below(&r, (4 * PST_MiB - len) / 512);
+				b = fr ? map_small(len) : pool + 512 * prng_below(&r, (4 * PST_MiB - len) / 512);
 				if (F->fd < 0)
 					break;
 				iov[0] = (struct iovec){ b, len / 512 / 2 * 512 };
@@ -811,7 +801,7 @@ TEST(memlock_exhaustion)
 		if (nh && (prng_below(&r, 4) == 0 || nh == 1024)) {	/* UNPIN */
 			int i = prng_below(&r, nh);
 
-			if (pst_unpin(fds[hs[i].file], hs[i].h, 0)) {
+			if (ioc_unpin(fds[hs[i].file], hs[i].h, 0)) {
 				bad++;
 				ksft_print_msg("UNPIN: %s\n", strerror(errno));
 			}
@@ -839,7 +829,7 @@ TEST(memlock_exhaustion)
 			if (!lt)
 				news = 0;
 			total = before + news;
-			h = pst_pin(fds[file], buf + first * ps, n * ps,
+			h = ioc_pin(fds[file], buf + first * ps, n * ps,
 				    (lt ? PINIO_PIN_LONGTERM : 0) |
 				    (prng_below(&r, 2) ? PINIO_PIN_WRITE : 0), 0, &p);
 			if (total > ML_LIMIT) {
@@ -851,7 +841,7 @@ TEST(memlock_exhaustion)
 				}
 				enomem++;
 				if (h > 0)
-					pst_unpin(fds[file], h, 0);
+					ioc_unpin(fds[file], h, 0);
 			} else if (h <= 0) {
 				bad++;
 				ksft_print_msg("PIN of %zu pages (%zu new) with %zu of %d charged: %s\n",
@@ -887,7 +877,7 @@ TEST(memlock_exhaustion)
 
 	/* Release everything: back to 0. */
 	for (int i = 0; i < nh; i++)
-		EXPECT_EQ(0, pst_unpin(fds[hs[i].file], hs[i].h, 0));
+		EXPECT_EQ(0, ioc_unpin(fds[hs[i].file], hs[i].h, 0));
 	nh = 0;
 	EXPECT_EQ(0, pst_vmpin_kb(0));
 	EXPECT_EQ(0, pins_settle_now(pins0, 2000));
@@ -896,11 +886,11 @@ TEST(memlock_exhaustion)
 	if (have_thp) {
 		struct pinio_pin p = { 0 };
 		struct pinio_query q;
-		long h = pst_pin(fds[0], thp, ps, PINIO_PIN_LONGTERM, 0, &p);
+		long h = ioc_pin(fds[0], thp, ps, PINIO_PIN_LONGTERM, 0, &p);
 
-		if (h > 0 && !pst_query(fds[0], h, &q) && !q.nr_large_folios) {
+		if (h > 0 && !ioc_query(fds[0], h, &q) && !q.nr_large_folios) {
 			ksft_print_msg("the THP was split meanwhile: no large folio to charge\n");
-			pst_unpin(fds[0], h, 0);
+			ioc_unpin(fds[0], h, 0);
 		} else if (ML_LIMIT * ps >= 2 * PST_MiB) {
 			long long p0 = pins_now();
 
@@ -908,11 +898,11 @@ TEST(memlock_exhaustion)
 			EXPECT_EQ(2 * PST_MiB / ps, p.charged_pages);
 			EXPECT_EQ(2048, pst_vmpin_kb(0));
 			/* The rest of the THP is charged already: free. */
-			EXPECT_LT(0, pst_pin(fds[0], thp + ps, 2 * PST_MiB - ps, PINIO_PIN_LONGTERM,
+			EXPECT_LT(0, ioc_pin(fds[0], thp + ps, 2 * PST_MiB - ps, PINIO_PIN_LONGTERM,
 					     0, &p));
 			EXPECT_EQ(0, p.charged_pages);
 			/* Through the other file it is charged again: over the limit. */
-			EXPECT_EQ(-ENOMEM, pst_pin(fds[1], thp, ps, PINIO_PIN_LONGTERM, 0, NULL));
+			EXPECT_EQ(-ENOMEM, ioc_pin(fds[1], thp, ps, PINIO_PIN_LONGTERM, 0, NULL));
 			EXPECT_EQ(511, pins_now() - p0);
 		} else {
 			EXPECT_EQ(-ENOMEM, h) TH_LOG("a 2 MiB folio is over a %d-page limit", ML_LIMIT);
@@ -927,7 +917,7 @@ TEST(memlock_exhaustion)
 
 		ASSERT_LE(0, pid);
 		if (pid == 0) {
-			long h = pst_pin(fds[1], buf, 64 * ps, PINIO_PIN_LONGTERM, 0, NULL);
+			long h = ioc_pin(fds[1], buf, 64 * ps, PINIO_PIN_LONGTERM, 0, NULL);
 
 			_exit(h > 0 && pst_vmpin_kb_raw() == (long long)(64 * ps / 1024) ? 0 : 1);
 		}
@@ -960,7 +950,7 @@ TEST(per_file_cap)
 
 	geometry();
 	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, pst_info(fd, &info));
+	ASSERT_EQ(0, ioc_info(fd, &info));
 	cap = info.max_pinned_pages;
 	buf = thp_buf(blen);
 	ASSERT_NE(NULL, buf);
@@ -976,7 +966,7 @@ TEST(per_file_cap)
 					       PINIO_PIN_LONGTERM | PINIO_PIN_WRITE, PINIO_PIN_GET };
 		uint32_t f = fl[i % 5];
 
-		h = pst_pin(fd, buf, blen, f, 0, NULL);
+		h = ioc_pin(fd, buf, blen, f, 0, NULL);
 		ASSERT_LT(0, h) TH_LOG("pin %llu of %llu: %s", (unsigned long long)i + 1,
 				       (unsigned long long)n, strerror((int)-h));
 		if (f & PINIO_PIN_GET)
@@ -985,30 +975,30 @@ TEST(per_file_cap)
 			first = h;
 	}
 	if (rest) {
-		EXPECT_EQ(-ENOMEM, pst_pin(fd, buf, (rest + 1) * ps, 0, 0, NULL));
-		EXPECT_LT(0, pst_pin(fd, buf, rest * ps, 0, 0, NULL));
+		EXPECT_EQ(-ENOMEM, ioc_pin(fd, buf, (rest + 1) * ps, 0, 0, NULL));
+		EXPECT_LT(0, ioc_pin(fd, buf, rest * ps, 0, 0, NULL));
 	}
 	ksft_print_msg("%llu pins of the same %zu KiB buffer up to the cap of %llu pages in "
 		       "%llu ms\n", (unsigned long long)n + !!rest, blen / 1024,
 		       (unsigned long long)cap, (unsigned long long)(pst_now_ns() - t0) / 1000000);
 	/* Full: nothing more, in no mode. */
-	EXPECT_EQ(-ENOMEM, pst_pin(fd, buf, ps, 0, 0, NULL));
-	EXPECT_EQ(-ENOMEM, pst_pin(fd, buf, ps, PINIO_PIN_GET, 0, NULL));
-	EXPECT_EQ(-ENOMEM, pst_pin(fd, buf, ps, PINIO_PIN_LONGTERM, 0, NULL));
+	EXPECT_EQ(-ENOMEM, ioc_pin(fd, buf, ps, 0, 0, NULL));
+	EXPECT_EQ(-ENOMEM, ioc_pin(fd, buf, ps, PINIO_PIN_GET, 0, NULL));
+	EXPECT_EQ(-ENOMEM, ioc_pin(fd, buf, ps, PINIO_PIN_LONGTERM, 0, NULL));
 	EXPECT_EQ((long long)cap - get_pages, pins_outstanding() - pins0);
 	/* Long-term pins of the same folios are charged once. */
 	EXPECT_EQ((long long)(blen / 1024), pst_vmpin_kb(0));
-	EXPECT_EQ(0, pst_query(fd, first, &q));
+	EXPECT_EQ(0, ioc_query(fd, first, &q));
 	EXPECT_EQ(bp, q.nr_dma_pinned);
 	/* The cap is per file. */
 	fd2 = open(PINIO_DEV, O_RDWR);
 	ASSERT_LE(0, fd2);
-	EXPECT_LT(0, pst_pin(fd2, buf, blen, PINIO_PIN_LONGTERM, 0, NULL));
+	EXPECT_LT(0, ioc_pin(fd2, buf, blen, PINIO_PIN_LONGTERM, 0, NULL));
 	close(fd2);
 	/* Room again after an unpin. */
-	EXPECT_EQ(0, pst_unpin(fd, first, 0));
-	EXPECT_LT(0, pst_pin(fd, buf, blen, 0, 0, NULL));
-	EXPECT_EQ(-ENOMEM, pst_pin(fd, buf, ps, 0, 0, NULL));
+	EXPECT_EQ(0, ioc_unpin(fd, first, 0));
+	EXPECT_LT(0, ioc_pin(fd, buf, blen, 0, 0, NULL));
+	EXPECT_EQ(-ENOMEM, ioc_pin(fd, buf, ps, 0, 0, NULL));
 out:
 	close(fd);
 	EXPECT_EQ(0, pst_pins_settle(pins0, 3000));
@@ -1053,8 +1043,8 @@ TEST(memory_pressure)
 	ASSERT_NE(NULL, chk);
 	fill_pattern(p1, l1, 21, 0);
 	fill_pattern(p2, l2, 22, 0);
-	h1 = pst_pin(fd, p1, l1, PINIO_PIN_LONGTERM | PINIO_PIN_WRITE, 0, NULL);
-	h2 = pst_pin(fd, p2, l2, PINIO_PIN_WRITE, 0, NULL);
+	h1 = ioc_pin(fd, p1, l1, PINIO_PIN_LONGTERM | PINIO_PIN_WRITE, 0, NULL);
+	h2 = ioc_pin(fd, p2, l2, PINIO_PIN_WRITE, 0, NULL);
 	ASSERT_LT(0, h1);
 	ASSERT_LT(0, h2);
 	pagemap = open("/proc/self/pagemap", O_RDONLY);
@@ -1104,7 +1094,7 @@ TEST(memory_pressure)
 		uint64_t off = win.start;
 		size_t at = (verified / PST_MiB * 7 % (l1 / PST_MiB)) * PST_MiB;
 
-		if (pst_dma(fd, h1, PINIO_DMA_FROM_PAGES, at, off, PST_MiB) != (long long)PST_MiB ||
+		if (ioc_dma(fd, h1, PINIO_DMA_FROM_PAGES, at, off, PST_MiB) != (long long)PST_MiB ||
 		    pread(fd, chk, PST_MiB, off) != (ssize_t)PST_MiB ||
 		    pattern_mismatch(chk, PST_MiB, 21, at) != PST_MiB) {
 			bad++;
@@ -1132,19 +1122,19 @@ TEST(memory_pressure)
 	}
 	EXPECT_EQ(l1, pattern_mismatch(p1, l1, 21, 0));
 	EXPECT_EQ(l2, pattern_mismatch(p2, l2, 22, 0));
-	EXPECT_EQ(0, pst_query(fd, h1, &q));
+	EXPECT_EQ(0, ioc_query(fd, h1, &q));
 	EXPECT_EQ(l1 / ps, q.nr_dma_pinned);
-	EXPECT_EQ(0, pst_query(fd, h2, &q));
+	EXPECT_EQ(0, ioc_query(fd, h2, &q));
 	EXPECT_EQ(l2 / ps, q.nr_dma_pinned);
 	/* DMA into the pinned pages lands where the process sees it. */
-	EXPECT_EQ((long long)PST_MiB, pst_dma(fd, h1, PINIO_DMA_FROM_PAGES, 0, win.start, PST_MiB));
-	EXPECT_EQ((long long)PST_MiB, pst_dma(fd, h2, PINIO_DMA_TO_PAGES, 0, win.start, PST_MiB));
+	EXPECT_EQ((long long)PST_MiB, ioc_dma(fd, h1, PINIO_DMA_FROM_PAGES, 0, win.start, PST_MiB));
+	EXPECT_EQ((long long)PST_MiB, ioc_dma(fd, h2, PINIO_DMA_TO_PAGES, 0, win.start, PST_MiB));
 	EXPECT_EQ(PST_MiB, pattern_mismatch(p2, PST_MiB, 21, 0));
 	ksft_print_msg("@@stat memory_pressure hog_mib %llu\n", (unsigned long long)(hog >> 20));
 	ksft_print_msg("@@stat memory_pressure verified_mib %llu\n",
 		       (unsigned long long)(verified >> 20));
-	EXPECT_EQ(0, pst_unpin(fd, h1, 0));
-	EXPECT_EQ(0, pst_unpin(fd, h2, PINIO_UNPIN_DIRTY));
+	EXPECT_EQ(0, ioc_unpin(fd, h1, 0));
+	EXPECT_EQ(0, ioc_unpin(fd, h2, PINIO_UNPIN_DIRTY));
 	close(pagemap);
 	close(fd);
 	EXPECT_EQ(0, pst_pins_settle(pins0, 3000));

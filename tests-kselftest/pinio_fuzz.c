@@ -405,7 +405,7 @@ static void model_check(struct fuzz *z)
 		for (int j = 0; j < f->n; j++) {
 			struct mhandle *m = &f->hs[j];
 			struct pinio_query q;
-			int ret = pst_query(f->fd, m->h, &q);
+			int ret = ioc_query(f->fd, m->h, &q);
 
 			pst_add(st, F_handles_checked, 1);
 			if (ret) {
@@ -722,7 +722,7 @@ static void ioctl_one(struct fuzz *z)
 			 pc == P_KERNEL ? "kernel" : "PROT_NONE", errname(got), errname(want));
 		if (which == 1 && !got && ptr_writable(pc) && out.pin.handle) {
 			/* Keep the model right: an unexpected pin is released. */
-			pst_unpin(f->fd, out.pin.handle, 0);
+			ioc_unpin(f->fd, out.pin.handle, 0);
 		}
 		return;
 	}
@@ -803,7 +803,7 @@ static int fuzz_setup(struct __test_metadata *_metadata, struct fuzz *z, uint64_
 	ps = pst_psz();
 	memset(st, 0, sizeof(*st));
 	fd = open(PINIO_DEV, O_RDWR);
-	if (fd < 0 || pst_info(fd, &info) || pst_window_get(fd, &win))
+	if (fd < 0 || ioc_info(fd, &info) || pst_window_get(fd, &win))
 		return -1;
 	close(fd);
 	sect = info.block_size;
@@ -1303,48 +1303,48 @@ TEST(handles)
 
 	ASSERT_EQ(0, fuzz_setup(_metadata, &z, 5));
 	buf = M.arena;
-	h = pst_pin(z.f[0].fd, buf, 4 * ps, PINIO_PIN_WRITE, 0, NULL);
+	h = ioc_pin(z.f[0].fd, buf, 4 * ps, PINIO_PIN_WRITE, 0, NULL);
 	ASSERT_LT(0, h);
 	/* Another file never issued it: EINVAL for each command, nothing changes. */
-	hb = pst_pin(z.f[1].fd, buf, ps, 0, 0, NULL);	/* file 1 has handle 1 too ... */
+	hb = ioc_pin(z.f[1].fd, buf, ps, 0, 0, NULL);	/* file 1 has handle 1 too ... */
 	ASSERT_LT(0, hb);
-	ASSERT_EQ(0, pst_unpin(z.f[1].fd, hb, 0));	/* ... until it released it */
-	EXPECT_EQ(-EINVAL, pst_unpin(z.f[1].fd, h, 0));
-	EXPECT_EQ(-EINVAL, pst_dma(z.f[1].fd, h, PINIO_DMA_TO_PAGES, 0, 0, ps));
-	EXPECT_EQ(-EINVAL, pst_query(z.f[2].fd, h, &q));
-	EXPECT_EQ(0, pst_query(z.f[0].fd, h, &q));
+	ASSERT_EQ(0, ioc_unpin(z.f[1].fd, hb, 0));	/* ... until it released it */
+	EXPECT_EQ(-EINVAL, ioc_unpin(z.f[1].fd, h, 0));
+	EXPECT_EQ(-EINVAL, ioc_dma(z.f[1].fd, h, PINIO_DMA_TO_PAGES, 0, 0, ps));
+	EXPECT_EQ(-EINVAL, ioc_query(z.f[2].fd, h, &q));
+	EXPECT_EQ(0, ioc_query(z.f[0].fd, h, &q));
 	EXPECT_EQ(4, q.nr_pages);
 	/* Released: stale everywhere. */
-	EXPECT_EQ(0, pst_unpin(z.f[0].fd, h, 0));
-	EXPECT_EQ(-EINVAL, pst_unpin(z.f[0].fd, h, 0));
-	EXPECT_EQ(-EINVAL, pst_dma(z.f[0].fd, h, PINIO_DMA_FROM_PAGES, 0, win.start, ps));
-	h2 = pst_pin(z.f[0].fd, buf, ps, 0, 0, NULL);
+	EXPECT_EQ(0, ioc_unpin(z.f[0].fd, h, 0));
+	EXPECT_EQ(-EINVAL, ioc_unpin(z.f[0].fd, h, 0));
+	EXPECT_EQ(-EINVAL, ioc_dma(z.f[0].fd, h, PINIO_DMA_FROM_PAGES, 0, win.start, ps));
+	h2 = ioc_pin(z.f[0].fd, buf, ps, 0, 0, NULL);
 	ASSERT_LT(0, h2);
 	/* A child inherits the file: its pins, and it may release them. */
 	pid = fork();
 	ASSERT_LE(0, pid);
 	if (pid == 0) {
-		if (pst_query(z.f[0].fd, h2, &q) || q.nr_pages != 1)
+		if (ioc_query(z.f[0].fd, h2, &q) || q.nr_pages != 1)
 			_exit(1);
-		if (pst_unpin(z.f[0].fd, h2, 0))
+		if (ioc_unpin(z.f[0].fd, h2, 0))
 			_exit(2);
 		/* Its own pins in the inherited file outlive it. */
-		if (pst_pin(z.f[0].fd, buf + ps, 2 * ps, PINIO_PIN_LONGTERM, 0, NULL) <= 0)
+		if (ioc_pin(z.f[0].fd, buf + ps, 2 * ps, PINIO_PIN_LONGTERM, 0, NULL) <= 0)
 			_exit(3);
 		_exit(0);
 	}
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
 	EXPECT_EQ(0, WEXITSTATUS(status));
 	cow_shared = true;
-	EXPECT_EQ(-EINVAL, pst_unpin(z.f[0].fd, h2, 0));
+	EXPECT_EQ(-EINVAL, ioc_unpin(z.f[0].fd, h2, 0));
 	EXPECT_EQ(2, pins_outstanding() - z.pins0);
 	EXPECT_EQ(0, pst_vmpin_kb(0));		/* charged to the child, not to us */
 	/* The closed file's pins are gone with it, the child's included. */
 	mf_close(&z.f[0]);
 	EXPECT_EQ(0, pst_pins_settle(z.pins0, 2000));
 	mf_open(&z.f[0]);
-	EXPECT_EQ(-EINVAL, pst_unpin(z.f[0].fd, h, 0));
-	h = pst_pin(z.f[0].fd, buf, ps, 0, 0, NULL);
+	EXPECT_EQ(-EINVAL, ioc_unpin(z.f[0].fd, h, 0));
+	h = ioc_pin(z.f[0].fd, buf, ps, 0, 0, NULL);
 	ASSERT_LT(0, h);
 	mf_add(&z.f[0], h, 0, (uintptr_t)buf, ps);
 	/* Random stale and foreign handles through the model. */

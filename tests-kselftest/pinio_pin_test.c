@@ -58,79 +58,23 @@ static size_t psz(void)
 	return (size_t)getpagesize();
 }
 
-/* ---- ioctl wrappers: they return the handle / bytes / 0, or -errno ---------------------- */
+/* ---- device helpers (the ioctl wrappers are in pinio_ioctl.h) ----------------------------- */
 
 static int dev_open(void)
 {
 	return open(PINIO_DEV, O_RDWR | O_DIRECT);
 }
 
-static int pin_range(int fd, const void *addr, uint64_t len, uint32_t flags, uint32_t per_call,
-		     struct pinio_pin *out)
-{
-	struct pinio_pin p = {
-		.addr = (uintptr_t)addr, .len = len, .flags = flags, .pages_per_call = per_call,
-	};
-	int ret = ioctl(fd, PINIO_IOC_PIN, &p);
-
-	if (out)
-		*out = p;
-	return ret ? -errno : (int)p.handle;
-}
-
-static int unpin_handle(int fd, uint32_t handle, uint32_t flags, uint64_t *ns)
-{
-	struct pinio_unpin u = { .handle = handle, .flags = flags };
-
-	if (ioctl(fd, PINIO_IOC_UNPIN, &u))
-		return -errno;
-	if (ns)
-		*ns = u.unpin_ns;
-	return 0;
-}
-
-static int query_handle(int fd, uint32_t handle, struct pinio_query *q)
-{
-	memset(q, 0, sizeof(*q));
-	q->handle = handle;
-	return ioctl(fd, PINIO_IOC_QUERY, q) ? -errno : 0;
-}
-
-static long long dma_xfer(int fd, uint32_t handle, uint32_t flags, uint64_t range_off,
-			  uint64_t store_off, uint64_t len)
-{
-	struct pinio_dma d = {
-		.handle = handle, .flags = flags, .range_offset = range_off,
-		.store_offset = store_off, .len = len,
-	};
-
-	if (ioctl(fd, PINIO_IOC_DMA, &d))
-		return -errno;
-	return (long long)d.done;
-}
-
 static struct pinio_info dev_info(int fd)
 {
 	struct pinio_info info;
 
-	memset(&info, 0, sizeof(info));
-	if (ioctl(fd, PINIO_IOC_INFO, &info))
+	if (ioc_info(fd, &info))
 		memset(&info, 0, sizeof(info));
 	return info;
 }
 
 /* ---- memory helpers ------------------------------------------------------------------- */
-
-/* Private anonymous memory in small pages only (no THP, no mTHP): one folio per page. */
-static uint8_t *map_small(size_t len)
-{
-	uint8_t *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	if (p == MAP_FAILED)
-		return NULL;
-	madvise(p, len, MADV_NOHUGEPAGE);
-	return p;
-}
 
 static long long read_sys_ll(const char *path)
 {
@@ -429,12 +373,12 @@ static void cow_case(struct __test_metadata *_metadata, int get, int child_write
 	ASSERT_LE(0, fd) TH_LOG("open %s: %s", PINIO_DEV, strerror(errno));
 	ASSERT_NE(NULL, buf);
 	memset(buf, 'P', ps);
-	handle = pin_range(fd, buf, ps, flags, 0, NULL);
+	handle = ioc_pin(fd, buf, ps, flags, 0, NULL);
 	ASSERT_LT(0, handle) TH_LOG("PIN: %s", strerror(-handle));
 	EXPECT_EQ(get ? 0 : 1, pins_outstanding() - pins0);
 
 	/* Before fork: the page is exclusively ours; only a FOLL_PIN makes it "maybe pinned". */
-	ASSERT_EQ(0, query_handle(fd, handle, &q));
+	ASSERT_EQ(0, ioc_query(fd, handle, &q));
 	EXPECT_EQ(1, q.nr_pages);
 	EXPECT_EQ(1, q.nr_anon);
 	EXPECT_EQ(1, q.nr_anon_exclusive);
@@ -463,7 +407,7 @@ static void cow_case(struct __test_metadata *_metadata, int get, int child_write
 	}
 
 	/* After fork, nobody has written yet. */
-	ASSERT_EQ(0, query_handle(fd, handle, &q));
+	ASSERT_EQ(0, ioc_query(fd, handle, &q));
 	if (get) {
 		/* Shared with the child: mapped twice, no longer exclusive. */
 		EXPECT_EQ(2, q.mapcount_min);
@@ -483,7 +427,7 @@ static void cow_case(struct __test_metadata *_metadata, int get, int child_write
 		memset(buf, 'W', ps);
 
 	/* After the first write: whoever wrote (under FOLL_GET) moved to a copy. */
-	ASSERT_EQ(0, query_handle(fd, handle, &q));
+	ASSERT_EQ(0, ioc_query(fd, handle, &q));
 	EXPECT_EQ(1, q.mapcount_min);
 	if (get) {
 		EXPECT_EQ(0, q.nr_anon_exclusive);	/* the remaining mapper has not written */
@@ -492,7 +436,7 @@ static void cow_case(struct __test_metadata *_metadata, int get, int child_write
 	}
 
 	ASSERT_EQ(0, store_fill(fd, 0, ps, 'D'));
-	EXPECT_EQ((long long)ps, dma_xfer(fd, handle, PINIO_DMA_TO_PAGES, 0, 0, ps));
+	EXPECT_EQ((long long)ps, ioc_dma(fd, handle, PINIO_DMA_TO_PAGES, 0, 0, ps));
 	xwrite(to_child[1], 2);
 	child_first = xread(from_child[0]);
 	child_all = xread(from_child[0]);
@@ -509,7 +453,7 @@ static void cow_case(struct __test_metadata *_metadata, int get, int child_write
 	EXPECT_EQ(expect_child, child_first);
 	EXPECT_EQ('y', child_all);
 
-	ASSERT_EQ(0, unpin_handle(fd, handle, PINIO_UNPIN_DIRTY, NULL));
+	ASSERT_EQ(0, ioc_unpin_ns(fd, handle, PINIO_UNPIN_DIRTY, NULL));
 	EXPECT_EQ(0, pins_outstanding() - pins0);
 	ASSERT_EQ(0, close(fd));
 	munmap(buf, ps);
@@ -564,9 +508,9 @@ static void rocow_case(struct __test_metadata *_metadata, int get)
 		xread(p[0]);
 		_exit(all_bytes(buf, ps, 'A') ? 0 : 1);
 	}
-	handle = pin_range(fd, buf, ps, get ? PIN_GET : 0, 0, NULL);
+	handle = ioc_pin(fd, buf, ps, get ? PIN_GET : 0, 0, NULL);
 	ASSERT_LT(0, handle) TH_LOG("PIN: %s", strerror(-handle));
-	ASSERT_EQ(0, query_handle(fd, handle, &q));
+	ASSERT_EQ(0, ioc_query(fd, handle, &q));
 	if (get) {
 		EXPECT_EQ(0, q.nr_dma_pinned);
 		EXPECT_EQ(0, q.nr_anon_exclusive);
@@ -580,7 +524,7 @@ static void rocow_case(struct __test_metadata *_metadata, int get)
 	}
 	memset(buf, 'B', ps);
 	ASSERT_EQ(0, store_fill(fd, 0, ps, 'x'));
-	EXPECT_EQ((long long)ps, dma_xfer(fd, handle, PINIO_DMA_FROM_PAGES, 0, 0, ps));
+	EXPECT_EQ((long long)ps, ioc_dma(fd, handle, PINIO_DMA_FROM_PAGES, 0, 0, ps));
 	out = map_small(ps);
 	ASSERT_NE(NULL, out);
 	ASSERT_EQ(0, store_read(fd, 0, out, ps));
@@ -591,7 +535,7 @@ static void rocow_case(struct __test_metadata *_metadata, int get)
 	xwrite(p[1], 1);
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
 	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);	/* the child kept 'A' */
-	ASSERT_EQ(0, unpin_handle(fd, handle, 0, NULL));
+	ASSERT_EQ(0, ioc_unpin_ns(fd, handle, 0, NULL));
 	EXPECT_EQ(0, pins_outstanding() - pins0);
 	ASSERT_EQ(0, close(fd));
 	ASSERT_PINS_BALANCED();
@@ -922,7 +866,7 @@ static void matrix_case(struct __test_metadata *_metadata, FIXTURE_DATA(mem) *se
 	pins0 = pins_outstanding();
 	vmpin0 = vmpin_kb();
 
-	handle = pin_range(fd, m.addr, m.len, flags, 0, &p);
+	handle = ioc_pin(fd, m.addr, m.len, flags, 0, &p);
 	if (err) {
 		EXPECT_EQ(-err, handle) TH_LOG("%s: expected %s, got %s", name, strerror(err),
 					       handle > 0 ? "success" : strerror(-handle));
@@ -938,7 +882,7 @@ static void matrix_case(struct __test_metadata *_metadata, FIXTURE_DATA(mem) *se
 	EXPECT_EQ(get ? 0 : (long long)(pages - zero), pins_outstanding() - pins0)
 		TH_LOG("%s", name);
 
-	ASSERT_EQ(0, query_handle(fd, handle, &q));
+	ASSERT_EQ(0, ioc_query(fd, handle, &q));
 	EXPECT_EQ(flags, q.flags);
 	EXPECT_EQ((uintptr_t)m.addr, q.addr);
 	EXPECT_EQ(m.len, q.len);
@@ -985,10 +929,10 @@ static void matrix_case(struct __test_metadata *_metadata, FIXTURE_DATA(mem) *se
 		uint64_t seed = 0x1000 + flags;
 
 		ASSERT_EQ(0, store_fill_pattern(fd, 0, dlen + ps, seed));
-		EXPECT_EQ((long long)dlen, dma_xfer(fd, handle, PINIO_DMA_TO_PAGES, 0, 0, dlen));
+		EXPECT_EQ((long long)dlen, ioc_dma(fd, handle, PINIO_DMA_TO_PAGES, 0, 0, dlen));
 		EXPECT_EQ(dlen, pattern_mismatch(m.addr, dlen, seed, 0)) TH_LOG("%s", name);
 		if (dlen < m.len) {	/* and the last page */
-			EXPECT_EQ((long long)ps, dma_xfer(fd, handle, PINIO_DMA_TO_PAGES,
+			EXPECT_EQ((long long)ps, ioc_dma(fd, handle, PINIO_DMA_TO_PAGES,
 							  m.len - ps, dlen, ps));
 			EXPECT_EQ(ps, pattern_mismatch(m.addr + m.len - ps, ps, seed, dlen))
 				TH_LOG("%s", name);
@@ -1003,9 +947,9 @@ static void matrix_case(struct __test_metadata *_metadata, FIXTURE_DATA(mem) *se
 			}
 		}
 	} else {
-		EXPECT_EQ(-EPERM, dma_xfer(fd, handle, PINIO_DMA_TO_PAGES, 0, 0, ps));
+		EXPECT_EQ(-EPERM, ioc_dma(fd, handle, PINIO_DMA_TO_PAGES, 0, 0, ps));
 		ASSERT_EQ(0, store_fill(fd, 0, dlen, 0xee));
-		done = dma_xfer(fd, handle, PINIO_DMA_FROM_PAGES, 0, 0, dlen);
+		done = ioc_dma(fd, handle, PINIO_DMA_FROM_PAGES, 0, 0, dlen);
 		EXPECT_EQ((long long)dlen, done);
 		ASSERT_EQ(0, store_read(fd, 0, chk, dlen));
 		EXPECT_EQ(0, memcmp(chk, m.addr, dlen)) TH_LOG("%s: the device read other data", name);
@@ -1015,7 +959,7 @@ static void matrix_case(struct __test_metadata *_metadata, FIXTURE_DATA(mem) *se
 	}
 	munmap(chk, m.len);
 
-	EXPECT_EQ(0, unpin_handle(fd, handle, rw ? PINIO_UNPIN_DIRTY : 0, NULL));
+	EXPECT_EQ(0, ioc_unpin_ns(fd, handle, rw ? PINIO_UNPIN_DIRTY : 0, NULL));
 	EXPECT_EQ(0, pins_outstanding() - pins0);
 	EXPECT_EQ(vmpin0, vmpin_kb());
 out:
@@ -1053,42 +997,42 @@ TEST(nofault)
 	ASSERT_LE(0, fd);
 	ASSERT_NE(NULL, buf);
 	ASSERT_NE(NULL, ro);
-	EXPECT_EQ(-EFAULT, pin_range(fd, buf, n * ps, PIN_NF | PIN_W, 0, NULL));
-	EXPECT_EQ(-EFAULT, pin_range(fd, buf, n * ps, PIN_NF, 0, NULL));
-	EXPECT_EQ(-EFAULT, pin_range(fd, buf, n * ps, PIN_NF | PIN_W | PIN_GET, 0, NULL));
+	EXPECT_EQ(-EFAULT, ioc_pin(fd, buf, n * ps, PIN_NF | PIN_W, 0, NULL));
+	EXPECT_EQ(-EFAULT, ioc_pin(fd, buf, n * ps, PIN_NF, 0, NULL));
+	EXPECT_EQ(-EFAULT, ioc_pin(fd, buf, n * ps, PIN_NF | PIN_W | PIN_GET, 0, NULL));
 	EXPECT_EQ(0, pins_outstanding() - pins0);
 	/* Still never touched: NOFAULT did not fault anything in. */
 	EXPECT_EQ(0, smaps_kb(buf, "Rss:"));
 
 	memset(buf, 1, n / 2 * ps);
-	EXPECT_EQ(-EFAULT, pin_range(fd, buf, n * ps, PIN_NF | PIN_W, 0, NULL));
-	EXPECT_EQ(-EFAULT, pin_range(fd, buf, n * ps, PIN_NF | PIN_W, 1, NULL));
-	EXPECT_EQ(-EFAULT, pin_range(fd, buf, n * ps, PIN_NF | PIN_W | PIN_LT, 3, NULL));
+	EXPECT_EQ(-EFAULT, ioc_pin(fd, buf, n * ps, PIN_NF | PIN_W, 0, NULL));
+	EXPECT_EQ(-EFAULT, ioc_pin(fd, buf, n * ps, PIN_NF | PIN_W, 1, NULL));
+	EXPECT_EQ(-EFAULT, ioc_pin(fd, buf, n * ps, PIN_NF | PIN_W | PIN_LT, 3, NULL));
 	EXPECT_EQ(0, pins_outstanding() - pins0);
 	EXPECT_EQ(0, vmpin_kb());
-	h = pin_range(fd, buf, n / 2 * ps, PIN_NF | PIN_W, 0, &p);
+	h = ioc_pin(fd, buf, n / 2 * ps, PIN_NF | PIN_W, 0, &p);
 	ASSERT_LT(0, h) TH_LOG("NOFAULT on touched pages: %s", strerror(-h));
 	EXPECT_EQ(n / 2, p.nr_pages);
 	EXPECT_EQ(n / 2, pins_outstanding() - pins0);
-	EXPECT_EQ(0, unpin_handle(fd, h, 0, NULL));
+	EXPECT_EQ(0, ioc_unpin_ns(fd, h, 0, NULL));
 
 	memset(buf, 1, n * ps);
-	h = pin_range(fd, buf, n * ps, PIN_NF | PIN_W | PIN_LT, 0, &p);
+	h = ioc_pin(fd, buf, n * ps, PIN_NF | PIN_W | PIN_LT, 0, &p);
 	ASSERT_LT(0, h) TH_LOG("NOFAULT on touched pages: %s", strerror(-h));
 	EXPECT_EQ(n, p.nr_pages);
 	EXPECT_EQ(n, p.charged_pages);
-	EXPECT_EQ(0, unpin_handle(fd, h, 0, NULL));
+	EXPECT_EQ(0, ioc_unpin_ns(fd, h, 0, NULL));
 
 	/* Read only: the zero page is mapped. */
 	for (size_t i = 0; i < n; i++)
 		sink += ro[i * ps];
 	(void)sink;
-	EXPECT_EQ(-EFAULT, pin_range(fd, ro, n * ps, PIN_NF | PIN_W, 0, NULL));
-	h = pin_range(fd, ro, n * ps, PIN_NF, 0, NULL);
+	EXPECT_EQ(-EFAULT, ioc_pin(fd, ro, n * ps, PIN_NF | PIN_W, 0, NULL));
+	h = ioc_pin(fd, ro, n * ps, PIN_NF, 0, NULL);
 	ASSERT_LT(0, h) TH_LOG("NOFAULT R/O on the zero page: %s", strerror(-h));
-	ASSERT_EQ(0, query_handle(fd, h, &q));
+	ASSERT_EQ(0, ioc_query(fd, h, &q));
 	EXPECT_EQ(n, q.nr_zero_page);
-	EXPECT_EQ(0, unpin_handle(fd, h, 0, NULL));
+	EXPECT_EQ(0, ioc_unpin_ns(fd, h, 0, NULL));
 
 	EXPECT_EQ(0, pins_outstanding() - pins0);
 	ASSERT_EQ(0, close(fd));
@@ -1113,39 +1057,39 @@ TEST(account_longterm_charged)
 	memset(buf, 1, 2 * n * ps);
 	ASSERT_EQ(0, vmpin_kb());
 
-	h1 = pin_range(fd, buf, n * ps, PIN_W | PIN_LT, 0, &p);
+	h1 = ioc_pin(fd, buf, n * ps, PIN_W | PIN_LT, 0, &p);
 	ASSERT_LT(0, h1) TH_LOG("long-term pin: %s", strerror(-h1));
 	EXPECT_EQ(n, p.charged_pages);
 	EXPECT_EQ((long long)(n * ps / KiB), vmpin_kb());
-	ASSERT_EQ(0, query_handle(fd, h1, &q));
+	ASSERT_EQ(0, ioc_query(fd, h1, &q));
 	EXPECT_EQ(n, q.charged_pages);
 
 	/* Short-term: not charged. */
-	h2 = pin_range(fd, buf + n * ps, n * ps, PIN_W, 0, &p);
+	h2 = ioc_pin(fd, buf + n * ps, n * ps, PIN_W, 0, &p);
 	ASSERT_LT(0, h2);
 	EXPECT_EQ(0, p.charged_pages);
 	EXPECT_EQ((long long)(n * ps / KiB), vmpin_kb());
-	ASSERT_EQ(0, query_handle(fd, h2, &q));
+	ASSERT_EQ(0, ioc_query(fd, h2, &q));
 	EXPECT_EQ(0, q.charged_pages);
 
 	/* A second long-term pin over the same folios through this file: charged once. */
-	h3 = pin_range(fd, buf + n / 2 * ps, n * ps, PIN_LT, 0, &p);
+	h3 = ioc_pin(fd, buf + n / 2 * ps, n * ps, PIN_LT, 0, &p);
 	ASSERT_LT(0, h3);
 	EXPECT_EQ(n / 2, p.charged_pages);	/* only the half not yet charged */
 	EXPECT_EQ((long long)(3 * n / 2 * ps / KiB), vmpin_kb());
-	ASSERT_EQ(0, query_handle(fd, h3, &q));
+	ASSERT_EQ(0, ioc_query(fd, h3, &q));
 	EXPECT_EQ(n, q.charged_pages);		/* the folios behind this handle */
 
 	/* Uncharged only when the last handle pinning a folio goes. */
-	EXPECT_EQ(0, unpin_handle(fd, h1, 0, NULL));
+	EXPECT_EQ(0, ioc_unpin_ns(fd, h1, 0, NULL));
 	EXPECT_EQ((long long)(n * ps / KiB), vmpin_kb());
-	EXPECT_EQ(0, unpin_handle(fd, h3, 0, NULL));
+	EXPECT_EQ(0, ioc_unpin_ns(fd, h3, 0, NULL));
 	EXPECT_EQ(0, vmpin_kb());
-	EXPECT_EQ(0, unpin_handle(fd, h2, 0, NULL));
+	EXPECT_EQ(0, ioc_unpin_ns(fd, h2, 0, NULL));
 	EXPECT_EQ(0, vmpin_kb());
 
 	/* Charged again after a full release, and uncharged by close. */
-	h1 = pin_range(fd, buf, 2 * n * ps, PIN_W | PIN_LT, 1, &p);
+	h1 = ioc_pin(fd, buf, 2 * n * ps, PIN_W | PIN_LT, 1, &p);
 	ASSERT_LT(0, h1);
 	EXPECT_EQ(2 * n, p.charged_pages);
 	EXPECT_EQ((long long)(2 * n * ps / KiB), vmpin_kb());
@@ -1176,39 +1120,39 @@ TEST(account_thp_once)
 		SKIP(goto out, "no THP allocated (AnonHugePages %lld kB)",
 		     smaps_kb(buf, "AnonHugePages:"));
 
-	h1 = pin_range(fd, buf, ps, PIN_W | PIN_LT, 0, &p);
+	h1 = ioc_pin(fd, buf, ps, PIN_W | PIN_LT, 0, &p);
 	ASSERT_LT(0, h1) TH_LOG("long-term pin: %s", strerror(-h1));
 	EXPECT_EQ(fp, p.charged_pages);
 	EXPECT_EQ((long long)(thp / KiB), vmpin_kb());
-	ASSERT_EQ(0, query_handle(fd, h1, &q));
+	ASSERT_EQ(0, ioc_query(fd, h1, &q));
 	EXPECT_EQ(1, q.nr_large_folios);
 	EXPECT_EQ(fp, q.charged_pages);
 
-	h2 = pin_range(fd, buf + thp / 2, thp / 2, PIN_LT, 0, &p);
+	h2 = ioc_pin(fd, buf + thp / 2, thp / 2, PIN_LT, 0, &p);
 	ASSERT_LT(0, h2);
 	EXPECT_EQ(0, p.charged_pages);
 	EXPECT_EQ((long long)(thp / KiB), vmpin_kb());
-	ASSERT_EQ(0, query_handle(fd, h2, &q));
+	ASSERT_EQ(0, ioc_query(fd, h2, &q));
 	EXPECT_EQ(fp, q.charged_pages);
 
 	/* Spanning both THPs: only the second one is new. */
-	h3 = pin_range(fd, buf + thp - ps, 2 * ps, PIN_W | PIN_LT, 0, &p);
+	h3 = ioc_pin(fd, buf + thp - ps, 2 * ps, PIN_W | PIN_LT, 0, &p);
 	ASSERT_LT(0, h3);
 	EXPECT_EQ(fp, p.charged_pages);
 	EXPECT_EQ((long long)(2 * thp / KiB), vmpin_kb());
-	ASSERT_EQ(0, query_handle(fd, h3, &q));
+	ASSERT_EQ(0, ioc_query(fd, h3, &q));
 	EXPECT_EQ(2, q.nr_folios);
 	EXPECT_EQ(2 * fp, q.charged_pages);
 
-	EXPECT_EQ(0, unpin_handle(fd, h1, 0, NULL));
+	EXPECT_EQ(0, ioc_unpin_ns(fd, h1, 0, NULL));
 	EXPECT_EQ((long long)(2 * thp / KiB), vmpin_kb());
-	EXPECT_EQ(0, unpin_handle(fd, h3, 0, NULL));
+	EXPECT_EQ(0, ioc_unpin_ns(fd, h3, 0, NULL));
 	EXPECT_EQ((long long)(thp / KiB), vmpin_kb());	/* h2 still pins the first THP */
-	EXPECT_EQ(0, unpin_handle(fd, h2, 0, NULL));
+	EXPECT_EQ(0, ioc_unpin_ns(fd, h2, 0, NULL));
 	EXPECT_EQ(0, vmpin_kb());
 
 	/* Close uncharges too. */
-	h1 = pin_range(fd, buf + ps, ps, PIN_LT, 0, &p);
+	h1 = ioc_pin(fd, buf + ps, ps, PIN_LT, 0, &p);
 	ASSERT_LT(0, h1);
 	EXPECT_EQ(fp, p.charged_pages);
 	EXPECT_EQ((long long)(thp / KiB), vmpin_kb());
@@ -1234,7 +1178,7 @@ TEST(account_fork_child_keeps_pins)
 	ASSERT_LE(0, fd);
 	ASSERT_NE(NULL, buf);
 	memset(buf, 1, n * ps);
-	h = pin_range(fd, buf, n * ps, PIN_W | PIN_LT, 0, &pp);
+	h = ioc_pin(fd, buf, n * ps, PIN_W | PIN_LT, 0, &pp);
 	ASSERT_LT(0, h);
 	EXPECT_EQ(n, pp.charged_pages);
 	EXPECT_EQ((long long)(n * ps / KiB), vmpin_kb());
@@ -1250,7 +1194,7 @@ TEST(account_fork_child_keeps_pins)
 		/* The child's own mm was never charged; the handle is usable from here. */
 		if (vmpin_kb() != 0)
 			bad |= 1;
-		if (query_handle(fd, h, &q) || q.nr_pages != n || q.charged_pages != n)
+		if (ioc_query(fd, h, &q) || q.nr_pages != n || q.charged_pages != n)
 			bad |= 2;
 		_exit(bad);
 	}
@@ -1358,29 +1302,29 @@ TEST(rlimit_memlock_unprivileged)
 	ASSERT_EQ(0, dirfd_named_value(proc, "self/status", "CapEff:", 16));	/* no CAP_IPC_LOCK */
 
 	/* One page over the limit. */
-	EXPECT_EQ(-ENOMEM, pin_range(fd, buf, limit + ps, PIN_W | PIN_LT, 0, NULL));
+	EXPECT_EQ(-ENOMEM, ioc_pin(fd, buf, limit + ps, PIN_W | PIN_LT, 0, NULL));
 	EXPECT_EQ(0, VMPIN());
 	EXPECT_EQ(0, PINS() - pins0);
 	/* Exactly at the limit. */
-	h = pin_range(fd, buf, limit, PIN_W | PIN_LT, 0, &p);
+	h = ioc_pin(fd, buf, limit, PIN_W | PIN_LT, 0, &p);
 	ASSERT_LT(0, h) TH_LOG("long-term pin under RLIMIT_MEMLOCK: %s", strerror(-h));
 	EXPECT_EQ(lim_pages, p.charged_pages);
 	EXPECT_EQ((long long)(limit / KiB), VMPIN());
 	/* One more page is over. */
-	EXPECT_EQ(-ENOMEM, pin_range(fd, buf + limit, ps, PIN_LT, 0, NULL));
+	EXPECT_EQ(-ENOMEM, ioc_pin(fd, buf + limit, ps, PIN_LT, 0, NULL));
 	EXPECT_EQ((long long)(limit / KiB), VMPIN());
 	EXPECT_EQ((long long)lim_pages, PINS() - pins0);
 	/* Short-term pins are not charged, so not limited. */
-	h2 = pin_range(fd, buf, 4 * limit, PIN_W, 0, &p);
+	h2 = ioc_pin(fd, buf, 4 * limit, PIN_W, 0, &p);
 	ASSERT_LT(0, h2) TH_LOG("short-term pin: %s", strerror(-h2));
 	EXPECT_EQ(0, p.charged_pages);
 	EXPECT_EQ((long long)(limit / KiB), VMPIN());
-	EXPECT_EQ(0, unpin_handle(fd, h2, 0, NULL));
+	EXPECT_EQ(0, ioc_unpin_ns(fd, h2, 0, NULL));
 	EXPECT_EQ((long long)lim_pages, PINS() - pins0);
 	/* Released, the room is back. */
-	EXPECT_EQ(0, unpin_handle(fd, h, 0, NULL));
+	EXPECT_EQ(0, ioc_unpin_ns(fd, h, 0, NULL));
 	EXPECT_EQ(0, VMPIN());
-	h = pin_range(fd, buf + limit, limit, PIN_LT, 0, &p);
+	h = ioc_pin(fd, buf + limit, limit, PIN_LT, 0, &p);
 	ASSERT_LT(0, h) TH_LOG("after unpin: %s", strerror(-h));
 	EXPECT_EQ(lim_pages, p.charged_pages);
 	EXPECT_EQ((long long)(limit / KiB), VMPIN());
@@ -1408,7 +1352,7 @@ TEST(rlimit_memlock_root_exempt)
 	ASSERT_NE(NULL, buf);
 	memset(buf, 1, len);
 	ASSERT_EQ(0, setrlimit(RLIMIT_MEMLOCK, &rl));
-	h = pin_range(fd, buf, len, PIN_W | PIN_LT, 0, &p);
+	h = ioc_pin(fd, buf, len, PIN_W | PIN_LT, 0, &p);
 	ASSERT_LT(0, h) TH_LOG("root long-term pin over RLIMIT_MEMLOCK: %s", strerror(-h));
 	EXPECT_EQ(len / ps, p.charged_pages);
 	EXPECT_EQ((long long)(len / KiB), vmpin_kb());
@@ -1451,32 +1395,32 @@ TEST_F_TIMEOUT(slow, per_file_cap, 180)
 	memset(buf, 1, buf_len);
 
 	for (size_t i = 0; i < n; i++) {
-		h = pin_range(fd, buf, buf_len, 0, 0, NULL);
+		h = ioc_pin(fd, buf, buf_len, 0, 0, NULL);
 		ASSERT_LT(0, h) TH_LOG("pin %zu of %zu: %s", i + 1, n, strerror(-h));
 		if (!first)
 			first = h;
 	}
 	if (r) {
-		EXPECT_EQ(-ENOMEM, pin_range(fd, buf, (r + 1) * ps, 0, 0, NULL));
-		h = pin_range(fd, buf, r * ps, 0, 0, NULL);
+		EXPECT_EQ(-ENOMEM, ioc_pin(fd, buf, (r + 1) * ps, 0, 0, NULL));
+		h = ioc_pin(fd, buf, r * ps, 0, 0, NULL);
 		ASSERT_LT(0, h);
 	}
 	EXPECT_EQ((long long)cap, pins_outstanding() - pins0);
 	/* Full: even one more page is refused, and takes nothing. */
-	EXPECT_EQ(-ENOMEM, pin_range(fd, buf, ps, 0, 0, NULL));
-	EXPECT_EQ(-ENOMEM, pin_range(fd, buf, ps, PIN_GET, 0, NULL));
+	EXPECT_EQ(-ENOMEM, ioc_pin(fd, buf, ps, 0, 0, NULL));
+	EXPECT_EQ(-ENOMEM, ioc_pin(fd, buf, ps, PIN_GET, 0, NULL));
 	EXPECT_EQ((long long)cap, pins_outstanding() - pins0);
 	/* The cap is per file. */
 	fd2 = dev_open();
 	ASSERT_LE(0, fd2);
-	h = pin_range(fd2, buf, ps, 0, 0, NULL);
+	h = ioc_pin(fd2, buf, ps, 0, 0, NULL);
 	EXPECT_LT(0, h) TH_LOG("another file: %s", strerror(-h));
 	close(fd2);
 	/* Room again after an unpin. */
-	EXPECT_EQ(0, unpin_handle(fd, first, 0, NULL));
-	h = pin_range(fd, buf, buf_len, 0, 0, NULL);
+	EXPECT_EQ(0, ioc_unpin_ns(fd, first, 0, NULL));
+	h = ioc_pin(fd, buf, buf_len, 0, 0, NULL);
 	EXPECT_LT(0, h) TH_LOG("after unpin: %s", strerror(-h));
-	EXPECT_EQ(-ENOMEM, pin_range(fd, buf, ps, 0, 0, NULL));
+	EXPECT_EQ(-ENOMEM, ioc_pin(fd, buf, ps, 0, 0, NULL));
 out:
 	close(fd);
 	ASSERT_PINS_BALANCED();
@@ -1497,12 +1441,12 @@ static void device_works(struct __test_metadata *_metadata, int fd)
 	ASSERT_NE(NULL, buf);
 	memset(buf, 0, 4 * ps);
 	ASSERT_EQ(0, store_fill_pattern(fd, 0, 4 * ps, 77));
-	h = pin_range(fd, buf, 4 * ps, PIN_W, 0, NULL);
+	h = ioc_pin(fd, buf, 4 * ps, PIN_W, 0, NULL);
 	ASSERT_LT(0, h) TH_LOG("the device no longer pins: %s", strerror(-h));
-	EXPECT_EQ((long long)(4 * ps), dma_xfer(fd, h, PINIO_DMA_TO_PAGES, 0, 0, 4 * ps));
+	EXPECT_EQ((long long)(4 * ps), ioc_dma(fd, h, PINIO_DMA_TO_PAGES, 0, 0, 4 * ps));
 	EXPECT_EQ(4 * ps, pattern_mismatch(buf, 4 * ps, 77, 0));
 	EXPECT_EQ(4, pins_outstanding() - pins0);
-	EXPECT_EQ(0, unpin_handle(fd, h, 0, NULL));
+	EXPECT_EQ(0, ioc_unpin_ns(fd, h, 0, NULL));
 	EXPECT_EQ(0, pins_outstanding() - pins0);
 	munmap(buf, 4 * ps);
 }
@@ -1542,24 +1486,24 @@ TEST(bad_handles)
 	ASSERT_NE(NULL, buf);
 	memset(buf, 1, 2 * ps);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		EXPECT_EQ(-EINVAL, unpin_handle(fd, bad[i], 0, NULL)) TH_LOG("handle %u", bad[i]);
-		EXPECT_EQ(-EINVAL, query_handle(fd, bad[i], &q)) TH_LOG("handle %u", bad[i]);
-		EXPECT_EQ(-EINVAL, dma_xfer(fd, bad[i], PINIO_DMA_FROM_PAGES, 0, 0, ps));
+		EXPECT_EQ(-EINVAL, ioc_unpin_ns(fd, bad[i], 0, NULL)) TH_LOG("handle %u", bad[i]);
+		EXPECT_EQ(-EINVAL, ioc_query(fd, bad[i], &q)) TH_LOG("handle %u", bad[i]);
+		EXPECT_EQ(-EINVAL, ioc_dma(fd, bad[i], PINIO_DMA_FROM_PAGES, 0, 0, ps));
 	}
-	h = pin_range(fd, buf, 2 * ps, PIN_W, 0, NULL);
+	h = ioc_pin(fd, buf, 2 * ps, PIN_W, 0, NULL);
 	ASSERT_LT(0, h);
 	/* Handles are per file. */
-	EXPECT_EQ(-EINVAL, query_handle(fd2, h, &q));
-	EXPECT_EQ(-EINVAL, dma_xfer(fd2, h, PINIO_DMA_FROM_PAGES, 0, 0, ps));
-	EXPECT_EQ(-EINVAL, unpin_handle(fd2, h, 0, NULL));
-	EXPECT_EQ(0, query_handle(fd, h, &q));
+	EXPECT_EQ(-EINVAL, ioc_query(fd2, h, &q));
+	EXPECT_EQ(-EINVAL, ioc_dma(fd2, h, PINIO_DMA_FROM_PAGES, 0, 0, ps));
+	EXPECT_EQ(-EINVAL, ioc_unpin_ns(fd2, h, 0, NULL));
+	EXPECT_EQ(0, ioc_query(fd, h, &q));
 	/* Released: gone for every command. */
-	EXPECT_EQ(0, unpin_handle(fd, h, 0, NULL));
-	EXPECT_EQ(-EINVAL, unpin_handle(fd, h, 0, NULL));
-	EXPECT_EQ(-EINVAL, unpin_handle(fd, h, PINIO_UNPIN_DIRTY, NULL));
-	EXPECT_EQ(-EINVAL, query_handle(fd, h, &q));
-	EXPECT_EQ(-EINVAL, dma_xfer(fd, h, PINIO_DMA_FROM_PAGES, 0, 0, ps));
-	EXPECT_EQ(-EINVAL, dma_xfer(fd, h, PINIO_DMA_TO_PAGES, 0, 0, ps));
+	EXPECT_EQ(0, ioc_unpin_ns(fd, h, 0, NULL));
+	EXPECT_EQ(-EINVAL, ioc_unpin_ns(fd, h, 0, NULL));
+	EXPECT_EQ(-EINVAL, ioc_unpin_ns(fd, h, PINIO_UNPIN_DIRTY, NULL));
+	EXPECT_EQ(-EINVAL, ioc_query(fd, h, &q));
+	EXPECT_EQ(-EINVAL, ioc_dma(fd, h, PINIO_DMA_FROM_PAGES, 0, 0, ps));
+	EXPECT_EQ(-EINVAL, ioc_dma(fd, h, PINIO_DMA_TO_PAGES, 0, 0, ps));
 	device_works(_metadata, fd);
 	close(fd2);
 	close(fd);
@@ -1597,11 +1541,11 @@ TEST(bad_ranges)
 	ASSERT_NE(NULL, buf);
 	memset(buf, 1, 4 * ps);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		h = pin_range(fd, (void *)(uintptr_t)cases[i].addr, cases[i].len, PIN_W, 0, NULL);
+		h = ioc_pin(fd, (void *)(uintptr_t)cases[i].addr, cases[i].len, PIN_W, 0, NULL);
 		EXPECT_EQ(-cases[i].err, h) TH_LOG("%s: addr %#llx len %#llx", cases[i].what,
 						   (unsigned long long)cases[i].addr,
 						   (unsigned long long)cases[i].len);
-		h = pin_range(fd, (void *)(uintptr_t)cases[i].addr, cases[i].len, PIN_LT, 0, NULL);
+		h = ioc_pin(fd, (void *)(uintptr_t)cases[i].addr, cases[i].len, PIN_LT, 0, NULL);
 		EXPECT_EQ(-cases[i].err, h) TH_LOG("%s (long-term)", cases[i].what);
 	}
 	/* A hole in the middle: the first page was pinned, then released. */
@@ -1609,14 +1553,14 @@ TEST(bad_ranges)
 	ASSERT_NE(NULL, hole);
 	memset(hole, 1, 3 * ps);
 	ASSERT_EQ(0, munmap(hole + ps, ps));
-	EXPECT_EQ(-EFAULT, pin_range(fd, hole, 3 * ps, PIN_W, 0, NULL));
-	EXPECT_EQ(-EFAULT, pin_range(fd, hole, 3 * ps, PIN_W | PIN_LT, 1, NULL));
-	EXPECT_EQ(-EFAULT, pin_range(fd, hole, 3 * ps, PIN_GET, 0, NULL));
+	EXPECT_EQ(-EFAULT, ioc_pin(fd, hole, 3 * ps, PIN_W, 0, NULL));
+	EXPECT_EQ(-EFAULT, ioc_pin(fd, hole, 3 * ps, PIN_W | PIN_LT, 1, NULL));
+	EXPECT_EQ(-EFAULT, ioc_pin(fd, hole, 3 * ps, PIN_GET, 0, NULL));
 	/* PROT_NONE, never touched. */
 	none = mmap(NULL, 2 * ps, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, none);
-	EXPECT_EQ(-EFAULT, pin_range(fd, none, 2 * ps, 0, 0, NULL));
-	EXPECT_EQ(-EFAULT, pin_range(fd, none, 2 * ps, PIN_W | PIN_LT, 0, NULL));
+	EXPECT_EQ(-EFAULT, ioc_pin(fd, none, 2 * ps, 0, 0, NULL));
+	EXPECT_EQ(-EFAULT, ioc_pin(fd, none, 2 * ps, PIN_W | PIN_LT, 0, NULL));
 	EXPECT_EQ(0, pins_outstanding() - pins0);
 	EXPECT_EQ(0, vmpin_kb());
 	device_works(_metadata, fd);
@@ -1682,7 +1626,7 @@ TEST(bad_reserved_fields)
 		EXPECT_EQ(-1, ioctl(fd, PINIO_IOC_QUERY, &q));
 		EXPECT_EQ(EINVAL, errno) TH_LOG("query reserved[%d]", i);
 	}
-	ASSERT_EQ(0, query_handle(fd, h, &q));
+	ASSERT_EQ(0, ioc_query(fd, h, &q));
 	for (int i = 0; i < 4; i++) {
 		EXPECT_EQ(0, q.reserved[i]);
 	}
@@ -1715,7 +1659,7 @@ TEST(bad_reserved_fields)
 		u.reserved[i] = 1;
 		EXPECT_EQ(-1, ioctl(fd, PINIO_IOC_UNPIN, &u));
 		EXPECT_EQ(EINVAL, errno) TH_LOG("unpin reserved[%d]", i);
-		EXPECT_EQ(0, query_handle(fd, h, &q));
+		EXPECT_EQ(0, ioc_query(fd, h, &q));
 	}
 	EXPECT_EQ(2, pins_outstanding() - pins0);
 	memset(&u, 0, sizeof(u));
@@ -1761,44 +1705,44 @@ TEST(bad_flags)
 	memset(buf, 1, 2 * ps);
 	/* Unknown pin flags. */
 	for (int bit = 4; bit < 32; bit++) {
-		EXPECT_EQ(-EINVAL, pin_range(fd, buf, ps, PIN_W | (1U << bit), 0, NULL))
+		EXPECT_EQ(-EINVAL, ioc_pin(fd, buf, ps, PIN_W | (1U << bit), 0, NULL))
 			TH_LOG("pin flag bit %d", bit);
 	}
 	/* GET with LONGTERM: get_user_pages_fast() would WARN; refused before. */
-	EXPECT_EQ(-EINVAL, pin_range(fd, buf, ps, PIN_GET | PIN_LT, 0, NULL));
-	EXPECT_EQ(-EINVAL, pin_range(fd, buf, ps, PIN_GET | PIN_LT | PIN_W, 0, NULL));
-	EXPECT_EQ(-EINVAL, pin_range(fd, buf, ps, PINIO_PIN_FLAGS_ALL, 0, NULL));
+	EXPECT_EQ(-EINVAL, ioc_pin(fd, buf, ps, PIN_GET | PIN_LT, 0, NULL));
+	EXPECT_EQ(-EINVAL, ioc_pin(fd, buf, ps, PIN_GET | PIN_LT | PIN_W, 0, NULL));
+	EXPECT_EQ(-EINVAL, ioc_pin(fd, buf, ps, PINIO_PIN_FLAGS_ALL, 0, NULL));
 	EXPECT_EQ(0, pins_outstanding() - pins0);
 	EXPECT_EQ(0, vmpin_kb());
 
-	h = pin_range(fd, buf, 2 * ps, PIN_W, 0, NULL);
+	h = ioc_pin(fd, buf, 2 * ps, PIN_W, 0, NULL);
 	ASSERT_LT(0, h);
 	/* Unknown unpin flags: refused, and the pin stays. */
 	for (int bit = 1; bit < 32; bit++) {
-		EXPECT_EQ(-EINVAL, unpin_handle(fd, h, 1U << bit, NULL)) TH_LOG("unpin bit %d", bit);
+		EXPECT_EQ(-EINVAL, ioc_unpin_ns(fd, h, 1U << bit, NULL)) TH_LOG("unpin bit %d", bit);
 	}
-	EXPECT_EQ(0, query_handle(fd, h, &q));
+	EXPECT_EQ(0, ioc_query(fd, h, &q));
 	/* DMA: exactly one direction, no unknown bits. */
-	EXPECT_EQ(-EINVAL, dma_xfer(fd, h, 0, 0, 0, ps));
-	EXPECT_EQ(-EINVAL, dma_xfer(fd, h, PINIO_DMA_TO_PAGES | PINIO_DMA_FROM_PAGES, 0, 0, ps));
+	EXPECT_EQ(-EINVAL, ioc_dma(fd, h, 0, 0, 0, ps));
+	EXPECT_EQ(-EINVAL, ioc_dma(fd, h, PINIO_DMA_TO_PAGES | PINIO_DMA_FROM_PAGES, 0, 0, ps));
 	for (int bit = 2; bit < 32; bit++) {
-		EXPECT_EQ(-EINVAL, dma_xfer(fd, h, 1U << bit, 0, 0, ps)) TH_LOG("dma bit %d", bit);
-		EXPECT_EQ(-EINVAL, dma_xfer(fd, h, PINIO_DMA_TO_PAGES | (1U << bit), 0, 0, ps));
-		EXPECT_EQ(-EINVAL, dma_xfer(fd, h, PINIO_DMA_FROM_PAGES | (1U << bit), 0, 0, ps));
+		EXPECT_EQ(-EINVAL, ioc_dma(fd, h, 1U << bit, 0, 0, ps)) TH_LOG("dma bit %d", bit);
+		EXPECT_EQ(-EINVAL, ioc_dma(fd, h, PINIO_DMA_TO_PAGES | (1U << bit), 0, 0, ps));
+		EXPECT_EQ(-EINVAL, ioc_dma(fd, h, PINIO_DMA_FROM_PAGES | (1U << bit), 0, 0, ps));
 	}
 	/* TO_PAGES needs a pin taken for writing; FROM_PAGES does not. */
-	h_ro = pin_range(fd, buf, 2 * ps, 0, 0, NULL);
+	h_ro = ioc_pin(fd, buf, 2 * ps, 0, 0, NULL);
 	ASSERT_LT(0, h_ro);
-	h_get_ro = pin_range(fd, buf, 2 * ps, PIN_GET, 0, NULL);
+	h_get_ro = ioc_pin(fd, buf, 2 * ps, PIN_GET, 0, NULL);
 	ASSERT_LT(0, h_get_ro);
-	EXPECT_EQ(-EPERM, dma_xfer(fd, h_ro, PINIO_DMA_TO_PAGES, 0, 0, ps));
-	EXPECT_EQ(-EPERM, dma_xfer(fd, h_get_ro, PINIO_DMA_TO_PAGES, 0, 0, ps));
-	EXPECT_EQ((long long)ps, dma_xfer(fd, h_ro, PINIO_DMA_FROM_PAGES, 0, 0, ps));
-	EXPECT_EQ((long long)ps, dma_xfer(fd, h_get_ro, PINIO_DMA_FROM_PAGES, 0, 0, ps));
-	EXPECT_EQ((long long)ps, dma_xfer(fd, h, PINIO_DMA_TO_PAGES, 0, 0, ps));
-	EXPECT_EQ(0, unpin_handle(fd, h_ro, 0, NULL));
-	EXPECT_EQ(0, unpin_handle(fd, h_get_ro, 0, NULL));
-	EXPECT_EQ(0, unpin_handle(fd, h, 0, NULL));
+	EXPECT_EQ(-EPERM, ioc_dma(fd, h_ro, PINIO_DMA_TO_PAGES, 0, 0, ps));
+	EXPECT_EQ(-EPERM, ioc_dma(fd, h_get_ro, PINIO_DMA_TO_PAGES, 0, 0, ps));
+	EXPECT_EQ((long long)ps, ioc_dma(fd, h_ro, PINIO_DMA_FROM_PAGES, 0, 0, ps));
+	EXPECT_EQ((long long)ps, ioc_dma(fd, h_get_ro, PINIO_DMA_FROM_PAGES, 0, 0, ps));
+	EXPECT_EQ((long long)ps, ioc_dma(fd, h, PINIO_DMA_TO_PAGES, 0, 0, ps));
+	EXPECT_EQ(0, ioc_unpin_ns(fd, h_ro, 0, NULL));
+	EXPECT_EQ(0, ioc_unpin_ns(fd, h_get_ro, 0, NULL));
+	EXPECT_EQ(0, ioc_unpin_ns(fd, h, 0, NULL));
 	EXPECT_EQ(0, pins_outstanding() - pins0);
 	device_works(_metadata, fd);
 	close(fd);
@@ -1864,43 +1808,43 @@ TEST(dma_bounds)
 	ss = info.store_size;
 	ASSERT_LT(len, ss);
 	fill_pattern(buf, len, 5, 0);
-	h = pin_range(fd, buf, len, PIN_W, 0, NULL);
+	h = ioc_pin(fd, buf, len, PIN_W, 0, NULL);
 	ASSERT_LT(0, h);
 	/* Beyond the pinned range. */
-	EXPECT_EQ(-EINVAL, dma_xfer(fd, h, PINIO_DMA_FROM_PAGES, 0, 0, len + 1));
-	EXPECT_EQ(-EINVAL, dma_xfer(fd, h, PINIO_DMA_TO_PAGES, 0, 0, len + 1));
-	EXPECT_EQ(-EINVAL, dma_xfer(fd, h, PINIO_DMA_FROM_PAGES, len, 0, 1));
-	EXPECT_EQ(-EINVAL, dma_xfer(fd, h, PINIO_DMA_TO_PAGES, len - 100, 0, 200));
-	EXPECT_EQ(-EINVAL, dma_xfer(fd, h, PINIO_DMA_FROM_PAGES, ~0ULL, 0, 2));
-	EXPECT_EQ(-EINVAL, dma_xfer(fd, h, PINIO_DMA_TO_PAGES, ~0ULL - 1, 0, 4));
-	EXPECT_EQ(-EINVAL, dma_xfer(fd, h, PINIO_DMA_FROM_PAGES, 1, 0, ~0ULL));
+	EXPECT_EQ(-EINVAL, ioc_dma(fd, h, PINIO_DMA_FROM_PAGES, 0, 0, len + 1));
+	EXPECT_EQ(-EINVAL, ioc_dma(fd, h, PINIO_DMA_TO_PAGES, 0, 0, len + 1));
+	EXPECT_EQ(-EINVAL, ioc_dma(fd, h, PINIO_DMA_FROM_PAGES, len, 0, 1));
+	EXPECT_EQ(-EINVAL, ioc_dma(fd, h, PINIO_DMA_TO_PAGES, len - 100, 0, 200));
+	EXPECT_EQ(-EINVAL, ioc_dma(fd, h, PINIO_DMA_FROM_PAGES, ~0ULL, 0, 2));
+	EXPECT_EQ(-EINVAL, ioc_dma(fd, h, PINIO_DMA_TO_PAGES, ~0ULL - 1, 0, 4));
+	EXPECT_EQ(-EINVAL, ioc_dma(fd, h, PINIO_DMA_FROM_PAGES, 1, 0, ~0ULL));
 	/* Beyond the store. */
-	EXPECT_EQ(-EINVAL, dma_xfer(fd, h, PINIO_DMA_FROM_PAGES, 0, ss, 1));
-	EXPECT_EQ(-EINVAL, dma_xfer(fd, h, PINIO_DMA_TO_PAGES, 0, ss - ps + 1, ps));
-	EXPECT_EQ(-EINVAL, dma_xfer(fd, h, PINIO_DMA_FROM_PAGES, 0, ~0ULL, 2));
-	EXPECT_EQ(-EINVAL, dma_xfer(fd, h, PINIO_DMA_TO_PAGES, 0, ~0ULL - ps + 1, ps));
+	EXPECT_EQ(-EINVAL, ioc_dma(fd, h, PINIO_DMA_FROM_PAGES, 0, ss, 1));
+	EXPECT_EQ(-EINVAL, ioc_dma(fd, h, PINIO_DMA_TO_PAGES, 0, ss - ps + 1, ps));
+	EXPECT_EQ(-EINVAL, ioc_dma(fd, h, PINIO_DMA_FROM_PAGES, 0, ~0ULL, 2));
+	EXPECT_EQ(-EINVAL, ioc_dma(fd, h, PINIO_DMA_TO_PAGES, 0, ~0ULL - ps + 1, ps));
 	/* Nothing moved. */
 	EXPECT_EQ(len, pattern_mismatch(buf, len, 5, 0));
 	/* At the very ends: fine. */
-	EXPECT_EQ((long long)len, dma_xfer(fd, h, PINIO_DMA_FROM_PAGES, 0, ss - len, len));
-	EXPECT_EQ((long long)ps, dma_xfer(fd, h, PINIO_DMA_TO_PAGES, len - ps, ss - ps, ps));
+	EXPECT_EQ((long long)len, ioc_dma(fd, h, PINIO_DMA_FROM_PAGES, 0, ss - len, len));
+	EXPECT_EQ((long long)ps, ioc_dma(fd, h, PINIO_DMA_TO_PAGES, len - ps, ss - ps, ps));
 	EXPECT_EQ(len, pattern_mismatch(buf, len, 5, 0));	/* it wrote back the same bytes */
 	/* Unaligned bytes across page boundaries, both ways. */
 	out = map_small(len + ps);
 	ASSERT_NE(NULL, out);
 	ASSERT_EQ(0, store_fill(fd, 0, len + ps, 0));
 	EXPECT_EQ((long long)(2 * ps + 5),
-		  dma_xfer(fd, h, PINIO_DMA_FROM_PAGES, 100, 7, 2 * ps + 5));
+		  ioc_dma(fd, h, PINIO_DMA_FROM_PAGES, 100, 7, 2 * ps + 5));
 	ASSERT_EQ(0, store_read(fd, 0, out, len + ps));
 	EXPECT_TRUE(all_bytes(out, 7, 0));
 	EXPECT_EQ(0, memcmp(out + 7, buf + 100, 2 * ps + 5));
 	EXPECT_TRUE(all_bytes(out + 7 + 2 * ps + 5, ps, 0));
 	ASSERT_EQ(0, store_fill_pattern(fd, 0, len + ps, 9));
-	EXPECT_EQ((long long)(3 * ps - 1), dma_xfer(fd, h, PINIO_DMA_TO_PAGES, ps - 1, 33, 3 * ps - 1));
+	EXPECT_EQ((long long)(3 * ps - 1), ioc_dma(fd, h, PINIO_DMA_TO_PAGES, ps - 1, 33, 3 * ps - 1));
 	EXPECT_EQ(ps - 1, pattern_mismatch(buf, ps - 1, 5, 0));		/* untouched head */
 	EXPECT_EQ(3 * ps - 1, pattern_mismatch(buf + ps - 1, 3 * ps - 1, 9, 33));
 	EXPECT_EQ(1, pattern_mismatch(buf + len - 1, 1, 5, len - 1));	/* untouched tail */
-	EXPECT_EQ(0, unpin_handle(fd, h, PINIO_UNPIN_DIRTY, NULL));
+	EXPECT_EQ(0, ioc_unpin_ns(fd, h, PINIO_UNPIN_DIRTY, NULL));
 	munmap(out, len + ps);
 	device_works(_metadata, fd);
 	close(fd);
@@ -1926,23 +1870,23 @@ TEST(pages_per_call)
 			uint32_t flags = mode == 0 ? PIN_W : mode == 1 ? PIN_W | PIN_GET : PIN_W | PIN_LT;
 			uint64_t seed = 100 + i * 3 + mode;
 
-			h = pin_range(fd, buf, len, flags, per_call[i], &p);
+			h = ioc_pin(fd, buf, len, flags, per_call[i], &p);
 			ASSERT_LT(0, h) TH_LOG("pages_per_call %u flags %#x: %s", per_call[i], flags,
 					       strerror(-h));
 			EXPECT_EQ(n, p.nr_pages);
 			EXPECT_EQ(mode == 2 ? n : 0, p.charged_pages);
 			EXPECT_EQ(mode == 1 ? 0 : (long long)n, pins_outstanding() - pins0);
-			ASSERT_EQ(0, query_handle(fd, h, &q));
+			ASSERT_EQ(0, ioc_query(fd, h, &q));
 			EXPECT_EQ(n, q.nr_pages);
 			EXPECT_EQ(n, q.nr_folios);
 			EXPECT_EQ((uintptr_t)buf, q.addr);
 			EXPECT_EQ(mode == 1 ? 0 : n, q.nr_dma_pinned);
 			ASSERT_EQ(0, store_fill_pattern(fd, 0, len, seed));
-			EXPECT_EQ((long long)len, dma_xfer(fd, h, PINIO_DMA_TO_PAGES, 0, 0, len));
+			EXPECT_EQ((long long)len, ioc_dma(fd, h, PINIO_DMA_TO_PAGES, 0, 0, len));
 			EXPECT_EQ(len, pattern_mismatch(buf, len, seed, 0))
 				TH_LOG("pages_per_call %u: the pages are not the range's, in order",
 				       per_call[i]);
-			EXPECT_EQ(0, unpin_handle(fd, h, 0, NULL));
+			EXPECT_EQ(0, ioc_unpin_ns(fd, h, 0, NULL));
 			EXPECT_EQ(0, pins_outstanding() - pins0);
 		}
 	}
@@ -1962,11 +1906,11 @@ TEST(close_releases_all)
 	ASSERT_LE(0, fd);
 	ASSERT_NE(NULL, buf);
 	memset(buf, 1, n * ps);
-	ASSERT_LT(0, pin_range(fd, buf, n * ps, PIN_W, 0, NULL));
-	ASSERT_LT(0, pin_range(fd, buf, n * ps, PIN_W | PIN_LT, 0, NULL));
-	ASSERT_LT(0, pin_range(fd, buf, n * ps, 0, 3, NULL));
-	ASSERT_LT(0, pin_range(fd, buf, n * ps, PIN_GET | PIN_W, 0, NULL));
-	ASSERT_LT(0, pin_range(fd, buf, ps, PIN_LT, 0, NULL));
+	ASSERT_LT(0, ioc_pin(fd, buf, n * ps, PIN_W, 0, NULL));
+	ASSERT_LT(0, ioc_pin(fd, buf, n * ps, PIN_W | PIN_LT, 0, NULL));
+	ASSERT_LT(0, ioc_pin(fd, buf, n * ps, 0, 3, NULL));
+	ASSERT_LT(0, ioc_pin(fd, buf, n * ps, PIN_GET | PIN_W, 0, NULL));
+	ASSERT_LT(0, ioc_pin(fd, buf, ps, PIN_LT, 0, NULL));
 	EXPECT_EQ((long long)(3 * n + 1), pins_outstanding() - pins0);
 	EXPECT_EQ((long long)(n * ps / KiB), vmpin_kb());
 	ASSERT_EQ(0, close(fd));
@@ -2005,31 +1949,31 @@ TEST(unpin_dirty_memfd)
 	ASSERT_NE(MAP_FAILED, map);
 	memset(map, 0x11, len);
 
-	h1 = pin_range(fd, map, 2 * ps, PIN_W, 0, NULL);		/* pages 0-1: DIRTY */
-	h2 = pin_range(fd, map + 2 * ps, ps, PIN_W, 0, NULL);	/* page 2: not DIRTY */
-	h3 = pin_range(fd, map + 3 * ps, ps, PIN_W | PIN_LT, 0, NULL); /* page 3: closed */
+	h1 = ioc_pin(fd, map, 2 * ps, PIN_W, 0, NULL);		/* pages 0-1: DIRTY */
+	h2 = ioc_pin(fd, map + 2 * ps, ps, PIN_W, 0, NULL);	/* page 2: not DIRTY */
+	h3 = ioc_pin(fd, map + 3 * ps, ps, PIN_W | PIN_LT, 0, NULL); /* page 3: closed */
 	ASSERT_LT(0, h1);
 	ASSERT_LT(0, h2);
 	ASSERT_LT(0, h3);
-	ASSERT_EQ(0, query_handle(fd, h1, &q));
+	ASSERT_EQ(0, ioc_query(fd, h1, &q));
 	EXPECT_EQ(0, q.nr_anon);
 	EXPECT_EQ(2, q.nr_dma_pinned);
 
 	/* The mapping goes away first: the held pages stay the memfd's pages. */
 	ASSERT_EQ(0, munmap(map, len));
 	ASSERT_EQ(0, store_fill_pattern(fd, 0, len, 42));
-	EXPECT_EQ((long long)(2 * ps), dma_xfer(fd, h1, PINIO_DMA_TO_PAGES, 0, 0, 2 * ps));
-	EXPECT_EQ((long long)ps, dma_xfer(fd, h2, PINIO_DMA_TO_PAGES, 0, 2 * ps, ps));
-	EXPECT_EQ((long long)ps, dma_xfer(fd, h3, PINIO_DMA_TO_PAGES, 0, 3 * ps, ps));
-	ASSERT_EQ(0, query_handle(fd, h1, &q));
+	EXPECT_EQ((long long)(2 * ps), ioc_dma(fd, h1, PINIO_DMA_TO_PAGES, 0, 0, 2 * ps));
+	EXPECT_EQ((long long)ps, ioc_dma(fd, h2, PINIO_DMA_TO_PAGES, 0, 2 * ps, ps));
+	EXPECT_EQ((long long)ps, ioc_dma(fd, h3, PINIO_DMA_TO_PAGES, 0, 3 * ps, ps));
+	ASSERT_EQ(0, ioc_query(fd, h1, &q));
 	EXPECT_EQ(0, q.mapcount_max);		/* no longer mapped anywhere */
 
 	/* Visible through the page cache while still held... */
 	ASSERT_EQ((ssize_t)len, pread(mfd, rd, len, 0));
 	EXPECT_EQ(len, pattern_mismatch(rd, len, 42, 0));
 
-	EXPECT_EQ(0, unpin_handle(fd, h1, PINIO_UNPIN_DIRTY, NULL));
-	EXPECT_EQ(0, unpin_handle(fd, h2, 0, NULL));
+	EXPECT_EQ(0, ioc_unpin_ns(fd, h1, PINIO_UNPIN_DIRTY, NULL));
+	EXPECT_EQ(0, ioc_unpin_ns(fd, h2, 0, NULL));
 	ASSERT_EQ(0, close(fd));	/* h3, written by the device, released on close */
 	EXPECT_EQ(0, pins_outstanding() - pins0);
 	EXPECT_EQ(0, vmpin_kb());
@@ -2071,13 +2015,13 @@ TEST(durations)
 	ASSERT_NE(NULL, buf);
 	memset(buf, 1, len);
 	for (size_t i = 0; i < sizeof(modes_) / sizeof(modes_[0]); i++) {
-		h = pin_range(fd, buf, len, modes_[i], i == 3 ? 1 : 0, &p);
+		h = ioc_pin(fd, buf, len, modes_[i], i == 3 ? 1 : 0, &p);
 		ASSERT_LT(0, h);
 		EXPECT_EQ(len / ps, p.nr_pages);
 		EXPECT_LT(0, p.pin_ns) TH_LOG("flags %#x", modes_[i]);
 		EXPECT_GT(60ULL * 1000000000ULL, p.pin_ns);
 		ns = 0;
-		EXPECT_EQ(0, unpin_handle(fd, h, 0, &ns));
+		EXPECT_EQ(0, ioc_unpin_ns(fd, h, 0, &ns));
 		EXPECT_LT(0, ns) TH_LOG("flags %#x", modes_[i]);
 		EXPECT_GT(60ULL * 1000000000ULL, ns);
 	}

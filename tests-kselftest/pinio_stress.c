@@ -326,16 +326,16 @@ static void owner_write(struct owner *o)
 		size_t plen = (boff + len + pst_psz() - 1) & ~(pst_psz() - 1);
 
 		op = S_dma_from;
-		h = pst_pin(o->fd, o->wbuf, plen, fl[rnd(r, 4)], rnd(r, 3) * 16, NULL);
+		h = ioc_pin(o->fd, o->wbuf, plen, fl[rnd(r, 4)], rnd(r, 3) * 16, NULL);
 		if (h <= 0) {
 			pst_fail(st, "owner %d: pin of its own buffer failed: %s", o->idx,
 				 strerror((int)-h));
 			return;
 		}
-		ret = pst_dma(o->fd, h, PINIO_DMA_FROM_PAGES, boff, off, len);
+		ret = ioc_dma(o->fd, h, PINIO_DMA_FROM_PAGES, boff, off, len);
 		if (ret < 0)
 			errno = (int)-ret, ret = -1;
-		if (pst_unpin(o->fd, h, 0))
+		if (ioc_unpin(o->fd, h, 0))
 			pst_fail(st, "owner %d: unpin failed: %s", o->idx, strerror(errno));
 		break;
 	}
@@ -399,16 +399,16 @@ static void owner_read(struct owner *o)
 		size_t plen = (boff + len + pst_psz() - 1) & ~(pst_psz() - 1);
 
 		op = S_dma_to;
-		h = pst_pin(o->fd, o->rbuf, plen, fl, rnd(r, 3) * 16, NULL);
+		h = ioc_pin(o->fd, o->rbuf, plen, fl, rnd(r, 3) * 16, NULL);
 		if (h <= 0) {
 			pst_fail(st, "owner %d: pin of its own buffer failed: %s", o->idx,
 				 strerror((int)-h));
 			return;
 		}
-		ret = pst_dma(o->fd, h, PINIO_DMA_TO_PAGES, boff, off, len);
+		ret = ioc_dma(o->fd, h, PINIO_DMA_TO_PAGES, boff, off, len);
 		if (ret < 0)
 			errno = (int)-ret, ret = -1;
-		if (pst_unpin(o->fd, h, chance(r, 2) ? PINIO_UNPIN_DIRTY : 0))
+		if (ioc_unpin(o->fd, h, chance(r, 2) ? PINIO_UNPIN_DIRTY : 0))
 			pst_fail(st, "owner %d: unpin failed: %s", o->idx, strerror(errno));
 		break;
 	}
@@ -480,7 +480,7 @@ static void *owner_forker(void *arg)
 				memset(o->rbuf + rnd(&r, o->buflen / 2), 0xc6, rnd(&r, o->buflen / 2));
 				memset(o->wbuf + rnd(&r, o->buflen / 2), 0x39, rnd(&r, o->buflen / 2));
 				if (chance(&r, 2))
-					pst_pin(o->fd, o->wbuf, 4 * pst_psz(),
+					ioc_pin(o->fd, o->wbuf, 4 * pst_psz(),
 						PINIO_PIN_LONGTERM | PINIO_PIN_WRITE, 0, NULL);
 			}
 			pst_sleep_us(rnd(&r, 5000));
@@ -875,7 +875,7 @@ static void h_pin(struct hthread *t, bool child)
 
 	if (!chance(r, 10) && first + n > pages)
 		n = pages - first;		/* else: runs into the guard */
-	h = pst_pin(fd, sl->addr + first * ps, n * ps, flags,
+	h = ioc_pin(fd, sl->addr + first * ps, n * ps, flags,
 		    chance(r, 3) ? 1 + rnd(r, 64) : 0, NULL);
 	check(S_pin, h < 0 ? -1 : h, (int)-h, NO_COUNT, A_INVAL | A_FAULT | A_NOMEM,
 	      stale(fdi, gen));
@@ -890,7 +890,7 @@ static void h_pin(struct hthread *t, bool child)
 			struct hhandle hh;
 
 			if (handle_pick(r, &hh, true)) {
-				int ret = pst_unpin(atomic_load(&H.fds[hh.fdi].fd), hh.h, 0);
+				int ret = ioc_unpin(atomic_load(&H.fds[hh.fdi].fd), hh.h, 0);
 
 				check(S_unpin, ret ? -1 : 0, -ret, NO_COUNT, A_INVAL,
 				      stale(hh.fdi, hh.gen));
@@ -910,13 +910,13 @@ static void h_unpin(struct hthread *t)
 		int fdi, fd = pick_fd(r, &fdi, &gen);
 
 		/* A handle no file has: never issued (handles count up from 1). */
-		ret = pst_unpin(fd, 0x80000000u | (uint32_t)prng_next(r), 0);
+		ret = ioc_unpin(fd, 0x80000000u | (uint32_t)prng_next(r), 0);
 		if (!ret)
 			pst_fail(st, "UNPIN of a handle never issued succeeded");
 		check(S_unpin, -1, -ret, NO_COUNT, A_INVAL, stale(fdi, gen));
 		return;
 	}
-	ret = pst_unpin(atomic_load(&H.fds[hh.fdi].fd), hh.h,
+	ret = ioc_unpin(atomic_load(&H.fds[hh.fdi].fd), hh.h,
 			chance(r, 2) ? PINIO_UNPIN_DIRTY : 0);
 	check(S_unpin, ret ? -1 : 0, -ret, NO_COUNT, A_INVAL, stale(hh.fdi, hh.gen));
 }
@@ -930,7 +930,7 @@ static void h_query(struct hthread *t)
 
 	if (!handle_pick(r, &hh, false))
 		return;
-	ret = pst_query(atomic_load(&H.fds[hh.fdi].fd), hh.h, &q);
+	ret = ioc_query(atomic_load(&H.fds[hh.fdi].fd), hh.h, &q);
 	check(S_query, ret ? -1 : 0, -ret, NO_COUNT, A_INVAL, stale(hh.fdi, hh.gen));
 	if (ret || stale(hh.fdi, hh.gen) || q.flags != hh.flags || q.len != hh.len)
 		return;		/* gone, or another file's handle of the same number */
@@ -965,7 +965,7 @@ static void h_dma(struct hthread *t, bool to_pages)
 	} else {
 		soff = hostile_write_off(r, &len);
 	}
-	ret = pst_dma(atomic_load(&H.fds[hh.fdi].fd), hh.h,
+	ret = ioc_dma(atomic_load(&H.fds[hh.fdi].fd), hh.h,
 		      to_pages ? PINIO_DMA_TO_PAGES : PINIO_DMA_FROM_PAGES, roff, soff, len);
 	check(to_pages ? S_dma_to : S_dma_from, ret < 0 ? -1 : ret, (int)-ret, len,
 	      A_INVAL | A_PERM, stale(hh.fdi, hh.gen));
@@ -1103,7 +1103,7 @@ static void h_fds(struct hthread *t)
 		if (fd < 0)
 			break;
 		pinio_set_dma_delay(fd, 1000 + rnd(r, 4000));
-		pst_pin(fd, sl->addr, 16 * pst_psz(), random_pin_flags(r) & ~PINIO_PIN_GET,
+		ioc_pin(fd, sl->addr, 16 * pst_psz(), random_pin_flags(r) & ~PINIO_PIN_GET,
 			0, NULL);
 		fd_replace(fdi, fd);
 		pst_sleep_us(2000 + rnd(r, 30000));
@@ -1131,7 +1131,7 @@ static void hostile_op(struct hthread *t, bool child)
 		if (child) {	/* no locks in a forked child: unpin a copy of the list */
 			if (H.nhandles) {
 				struct hhandle *hh = &H.handles[rnd(r, H.nhandles)];
-				int ret = pst_unpin(atomic_load(&H.fds[hh->fdi].fd), hh->h, 0);
+				int ret = ioc_unpin(atomic_load(&H.fds[hh->fdi].fd), hh->h, 0);
 
 				check(S_unpin, ret ? -1 : 0, -ret, NO_COUNT, A_INVAL, true);
 			}
@@ -1217,7 +1217,7 @@ static int hostile_main(int idx, uint64_t seed)
 		pthread_join(tid[i], NULL);
 	/* Unpin half of what is left, leave the rest to close. */
 	for (int i = 0; i < H.nhandles; i += 2) {
-		int ret = pst_unpin(atomic_load(&H.fds[H.handles[i].fdi].fd), H.handles[i].h, 0);
+		int ret = ioc_unpin(atomic_load(&H.fds[H.handles[i].fdi].fd), H.handles[i].h, 0);
 
 		check(S_unpin, ret ? -1 : 0, -ret, NO_COUNT, A_INVAL,
 		      stale(H.handles[i].fdi, H.handles[i].gen));
@@ -1285,9 +1285,9 @@ static void __attribute__((noreturn)) victim_main(uint64_t seed)
 		_exit(3);
 	pinio_set_dma_delay(fd, 500 + rnd(&r, cfg.max_delay_us));
 	/* Long-term pins to be released when the killed process's files go. */
-	pst_pin(fd, buf, 64 * pst_psz(), PINIO_PIN_WRITE | PINIO_PIN_LONGTERM, 0, NULL);
+	ioc_pin(fd, buf, 64 * pst_psz(), PINIO_PIN_WRITE | PINIO_PIN_LONGTERM, 0, NULL);
 	if (chance(&r, 2))
-		pst_pin(fd, buf + PST_MiB, 32 * pst_psz(), PINIO_PIN_GET | PINIO_PIN_WRITE, 0, NULL);
+		ioc_pin(fd, buf + PST_MiB, 32 * pst_psz(), PINIO_PIN_GET | PINIO_PIN_WRITE, 0, NULL);
 	if (chance(&r, 3)) {	/* another process shares the file, and dies with us */
 		pid_t parent = getpid(), pid = fork();
 
@@ -1328,19 +1328,19 @@ static void __attribute__((noreturn)) victim_main(uint64_t seed)
 			if (!fresh)
 				fresh = map_anon(huge);
 			if (fresh) {
-				long h = pst_pin(fd, fresh, huge, PINIO_PIN_WRITE |
+				long h = ioc_pin(fd, fresh, huge, PINIO_PIN_WRITE |
 						 (chance(&r, 2) ? PINIO_PIN_LONGTERM : 0),
 						 rnd(&r, 2) * 64, NULL);
 
 				if (h > 0 && chance(&r, 2))
-					pst_unpin(fd, h, 0);
+					ioc_unpin(fd, h, 0);
 			}
 			break;
 		default: {
-			long h = pst_pin(fd, buf, blen, PINIO_PIN_WRITE, 0, NULL);
+			long h = ioc_pin(fd, buf, blen, PINIO_PIN_WRITE, 0, NULL);
 
 			if (h > 0)
-				pst_dma(fd, h, PINIO_DMA_TO_PAGES, 0, any_read_off(&r) % (win.store_size / 2),
+				ioc_dma(fd, h, PINIO_DMA_TO_PAGES, 0, any_read_off(&r) % (win.store_size / 2),
 					blen);
 			break;
 		}
@@ -1407,7 +1407,7 @@ static int geometry(void)
 
 	if (fd < 0)
 		return -1;
-	if (pst_info(fd, &info) || pst_window_get(fd, &win)) {
+	if (ioc_info(fd, &info) || pst_window_get(fd, &win)) {
 		close(fd);
 		return -1;
 	}
@@ -1625,11 +1625,11 @@ TEST(ioctl_counters_balanced)
 	ASSERT_NE(NULL, buf);
 	memset(buf, 1, 16 * pst_psz());
 	pst_ioctl_counters_read(&a);
-	h1 = pst_pin(fd, buf, 16 * pst_psz(), PINIO_PIN_WRITE, 0, NULL);
-	h2 = pst_pin(fd, buf, 4 * pst_psz(), PINIO_PIN_LONGTERM, 0, NULL);
+	h1 = ioc_pin(fd, buf, 16 * pst_psz(), PINIO_PIN_WRITE, 0, NULL);
+	h2 = ioc_pin(fd, buf, 4 * pst_psz(), PINIO_PIN_LONGTERM, 0, NULL);
 	ASSERT_LT(0, h1);
 	ASSERT_LT(0, h2);
-	ASSERT_EQ(0, pst_unpin(fd, h1, 0));
+	ASSERT_EQ(0, ioc_unpin(fd, h1, 0));
 	ASSERT_EQ(0, close(fd));	/* releases h2 */
 	pst_ioctl_counters_read(&b);
 	EXPECT_EQ(2, b.pins - a.pins);
@@ -1820,7 +1820,7 @@ TEST(unload_busy)
 		uint8_t *b = map_anon(64 * PST_KiB);
 
 		memset(b, 3, 64 * PST_KiB);
-		if (cfd < 0 || pst_pin(cfd, b, 64 * PST_KiB,
+		if (cfd < 0 || ioc_pin(cfd, b, 64 * PST_KiB,
 				       PINIO_PIN_LONGTERM | PINIO_PIN_WRITE, 0, NULL) <= 0)
 			_exit(1);
 		c = 1;

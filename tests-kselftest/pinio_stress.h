@@ -1,9 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Helpers shared by pinio's reliability tests (pinio_stress.c, pinio_fuzz.c,
- * pinio_fault_test.c): ioctl wrappers that return -errno, the store window these tests may
- * write, statistics shared between processes, checks that the device still works, and the
- * kernel's fault injection (failslab, fail_page_alloc) scoped to pinio's code.
+ * pinio_fault_test.c): the store window these tests may write, statistics shared between
+ * processes, checks that the device still works, and the kernel's fault injection (failslab, fail_page_alloc) scoped to pinio's code.
  *
  * The store window: make test runs every program in one boot on one store, and
  * pinio_io_test checks that [56 MiB, 58 MiB) was never written (see pinio_test.h). These
@@ -66,66 +65,6 @@ static inline uint64_t pst_mix(uint64_t a, uint64_t b)
 	uint64_t s = a ^ (b * 0x9e3779b97f4a7c15ULL);
 
 	return prng_next(&s);
-}
-
-/* ---- ioctl wrappers: the result, or -errno ------------------------------------------ */
-
-static inline int pst_info(int fd, struct pinio_info *info)
-{
-	memset(info, 0, sizeof(*info));
-	return ioctl(fd, PINIO_IOC_INFO, info) ? -errno : 0;
-}
-
-/* Pins [addr, addr + len); returns the handle (> 0) or -errno. */
-static inline long pst_pin(int fd, const void *addr, size_t len, uint32_t flags,
-			   uint32_t per_call, struct pinio_pin *out)
-{
-	struct pinio_pin p;
-
-	memset(&p, 0, sizeof(p));
-	p.addr = (uintptr_t)addr;
-	p.len = len;
-	p.flags = flags;
-	p.pages_per_call = per_call;
-	if (ioctl(fd, PINIO_IOC_PIN, &p))
-		return -errno;
-	if (out)
-		*out = p;
-	return p.handle;
-}
-
-static inline int pst_unpin(int fd, uint32_t handle, uint32_t flags)
-{
-	struct pinio_unpin u;
-
-	memset(&u, 0, sizeof(u));
-	u.handle = handle;
-	u.flags = flags;
-	return ioctl(fd, PINIO_IOC_UNPIN, &u) ? -errno : 0;
-}
-
-static inline int pst_query(int fd, uint32_t handle, struct pinio_query *q)
-{
-	memset(q, 0, sizeof(*q));
-	q->handle = handle;
-	return ioctl(fd, PINIO_IOC_QUERY, q) ? -errno : 0;
-}
-
-/* Bytes moved, or -errno. */
-static inline long long pst_dma(int fd, uint32_t handle, uint32_t flags, uint64_t range_off,
-				uint64_t store_off, uint64_t len)
-{
-	struct pinio_dma d;
-
-	memset(&d, 0, sizeof(d));
-	d.handle = handle;
-	d.flags = flags;
-	d.range_offset = range_off;
-	d.store_offset = store_off;
-	d.len = len;
-	if (ioctl(fd, PINIO_IOC_DMA, &d))
-		return -errno;
-	return (long long)d.done;
 }
 
 /* ---- the store window ---------------------------------------------------------------- */
@@ -388,17 +327,17 @@ static inline int pst_device_works(uint64_t off, uint64_t seed, char *why, size_
 		goto out;
 	}
 	memset(r, 0, len);
-	h = pst_pin(fd, r, len, PINIO_PIN_WRITE, 0, NULL);
+	h = ioc_pin(fd, r, len, PINIO_PIN_WRITE, 0, NULL);
 	if (h <= 0) {
 		snprintf(why, whylen, "pin: %s", strerror((int)-h));
 		goto out;
 	}
-	if (pst_dma(fd, h, PINIO_DMA_TO_PAGES, 0, off, len) != (long long)len ||
+	if (ioc_dma(fd, h, PINIO_DMA_TO_PAGES, 0, off, len) != (long long)len ||
 	    pattern_mismatch(r, len, seed, off) != len) {
 		snprintf(why, whylen, "DMA to pages: wrong data");
 		goto out;
 	}
-	if (pst_unpin(fd, h, PINIO_UNPIN_DIRTY)) {
+	if (ioc_unpin(fd, h, PINIO_UNPIN_DIRTY)) {
 		snprintf(why, whylen, "unpin: %s", strerror(errno));
 		goto out;
 	}

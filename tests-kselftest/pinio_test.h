@@ -27,6 +27,7 @@
 #include <linux/pinio.h>
 
 #include "kselftest_harness.h"
+#include "pinio_ioctl.h"
 #include "pinio_util.h"
 
 
@@ -203,6 +204,16 @@ static inline void *map_anon(size_t len)
 	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
 	return p == MAP_FAILED ? NULL : p;
+}
+
+/* Private anonymous memory in small pages only (no THP, no mTHP): one folio per page. */
+static inline uint8_t *map_small(size_t len)
+{
+	uint8_t *p = map_anon(len);
+
+	if (p)
+		madvise(p, len, MADV_NOHUGEPAGE);
+	return p;
 }
 
 /* Every FOLL_PIN pin taken so far has been released. */
