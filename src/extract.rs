@@ -148,7 +148,11 @@ impl<'a> ExtractedPages<'a> {
         let len = match usize::try_from(ret) {
             Ok(0) => return Err(EFAULT),
             Ok(len) => len,
-            Err(_) => return Err(Error::from_errno(i32::try_from(ret).unwrap_or(-14))),
+            Err(_) => {
+                return Err(Error::from_errno(
+                    i32::try_from(ret).unwrap_or(EFAULT.to_errno()),
+                ))
+            }
         };
         let nr_pages = (offset + len).div_ceil(PAGE_SIZE);
         if pinned {
