@@ -249,11 +249,16 @@ static uint32_t mf_next_handle(struct mfile *f)
 	return h;
 }
 
+/* Records a new handle; one the model has no room for is released at once. */
 static void mf_add(struct mfile *f, uint32_t h, uint32_t flags, uint64_t addr, uint64_t len)
 {
+	f->next = h + 1 ? h + 1 : 1;
+	if (f->n >= MAX_HANDLES) {
+		ioc_unpin(f->fd, h, 0);
+		return;
+	}
 	f->hs[f->n++] = (struct mhandle){ h, flags, addr, len };
 	f->held += len / ps;
-	f->next = h + 1 ? h + 1 : 1;
 }
 
 static void mf_del(struct mfile *f, uint32_t h)
@@ -1334,7 +1339,7 @@ TEST(handles)
 		_exit(0);
 	}
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
-	EXPECT_EQ(0, WEXITSTATUS(status));
+	EXPECT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status));
 	cow_shared = true;
 	EXPECT_EQ(-EINVAL, ioc_unpin(z.f[0].fd, h2, 0));
 	EXPECT_EQ(2, pins_outstanding() - z.pins0);

@@ -1755,6 +1755,7 @@ TEST(bad_pointers)
 	int fd = dev_open();
 	uint8_t *buf = map_small(2 * ps), *ro;
 	void *const bad[] = { (void *)8, (void *)-4096L, NULL };
+	long long pins0 = pins_outstanding();
 	struct pinio_pin p;
 
 	ASSERT_LE(0, fd);
@@ -1788,9 +1789,10 @@ TEST(bad_pointers)
 	ASSERT_EQ(0, mprotect(ro, ps, PROT_READ));
 	EXPECT_EQ(-1, ioctl(fd, PINIO_IOC_PIN, ro));
 	EXPECT_EQ(EFAULT, errno);
+	/* The pin whose answer could not be written back was undone at once, not at close. */
+	EXPECT_EQ(0, pins_outstanding() - pins0);
 	device_works(_metadata, fd);
 	close(fd);
-	/* Whatever the refused calls took, the close gave back. */
 	ASSERT_PINS_BALANCED();
 }
 
@@ -1810,6 +1812,11 @@ TEST(dma_bounds)
 	fill_pattern(buf, len, 5, 0);
 	h = ioc_pin(fd, buf, len, PIN_W, 0, NULL);
 	ASSERT_LT(0, h);
+	out = map_small(len + ps);
+	ASSERT_NE(NULL, out);
+	/* Known store contents at both ends, where the refused calls below aim. */
+	ASSERT_EQ(0, store_fill_pattern(fd, 0, len + ps, 11));
+	ASSERT_EQ(0, store_fill_pattern(fd, ss - len - ps, len + ps, 12));
 	/* Beyond the pinned range. */
 	EXPECT_EQ(-EINVAL, ioc_dma(fd, h, PINIO_DMA_FROM_PAGES, 0, 0, len + 1));
 	EXPECT_EQ(-EINVAL, ioc_dma(fd, h, PINIO_DMA_TO_PAGES, 0, 0, len + 1));
@@ -1823,15 +1830,17 @@ TEST(dma_bounds)
 	EXPECT_EQ(-EINVAL, ioc_dma(fd, h, PINIO_DMA_TO_PAGES, 0, ss - ps + 1, ps));
 	EXPECT_EQ(-EINVAL, ioc_dma(fd, h, PINIO_DMA_FROM_PAGES, 0, ~0ULL, 2));
 	EXPECT_EQ(-EINVAL, ioc_dma(fd, h, PINIO_DMA_TO_PAGES, 0, ~0ULL - ps + 1, ps));
-	/* Nothing moved. */
+	/* Nothing moved, either way. */
 	EXPECT_EQ(len, pattern_mismatch(buf, len, 5, 0));
+	ASSERT_EQ(0, store_read(fd, 0, out, len + ps));
+	EXPECT_EQ(len + ps, pattern_mismatch(out, len + ps, 11, 0));
+	ASSERT_EQ(0, store_read(fd, ss - len - ps, out, len + ps));
+	EXPECT_EQ(len + ps, pattern_mismatch(out, len + ps, 12, ss - len - ps));
 	/* At the very ends: fine. */
 	EXPECT_EQ((long long)len, ioc_dma(fd, h, PINIO_DMA_FROM_PAGES, 0, ss - len, len));
 	EXPECT_EQ((long long)ps, ioc_dma(fd, h, PINIO_DMA_TO_PAGES, len - ps, ss - ps, ps));
 	EXPECT_EQ(len, pattern_mismatch(buf, len, 5, 0));	/* it wrote back the same bytes */
 	/* Unaligned bytes across page boundaries, both ways. */
-	out = map_small(len + ps);
-	ASSERT_NE(NULL, out);
 	ASSERT_EQ(0, store_fill(fd, 0, len + ps, 0));
 	EXPECT_EQ((long long)(2 * ps + 5),
 		  ioc_dma(fd, h, PINIO_DMA_FROM_PAGES, 100, 7, 2 * ps + 5));
@@ -1843,7 +1852,7 @@ TEST(dma_bounds)
 	EXPECT_EQ((long long)(3 * ps - 1), ioc_dma(fd, h, PINIO_DMA_TO_PAGES, ps - 1, 33, 3 * ps - 1));
 	EXPECT_EQ(ps - 1, pattern_mismatch(buf, ps - 1, 5, 0));		/* untouched head */
 	EXPECT_EQ(3 * ps - 1, pattern_mismatch(buf + ps - 1, 3 * ps - 1, 9, 33));
-	EXPECT_EQ(1, pattern_mismatch(buf + len - 1, 1, 5, len - 1));	/* untouched tail */
+	EXPECT_EQ(2, pattern_mismatch(buf + len - 2, 2, 5, len - 2));	/* untouched tail */
 	EXPECT_EQ(0, ioc_unpin_ns(fd, h, PINIO_UNPIN_DIRTY, NULL));
 	munmap(out, len + ps);
 	device_works(_metadata, fd);
@@ -1926,18 +1935,17 @@ TEST(close_releases_all)
 
 /*
  * memfd pages pinned for writing, written by the device, released with and without
- * PINIO_UNPIN_DIRTY. Whether the page was "dirtied" by the unpin cannot be told apart from
- * user space for shmem (a writable fault already dirtied the folio and shmem has no
- * writeback without swap), so this checks what can be seen: the device's bytes are in the page
- * cache (pread of the memfd, after the mapping is gone), and pages released dirty are dirty
- * (/proc/kpageflags, when PFNs are visible).
+ * PINIO_UNPIN_DIRTY and on close: the device's bytes are in the page cache (pread of the
+ * memfd, after the mapping is gone), before and after the release. Whether the release
+ * dirtied the pages cannot be seen here (the writable fault already dirtied the shmem folios,
+ * and shmem without swap never cleans them): release_dirties_what_was_written checks that.
  */
 TEST(unpin_dirty_memfd)
 {
 	const size_t ps = psz(), n = 4, len = n * ps;
 	int fd = dev_open(), mfd, h1, h2, h3;
 	uint8_t *map, *rd = map_small(len);
-	long long pins0 = pins_outstanding(), fl;
+	long long pins0 = pins_outstanding();
 	struct pinio_query q;
 
 	ASSERT_LE(0, fd);
@@ -1985,17 +1993,117 @@ TEST(unpin_dirty_memfd)
 	map = mmap(NULL, len, PROT_READ, MAP_SHARED, mfd, 0);
 	ASSERT_NE(MAP_FAILED, map);
 	EXPECT_EQ(len, pattern_mismatch(map, len, 42, 0));
-	fl = kpageflags(map);
-	if (fl < 0) {
-		TH_LOG("no PFNs in /proc/self/pagemap: dirty bits not checked");
-	} else {
-		EXPECT_TRUE(fl & (1ULL << KPF_DIRTY)) TH_LOG("page 0 not dirty after UNPIN_DIRTY");
-		EXPECT_TRUE(kpageflags(map + ps) & (1ULL << KPF_DIRTY));
-		EXPECT_TRUE(kpageflags(map + 3 * ps) & (1ULL << KPF_DIRTY));
-	}
 	munmap(map, len);
 	close(mfd);
 	ASSERT_PINS_BALANCED();
+}
+
+/* PG_dirty of the page mapped at @addr (/proc/kpageflags): 1, 0, or -1 if not visible. */
+static int page_dirty(const void *addr)
+{
+	long long fl = kpageflags(addr);
+
+	return fl < 0 ? -1 : !!(fl & (1ULL << KPF_DIRTY));
+}
+
+/*
+ * Which releases dirty a page, seen on private anonymous pages in small folios: once written
+ * by the CPU they are dirty in their page table entries, but the folio's PG_dirty
+ * (KPF_DIRTY) stays clear until folio_mark_dirty(), which is what
+ * unpin_user_pages_dirty_lock(..., true) and set_page_dirty_lock() call. Written first, the
+ * pages are pinned by the fast GUP path, which leaves PG_dirty alone. So PG_dirty afterwards
+ * tells exactly which releases dirtied their pages:
+ * - UNPIN with DIRTY of a FOLL_WRITE pin or get: dirty; without DIRTY: clean;
+ * - UNPIN with DIRTY of a read-only pin: clean (it may hold pages that must not be dirtied);
+ * - close: dirty if the device wrote into the pages (PINIO_IOC_DMA), else clean;
+ * - read(2) into the pages: dirty; write(2) from them: clean.
+ */
+TEST(release_dirties_what_was_written)
+{
+	enum {
+		PIN_DIRTY, PIN_CLEAN, RO_DIRTY, GET_DIRTY, GET_CLEAN, CLOSE_WRITTEN,
+		CLOSE_UNWRITTEN, READ_INTO, WRITE_FROM, NPAGES
+	};
+	static const char *const name[NPAGES] = {
+		"PIN_W, DMA in, UNPIN_DIRTY", "PIN_W, DMA in, UNPIN", "read-only PIN, UNPIN_DIRTY",
+		"GET|PIN_W, DMA in, UNPIN_DIRTY", "GET|PIN_W, DMA in, UNPIN",
+		"PIN_W, DMA in, close", "PIN_W, close", "read(2) into it", "write(2) from it",
+	};
+	static const uint32_t flags[NPAGES] = {
+		[PIN_DIRTY] = PIN_W, [PIN_CLEAN] = PIN_W, [RO_DIRTY] = 0,
+		[GET_DIRTY] = PIN_GET | PIN_W, [GET_CLEAN] = PIN_GET | PIN_W,
+		[CLOSE_WRITTEN] = PIN_W, [CLOSE_UNWRITTEN] = PIN_W,
+	};
+	static const int dirty_after[NPAGES] = {
+		[PIN_DIRTY] = 1, [GET_DIRTY] = 1, [CLOSE_WRITTEN] = 1, [READ_INTO] = 1,
+	};
+	const size_t ps = psz();
+	uint8_t *buf = map_small(NPAGES * ps);
+	long long pins0 = pins_outstanding();
+	int fd = dev_open(), h[NPAGES] = { 0 };
+
+	ASSERT_LE(0, fd);
+	ASSERT_NE(NULL, buf);
+	memset(buf, 0x11, NPAGES * ps);
+	for (int i = 0; i < NPAGES; i++) {
+		ASSERT_EQ(0, page_dirty(buf + i * ps))
+			TH_LOG("page %d (%s): PG_dirty set before any release, or not visible",
+			       i, name[i]);
+	}
+	ASSERT_EQ(0, store_fill_pattern(fd, 0, NPAGES * ps, 77));
+
+	for (int i = PIN_DIRTY; i <= CLOSE_UNWRITTEN; i++) {
+		h[i] = ioc_pin(fd, buf + i * ps, ps, flags[i], 0, NULL);
+		ASSERT_LT(0, h[i]) TH_LOG("pin of page %d (%s): %s", i, name[i], strerror(-h[i]));
+	}
+	/* The device writes into the pages taken for writing, except CLOSE_UNWRITTEN. */
+	for (int i = PIN_DIRTY; i < CLOSE_UNWRITTEN; i++) {
+		if (i == RO_DIRTY)
+			continue;
+		EXPECT_EQ((long long)ps,
+			  ioc_dma(fd, h[i], PINIO_DMA_TO_PAGES, 0, (uint64_t)i * ps, ps));
+	}
+	EXPECT_EQ((long long)ps, ioc_dma(fd, h[RO_DIRTY], PINIO_DMA_FROM_PAGES, 0,
+					 (uint64_t)RO_DIRTY * ps, ps));
+	/* Neither pinning nor the device's writes through its own mapping dirty a folio. */
+	for (int i = PIN_DIRTY; i <= CLOSE_UNWRITTEN; i++) {
+		EXPECT_EQ(0, page_dirty(buf + i * ps)) TH_LOG("page %d (%s) dirty while held",
+							       i, name[i]);
+	}
+
+	EXPECT_EQ(0, ioc_unpin(fd, h[PIN_DIRTY], PINIO_UNPIN_DIRTY));
+	EXPECT_EQ(0, ioc_unpin(fd, h[PIN_CLEAN], 0));
+	EXPECT_EQ(0, ioc_unpin(fd, h[RO_DIRTY], PINIO_UNPIN_DIRTY));
+	EXPECT_EQ(0, ioc_unpin(fd, h[GET_DIRTY], PINIO_UNPIN_DIRTY));
+	EXPECT_EQ(0, ioc_unpin(fd, h[GET_CLEAN], 0));
+	/* CLOSE_* are still held: still clean. */
+	EXPECT_EQ(0, page_dirty(buf + CLOSE_WRITTEN * ps));
+	EXPECT_EQ(0, page_dirty(buf + CLOSE_UNWRITTEN * ps));
+	ASSERT_EQ(0, close(fd));
+
+	/* The data path: read(2) releases the pages it filled dirty, write(2) clean. */
+	fd = dev_open();
+	ASSERT_LE(0, fd);
+	EXPECT_EQ((ssize_t)ps, pread(fd, buf + READ_INTO * ps, ps, (off_t)READ_INTO * ps));
+	EXPECT_EQ((ssize_t)ps, pwrite(fd, buf + WRITE_FROM * ps, ps, (off_t)WRITE_FROM * ps));
+	ASSERT_EQ(0, close(fd));
+
+	for (int i = 0; i < NPAGES; i++) {
+		EXPECT_EQ(dirty_after[i], page_dirty(buf + i * ps))
+			TH_LOG("page %d (%s): PG_dirty %d, expected %d", i, name[i],
+			       page_dirty(buf + i * ps), dirty_after[i]);
+	}
+	/* And the device's bytes are where it put them. */
+	for (int i = PIN_DIRTY; i < CLOSE_UNWRITTEN; i++) {
+		if (i == RO_DIRTY)
+			continue;
+		EXPECT_EQ(ps, pattern_mismatch(buf + i * ps, ps, 77, (uint64_t)i * ps))
+			TH_LOG("page %d (%s): wrong data", i, name[i]);
+	}
+	EXPECT_EQ(ps, pattern_mismatch(buf + READ_INTO * ps, ps, 77, (uint64_t)READ_INTO * ps));
+	EXPECT_TRUE(all_bytes(buf + CLOSE_UNWRITTEN * ps, ps, 0x11));
+	EXPECT_EQ(0, pins_outstanding() - pins0);
+	munmap(buf, NPAGES * ps);
 }
 
 /* ================================================================================== */

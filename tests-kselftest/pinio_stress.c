@@ -467,7 +467,7 @@ static void *owner_forker(void *arg)
 
 	while (!stopping()) {
 		pid_t pid;
-		int status;
+		int status = 0;
 
 		pst_sleep_us(10000 + rnd(&r, 60000));
 		pid = fork();
@@ -489,6 +489,9 @@ static void *owner_forker(void *arg)
 		pst_add(st, S_fork, 1);
 		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 			;
+		if (!WIFEXITED(status) || WEXITSTATUS(status))
+			pst_fail(st, "owner_forker: a child that scribbled on owner buffers ended with "
+				 "status %#x", status);
 	}
 	return NULL;
 }
@@ -534,9 +537,18 @@ static int owner_main(uint64_t seed)
 				o->gen[(off + s) / sect] = g;
 		}
 	}
-	for (unsigned int i = 0; i < cfg.owner_threads; i++)
-		pthread_create(&th[i], NULL, owner_thread, &owners[i]);
-	pthread_create(&forker, NULL, owner_forker, &fseed);
+	for (unsigned int i = 0; i < cfg.owner_threads; i++) {
+		errno = pthread_create(&th[i], NULL, owner_thread, &owners[i]);
+		if (errno) {
+			pst_fail(st, "owner %u: pthread_create: %s", i, strerror(errno));
+			return 1;
+		}
+	}
+	errno = pthread_create(&forker, NULL, owner_forker, &fseed);
+	if (errno) {
+		pst_fail(st, "owner_forker: pthread_create: %s", strerror(errno));
+		return 1;
+	}
 	for (unsigned int i = 0; i < cfg.owner_threads; i++)
 		pthread_join(th[i], NULL);
 	pthread_join(forker, NULL);
