@@ -14,6 +14,8 @@ for p in "${progs[@]}" "$PINIO_TOP/tests-kselftest/run_kselftests.sh" ${PINIO_TE
 	adds+=(--add "$p")
 done
 
+# Results of an earlier run must not be read as this one's.
+rm -f "$log" "$dmesg_log"
 t0=$(date +%s)
 say "running ${#progs[@]} kselftest programs and the KUnit suites in one debug-kernel boot"
 set +e
@@ -24,14 +26,37 @@ set -e
 
 pass=0 fail=0 skip=0
 failed=()
-# kselftests: the top-level TAP result lines of each program.
-while read -r line; do
-	case $line in
-	"ok "*"# SKIP"*) skip=$((skip + 1)) ;;
-	"ok "*) pass=$((pass + 1)) ;;
-	"not ok "*) fail=$((fail + 1)); failed+=("kselftest: ${line#not ok }") ;;
+skipped=()
+# kselftests: each program's top-level TAP, between the runner's @@begin and @@end lines. A
+# skip counts as a failure: in this guest everything is expected to run. A program whose
+# results do not match its plan (it crashed, or stopped early) fails too.
+while IFS='|' read -r kind name detail; do
+	case $kind in
+	pass) pass=$((pass + 1)) ;;
+	skip) skip=$((skip + 1)); skipped+=("$name: $detail") ;;
+	fail) fail=$((fail + 1)); failed+=("$name: $detail") ;;
 	esac
-done < <(tr -d '\r' <"$log" | grep -E '^(not )?ok [0-9]+ ')
+done < <(tr -d '\r' <"$log" | awk '
+	/^@@begin / { prog = $2; plan = -1; n = 0; next }
+	/^@@end / {
+		if (prog != "" && plan < 0)
+			print "fail|" prog "|no TAP plan"
+		else if (prog != "" && plan == 0 && planskip)
+			print "skip|" prog "|skipped as a whole"
+		else if (prog != "" && n != plan)
+			print "fail|" prog "|" n " results for a plan of " plan
+		prog = ""; planskip = 0; next
+	}
+	prog == "" { next }
+	/^1\.\.[0-9]+/ { plan = substr($1, 4) + 0; planskip = /# SKIP/; next }
+	/^(not )?ok [0-9]+ / {
+		n++
+		line = $0
+		sub(/^(not )?ok [0-9]+ /, "", line)
+		if ($1 == "not") print "fail|" prog "|" line
+		else if ($0 ~ /# SKIP/) print "skip|" prog "|" line
+		else print "pass|" prog "|"
+	}')
 # A program that crashed or left pins behind is a failure of its own.
 while read -r _ name rc pins; do
 	if [ "$rc" != 0 ] && [ "$rc" != 4 ]; then
@@ -50,30 +75,40 @@ for p in "${progs[@]}"; do
 	fi
 done
 
-# KUnit: test cases of pinio's suites, from the KTAP the module printed at insmod.
+# KUnit: every suite the module declares (#[kunit_tests(NAME)] in src/) must have reported,
+# at insmod, as many cases as its plan, each passing.
 kunit_cases=0
-if [ -f "$dmesg_log" ]; then
-	while read -r res name; do
-		kunit_cases=$((kunit_cases + 1))
-		case $res in
-		ok) pass=$((pass + 1)) ;;
-		skip) skip=$((skip + 1)) ;;
-		*) fail=$((fail + 1)); failed+=("kunit: $name") ;;
+mapfile -t suites < <(grep -ho 'kunit_tests(pinio[a-z0-9_]*)' "$PINIO_TOP"/src/*.rs |
+	sed 's/kunit_tests(\(.*\))/\1/' | sort -u)
+[ ${#suites[@]} -gt 0 ] || die "no #[kunit_tests] suites found in src/"
+for suite in "${suites[@]}"; do
+	while IFS='|' read -r kind name; do
+		case $kind in
+		ok) pass=$((pass + 1)); kunit_cases=$((kunit_cases + 1)) ;;
+		skip) skip=$((skip + 1)); kunit_cases=$((kunit_cases + 1))
+			skipped+=("kunit $suite: $name") ;;
+		fail) fail=$((fail + 1)); kunit_cases=$((kunit_cases + 1))
+			failed+=("kunit $suite: $name") ;;
+		missing) fail=$((fail + 1)); failed+=("kunit $suite: $name") ;;
 		esac
-	done < <(sed -E 's/^\[[^]]*\] ?//' "$dmesg_log" | awk '
-		/^    # Subtest: pinio/ { insuite = 1; next }
-		/^(not )?ok [0-9]+ / { insuite = 0 }
+	done < <(sed -E 's/^\[[^]]*\] ?//' "$dmesg_log" 2>/dev/null | awk -v suite="$suite" '
+		$0 == "    # Subtest: " suite { insuite = 1; seen = 1; plan = -1; next }
+		insuite && /^    1\.\.[0-9]+/ { plan = substr($1, 4) + 0; next }
 		insuite && /^    (not )?ok [0-9]+ / {
-			res = ($1 == "not") ? "fail" : "ok"
-			if ($0 ~ /# SKIP/) res = "skip"
-			n = ($1 == "not") ? $4 : $3
-			print res, n
+			n++
+			name = ($1 == "not") ? $4 : $3
+			if ($1 == "not") print "fail|" name
+			else if ($0 ~ /# SKIP/) print "skip|" name
+			else print "ok|" name
+			next
+		}
+		insuite && /^(not )?ok [0-9]+ / { insuite = 0 }
+		END {
+			if (!seen) print "missing|suite did not run (no KTAP in the kernel log)"
+			else if (plan < 0) print "missing|no KTAP plan"
+			else if (n != plan) print "missing|" n " cases for a plan of " plan
 		}')
-fi
-if [ "$kunit_cases" = 0 ]; then
-	fail=$((fail + 1))
-	failed+=("no KUnit results from pinio in the kernel log")
-fi
+done
 
 # The guest's kernel log must be clean and rmmod must succeed (scripts/vm checks both).
 if [ "$vm_rc" = 0 ]; then
@@ -85,9 +120,13 @@ fi
 
 t1=$(date +%s)
 echo
-echo "kselftest + KUnit ($kunit_cases KUnit cases) + clean kernel log, $((t1 - t0)) s; $skip skipped"
+echo "kselftest + KUnit (${#suites[@]} suites, $kunit_cases cases) + clean kernel log, $((t1 - t0)) s"
+for f in "${skipped[@]+"${skipped[@]}"}"; do
+	echo "SKIPPED (counted as failed): $f"
+done
 for f in "${failed[@]+"${failed[@]}"}"; do
 	echo "FAILED: $f"
 done
+fail=$((fail + skip))
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]

@@ -175,7 +175,7 @@ all_ok=1
 	echo
 	echo "| invariant | result |"
 	echo "|---|---|"
-	echo "| no kernel splat (BUG, WARNING, Oops, KASAN, lockdep, UBSAN, bad page, hung task) | $splat |"
+	echo "| no kernel splat (BUG, WARNING, Oops, KASAN, lockdep, bad page) | $splat |"
 	echo "| kmemleak clean after the final rmmod | $leak |"
 	echo "| final rmmod pinio succeeded | $rmmod |"
 	echo "| guest finished within its time limit | $finished |"
