@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Install everything pinio needs on Debian 12 / Ubuntu x86_64: Debian's Rust toolchain that
+# Install everything pinio needs on Debian 12 x86_64: Debian's Rust toolchain that
 # builds kernel 7.3, clang/LLVM 19, a pinned bindgen, QEMU and busybox for the guest, and the
 # kernel source from Debian's linux-source-$KERNEL_SERIES package. Idempotent: a second run
 # only says that everything is in place.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-APT_PACKAGES=(rustc-web rust-web-src rust-web-clippy rustfmt-web rust-web-analyzer clang-19 lld-19 llvm-19 libclang-19-dev
+APT_PACKAGES=(rustc-web cargo-web rust-web-src rust-web-clippy rustfmt-web rust-web-analyzer clang-19 lld-19 llvm-19 libclang-19-dev
 	flex bison bc libelf-dev libssl-dev cpio kmod busybox-static qemu-system-x86
 	binutils xz-utils make gcc python3 gnuplot-nox)
 
@@ -61,6 +61,10 @@ EOL
 		-o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Cache::Archives=$apt_dir/archives"
 		-o "APT::Get::List-Cleanup=0" -o "Debug::NoLocking=1" -o "APT::Sandbox::User=root")
 	timed "apt-get update ($KERNEL_SUITE)" apt-get "${opts[@]}" update -qq
+	# apt-get update can exit 0 when a download failed: tell that apart from a missing package.
+	ls "$apt_dir/lists/"*"_${KERNEL_SUITE}_main_binary-"*"_Packages"* >/dev/null 2>&1 ||
+		die "could not fetch the package list of Debian's $KERNEL_SUITE from deb.debian.org
+  (network or proxy?); nothing to look $KERNEL_SERIES up in"
 	local pkg=linux-source-$KERNEL_SERIES
 	local ver
 	ver=$(apt-cache "${opts[@]}" policy "$pkg" 2>/dev/null | awk '/Candidate:/ {print $2}')

@@ -78,7 +78,9 @@ for mib in $GUPTEST_MIB; do
 	for mem in T t; do
 		for n in 512 -1; do
 			for cmd in a L; do
-				./gup_test -$cmd -$mem -m "$mib" -n "$n" -r "$GUPTEST_REPS" >/tmp/gup_test.out 2>&1
+				./gup_test -$cmd -$mem -m "$mib" -n "$n" -r "$GUPTEST_REPS" \
+					>/tmp/gup_test.out 2>&1 ||
+					{ cat /tmp/gup_test.out; echo "ERROR gup_test -$cmd -$mem"; exit 1; }
 				sed -n "s/^# \([A-Z_]*\): Time: get:\([0-9]*\) put:\([0-9]*\) us.*/GUPTEST cmd=$cmd mem=$mem mib=$mib n=$n name=\1 get_us=\2 put_us=\3/p" \
 					/tmp/gup_test.out >>"$GUP_OUT"
 			done
@@ -101,7 +103,7 @@ run_io() { # target op bs threads round
 	esac
 	./iobench --path "$1" $2 --label "$3" --op "$4" --bs "$5" --threads "$6" --span "$store" \
 		--duration-ms "$IO_MS" --warmup-ms "$IO_WARMUP_MS" --tag "round=$7" >>"$IO_OUT" ||
-		echo "ERROR iobench $3 $4 $5 $6"
+		{ echo "ERROR iobench $3 $4 $5 $6"; exit 1; }
 }
 
 r=0
