@@ -100,7 +100,7 @@ static FOPS: FileOperations = FileOperations(bindings::file_operations {
     splice_write: Some(bindings::iter_file_splice_write),
     unlocked_ioctl: Some(ioctl),
     #[cfg(CONFIG_COMPAT)]
-    compat_ioctl: Some(bindings::compat_ptr_ioctl),
+    compat_ioctl: bindings::compat_ptr_ioctl,
     // Accept RWF_DONTCACHE as block devices do: there is no page cache to keep clean anyway.
     fop_flags: ffi::PINIO_FOP_DONTCACHE,
     ..pin_init::zeroed()
