@@ -11,6 +11,7 @@
 #include <linux/sched/signal.h>
 #include <linux/uio.h>
 #include <linux/vmstat.h>
+#include <linux/workqueue.h>
 
 #include "pinio_shim.h"
 
@@ -54,6 +55,44 @@ void pinio_iov_iter_reexpand(struct iov_iter *iter, size_t count)
 	iov_iter_reexpand(iter, count);
 }
 
+bool pinio_iov_iter_set_nofault(struct iov_iter *iter, bool nofault)
+{
+	bool old = iter->nofault;
+
+	iter->nofault = nofault;
+	return old;
+}
+
+void pinio_release_got_pages(struct page **pages, unsigned long nr, bool dirty)
+{
+	unsigned long i;
+
+	if (dirty)
+		for (i = 0; i < nr; i++)
+			set_page_dirty_lock(pages[i]);
+	release_pages(pages, nr);
+}
+
+bool pinio_is_sync_kiocb(const struct kiocb *iocb)
+{
+	return is_sync_kiocb((struct kiocb *)iocb);
+}
+
+bool pinio_kiocb_nowait(const struct kiocb *iocb)
+{
+	return iocb->ki_flags & IOCB_NOWAIT;
+}
+
+void pinio_ki_complete(struct kiocb *iocb, long ret)
+{
+	iocb->ki_complete(iocb, ret);
+}
+
+struct workqueue_struct *pinio_alloc_workqueue(const char *name)
+{
+	return alloc_workqueue("%s", WQ_UNBOUND, 0, name);
+}
+
 void pinio_memcpy_page(struct page *dst, size_t dst_off, struct page *src,
 		       size_t src_off, size_t len)
 {
@@ -95,9 +134,25 @@ bool pinio_folio_test_anon(const struct folio *folio)
 	return folio_test_anon(folio);
 }
 
+/*
+ * folio_is_longterm_pinnable(), except that with CONFIG_CMA its first test, of
+ * the pageblock's migratetype (MIGRATE_CMA or MIGRATE_ISOLATE: not pinnable),
+ * is left out: get_pfnblock_migratetype() is not exported to modules. The
+ * rest is the same sequence of tests as include/linux/mm.h.
+ */
 bool pinio_folio_is_longterm_pinnable(struct folio *folio)
 {
+#ifdef CONFIG_CMA
+	if (is_zero_folio(folio))
+		return true;
+	if (folio_is_device_coherent(folio))
+		return false;
+	if (folio_is_fsdax(folio))
+		return false;
+	return !folio_is_zone_movable(folio);
+#else
 	return folio_is_longterm_pinnable(folio);
+#endif
 }
 
 bool pinio_page_anon_exclusive(const struct page *page)

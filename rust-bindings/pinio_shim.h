@@ -10,6 +10,8 @@
 #include <linux/types.h>
 
 struct file;
+struct kiocb;
+struct workqueue_struct;
 struct file_operations;
 struct folio;
 struct iov_iter;
@@ -25,6 +27,16 @@ unsigned long pinio_iter_iov_addr(const struct iov_iter *iter);
 size_t pinio_iter_iov_len(const struct iov_iter *iter);
 void pinio_iov_iter_truncate(struct iov_iter *iter, u64 count);
 void pinio_iov_iter_reexpand(struct iov_iter *iter, size_t count);
+bool pinio_iov_iter_set_nofault(struct iov_iter *iter, bool nofault);
+void pinio_release_got_pages(struct page **pages, unsigned long nr, bool dirty);
+
+/* kiocb */
+bool pinio_is_sync_kiocb(const struct kiocb *iocb);
+bool pinio_kiocb_nowait(const struct kiocb *iocb);
+void pinio_ki_complete(struct kiocb *iocb, long ret);
+
+/* The engine's workqueue */
+struct workqueue_struct *pinio_alloc_workqueue(const char *name);
 
 /* Copy between two pages through short-lived local mappings. */
 void pinio_memcpy_page(struct page *dst, size_t dst_off, struct page *src,

@@ -11,7 +11,7 @@
 //! `mmgrab()`, so a file closed by another process, or after the pinner exited, still uncharges
 //! the right counter.
 
-use crate::ffi;
+use crate::shim;
 use kernel::{
     bindings,
     mm::Mm,
@@ -74,17 +74,17 @@ impl MmAccount {
         let delta = i64::try_from(new_pages).map_err(|_| ENOMEM)?;
         if delta != 0 {
             // SAFETY: `mm` is kept alive by `mmgrab()` (the `ARef`); the counter is atomic.
-            let total = unsafe { ffi::pinio_mm_pinned_vm_add(self.mm.as_raw(), delta) };
+            let total = unsafe { shim::pinio_mm_pinned_vm_add(self.mm.as_raw(), delta) };
             // SAFETY: Reads the current task's capabilities and rlimit.
             let (capable, limit) = unsafe {
                 (
                     bindings::capable(bindings::CAP_IPC_LOCK as i32),
-                    ffi::pinio_rlimit_memlock_pages(),
+                    shim::pinio_rlimit_memlock_pages(),
                 )
             };
             if !capable && u64::try_from(total).unwrap_or(u64::MAX) > limit as u64 {
                 // SAFETY: As above; this undoes the addition.
-                unsafe { ffi::pinio_mm_pinned_vm_add(self.mm.as_raw(), -delta) };
+                unsafe { shim::pinio_mm_pinned_vm_add(self.mm.as_raw(), -delta) };
                 return Err(ENOMEM);
             }
         }
@@ -122,7 +122,7 @@ impl MmAccount {
         let pages = pages.min(self.charged);
         if pages != 0 {
             // SAFETY: `mm` is kept alive by `mmgrab()`; this takes back pages this account added.
-            unsafe { ffi::pinio_mm_pinned_vm_add(self.mm.as_raw(), -(pages as i64)) };
+            unsafe { shim::pinio_mm_pinned_vm_add(self.mm.as_raw(), -(pages as i64)) };
             // INVARIANT: `pinned_vm` and `charged` drop by the same amount.
             self.charged -= pages;
         }

@@ -10,7 +10,14 @@
 //! use the kernel's `copy_splice_read()` and `iter_file_splice_write()`, which hand
 //! `read_iter`/`write_iter` kernel-page (BVEC) iterators.
 
-use crate::{device::Device, ffi, ioctl, open_file::OpenFile, transfer};
+use crate::{
+    device::Device,
+    ioctl,
+    kiocb::IoCb,
+    open_file::OpenFile,
+    shim,
+    transfer::{self, Done},
+};
 use core::pin::Pin;
 use kernel::{
     bindings,
@@ -102,7 +109,7 @@ static FOPS: FileOperations = FileOperations(bindings::file_operations {
     #[cfg(CONFIG_COMPAT)]
     compat_ioctl: bindings::compat_ptr_ioctl,
     // Accept RWF_DONTCACHE as block devices do: there is no page cache to keep clean anyway.
-    fop_flags: ffi::PINIO_FOP_DONTCACHE,
+    fop_flags: shim::PINIO_FOP_DONTCACHE,
     ..pin_init::zeroed()
 });
 
@@ -135,8 +142,8 @@ unsafe extern "C" fn open(_inode: *mut bindings::inode, file: *mut bindings::fil
     };
     // SAFETY: `file` is being opened; the open path may set its modes and private data.
     unsafe {
-        ffi::pinio_file_set_can_odirect(file);
-        ffi::pinio_file_set_nowait(file);
+        shim::pinio_file_set_can_odirect(file);
+        shim::pinio_file_set_nowait(file);
         (*file).private_data = ptr.into_foreign().cast();
     }
     0
@@ -162,42 +169,52 @@ unsafe extern "C" fn llseek(file: *mut bindings::file, offset: i64, whence: c_in
     unsafe { bindings::fixed_size_llseek(file, offset, whence, size as i64) }
 }
 
-/// # Safety
-///
-/// Called by the VFS with a valid `kiocb` for an open `/dev/pinio` file and a valid destination
-/// iterator.
-unsafe extern "C" fn read_iter(
-    kiocb: *mut bindings::kiocb,
-    iter: *mut bindings::iov_iter,
-) -> isize {
-    // SAFETY: `kiocb` is valid for this call and its file's private data is a `FilePtr`.
-    let mut kiocb = unsafe { Kiocb::<FilePtr>::from_raw(kiocb) };
-    // SAFETY: `iter` is a valid destination iterator for this call.
-    let iter = unsafe { IovIterDest::from_raw(iter) };
-    let file = kiocb.file();
-    match transfer::read(&file, kiocb.ki_pos_mut(), iter) {
-        Ok(done) => done as isize,
+/// The `read_iter`/`write_iter` return value for `result`.
+fn rw_return(result: Result<Done>) -> isize {
+    match result {
+        Ok(Done::Now(done)) => isize::try_from(done).unwrap_or(isize::MAX),
+        Ok(Done::Queued) => -(bindings::EIOCBQUEUED as isize),
         Err(err) => err.to_errno() as isize,
     }
 }
 
 /// # Safety
 ///
-/// Called by the VFS with a valid `kiocb` for an open `/dev/pinio` file and a valid source
-/// iterator.
+/// Called by the VFS (or aio, io_uring) with a valid `kiocb` for an open `/dev/pinio` file and
+/// a valid destination iterator.
+unsafe extern "C" fn read_iter(
+    kiocb: *mut bindings::kiocb,
+    iter: *mut bindings::iov_iter,
+) -> isize {
+    // SAFETY: `kiocb` is valid for this call and its file's private data is a `FilePtr`.
+    let file = unsafe { Kiocb::<FilePtr>::from_raw(kiocb) }.file();
+    // SAFETY: `kiocb` is valid and ours to modify for this call; `rw_return` turns
+    // `Done::Queued`, which only a request handed to the engine gives, into `-EIOCBQUEUED`.
+    let Some(iocb) = (unsafe { IoCb::from_raw(kiocb) }) else {
+        return EINVAL.to_errno() as isize;
+    };
+    // SAFETY: `iter` is a valid destination iterator for this call.
+    let iter = unsafe { IovIterDest::from_raw(iter) };
+    rw_return(transfer::read(&file, iocb, iter))
+}
+
+/// # Safety
+///
+/// Called by the VFS (or aio, io_uring) with a valid `kiocb` for an open `/dev/pinio` file and
+/// a valid source iterator.
 unsafe extern "C" fn write_iter(
     kiocb: *mut bindings::kiocb,
     iter: *mut bindings::iov_iter,
 ) -> isize {
     // SAFETY: `kiocb` is valid for this call and its file's private data is a `FilePtr`.
-    let mut kiocb = unsafe { Kiocb::<FilePtr>::from_raw(kiocb) };
+    let file = unsafe { Kiocb::<FilePtr>::from_raw(kiocb) }.file();
+    // SAFETY: As in `read_iter`.
+    let Some(iocb) = (unsafe { IoCb::from_raw(kiocb) }) else {
+        return EINVAL.to_errno() as isize;
+    };
     // SAFETY: `iter` is a valid source iterator for this call.
     let iter = unsafe { IovIterSource::from_raw(iter) };
-    let file = kiocb.file();
-    match transfer::write(&file, kiocb.ki_pos_mut(), iter) {
-        Ok(done) => done as isize,
-        Err(err) => err.to_errno() as isize,
-    }
+    rw_return(transfer::write(&file, iocb, iter))
 }
 
 /// # Safety
@@ -225,12 +242,12 @@ mod tests {
 
     impl KernelFile {
         fn open() -> Result<Self> {
-            let device = Arc::new(Device::new(1, 512, 16)?, GFP_KERNEL)?;
+            let device = Arc::new(Device::new(1, 512, 16, None)?, GFP_KERNEL)?;
             let private = OpenFile::new(device)?.into_foreign();
             // SAFETY: The name is NUL-terminated, `FOPS` is static, and `private` is a
             // `FilePtr`, which `release` takes back when the file goes.
             let file = unsafe {
-                ffi::pinio_anon_inode_getfile(
+                shim::pinio_anon_inode_getfile(
                     c"[pinio-kunit]".as_char_ptr(),
                     &FOPS.0,
                     private.cast(),

@@ -47,10 +47,22 @@ counters! {
     pages_dirtied,
     /// Kernel pages the data path only listed (BVEC/KVEC iterators), taking no reference.
     pages_listed,
+    /// Pages the data path took a `FOLL_GET` reference on (`PINIO_CONFIG_GET_PAGES`).
+    pages_got,
+    /// Of those, pages released with `put_page()`.
+    pages_put,
     /// Bytes moved through pinned user pages.
     bytes_pinned,
     /// Bytes moved through listed kernel pages.
     bytes_listed,
+    /// Bytes moved through referenced (`FOLL_GET`) pages.
+    bytes_got,
+    /// Asynchronous requests queued (`-EIOCBQUEUED` returned).
+    async_queued,
+    /// Asynchronous requests completed (`ki_complete()` called).
+    async_completed,
+    /// `read_iter`/`write_iter` calls answered `EAGAIN` under `IOCB_NOWAIT`.
+    nowait_eagain,
     /// Successful `PINIO_IOC_PIN` calls.
     ioctl_pins,
     /// Handles released, by `PINIO_IOC_UNPIN` or on close.

@@ -3,7 +3,7 @@
 //! State shared by every open file of `/dev/pinio`: the store, the module parameters in
 //! effect, and the counters.
 
-use crate::{counters::Counters, store::Store, uapi};
+use crate::{counters::Counters, engine::EngineRef, store::Store, uapi};
 use kernel::{page::PAGE_SIZE, prelude::*};
 
 /// The device behind `/dev/pinio`.
@@ -16,6 +16,9 @@ pub(crate) struct Device {
     pub(crate) max_pinned_pages: usize,
     /// Event counters (debugfs).
     pub(crate) counters: Counters,
+    /// Where asynchronous requests are queued; `None` for a device without an engine (KUnit),
+    /// which serves asynchronous kiocbs synchronously.
+    pub(crate) engine: Option<EngineRef>,
 }
 
 /// Largest store the module accepts, in MiB.
@@ -23,7 +26,12 @@ const MAX_SIZE_MIB: u32 = 64 * 1024;
 
 impl Device {
     /// Allocates the device for the module parameters; `EINVAL` if they are out of range.
-    pub(crate) fn new(size_mib: u32, block_size: u32, max_pin_mib: u32) -> Result<Self> {
+    pub(crate) fn new(
+        size_mib: u32,
+        block_size: u32,
+        max_pin_mib: u32,
+        engine: Option<EngineRef>,
+    ) -> Result<Self> {
         let block_size = usize::try_from(block_size).map_err(|_| EINVAL)?;
         if size_mib == 0 || size_mib > MAX_SIZE_MIB {
             pr_err!("size_mib must be 1..={MAX_SIZE_MIB}, not {size_mib}\n");
@@ -44,6 +52,7 @@ impl Device {
             block_size,
             max_pinned_pages: mib(max_pin_mib)? / PAGE_SIZE,
             counters: Counters::new(),
+            engine,
         })
     }
 
@@ -63,6 +72,8 @@ impl Device {
             block_size: self.block_size as u32,
             page_size: PAGE_SIZE as u32,
             max_pinned_pages: self.max_pinned_pages as u64,
+            config_flags: uapi::PINIO_CONFIG_FLAGS_ALL,
+            max_queue_depth: uapi::PINIO_QUEUE_DEPTH_MAX,
             ..Default::default()
         }
     }

@@ -1,28 +1,32 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Page batches extracted from an `iov_iter`.
+//! Pages taken from an `iov_iter` for the device, and their release.
 //!
-//! [`ExtractedPages`] wraps `iov_iter_extract_pages()`: user-backed iterators (UBUF, IOVEC) get
-//! their pages pinned with `FOLL_PIN` (and `FOLL_WRITE` when the device will write into them);
-//! kernel-page iterators (BVEC, KVEC, ...) get their pages merely listed, with no reference
-//! taken, because whoever built the iterator keeps them alive. `iov_iter_extract_will_pin()`
-//! tells the two apart, and decides the release: pinned pages are unpinned on drop with
-//! `unpin_user_pages_dirty_lock()` (the folio-batched call), dirtied if the device wrote into
-//! them; listed pages are left alone.
+//! Two ways of taking them, chosen per open file ([`Mode`]):
+//! - **extraction** (the default, what the block layer does since 2023):
+//!   `iov_iter_extract_pages()` pins user-backed iterators' pages (UBUF, IOVEC) with `FOLL_PIN`
+//!   (and `FOLL_WRITE` when the device will write into them) and merely lists the pages of
+//!   kernel-page iterators (BVEC, KVEC, ...), taking no reference, because whoever built the
+//!   iterator keeps them alive; `iov_iter_extract_will_pin()` tells the two apart. Pinned pages
+//!   are released with `unpin_user_pages_dirty_lock()` (the folio-batched call), dirtied if the
+//!   device wrote into them; listed pages are left alone.
+//! - **references** (the O_DIRECT path before 2020, for experiments): `iov_iter_get_pages2()`
+//!   takes a `FOLL_GET` page reference on every page, user or kernel; they are released with
+//!   `set_page_dirty_lock()` (if written) and `release_pages()`.
+//!
+//! [`ExtractedPages`] is one bounded batch on the stack of a synchronous transfer, borrowing
+//! the iterator; [`OwnedPages`] holds all pages of an asynchronous request, owns their
+//! release, and may be sent to the context that completes the request.
 
 use crate::{
     counters::Counters,
-    ffi,
+    iter::Iter,
     page_ref::{page_spans, PageMut, PageRef, Span},
+    shim,
 };
 use core::{marker::PhantomData, ptr};
 use kernel::ffi::c_ulong;
-use kernel::{
-    bindings,
-    iov::{IovIterDest, IovIterSource},
-    page::PAGE_SIZE,
-    prelude::*,
-};
+use kernel::{bindings, page::PAGE_SIZE, prelude::*};
 
 /// The most pages one extraction takes: 256 KiB with 4 KiB pages.
 ///
@@ -30,60 +34,143 @@ use kernel::{
 /// transfer needs no allocation and no lock, and the work per step is bounded.
 pub(crate) const BATCH_PAGES: usize = 64;
 
-/// An `iov_iter` the device moves data for.
-pub(crate) trait Iter {
-    /// Whether the device writes into the iterator's pages (a read).
-    const DEVICE_WRITES: bool;
-
-    /// The raw iterator.
-    fn as_raw(&mut self) -> *mut bindings::iov_iter;
-
-    /// Bytes left in the iterator.
-    fn len(&self) -> usize;
-
-    /// Moves the iterator back by `bytes`.
-    ///
-    /// # Safety
-    ///
-    /// The iterator must have been advanced by at least `bytes` since it was set up.
-    unsafe fn revert(&mut self, bytes: usize);
+/// How pages are taken from an iterator.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// `iov_iter_extract_pages()`: pinned (user memory) or listed (kernel pages).
+    Extract,
+    /// `iov_iter_get_pages2()`: a `FOLL_GET` reference on every page.
+    Get,
 }
 
-impl Iter for IovIterDest<'_> {
-    const DEVICE_WRITES: bool = true;
+/// What the device holds on taken pages, and so how they are released.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Retention {
+    /// One `FOLL_PIN` pin per page: `unpin_user_pages_dirty_lock()`.
+    Pinned,
+    /// Nothing: the iterator's owner keeps the pages alive.
+    Listed,
+    /// One page reference per page: `put_page()` (through `release_pages()`).
+    Referenced,
+}
 
-    fn as_raw(&mut self) -> *mut bindings::iov_iter {
-        IovIterDest::as_raw(self)
+/// Pages taken by one call of [`take`].
+struct Taken {
+    /// Offset of the first byte in the first page.
+    offset: usize,
+    /// Bytes taken (> 0).
+    len: usize,
+    /// Pages written into the slots: `(offset + len).div_ceil(PAGE_SIZE)`.
+    nr_pages: usize,
+    retention: Retention,
+}
+
+/// Takes the pages of up to `max_len` bytes from the front of `iter` into `slots`, advancing
+/// the iterator: `iov_iter_extract_pages()` or `iov_iter_get_pages2()`, which fill the array
+/// in place. At most one contiguous segment and `slots.len()` pages are taken.
+///
+/// Fails with `EFAULT` (or the error of the call) if no byte could be taken: memory not mapped,
+/// not writable for a read, or not present while the iterator is `nofault`. May sleep.
+fn take<I: Iter>(
+    iter: &mut I,
+    slots: &mut [*mut bindings::page],
+    max_len: usize,
+    mode: Mode,
+    counters: &Counters,
+) -> Result<Taken> {
+    let raw = iter.as_raw();
+    let max_pages = u32::try_from(slots.len()).unwrap_or(u32::MAX);
+    let mut list = slots.as_mut_ptr();
+    let mut offset = 0usize;
+    let (ret, retention) = match mode {
+        Mode::Extract => {
+            // SAFETY: `raw` is the valid iterator borrowed from `iter`.
+            let pinned = unsafe { shim::pinio_iov_iter_extract_will_pin(raw) };
+            // SAFETY: `raw` is a valid iterator; `list` points to `max_pages` writable page
+            // pointers, which `iov_iter_extract_pages()` fills in place (it allocates only
+            // when `*pages` is null); `offset` is a valid place for the offset into the first
+            // page. It may sleep (faulting user pages in), which the caller allows.
+            let ret = unsafe {
+                bindings::iov_iter_extract_pages(raw, &mut list, max_len, max_pages, 0, &mut offset)
+            };
+            let retention = if pinned {
+                Retention::Pinned
+            } else {
+                Retention::Listed
+            };
+            (ret, retention)
+        }
+        Mode::Get => {
+            // SAFETY: As above for `iov_iter_get_pages2()`, which takes a page reference on
+            // every page it writes into `list` and never allocates the array.
+            let ret = unsafe {
+                bindings::iov_iter_get_pages2(raw, list, max_len, max_pages, &mut offset)
+            };
+            (ret, Retention::Referenced)
+        }
+    };
+    Counters::add(&counters.extract_calls, 1);
+    let len = match usize::try_from(ret) {
+        Ok(0) => return Err(EFAULT),
+        Ok(len) => len,
+        Err(_) => {
+            return Err(Error::from_errno(
+                i32::try_from(ret).unwrap_or(EFAULT.to_errno()),
+            ))
+        }
+    };
+    let nr_pages = (offset + len).div_ceil(PAGE_SIZE);
+    Counters::add(
+        match retention {
+            Retention::Pinned => &counters.pages_pinned,
+            Retention::Listed => &counters.pages_listed,
+            Retention::Referenced => &counters.pages_got,
+        },
+        nr_pages,
+    );
+    Ok(Taken {
+        offset,
+        len,
+        nr_pages,
+        retention,
+    })
+}
+
+/// Releases pages that [`take`] took, dirtying them first if `dirty`.
+///
+/// # Safety
+///
+/// Every page in `pages` holds what `retention` says (a `FOLL_PIN` pin or a page reference)
+/// on behalf of the caller, which gives it up here: no page of `pages` may be used afterwards
+/// through this hold. Process context: the dirtying release takes folio locks and may sleep.
+unsafe fn release(
+    pages: &mut [*mut bindings::page],
+    retention: Retention,
+    dirty: bool,
+    counters: &Counters,
+) {
+    let nr = pages.len();
+    match retention {
+        Retention::Listed => return,
+        // SAFETY: Each page holds one `FOLL_PIN` pin given up by the caller; this releases each
+        // exactly once, dirtying it first if asked.
+        Retention::Pinned => unsafe {
+            bindings::unpin_user_pages_dirty_lock(pages.as_mut_ptr(), nr as c_ulong, dirty);
+            Counters::add(&counters.pages_unpinned, nr);
+        },
+        // SAFETY: Each page holds one reference given up by the caller; this drops each
+        // exactly once, dirtying it first (under the page lock) if asked.
+        Retention::Referenced => unsafe {
+            shim::pinio_release_got_pages(pages.as_mut_ptr(), nr as c_ulong, dirty);
+            Counters::add(&counters.pages_put, nr);
+        },
     }
-
-    fn len(&self) -> usize {
-        IovIterDest::len(self)
-    }
-
-    unsafe fn revert(&mut self, bytes: usize) {
-        // SAFETY: Guaranteed by the caller.
-        unsafe { IovIterDest::revert(self, bytes) }
+    if dirty {
+        Counters::add(&counters.pages_dirtied, nr);
     }
 }
 
-impl Iter for IovIterSource<'_> {
-    const DEVICE_WRITES: bool = false;
-
-    fn as_raw(&mut self) -> *mut bindings::iov_iter {
-        IovIterSource::as_raw(self)
-    }
-
-    fn len(&self) -> usize {
-        IovIterSource::len(self)
-    }
-
-    unsafe fn revert(&mut self, bytes: usize) {
-        // SAFETY: Guaranteed by the caller.
-        unsafe { IovIterSource::revert(self, bytes) }
-    }
-}
-
-/// One batch of pages extracted from an iterator, released when dropped.
+/// One batch of pages taken from an iterator, released when dropped.
 ///
 /// The batch mutably borrows the iterator for `'a`: listed kernel pages are kept alive by the
 /// iterator's owner, so they cannot outlive it, and the iterator cannot be advanced while a
@@ -91,13 +178,12 @@ impl Iter for IovIterSource<'_> {
 ///
 /// # Invariants
 ///
-/// - `pages[..nr_pages]` are the non-null pages `iov_iter_extract_pages()` returned; the first
-///   `nr_pages` are valid for `'a`. If `pinned`, each holds one `FOLL_PIN` pin owned by this
-///   batch (and nothing else does); otherwise they are listed pages that the iterator's owner
-///   keeps alive for `'a`.
+/// - `pages[..nr_pages]` are the non-null pages [`take`] returned, valid for `'a`, each
+///   holding what `retention` says on behalf of this batch (and of nothing else); listed pages
+///   are kept alive for `'a` by the iterator's owner.
 /// - The batch covers `len > 0` bytes starting `offset < PAGE_SIZE` bytes into `pages[0]`, and
 ///   `nr_pages == (offset + len).div_ceil(PAGE_SIZE) <= BATCH_PAGES`.
-/// - If `writable`, the pages came from a destination iterator (pinned with `FOLL_WRITE` if
+/// - If `writable`, the pages came from a destination iterator (taken with `FOLL_WRITE` if
 ///   user-backed), so the device may write into them.
 /// - `written` is set before the device writes into any page of the batch.
 pub(crate) struct ExtractedPages<'a> {
@@ -105,7 +191,7 @@ pub(crate) struct ExtractedPages<'a> {
     nr_pages: usize,
     offset: usize,
     len: usize,
-    pinned: bool,
+    retention: Retention,
     writable: bool,
     written: bool,
     counters: &'a Counters,
@@ -113,64 +199,30 @@ pub(crate) struct ExtractedPages<'a> {
 }
 
 impl<'a> ExtractedPages<'a> {
-    /// Extracts the pages of up to `max_len` bytes from the front of `iter`, advancing it.
+    /// Takes the pages of up to `max_len` bytes from the front of `iter` in `mode`, advancing
+    /// it.
     ///
     /// At most one contiguous segment and [`BATCH_PAGES`] pages are taken per call, so the batch
     /// may be shorter than asked; call again for the rest. Fails with `EFAULT` (or another
-    /// error of the extraction) if no byte could be extracted, e.g. because user memory is not
-    /// mapped or not writable for a read.
+    /// error of the extraction) if no byte could be taken, e.g. because user memory is not
+    /// mapped or not writable for a read. May sleep.
     pub(crate) fn extract<I: Iter>(
         iter: &'a mut I,
         max_len: usize,
+        mode: Mode,
         counters: &'a Counters,
     ) -> Result<Self> {
-        let raw = iter.as_raw();
         let mut pages = [ptr::null_mut(); BATCH_PAGES];
-        let mut list = pages.as_mut_ptr();
-
-        let mut offset = 0usize;
-        // SAFETY: `raw` is the valid iterator borrowed for `'a`.
-        let pinned = unsafe { ffi::pinio_iov_iter_extract_will_pin(raw) };
-        // SAFETY: `raw` is a valid iterator; `list` points to an array of `BATCH_PAGES` page
-        // pointers, which `iov_iter_extract_pages()` fills in place (it allocates only when
-        // `*pages` is null); `offset` is a valid place for the offset into the first page.
-        let ret = unsafe {
-            bindings::iov_iter_extract_pages(
-                raw,
-                &mut list,
-                max_len,
-                BATCH_PAGES as u32,
-                0,
-                &mut offset,
-            )
-        };
-        Counters::add(&counters.extract_calls, 1);
-        let len = match usize::try_from(ret) {
-            Ok(0) => return Err(EFAULT),
-            Ok(len) => len,
-            Err(_) => {
-                return Err(Error::from_errno(
-                    i32::try_from(ret).unwrap_or(EFAULT.to_errno()),
-                ))
-            }
-        };
-        let nr_pages = (offset + len).div_ceil(PAGE_SIZE);
-        if pinned {
-            Counters::add(&counters.pages_pinned, nr_pages);
-        } else {
-            Counters::add(&counters.pages_listed, nr_pages);
-        }
-        // INVARIANT: On success `iov_iter_extract_pages()` returned `len > 0` bytes starting
-        // `offset < PAGE_SIZE` into the first of `nr_pages <= BATCH_PAGES` non-null pages
-        // (`maxpages` bounds them) that it wrote in place into `pages` (it allocates an array
-        // only when given none), pinned with `FOLL_PIN` iff `iov_iter_extract_will_pin()` said
-        // so, and with `FOLL_WRITE` for a destination iterator.
+        let taken = take(iter, &mut pages, max_len, mode, counters)?;
+        // INVARIANT: `take()` wrote `nr_pages <= BATCH_PAGES` non-null pages covering `len > 0`
+        // bytes from `offset` into `pages`, holding what `retention` says; a destination
+        // iterator's user pages were taken with `FOLL_WRITE`.
         Ok(Self {
             pages,
-            nr_pages,
-            offset,
-            len,
-            pinned,
+            nr_pages: taken.nr_pages,
+            offset: taken.offset,
+            len: taken.len,
+            retention: taken.retention,
             writable: I::DEVICE_WRITES,
             written: false,
             counters,
@@ -178,14 +230,41 @@ impl<'a> ExtractedPages<'a> {
         })
     }
 
+    /// Takes one batch of up to `max_len` bytes from `iter` (see [`Self::extract`]), lets `f`
+    /// move it, and releases it. Returns what `f` returned and how the pages were held.
+    ///
+    /// If `f` fails, the iterator is reverted over the batch, so that it has advanced by exactly
+    /// the bytes moved; the error is returned.
+    pub(crate) fn with_batch<I: Iter, T>(
+        iter: &mut I,
+        max_len: usize,
+        mode: Mode,
+        counters: &Counters,
+        f: impl FnOnce(&mut ExtractedPages<'_>) -> Result<T>,
+    ) -> Result<(T, Retention)> {
+        let (result, extracted, retention) = {
+            let mut batch = ExtractedPages::extract(iter, max_len, mode, counters)?;
+            (f(&mut batch), batch.len(), batch.retention)
+        };
+        match result {
+            Ok(value) => Ok((value, retention)),
+            Err(err) => {
+                // SAFETY: The extraction advanced `iter` by exactly `extracted` bytes, and the
+                // batch that borrowed it is gone.
+                unsafe { iter.revert(extracted) };
+                Err(err)
+            }
+        }
+    }
+
     /// Bytes in the batch.
     pub(crate) fn len(&self) -> usize {
         self.len
     }
 
-    /// Whether the pages are pinned (user memory) rather than listed (kernel pages).
+    /// Whether the pages are pinned (user memory) rather than listed or referenced.
     pub(crate) fn is_pinned(&self) -> bool {
-        self.pinned
+        self.retention == Retention::Pinned
     }
 
     /// The batch as (page, byte range) segments, in iterator order, for the device to read.
@@ -225,31 +304,213 @@ impl<'a> ExtractedPages<'a> {
 
 impl Drop for ExtractedPages<'_> {
     fn drop(&mut self) {
-        if !self.pinned {
-            return;
-        }
-        // SAFETY: `pages[..nr_pages]` hold one `FOLL_PIN` pin each, owned by this batch (type
-        // invariants); this releases them exactly once, dirtying them if the device wrote into
-        // them, and the batch is gone afterwards.
+        let nr = self.nr_pages.min(BATCH_PAGES);
+        // SAFETY: `pages[..nr_pages]` hold what `retention` says, owned by this batch (type
+        // invariants), which is gone afterwards; pages are dirtied only if the device wrote
+        // into them. Batches live in process context (a transfer's stack).
         unsafe {
-            bindings::unpin_user_pages_dirty_lock(
-                self.pages.as_mut_ptr(),
-                self.nr_pages as c_ulong,
+            release(
+                &mut self.pages[..nr],
+                self.retention,
                 self.written,
+                self.counters,
             )
         };
-        Counters::add(&self.counters.pages_unpinned, self.nr_pages);
-        if self.written {
-            Counters::add(&self.counters.pages_dirtied, self.nr_pages);
+    }
+}
+
+/// All pages of an asynchronous request, taken before `read_iter`/`write_iter` returns
+/// (the iterator and its segment array may be gone as soon as it does), and released when
+/// dropped, dirtied if the device wrote into them.
+///
+/// It owns its pins and references and is `Send`, so the context that completes the request
+/// may drop it; that context must be a process context (the dirtying release may sleep).
+///
+/// # Invariants
+///
+/// - `pages` are the non-null pages [`take`] returned, in iterator order, each holding what
+///   `retention` says on behalf of this value (and of nothing else). Listed pages are kept
+///   alive by the iterator's owner until the request completes (`ki_complete()`), which its
+///   owner does only after dropping this value.
+/// - `spans[i]` is the byte range of `pages[i]` the request covers; they add up to `len`.
+/// - If `writable`, the pages came from a destination iterator (taken with `FOLL_WRITE` if
+///   user-backed). `written` is set before the device writes into any of them.
+pub(crate) struct OwnedPages {
+    pages: KVec<*mut bindings::page>,
+    spans: KVec<Span>,
+    len: usize,
+    retention: Retention,
+    writable: bool,
+    written: bool,
+}
+
+// SAFETY: The pages are held (pinned, referenced, or kept alive by the request's submitter) by
+// the value itself, not by the thread that took them; releasing them is allowed from any
+// process context.
+unsafe impl Send for OwnedPages {}
+
+impl OwnedPages {
+    /// Takes every page of the first `max_len` bytes of `iter` in `mode`, advancing it.
+    ///
+    /// With `nowait` the iterator is `nofault` for the call (`FOLL_NOFAULT`: absent pages are
+    /// not faulted in), the arrays are allocated with `GFP_NOWAIT`, and anything short of all
+    /// `max_len` bytes fails with `EAGAIN`. Otherwise a fault after the first byte ends the
+    /// request short, as the block layer's single-bio path does; `EFAULT` (or the error of the
+    /// extraction) if no byte could be taken, `ENOMEM` if the arrays cannot be allocated.
+    ///
+    /// # Safety
+    ///
+    /// If `iter` lists kernel pages (BVEC, KVEC, ...), its owner must keep them alive until the
+    /// returned value is dropped.
+    pub(crate) unsafe fn take_all<I: Iter>(
+        iter: &mut I,
+        max_len: usize,
+        mode: Mode,
+        nowait: bool,
+        counters: &Counters,
+    ) -> Result<Self> {
+        let flags = if nowait { GFP_NOWAIT } else { GFP_KERNEL };
+        let npages = iter.npages();
+        let mut pages = KVec::from_elem(ptr::null_mut(), npages, flags)?;
+        let mut spans = KVec::with_capacity(npages, flags)?;
+        let was_nofault = iter.set_nofault(nowait);
+        let mut used = 0;
+        let mut len = 0;
+        let mut retention = Retention::Listed;
+        let mut failure = None;
+        while len < max_len && used < npages {
+            let slots = pages.get_mut(used..).unwrap_or_default();
+            match take(iter, slots, max_len - len, mode, counters) {
+                Ok(taken) => {
+                    retention = taken.retention;
+                    for span in page_spans(taken.offset, taken.len) {
+                        // Cannot fail: `spans` has room for all `npages` pages.
+                        if spans.push_within_capacity(span).is_err() {
+                            break;
+                        }
+                    }
+                    used += taken.nr_pages;
+                    len += taken.len;
+                }
+                Err(err) => {
+                    failure = Some(err);
+                    break;
+                }
+            }
         }
+        iter.set_nofault(was_nofault);
+        pages.truncate(used);
+        // INVARIANT: `take()` filled `pages[..used]` with non-null pages holding what
+        // `retention` says (one mode and one iterator type, so one retention), and `spans`
+        // with their ranges; the caller keeps listed pages alive (function safety).
+        let owned = Self {
+            pages,
+            spans,
+            len,
+            retention,
+            writable: I::DEVICE_WRITES,
+            written: false,
+        };
+        let result = if len == max_len {
+            Ok(())
+        } else if nowait {
+            Err(EAGAIN)
+        } else if len == 0 {
+            Err(failure.unwrap_or(EFAULT))
+        } else {
+            Ok(())
+        };
+        match result {
+            Ok(()) => Ok(owned),
+            Err(err) => {
+                owned.release(counters);
+                Err(err)
+            }
+        }
+    }
+
+    /// Bytes covered.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the device may write into the pages (they came from a destination iterator).
+    pub(crate) fn is_writable(&self) -> bool {
+        self.writable
+    }
+
+    /// How the pages are held.
+    pub(crate) fn retention(&self) -> Retention {
+        self.retention
+    }
+
+    /// The pages as (page, byte range) segments, in iterator order, for the device to read.
+    pub(crate) fn segments(&self) -> impl Iterator<Item = (PageRef<'_>, Span)> + '_ {
+        self.raw_segments().map(|(page, span)| {
+            // SAFETY: The pages stay valid while `self` is borrowed (type invariants).
+            (unsafe { PageRef::from_raw(page) }, span)
+        })
+    }
+
+    /// The pages as segments for the device to write into; marks them to be released dirty.
+    /// Fails with `EPERM` if they came from a source iterator.
+    pub(crate) fn segments_mut(
+        &mut self,
+    ) -> Result<impl Iterator<Item = (PageMut<'_>, Span)> + '_> {
+        if !self.writable {
+            return Err(EPERM);
+        }
+        // INVARIANT: Set before handing out writable pages.
+        self.written = true;
+        Ok(self.raw_segments().map(|(page, span)| {
+            // SAFETY: The pages stay valid while `self` is borrowed and may be written (type
+            // invariants).
+            (unsafe { PageMut::from_raw(page) }, span)
+        }))
+    }
+
+    fn raw_segments(&self) -> impl Iterator<Item = (ptr::NonNull<bindings::page>, Span)> + '_ {
+        self.pages
+            .iter()
+            .zip(self.spans.iter())
+            .filter_map(|(page, span)| Some((ptr::NonNull::new(*page)?, *span)))
+    }
+
+    /// Releases the pages now (see [`Drop`]), counting on `counters`.
+    pub(crate) fn release(mut self, counters: &Counters) {
+        let pages = core::mem::take(&mut self.pages);
+        self.release_pages(pages, counters);
+    }
+
+    fn release_pages(&mut self, mut pages: KVec<*mut bindings::page>, counters: &Counters) {
+        // SAFETY: `pages` hold what `retention` says on behalf of `self` (type invariants) and
+        // were taken out of it, so they are released once; pages are dirtied only if the device
+        // wrote into them. Callers run in process context.
+        unsafe { release(&mut pages, self.retention, self.written, counters) };
+    }
+}
+
+impl Drop for OwnedPages {
+    fn drop(&mut self) {
+        if self.pages.is_empty() {
+            return;
+        }
+        // Not released through `release()`, which every user calls: release uncounted rather
+        // than leak the pins.
+        let pages = core::mem::take(&mut self.pages);
+        let counters = Counters::new();
+        self.release_pages(pages, &counters);
     }
 }
 
 #[kunit_tests(pinio_extract)]
 mod tests {
     use super::*;
-    use crate::{dma, store::Store};
-    use kernel::page::Page;
+    use crate::{copy, store::Store};
+    use kernel::{
+        iov::{IovIterDest, IovIterSource},
+        page::Page,
+    };
 
     /// A byte of the test pattern at `pos`.
     fn pattern(seed: u8, pos: usize) -> u8 {
@@ -258,7 +519,7 @@ mod tests {
 
     fn pins_acquired() -> u64 {
         // SAFETY: Only reads a global counter.
-        u64::try_from(unsafe { ffi::pinio_foll_pin_acquired() }).unwrap_or(0)
+        u64::try_from(unsafe { shim::pinio_foll_pin_acquired() }).unwrap_or(0)
     }
 
     /// Drains `iter` batch by batch, moving its bytes to or from `store` at `pos`. Checks that
@@ -272,15 +533,15 @@ mod tests {
         let mut done = 0;
         while iter.len() != 0 {
             let left = iter.len();
-            let mut batch = ExtractedPages::extract(iter, left, counters)?;
+            let mut batch = ExtractedPages::extract(iter, left, Mode::Extract, counters)?;
             if batch.is_pinned() {
                 return Err(EINVAL);
             }
             let before: KVec<i32> = collect_refcounts(&batch)?;
             done += if I::DEVICE_WRITES {
-                dma::store_to_pages(store, pos + done, batch.segments_mut()?)?
+                copy::store_to_pages(store, pos + done, batch.segments_mut()?)?
             } else {
-                dma::pages_to_store(store, pos + done, batch.segments())?
+                copy::pages_to_store(store, pos + done, batch.segments())?
             };
             let held: KVec<i32> = collect_refcounts(&batch)?;
             drop(batch);
@@ -322,6 +583,66 @@ mod tests {
         init(iter.as_mut_ptr());
         // SAFETY: Zeroed, then initialised by `init`; all-zero is also a valid (empty) iterator.
         unsafe { iter.assume_init() }
+    }
+
+    /// An asynchronous request's pages: all of a multi-segment KVEC iterator taken at once,
+    /// listed (no pin, no reference), in order, and released by `release()` without touching
+    /// the pages; a source iterator's pages cannot be written.
+    #[test]
+    fn owned_pages_take_all_of_a_kvec() -> Result {
+        let counters = Counters::new();
+        let store = Store::new(16 * PAGE_SIZE)?;
+        let len = 5 * PAGE_SIZE + 300;
+        let mut src = KVec::from_elem(0u8, len, GFP_KERNEL)?;
+        for (i, b) in src.iter_mut().enumerate() {
+            *b = pattern(3, i);
+        }
+        let acquired = pins_acquired();
+        let half = 2 * PAGE_SIZE + 100;
+        let mut kvecs = [
+            bindings::kvec {
+                iov_base: src.as_mut_ptr().cast(),
+                iov_len: half,
+            },
+            bindings::kvec {
+                iov_base: src.as_mut_ptr().wrapping_add(half).cast(),
+                iov_len: len - half,
+            },
+        ];
+        // SAFETY: `kvecs` and `src` outlive the iterator.
+        let mut raw = new_iter(|it| unsafe {
+            bindings::iov_iter_kvec(it, bindings::ITER_SOURCE, kvecs.as_mut_ptr(), 2, len)
+        });
+        // SAFETY: `raw` is a valid source iterator over `src`.
+        let iter = unsafe { IovIterSource::from_raw(&mut raw) };
+        // SAFETY: `src` (the listed pages' owner) outlives `owned`.
+        let mut owned =
+            unsafe { OwnedPages::take_all(iter, len, Mode::Extract, false, &counters) }?;
+        assert_eq!(owned.len(), len);
+        assert_eq!(iter.len(), 0);
+        assert!(owned.retention() == Retention::Listed);
+        assert!(!owned.is_writable());
+        assert!(owned.segments_mut().is_err());
+        assert_eq!(copy::pages_to_store(&store, 512, owned.segments())?, len);
+        owned.release(&counters);
+
+        let mut back = KVec::from_elem(0u8, len, GFP_KERNEL)?;
+        let mut kvec = bindings::kvec {
+            iov_base: ptr::null_mut(),
+            iov_len: 0,
+        };
+        let mut raw = kvec_iter(&mut kvec, back.as_mut_ptr(), len, bindings::ITER_DEST);
+        // SAFETY: `raw` is a valid destination iterator over `back`, which outlives it.
+        let iter = unsafe { IovIterDest::from_raw(&mut raw) };
+        assert_eq!(drain(iter, &store, 512, &counters)?, len);
+        assert!(back == src);
+        assert_eq!(counters.pages_pinned.load(kernel::sync::atomic::Relaxed), 0);
+        assert_eq!(
+            counters.pages_unpinned.load(kernel::sync::atomic::Relaxed),
+            0
+        );
+        assert_eq!(pins_acquired(), acquired);
+        Ok(())
     }
 
     /// KVEC iterators (kernel_read/kernel_write) are listed, not pinned, and their bytes

@@ -5,8 +5,8 @@
 //! semantics kept for experiments), and released exactly once the matching way.
 
 use crate::{
-    ffi,
     page_ref::{page_spans, PageMut, PageRef, Span},
+    shim,
 };
 use core::ptr::NonNull;
 use kernel::{
@@ -243,7 +243,7 @@ impl HeldPages {
                     for chunk in self.pages.chunks_mut(c_int::MAX as usize) {
                         // SAFETY: Each page holds one reference owned by `self` (type
                         // invariants), dropped here once.
-                        unsafe { ffi::pinio_put_pages(chunk.as_mut_ptr(), chunk.len() as c_int) };
+                        unsafe { shim::pinio_put_pages(chunk.as_mut_ptr(), chunk.len() as c_int) };
                     }
                 }
             }

@@ -3,22 +3,86 @@
 //! The state of one open file of `/dev/pinio`.
 
 use crate::{
-    device::Device, held_pages::HeldPages, pins::PinTable, transfer::fatal_signal_pending, uapi,
+    device::Device, engine::FileQueue, held_pages::HeldPages, pins::PinTable,
+    task::fatal_signal_pending, uapi,
 };
 use kernel::{
     mm::Mm,
-    new_mutex,
+    new_mutex, new_spinlock,
     prelude::*,
-    sync::{
-        aref::ARef,
-        atomic::{Atomic, Relaxed},
-        Arc, Mutex,
-    },
+    sync::{aref::ARef, Arc, Mutex, SpinLock},
     time::{delay::fsleep, Delta},
 };
 
 /// Longest accepted `dma_delay_us`: one second per batch.
 const MAX_DMA_DELAY_US: u32 = 1_000_000;
+
+/// Longest accepted `latency_us`: ten seconds per asynchronous request.
+const MAX_LATENCY_US: u32 = 10_000_000;
+
+/// The device model of one open file (`PINIO_IOC_SET_CONFIG`), in the uapi's units.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Config {
+    /// Wait after each extracted batch, before copying, in microseconds.
+    pub(crate) dma_delay_us: u32,
+    /// `PINIO_CONFIG_*` flags.
+    pub(crate) flags: u32,
+    /// Service time of an asynchronous request, in microseconds.
+    pub(crate) latency_us: u32,
+    /// Asynchronous requests in flight at most (1..=`PINIO_QUEUE_DEPTH_MAX`).
+    pub(crate) queue_depth: u32,
+}
+
+impl Config {
+    /// Checks a `PINIO_IOC_SET_CONFIG` argument: `EINVAL` for unknown flags, non-zero reserved
+    /// fields or values out of range. `queue_depth` 0 means the default.
+    pub(crate) fn from_uapi(config: &uapi::pinio_config) -> Result<Self> {
+        if config.flags & !uapi::PINIO_CONFIG_FLAGS_ALL != 0
+            || config.reserved.iter().any(|&r| r != 0)
+            || config.dma_delay_us > MAX_DMA_DELAY_US
+            || config.latency_us > MAX_LATENCY_US
+            || config.queue_depth > uapi::PINIO_QUEUE_DEPTH_MAX
+        {
+            return Err(EINVAL);
+        }
+        Ok(Self {
+            dma_delay_us: config.dma_delay_us,
+            flags: config.flags,
+            latency_us: config.latency_us,
+            queue_depth: match config.queue_depth {
+                0 => uapi::PINIO_QUEUE_DEPTH_DEFAULT,
+                depth => depth,
+            },
+        })
+    }
+
+    /// The configuration of a new file: no delays, the default queue depth, as-completed.
+    fn with_defaults(mut self) -> Self {
+        self.queue_depth = uapi::PINIO_QUEUE_DEPTH_DEFAULT;
+        self
+    }
+
+    /// The `PINIO_IOC_GET_CONFIG` answer.
+    pub(crate) fn to_uapi(self) -> uapi::pinio_config {
+        uapi::pinio_config {
+            dma_delay_us: self.dma_delay_us,
+            flags: self.flags,
+            latency_us: self.latency_us,
+            queue_depth: self.queue_depth,
+            ..Default::default()
+        }
+    }
+
+    /// Whether read/write take `FOLL_GET` references instead of extracting.
+    pub(crate) fn get_pages(self) -> bool {
+        self.flags & uapi::PINIO_CONFIG_GET_PAGES != 0
+    }
+
+    /// Whether asynchronous requests complete in submission order.
+    pub(crate) fn fifo(self) -> bool {
+        self.flags & uapi::PINIO_CONFIG_FIFO != 0
+    }
+}
 
 /// One open file: the device, this file's pins and its experiment settings.
 ///
@@ -27,8 +91,11 @@ const MAX_DMA_DELAY_US: u32 = 1_000_000;
 pub(crate) struct OpenFile {
     /// The device; outlives every open file.
     pub(crate) device: Arc<Device>,
-    /// Wait after each extracted batch, before copying (`PINIO_IOC_SET_CONFIG`).
-    dma_delay_us: Atomic<u32>,
+    /// The device model of this file (`PINIO_IOC_SET_CONFIG`).
+    #[pin]
+    config: SpinLock<Config>,
+    /// Asynchronous requests of this file in flight.
+    pub(crate) queue: Arc<FileQueue>,
     /// Ranges held by `PINIO_IOC_PIN`. Held across the copy of `PINIO_IOC_DMA` only: a lock of
     /// this file, never of the device.
     #[pin]
@@ -46,34 +113,38 @@ impl PinnedDrop for OpenFile {
 impl OpenFile {
     /// A new open file of `device`.
     pub(crate) fn new(device: Arc<Device>) -> Result<Pin<KBox<Self>>> {
+        let queue = FileQueue::new()?;
         KBox::try_pin_init(
             try_pin_init!(Self {
                 device,
-                dma_delay_us: Atomic::new(0),
+                config <- new_spinlock!(Config::default().with_defaults(), "pinio::OpenFile::config"),
+                queue,
                 pins <- new_mutex!(PinTable::new()),
             }),
             GFP_KERNEL,
         )
     }
 
-    /// Applies `PINIO_IOC_SET_CONFIG`.
+    /// The device model in effect.
+    pub(crate) fn config(&self) -> Config {
+        *self.config.lock()
+    }
+
+    /// Applies `PINIO_IOC_SET_CONFIG`: `EINVAL` for a bad argument ([`Config::from_uapi`]),
+    /// `EBUSY` if the completion order would change while requests are in flight.
     pub(crate) fn set_config(&self, config: &uapi::pinio_config) -> Result {
-        if config.reserved0 != 0 || config.reserved.iter().any(|&r| r != 0) {
-            return Err(EINVAL);
-        }
-        if config.dma_delay_us > MAX_DMA_DELAY_US {
-            return Err(EINVAL);
-        }
-        self.dma_delay_us.store(config.dma_delay_us, Relaxed);
+        let config = Config::from_uapi(config)?;
+        self.queue.set_fifo(config.fifo())?;
+        *self.config.lock() = config;
         Ok(())
     }
 
-    /// Waits as a slow DMA engine would, if this file was configured to. The wait is killable:
-    /// `EINTR` as soon as a fatal signal is pending.
-    pub(crate) fn dma_delay(&self) -> Result {
+    /// Waits `us` microseconds, as a slow DMA engine would. The wait is killable: `EINTR` as
+    /// soon as a fatal signal is pending.
+    pub(crate) fn dma_delay(&self, us: u32) -> Result {
         /// Longest uninterrupted sleep.
         const SLICE_US: u32 = 5_000;
-        let mut left = self.dma_delay_us.load(Relaxed);
+        let mut left = us;
         while left != 0 {
             if fatal_signal_pending() {
                 return Err(EINTR);

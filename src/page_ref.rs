@@ -4,9 +4,9 @@
 //!
 //! The data path never forms Rust references to page contents: pages are shared with user space
 //! and with concurrent transfers, exactly like DMA memory. Bytes move only in
-//! [`crate::dma::copy`].
+//! [`crate::copy::copy`].
 
-use crate::ffi;
+use crate::shim;
 use core::{marker::PhantomData, ptr::NonNull};
 use kernel::{bindings, page::PAGE_SIZE};
 
@@ -56,21 +56,21 @@ impl<'a> PageRef<'a> {
     pub(crate) fn info(self) -> PageInfo {
         // SAFETY: The page is valid for `'a` (type invariant), and so is its folio, which
         // `page_folio()` only computes.
-        let folio = unsafe { ffi::pinio_page_folio(self.as_ptr()) };
+        let folio = unsafe { shim::pinio_page_folio(self.as_ptr()) };
         // SAFETY: `folio` is the valid folio of a page that stays allocated for this call; these
         // helpers only read its flags and counters.
         unsafe {
             PageInfo {
                 folio: folio as usize,
-                folio_pages: usize::try_from(ffi::pinio_folio_nr_pages(folio)).unwrap_or(1),
-                ref_count: ffi::pinio_folio_ref_count(folio),
-                mapcount: ffi::pinio_folio_mapcount(folio),
-                maybe_dma_pinned: ffi::pinio_folio_maybe_dma_pinned(folio),
-                longterm_pinnable: ffi::pinio_folio_is_longterm_pinnable(folio),
-                anon: ffi::pinio_folio_test_anon(folio),
-                anon_exclusive: ffi::pinio_folio_test_anon(folio)
-                    && ffi::pinio_page_anon_exclusive(self.as_ptr()),
-                zero_page: ffi::pinio_is_zero_folio(folio),
+                folio_pages: usize::try_from(shim::pinio_folio_nr_pages(folio)).unwrap_or(1),
+                ref_count: shim::pinio_folio_ref_count(folio),
+                mapcount: shim::pinio_folio_mapcount(folio),
+                maybe_dma_pinned: shim::pinio_folio_maybe_dma_pinned(folio),
+                longterm_pinnable: shim::pinio_folio_is_longterm_pinnable(folio),
+                anon: shim::pinio_folio_test_anon(folio),
+                anon_exclusive: shim::pinio_folio_test_anon(folio)
+                    && shim::pinio_page_anon_exclusive(self.as_ptr()),
+                zero_page: shim::pinio_is_zero_folio(folio),
             }
         }
     }

@@ -8,25 +8,29 @@
 //! kernel-page iterators) and released the way the block layer's direct I/O releases them.
 //! ioctls pin user ranges for experiments on page retention (`include/uapi/linux/pinio.h`).
 //!
-//! Layers, bottom up: [`ffi`] (bindgen output for the C shims), [`uapi`] (the ABI),
-//! [`page_ref`] (borrowed pages), [`extract`] (page batches), [`store`], [`dma`] (the copy
+//! Layers, bottom up: [`shim`] (bindgen output for the C shims), [`uapi`] (the ABI),
+//! [`page_ref`] (borrowed pages), [`iter`] (the iterator), [`extract`] (page batches), [`store`], [`copy`] (the copy
 //! engine), [`transfer`] (read/write), [`ioctl`], [`chardev`] (the misc device).
 
 use kernel::{debugfs, prelude::*, sync::Arc};
 
 mod accounting;
 mod chardev;
+mod copy;
 mod counters;
 mod device;
-mod dma;
+mod engine;
 mod extract;
-mod ffi;
 mod held_pages;
 mod ioctl;
+mod iter;
+mod kiocb;
 mod open_file;
 mod page_ref;
 mod pins;
+mod shim;
 mod store;
+mod task;
 mod transfer;
 mod uapi;
 
@@ -57,6 +61,8 @@ struct PinioModule {
     _inner: Pin<KBox<Registered>>,
 }
 
+/// What the module holds while loaded. Fields drop in order: the device node goes first, then
+/// debugfs, and the engine last, draining every request still on its workqueue.
 #[pin_data]
 struct Registered {
     #[pin]
@@ -64,6 +70,7 @@ struct Registered {
     #[pin]
     counters: debugfs::File<Arc<device::Device>>,
     _debugfs: debugfs::Dir,
+    _engine: engine::Engine,
 }
 
 /// Formats the counters file.
@@ -76,11 +83,13 @@ fn show_counters(
 
 impl kernel::Module for PinioModule {
     fn init(_module: &'static ThisModule) -> Result<Self> {
+        let engine = engine::Engine::new()?;
         let device = Arc::new(
             device::Device::new(
                 module_parameters::size_mib.value(),
                 module_parameters::block_size.value(),
                 module_parameters::max_pin_mib.value(),
+                Some(engine.handle()),
             )?,
             GFP_KERNEL,
         )?;
@@ -90,6 +99,7 @@ impl kernel::Module for PinioModule {
                 chardev <- chardev::Registration::new(device.clone()),
                 counters <- dir.read_callback_file(c"counters", device, &show_counters),
                 _debugfs: dir,
+                _engine: engine,
             }),
             GFP_KERNEL,
         )?;

@@ -9,9 +9,9 @@
 
 use crate::{
     accounting::{FolioCharge, MmAccount},
+    copy,
     counters::Counters,
     device::Device,
-    dma,
     held_pages::{HeldPages, Request, Retention},
     uapi,
 };
@@ -265,9 +265,9 @@ impl PinTable {
         }
         let done = match arg.flags {
             uapi::PINIO_DMA_TO_PAGES => {
-                dma::store_to_pages(&device.store, pos, range.held.segments_mut(offset, len)?)?
+                copy::store_to_pages(&device.store, pos, range.held.segments_mut(offset, len)?)?
             }
-            uapi::PINIO_DMA_FROM_PAGES => dma::pages_to_store(
+            uapi::PINIO_DMA_FROM_PAGES => copy::pages_to_store(
                 &device.store,
                 pos,
                 range.held.segments(offset, len).ok_or(EINVAL)?,

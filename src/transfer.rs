@@ -8,71 +8,76 @@
 //! `/dev/pinio` as from a brd ramdisk: reads at or past the end return 0, writes there fail
 //! with `ENOSPC`, transfers across the end are short, and offsets, lengths and every buffer
 //! segment must be multiples of the block size (`EINVAL`). The pages are then taken in bounded
-//! batches ([`ExtractedPages`]) and copied by the copy engine ([`crate::dma`]); no lock is held.
+//! batches ([`ExtractedPages`]) and copied by the copy engine ([`crate::copy`]); no lock is held.
 
 use crate::{
+    copy,
     counters::Counters,
-    dma,
-    extract::{ExtractedPages, Iter},
-    ffi,
-    open_file::OpenFile,
+    engine,
+    extract::{ExtractedPages, Mode, Retention},
+    iter::{Iter, Truncated},
+    kiocb::IoCb,
+    open_file::{Config, OpenFile},
+    task,
 };
-use core::ops::{Deref, DerefMut};
 use kernel::{
-    bindings,
     iov::{IovIterDest, IovIterSource},
     prelude::*,
 };
 
-/// `read_iter`: copies store bytes from `*pos` into `iter`'s pages; advances `*pos`.
-pub(crate) fn read(file: &OpenFile, pos: &mut i64, iter: &mut IovIterDest<'_>) -> Result<usize> {
-    let device = &*file.device;
-    Counters::add(&device.counters.reads, 1);
-    let start = usize::try_from(*pos).map_err(|_| EINVAL)?;
-    let size = device.store.size();
-    if start >= size {
-        return Ok(0);
-    }
-    let mut iter = Truncated::new(iter, size - start);
-    let done = transfer(file, start, &mut *iter)?;
-    advance(pos, done)
+/// How a `read_iter`/`write_iter` call was answered.
+pub(crate) enum Done {
+    /// Finished: the bytes moved (`ki_pos` advanced by them).
+    Now(usize),
+    /// Queued on the engine, which completes the kiocb later: return `-EIOCBQUEUED`.
+    Queued,
 }
 
-/// `write_iter`: copies `iter`'s pages into the store from `*pos`; advances `*pos`.
-pub(crate) fn write(file: &OpenFile, pos: &mut i64, iter: &mut IovIterSource<'_>) -> Result<usize> {
+/// `read_iter`: copies store bytes from `ki_pos` into `iter`'s pages.
+pub(crate) fn read(file: &OpenFile, iocb: IoCb<'_>, iter: &mut IovIterDest<'_>) -> Result<Done> {
+    let device = &*file.device;
+    Counters::add(&device.counters.reads, 1);
+    let start = usize::try_from(iocb.pos()).map_err(|_| EINVAL)?;
+    let size = device.store.size();
+    if start >= size {
+        return Ok(Done::Now(0));
+    }
+    let mut iter = Truncated::new(iter, size - start);
+    submit(file, iocb, start, &mut *iter)
+}
+
+/// `write_iter`: copies `iter`'s pages into the store from `ki_pos`.
+pub(crate) fn write(file: &OpenFile, iocb: IoCb<'_>, iter: &mut IovIterSource<'_>) -> Result<Done> {
     let device = &*file.device;
     Counters::add(&device.counters.writes, 1);
     if iter.is_empty() {
-        return Ok(0);
+        return Ok(Done::Now(0));
     }
-    let start = usize::try_from(*pos).map_err(|_| EINVAL)?;
+    let start = usize::try_from(iocb.pos()).map_err(|_| EINVAL)?;
     let size = device.store.size();
     if start >= size {
         return Err(ENOSPC);
     }
     let mut iter = Truncated::new(iter, size - start);
-    let done = transfer(file, start, &mut *iter)?;
-    advance(pos, done)
+    submit(file, iocb, start, &mut *iter)
 }
 
-fn advance(pos: &mut i64, done: usize) -> Result<usize> {
-    *pos = pos
-        .checked_add(i64::try_from(done).map_err(|_| EINVAL)?)
-        .ok_or(EINVAL)?;
-    Ok(done)
-}
-
-/// Moves all of `iter` (which ends inside the store) between the store at `start` and the
-/// iterator's pages, batch by batch.
+/// Checks a transfer of all of `iter` (which ends inside the store) at store offset `start`,
+/// then moves it now (a synchronous kiocb) or queues it on the engine (an asynchronous one).
 ///
-/// Returns the bytes moved. An error before the first byte is returned as such (`EINVAL` for
-/// misalignment, `EFAULT` for memory that cannot be pinned for the access); after that the
-/// transfer ends short, as `O_DIRECT` on a block device does. A fatal signal also ends it short.
-fn transfer<I: Iter>(file: &OpenFile, start: usize, iter: &mut I) -> Result<usize> {
+/// Errors before anything moved: `EINVAL` for misalignment, `EFAULT` for memory that cannot
+/// be taken for the access, `EAGAIN` under `IOCB_NOWAIT` when the transfer would sleep (a
+/// `dma_delay_us` wait, a page not present, a full queue), and those of [`engine::submit`].
+fn submit<I: Iter>(
+    file: &OpenFile,
+    mut iocb: IoCb<'_>,
+    start: usize,
+    iter: &mut I,
+) -> Result<Done> {
     let device = &*file.device;
     let count = iter.len();
     if count == 0 {
-        return Ok(0);
+        return Ok(Done::Now(0));
     }
     let end = start.checked_add(count).ok_or(EINVAL)?;
     if end > device.store.size() {
@@ -81,59 +86,105 @@ fn transfer<I: Iter>(file: &OpenFile, start: usize, iter: &mut I) -> Result<usiz
     if !device.is_aligned(start | count) || !buffers_aligned(file, iter) {
         return Err(EINVAL);
     }
+    let config = file.config();
+    let nowait = iocb.nowait();
+    let result = if iocb.is_sync() || device.engine.is_none() {
+        if nowait && config.dma_delay_us != 0 {
+            Err(EAGAIN)
+        } else {
+            transfer(file, config, start, iter, nowait).map(|done| {
+                iocb.set_pos(iocb.pos().saturating_add(done as i64));
+                Done::Now(done)
+            })
+        }
+    } else {
+        match iocb.into_pending() {
+            Some(pending) => engine::submit(
+                &file.device,
+                &file.queue,
+                config,
+                pending,
+                start,
+                iter,
+                nowait,
+            )
+            .map(|()| Done::Queued),
+            None => Err(EINVAL),
+        }
+    };
+    if nowait && matches!(result, Err(e) if e == EAGAIN) {
+        Counters::add(&device.counters.nowait_eagain, 1);
+    }
+    result
+}
 
+/// Moves all of `iter` (checked, ending inside the store) between the store at `start` and
+/// the iterator's pages now, batch by batch.
+///
+/// Returns the bytes moved. An error before the first byte is returned as such (`EFAULT` for
+/// memory that cannot be taken for the access; `EAGAIN` if `nowait` and a page is not
+/// present); after that the transfer ends short, as `O_DIRECT` on a block device does. A fatal
+/// signal also ends it short.
+fn transfer<I: Iter>(
+    file: &OpenFile,
+    config: Config,
+    start: usize,
+    iter: &mut I,
+    nowait: bool,
+) -> Result<usize> {
+    let count = iter.len();
+    let mode = if config.get_pages() {
+        Mode::Get
+    } else {
+        Mode::Extract
+    };
+    let was_nofault = iter.set_nofault(nowait);
     let mut done = 0;
     while done < count {
-        if done > 0 && fatal_signal_pending() {
+        if done > 0 && task::fatal_signal_pending() {
             break;
         }
-        match move_batch(file, start + done, iter, count - done) {
+        match move_batch(file, config, mode, start + done, iter, count - done) {
             Ok(moved) => done += moved,
-            Err(err) if done == 0 => return Err(err),
+            Err(err) if done == 0 => {
+                iter.set_nofault(was_nofault);
+                return Err(if nowait && err == EFAULT { EAGAIN } else { err });
+            }
             Err(_) => break,
         }
     }
+    iter.set_nofault(was_nofault);
     Ok(done)
 }
 
 /// Extracts one batch of at most `max_len` bytes from `iter` and moves it; the batch's pages
-/// are released (unpinned, dirtied if written) when it goes out of scope, whatever happens. If
-/// the batch cannot be moved, the iterator is reverted over it, so that it has advanced by
-/// exactly the bytes the transfer reports.
-fn move_batch<I: Iter>(file: &OpenFile, pos: usize, iter: &mut I, max_len: usize) -> Result<usize> {
+/// are released (unpinned, dirtied if written) whatever happens, and if the batch cannot be
+/// moved the iterator is reverted over it ([`ExtractedPages::with_batch`]).
+fn move_batch<I: Iter>(
+    file: &OpenFile,
+    config: Config,
+    mode: Mode,
+    pos: usize,
+    iter: &mut I,
+    max_len: usize,
+) -> Result<usize> {
     let device = &*file.device;
-    let mut batch = ExtractedPages::extract(iter, max_len, &device.counters)?;
-    let extracted = batch.len();
-    let moved = file.dma_delay().and_then(|()| {
-        if I::DEVICE_WRITES {
-            dma::store_to_pages(&device.store, pos, batch.segments_mut()?)
-        } else {
-            dma::pages_to_store(&device.store, pos, batch.segments())
-        }
-    });
-    let pinned = batch.is_pinned();
-    drop(batch);
-    let moved = match moved {
-        Ok(moved) => moved,
-        Err(err) => {
-            // SAFETY: The extraction advanced `iter` by exactly `extracted` bytes.
-            unsafe { iter.revert(extracted) };
-            return Err(err);
-        }
-    };
-    let bytes = if pinned {
-        &device.counters.bytes_pinned
-    } else {
-        &device.counters.bytes_listed
+    let (moved, retention) =
+        ExtractedPages::with_batch(iter, max_len, mode, &device.counters, |batch| {
+            file.dma_delay(config.dma_delay_us)?;
+            if I::DEVICE_WRITES {
+                copy::store_to_pages(&device.store, pos, batch.segments_mut()?)
+            } else {
+                copy::pages_to_store(&device.store, pos, batch.segments())
+            }
+        })?;
+    let bytes = match retention {
+        Retention::Pinned => &device.counters.bytes_pinned,
+        Retention::Listed => &device.counters.bytes_listed,
+        Retention::Referenced => &device.counters.bytes_got,
     };
     Counters::add(bytes, moved);
     Ok(moved)
-}
-
-/// Whether the current task has a fatal signal pending (it is being killed).
-pub(crate) fn fatal_signal_pending() -> bool {
-    // SAFETY: Only reads the current task's signal state.
-    unsafe { ffi::pinio_fatal_signal_pending() }
 }
 
 /// Whether the buffer segments of `iter` are aligned to the block size, checked exactly as the
@@ -149,87 +200,19 @@ pub(crate) fn fatal_signal_pending() -> bool {
 /// alignment of all their segments counts (`iov_iter_alignment()`).
 fn buffers_aligned<I: Iter>(file: &OpenFile, iter: &mut I) -> bool {
     let device = &*file.device;
-    let raw = iter.as_raw();
-    // SAFETY: `raw` is the valid iterator borrowed by `iter`; these only read it.
-    let segmented = unsafe { ffi::pinio_user_backed_iter(raw) || ffi::pinio_iov_iter_is_kvec(raw) };
-    if !segmented {
-        // SAFETY: As above.
-        return device.is_aligned(unsafe { bindings::iov_iter_alignment(raw) } as usize);
+    if !iter.is_segmented() {
+        return device.is_aligned(iter.alignment());
     }
-    // Walk a copy, so that the caller's iterator does not move. Iterators are plain values
-    // that refer to, and never own, their segment arrays.
-    // SAFETY: `raw` points to a valid, initialised iterator.
-    let mut walk: bindings::iov_iter = unsafe { core::ptr::read(raw) };
-    let w: *mut bindings::iov_iter = &mut walk;
-    // The segment at the iterator: (address, whole remaining length, bytes left in the iterator).
-    // SAFETY: `w` is a valid iterator over the caller's live segment array.
-    let segment = || unsafe {
-        (
-            ffi::pinio_iter_iov_addr(w),
-            ffi::pinio_iter_iov_len(w),
-            ffi::pinio_iov_iter_count(w),
-        )
-    };
     // Set for the segment after leading empty ones: the one the extraction takes unchecked.
     let mut unchecked = false;
-    // Each round consumes a segment, so this ends; the bound only guards against surprises.
-    for round in 0..=u16::MAX {
-        let (addr, len, left) = segment();
-        if !unchecked && !device.is_aligned(addr | len) {
+    for (round, segment) in iter.segments().enumerate() {
+        if !unchecked && !device.is_aligned(segment.addr | segment.len) {
             return false;
         }
-        if left <= len {
+        if segment.last {
             return true;
         }
-        unchecked = round == 0 && len == 0;
-        // SAFETY: `w` is valid (as above); this steps over the segment and any empty ones
-        // after it (over just the empty ones if it is empty).
-        unsafe { bindings::iov_iter_advance(w, len) };
+        unchecked = round == 0 && segment.len == 0;
     }
     false
-}
-
-/// An iterator truncated to end inside the store for the duration of a transfer, and
-/// re-expanded afterwards (as `blkdev_read_iter()` does), so that the caller sees the iterator
-/// advanced by exactly the bytes moved.
-struct Truncated<'i, I: Iter> {
-    iter: &'i mut I,
-    shorted: usize,
-}
-
-impl<'i, I: Iter> Truncated<'i, I> {
-    fn new(iter: &'i mut I, max: usize) -> Self {
-        let len = iter.len();
-        let shorted = len.saturating_sub(max);
-        if shorted != 0 {
-            // SAFETY: `iter.as_raw()` is a valid iterator; truncation only lowers its count.
-            unsafe { ffi::pinio_iov_iter_truncate(iter.as_raw(), max as u64) };
-        }
-        Self { iter, shorted }
-    }
-}
-
-impl<I: Iter> Drop for Truncated<'_, I> {
-    fn drop(&mut self) {
-        if self.shorted != 0 {
-            let len = self.iter.len() + self.shorted;
-            // SAFETY: `self.iter.as_raw()` is a valid iterator, and this restores exactly the
-            // bytes `new()` cut off.
-            unsafe { ffi::pinio_iov_iter_reexpand(self.iter.as_raw(), len) };
-        }
-    }
-}
-
-impl<I: Iter> Deref for Truncated<'_, I> {
-    type Target = I;
-
-    fn deref(&self) -> &I {
-        self.iter
-    }
-}
-
-impl<I: Iter> DerefMut for Truncated<'_, I> {
-    fn deref_mut(&mut self) -> &mut I {
-        self.iter
-    }
 }

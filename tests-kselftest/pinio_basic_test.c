@@ -71,7 +71,9 @@ TEST(abi_info)
 	EXPECT_EQ(PINIO_DMA_FLAGS_ALL, info.dma_flags);
 	EXPECT_EQ(512, info.block_size);
 	EXPECT_EQ(getpagesize(), (int)info.page_size);
-	for (int i = 0; i < 4; i++)
+	EXPECT_EQ(PINIO_CONFIG_FLAGS_ALL, info.config_flags);
+	EXPECT_EQ(PINIO_QUEUE_DEPTH_MAX, info.max_queue_depth);
+	for (int i = 0; i < 3; i++)
 		EXPECT_EQ(0, info.reserved[i]);
 	/* A bad argument pointer is EFAULT. */
 	EXPECT_EQ(-1, ioctl(fd, PINIO_IOC_INFO, (void *)8));

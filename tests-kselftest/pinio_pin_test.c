@@ -1667,20 +1667,23 @@ TEST(bad_reserved_fields)
 	EXPECT_EQ(0, u.reserved[0]);
 	EXPECT_EQ(0, u.reserved[1]);
 
-	/* config: reserved0 and reserved[], and the delay range */
-	for (int i = 0; i < 4; i++) {
+	/* config: unknown flags, reserved[], and the ranges */
+	for (int i = 0; i < 6; i++) {
 		memset(&c, 0, sizeof(c));
 		if (i == 0)
-			c.reserved0 = 1;
-		else
+			c.flags = ~PINIO_CONFIG_FLAGS_ALL;
+		else if (i < 3)
 			c.reserved[i - 1] = 1;
+		else if (i == 3)
+			c.dma_delay_us = 1000001;
+		else if (i == 4)
+			c.latency_us = 10000001;
+		else
+			c.queue_depth = PINIO_QUEUE_DEPTH_MAX + 1;
 		EXPECT_EQ(-1, ioctl(fd, PINIO_IOC_SET_CONFIG, &c));
-		EXPECT_EQ(EINVAL, errno) TH_LOG("config reserved %d", i);
+		EXPECT_EQ(EINVAL, errno) TH_LOG("config case %d", i);
 	}
 	memset(&c, 0, sizeof(c));
-	c.dma_delay_us = 1000001;
-	EXPECT_EQ(-1, ioctl(fd, PINIO_IOC_SET_CONFIG, &c));
-	EXPECT_EQ(EINVAL, errno);
 	c.dma_delay_us = 0;
 	EXPECT_EQ(0, ioctl(fd, PINIO_IOC_SET_CONFIG, &c));
 

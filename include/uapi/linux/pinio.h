@@ -19,7 +19,12 @@
 #include <linux/ioctl.h>
 #include <linux/types.h>
 
-#define PINIO_ABI_VERSION	1
+/*
+ * 1: INFO, PIN, UNPIN, QUERY, DMA, SET_CONFIG (dma_delay_us).
+ * 2: asynchronous requests; SET_CONFIG flags, latency_us, queue_depth;
+ *    GET_CONFIG. Version 1 structs keep their layout and meaning.
+ */
+#define PINIO_ABI_VERSION	2
 #define PINIO_IOC_MAGIC		0xB9
 
 /* PINIO_IOC_PIN flags */
@@ -64,7 +69,9 @@ struct pinio_info {
 	__u32 block_size;	/* read/write alignment; 1 = none */
 	__u32 page_size;
 	__u64 max_pinned_pages;	/* per-file cap on held pages */
-	__u64 reserved[4];
+	__u32 config_flags;	/* PINIO_CONFIG_* bits accepted (ABI 2) */
+	__u32 max_queue_depth;	/* largest queue_depth (ABI 2) */
+	__u64 reserved[3];
 };
 
 /* PINIO_IOC_PIN: pin (or get) a page-aligned user range; returns a handle. */
@@ -126,16 +133,45 @@ struct pinio_dma {
 	__u64 reserved[2];	/* in: zero */
 };
 
+/* PINIO_IOC_SET_CONFIG flags */
 /*
- * PINIO_IOC_SET_CONFIG: per-file experiment knobs for read/write.
+ * Data-path retention: read/write take FOLL_GET page references with
+ * iov_iter_get_pages2() and release them with put_page(), the O_DIRECT path
+ * before 2020, instead of extracting (FOLL_PIN for user memory) with
+ * iov_iter_extract_pages(). For the O_DIRECT + fork experiments.
+ */
+#define PINIO_CONFIG_GET_PAGES	(1U << 0)
+/*
+ * Asynchronous requests complete in submission order (FIFO): a request whose
+ * latency ran out waits for every earlier one of the same file. Without it
+ * requests complete as their latency runs out.
+ */
+#define PINIO_CONFIG_FIFO	(1U << 1)
+#define PINIO_CONFIG_FLAGS_ALL	(PINIO_CONFIG_GET_PAGES | PINIO_CONFIG_FIFO)
+
+/* Requests one file may have in flight: default and largest queue_depth. */
+#define PINIO_QUEUE_DEPTH_DEFAULT	128
+#define PINIO_QUEUE_DEPTH_MAX		1024
+
+/*
+ * PINIO_IOC_SET_CONFIG: per-file device model (in); PINIO_IOC_GET_CONFIG
+ * returns the file's current one (out). All zero (an ABI version 1 caller's
+ * struct with only dma_delay_us set) means the defaults.
+ *
  * dma_delay_us: after extracting each batch of pages and before copying,
  * the device waits this long (killable), as a slow DMA engine would. Used
  * to race fork() or SIGKILL against a transfer.
+ * latency_us: service time of an asynchronous request (io_uring, libaio):
+ * it completes this long after it was queued.
+ * queue_depth: asynchronous requests in flight; a submitter past it waits
+ * (EAGAIN with RWF_NOWAIT / IOCB_NOWAIT). 0: PINIO_QUEUE_DEPTH_DEFAULT.
  */
 struct pinio_config {
 	__u32 dma_delay_us;	/* in: 0..1000000 */
-	__u32 reserved0;	/* in: zero */
-	__u64 reserved[3];	/* in: zero */
+	__u32 flags;		/* in: PINIO_CONFIG_* */
+	__u32 latency_us;	/* in: 0..10000000 */
+	__u32 queue_depth;	/* in: 0..PINIO_QUEUE_DEPTH_MAX */
+	__u64 reserved[2];	/* in: zero */
 };
 
 #define PINIO_IOC_INFO		_IOR(PINIO_IOC_MAGIC, 0x00, struct pinio_info)
@@ -144,5 +180,6 @@ struct pinio_config {
 #define PINIO_IOC_QUERY		_IOWR(PINIO_IOC_MAGIC, 0x03, struct pinio_query)
 #define PINIO_IOC_DMA		_IOWR(PINIO_IOC_MAGIC, 0x04, struct pinio_dma)
 #define PINIO_IOC_SET_CONFIG	_IOW(PINIO_IOC_MAGIC, 0x05, struct pinio_config)
+#define PINIO_IOC_GET_CONFIG	_IOR(PINIO_IOC_MAGIC, 0x06, struct pinio_config)
 
 #endif /* _UAPI_LINUX_PINIO_H */

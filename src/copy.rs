@@ -8,8 +8,8 @@
 //! `write(2)`, splice and the `PINIO_IOC_DMA` ioctl on pages pinned long ago.
 
 use crate::{
-    ffi,
     page_ref::{PageMut, PageRef, Span},
+    shim,
     store::Store,
 };
 use kernel::prelude::*;
@@ -37,14 +37,14 @@ pub(crate) fn copy(
     // concurrent transfer or user thread touching the same bytes races as it would with a DMA
     // engine, without undefined behaviour in Rust.
     unsafe {
-        ffi::pinio_memcpy_page(
+        shim::pinio_memcpy_page(
             dst_page.as_ptr(),
             dst.offset,
             src_page.as_ptr(),
             src.offset,
             src.len,
         );
-        ffi::pinio_flush_dcache_page(dst_page.as_ptr());
+        shim::pinio_flush_dcache_page(dst_page.as_ptr());
     }
     Ok(())
 }

@@ -1,0 +1,216 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Access to the `iov_iter` of a transfer: the one place that touches a raw iterator's fields.
+//!
+//! [`Iter`] is implemented by the kernel crate's [`IovIterDest`] (a read: the device writes
+//! into the iterator's pages) and [`IovIterSource`] (a write: the device reads them). On top of
+//! it this module gives the block-device policy in [`crate::transfer`] what it needs without
+//! any `unsafe` there: the kind of iterator, its alignment, a walk over its segments that
+//! leaves the iterator where it is, and a truncation that is undone when the transfer ends.
+
+use crate::shim;
+use core::{
+    marker::PhantomData,
+    ops::{Deref, DerefMut},
+};
+use kernel::{
+    bindings,
+    iov::{IovIterDest, IovIterSource},
+};
+
+/// An `iov_iter` the device moves data for.
+pub(crate) trait Iter {
+    /// Whether the device writes into the iterator's pages (a read).
+    const DEVICE_WRITES: bool;
+
+    /// The raw iterator; valid while `self` is borrowed.
+    fn as_raw(&mut self) -> *mut bindings::iov_iter;
+
+    /// Bytes left in the iterator.
+    fn len(&self) -> usize;
+
+    /// Moves the iterator back by `bytes`.
+    ///
+    /// # Safety
+    ///
+    /// The iterator must have been advanced by at least `bytes` since it was set up.
+    unsafe fn revert(&mut self, bytes: usize);
+
+    /// Whether the iterator is a list of address ranges whose every segment the block layer
+    /// checks on its own (user-backed UBUF/IOVEC, or KVEC), rather than pages (BVEC, ...).
+    fn is_segmented(&mut self) -> bool {
+        let raw = self.as_raw();
+        // SAFETY: `raw` is the valid iterator borrowed by `self`; these only read its type.
+        unsafe { shim::pinio_user_backed_iter(raw) || shim::pinio_iov_iter_is_kvec(raw) }
+    }
+
+    /// `iov_iter_alignment()`: the OR of every segment's start and length (bytes).
+    fn alignment(&mut self) -> usize {
+        // SAFETY: `as_raw()` is a valid iterator; `iov_iter_alignment()` only reads it.
+        unsafe { bindings::iov_iter_alignment(self.as_raw()) as usize }
+    }
+
+    /// Pages the bytes left in the iterator span (`iov_iter_npages()`).
+    fn npages(&mut self) -> usize {
+        // SAFETY: `as_raw()` is a valid iterator; `iov_iter_npages()` only reads it.
+        let n = unsafe { bindings::iov_iter_npages(self.as_raw(), i32::MAX) };
+        usize::try_from(n).unwrap_or(0)
+    }
+
+    /// Sets whether taking the iterator's user pages may fault them in (`iter->nofault`, which
+    /// becomes `FOLL_NOFAULT`); returns the previous setting.
+    fn set_nofault(&mut self, nofault: bool) -> bool {
+        // SAFETY: `as_raw()` is a valid iterator that `self` borrows mutably; the flag only
+        // changes how later extractions fault.
+        unsafe { shim::pinio_iov_iter_set_nofault(self.as_raw(), nofault) }
+    }
+
+    /// Walks the segments from the iterator's position on, without moving the iterator.
+    fn segments(&mut self) -> Segments<'_> {
+        // SAFETY: `as_raw()` points to a valid, initialised iterator. Iterators are plain values
+        // that refer to, and never own, their segment arrays, so a bitwise copy walks the same
+        // segments; the copy borrows `self`, so the arrays stay alive while it is used.
+        let walk = unsafe { core::ptr::read(self.as_raw()) };
+        Segments {
+            walk,
+            rounds: 0,
+            done: false,
+            _iter: PhantomData,
+        }
+    }
+}
+
+impl Iter for IovIterDest<'_> {
+    const DEVICE_WRITES: bool = true;
+
+    fn as_raw(&mut self) -> *mut bindings::iov_iter {
+        IovIterDest::as_raw(self)
+    }
+
+    fn len(&self) -> usize {
+        IovIterDest::len(self)
+    }
+
+    unsafe fn revert(&mut self, bytes: usize) {
+        // SAFETY: Guaranteed by the caller.
+        unsafe { IovIterDest::revert(self, bytes) }
+    }
+}
+
+impl Iter for IovIterSource<'_> {
+    const DEVICE_WRITES: bool = false;
+
+    fn as_raw(&mut self) -> *mut bindings::iov_iter {
+        IovIterSource::as_raw(self)
+    }
+
+    fn len(&self) -> usize {
+        IovIterSource::len(self)
+    }
+
+    unsafe fn revert(&mut self, bytes: usize) {
+        // SAFETY: Guaranteed by the caller.
+        unsafe { IovIterSource::revert(self, bytes) }
+    }
+}
+
+/// One segment of a segmented iterator, as [`Iter::segments`] walks them.
+#[derive(Clone, Copy)]
+pub(crate) struct Segment {
+    /// User or kernel address of the segment's next byte (`iter_iov_addr()`).
+    pub(crate) addr: usize,
+    /// Bytes left in the segment (`iter_iov_len()`), even beyond the iterator's count.
+    pub(crate) len: usize,
+    /// Whether the iterator's count ends in this segment.
+    pub(crate) last: bool,
+}
+
+/// A walk over the segments of an iterator (see [`Iter::segments`]).
+///
+/// Each step consumes a segment together with any empty ones after it, as the block layer's
+/// extraction does; the one exception is a vector that starts with empty segments, whose
+/// first empty segment is yielded and the next step lands on the first non-empty one.
+pub(crate) struct Segments<'a> {
+    walk: bindings::iov_iter,
+    rounds: u32,
+    done: bool,
+    _iter: PhantomData<&'a mut bindings::iov_iter>,
+}
+
+impl Iterator for Segments<'_> {
+    type Item = Segment;
+
+    fn next(&mut self) -> Option<Segment> {
+        // The walk ends at the segment holding the last byte; the bound (more than `IOV_MAX`
+        // segments) only guards against an iterator that is not a segment list.
+        if self.done || self.rounds > u32::from(u16::MAX) {
+            return None;
+        }
+        self.rounds += 1;
+        let w: *mut bindings::iov_iter = &mut self.walk;
+        // SAFETY: `w` is a valid copy of an iterator whose segment array is borrowed for `'a`;
+        // these only read it.
+        let (addr, len, left) = unsafe {
+            (
+                shim::pinio_iter_iov_addr(w) as usize,
+                shim::pinio_iter_iov_len(w),
+                shim::pinio_iov_iter_count(w),
+            )
+        };
+        let last = left <= len;
+        if last {
+            self.done = true;
+        } else {
+            // SAFETY: As above; this steps over the segment and any empty ones after it (over
+            // just the empty ones if it is empty), in the copy only.
+            unsafe { bindings::iov_iter_advance(w, len) };
+        }
+        Some(Segment { addr, len, last })
+    }
+}
+
+/// An iterator truncated to at most `max` bytes for the duration of a transfer, and
+/// re-expanded when dropped (as `blkdev_read_iter()` does with `iov_iter_truncate()` and
+/// `iov_iter_reexpand()`), so that the caller sees the iterator advanced by exactly the bytes
+/// moved.
+pub(crate) struct Truncated<'i, I: Iter> {
+    iter: &'i mut I,
+    shorted: usize,
+}
+
+impl<'i, I: Iter> Truncated<'i, I> {
+    /// Truncates `iter` to at most `max` bytes.
+    pub(crate) fn new(iter: &'i mut I, max: usize) -> Self {
+        let shorted = iter.len().saturating_sub(max);
+        if shorted != 0 {
+            // SAFETY: `iter.as_raw()` is a valid iterator; truncation only lowers its count.
+            unsafe { shim::pinio_iov_iter_truncate(iter.as_raw(), max as u64) };
+        }
+        Self { iter, shorted }
+    }
+}
+
+impl<I: Iter> Drop for Truncated<'_, I> {
+    fn drop(&mut self) {
+        if self.shorted != 0 {
+            let len = self.iter.len() + self.shorted;
+            // SAFETY: `self.iter.as_raw()` is a valid iterator, and this restores exactly the
+            // bytes `new()` cut off.
+            unsafe { shim::pinio_iov_iter_reexpand(self.iter.as_raw(), len) };
+        }
+    }
+}
+
+impl<I: Iter> Deref for Truncated<'_, I> {
+    type Target = I;
+
+    fn deref(&self) -> &I {
+        self.iter
+    }
+}
+
+impl<I: Iter> DerefMut for Truncated<'_, I> {
+    fn deref_mut(&mut self) -> &mut I {
+        self.iter
+    }
+}
