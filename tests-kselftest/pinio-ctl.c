@@ -187,7 +187,8 @@ static int cmd_cow(int get, int child_writes)
 	char c;
 	pid_t pid;
 
-	printf("cow --mode %s --writer %s\n", get ? "get" : "pin", child_writes ? "child" : "parent");
+	printf("cow --mode %s --writer %s\n",
+	       get ? "get" : "pin", child_writes ? "child" : "parent");
 	memset(buf, 'P', psize());
 	printf("1. private anonymous page filled with 'P'\n");
 	handle = ioc_pin(fd, buf, psize(), flags, 0, NULL);
@@ -212,7 +213,8 @@ static int cmd_cow(int get, int child_writes)
 		_exit(0);
 	}
 	read(from_child[0], &c, 1);
-	printf("3. fork()%s\n", child_writes ? "; the child writes 'C' to its view of the page" : "");
+	printf("3. fork()%s\n",
+	       child_writes ? "; the child writes 'C' to its view of the page" : "");
 	if (!child_writes) {
 		memset(buf, 'W', psize());
 		printf("4. the parent writes 'W' to the page\n");

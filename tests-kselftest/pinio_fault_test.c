@@ -448,8 +448,8 @@ TEST_F_TIMEOUT(fault, fail_nth_each_call, FAULT_TIMEOUT)
 			}
 			if (vmpin_kb(0)) {
 				bad++;
-				ksft_print_msg("%s, fault %u: VmPin %lld kB left behind\n", sc->name,
-					       c.n, vmpin_kb(0));
+				ksft_print_msg("%s, fault %u: VmPin %lld kB left behind\n",
+					       sc->name, c.n, vmpin_kb(0));
 			}
 			if (!c.injected || bad > 20)
 				break;
@@ -635,7 +635,8 @@ TEST_F_TIMEOUT(fault, fail_random, FAULT_TIMEOUT)
 					fails[k]++;
 					if (clean_failure(ret, len, k == 8 ? E_NOMEM : E_NOMEM_FAULT)) {
 						bad++;
-						ksft_print_msg("%s of %zu bytes: %lld\n", opn[k], len, ret);
+						ksft_print_msg("%s of %zu bytes: %lld\n",
+							       opn[k], len, ret);
 					}
 				}
 				if (fr)
@@ -661,7 +662,8 @@ TEST_F_TIMEOUT(fault, fail_random, FAULT_TIMEOUT)
 		}
 		if (vmpin_kb(0)) {
 			bad++;
-			ksft_print_msg("round %zu: VmPin %lld kB left behind\n", round, vmpin_kb(0));
+			ksft_print_msg("round %zu: VmPin %lld kB left behind\n",
+				       round, vmpin_kb(0));
 		}
 	}
 	for (int k = 0; k < 10; k++)
@@ -775,8 +777,9 @@ TEST_F_TIMEOUT(fault, memlock_exhaustion, FAULT_TIMEOUT)
 			if (total > ML_LIMIT) {
 				if (h != -ENOMEM) {
 					bad++;
-					ksft_print_msg("PIN of %zu pages (%zu new) with %zu of %d charged: %s, want ENOMEM\n", n, news, before, ML_LIMIT,
-						       h > 0 ? "success" : strerror((int)-h));
+					ksft_print_msg("PIN of %zu pages (%zu new) with %zu of %d charged: %s, want ENOMEM\n",
+						       n, news, before, ML_LIMIT, h > 0 ? "success" :
+						       strerror((int)-h));
 				}
 				enomem++;
 				if (h > 0)
@@ -801,7 +804,8 @@ TEST_F_TIMEOUT(fault, memlock_exhaustion, FAULT_TIMEOUT)
 
 			if (vm != (long long)(now * ps / 1024)) {
 				bad++;
-				ksft_print_msg("VmPin %lld kB, model %zu kB\n", vm, now * ps / 1024);
+				ksft_print_msg("VmPin %lld kB, model %zu kB\n",
+					       vm, now * ps / 1024);
 			}
 			if (vm > ML_LIMIT * (long long)ps / 1024) {
 				bad++;
@@ -844,7 +848,8 @@ TEST_F_TIMEOUT(fault, memlock_exhaustion, FAULT_TIMEOUT)
 			EXPECT_EQ(-ENOMEM, ioc_pin(fds[1], thp, ps, PINIO_PIN_LONGTERM, 0, NULL));
 			EXPECT_EQ(511, pins_helper_get(&helper) - p0);
 		} else {
-			EXPECT_EQ(-ENOMEM, h) TH_LOG("a 2 MiB folio is over a %d-page limit", ML_LIMIT);
+			EXPECT_EQ(-ENOMEM, h) TH_LOG("a 2 MiB folio is over a %d-page limit",
+						     ML_LIMIT);
 		}
 	}
 
@@ -918,7 +923,8 @@ TEST_F_TIMEOUT(fault, per_file_cap, FAULT_TIMEOUT)
 		EXPECT_EQ(-ENOMEM, ioc_pin(fd, buf, (rest + 1) * ps, 0, 0, NULL));
 		EXPECT_LT(0, ioc_pin(fd, buf, rest * ps, 0, 0, NULL));
 	}
-	ksft_print_msg("%llu pins of the same %zu KiB buffer up to the cap of %llu pages in %llu ms\n", (unsigned long long)n + !!rest, blen / 1024,
+	ksft_print_msg("%llu pins of the same %zu KiB buffer up to the cap of %llu pages in %llu ms\n",
+		       (unsigned long long)n + !!rest, blen / 1024,
 		       (unsigned long long)cap, (unsigned long long)(pst_now_ns() - t0) / 1000000);
 	/* Full: nothing more, in no mode. */
 	EXPECT_EQ(-ENOMEM, ioc_pin(fd, buf, ps, 0, 0, NULL));
@@ -1007,7 +1013,8 @@ TEST_F_TIMEOUT(fault, memory_pressure, 2 * FAULT_TIMEOUT)
 		if (want && want < hog)
 			hog = want;
 	}
-	ksft_print_msg("pressure: %llu MiB of anonymous memory touched, MemAvailable %lld MiB, %zu MiB pinned\n", (unsigned long long)(hog >> 20), avail_kb >> 10,
+	ksft_print_msg("pressure: %llu MiB of anonymous memory touched, MemAvailable %lld MiB, %zu MiB pinned\n",
+		       (unsigned long long)(hog >> 20), avail_kb >> 10,
 		       (l1 + l2) >> 20);
 	pid = fork();
 	ASSERT_LE(0, pid);

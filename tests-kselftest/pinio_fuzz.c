@@ -26,7 +26,8 @@
  *
  * Writes to the store stay inside the store window (pinio_stress.h); reads go anywhere.
  * Options: --seed N (default $PINIO_SEED, else the clock), --ops N (calls per test; default
- * $PINIO_FUZZ_OPS, else 5000), then the harness's own.
+ * $PINIO_FUZZ_OPS, else 5000; at most FUZZ_MAX_OPS, for the fixed time limit), then the
+ * harness's own.
  */
 #include "pinio_stress.h"
 
@@ -1223,7 +1224,8 @@ static void rw_one(struct fuzz *z)
 
 		if (quirk) {
 			if (!st->v[F_ramdisk_quirks])
-				ksft_print_msg("note: the ramdisk accepts a misaligned segment after a leading empty one (op %lu); pinio refuses it, as the README says\n", z->op);
+				ksft_print_msg("note: the ramdisk accepts a misaligned segment after a leading empty one (op %lu); pinio refuses it, as the README says\n",
+					       z->op);
 			pst_add(st, F_ramdisk_quirks, 1);
 		} else if ((rret < 0) != (ret < 0) || (ret < 0 && re != e) ||
 			   (ret >= 0 && ret != rret)) {

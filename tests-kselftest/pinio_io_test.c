@@ -332,7 +332,7 @@ FIXTURE_SETUP(io)
 		     self->size);
 	/* dev_size() seeks to the end of a character device. */
 	ASSERT_EQ(0, lseek(self->fd, 0, SEEK_SET));
-	ASSERT_EQ(getpagesize(), (int)PG);
+	ASSERT_EQ(PG, psize());
 }
 
 FIXTURE_TEARDOWN(io)
@@ -1635,7 +1635,8 @@ TEST_F_TIMEOUT(io, sigkill_mid_transfer, 120)
 		ASSERT_EQ(pid, waitpid(pid, &status, 0));
 		t1 = now_s();
 		counters(_metadata, variant->pinio, &c1);
-		ASSERT_TRUE(WIFSIGNALED(status)) TH_LOG("child exited with %d", WEXITSTATUS(status));
+		ASSERT_TRUE(WIFSIGNALED(status)) TH_LOG("child exited with %d",
+							WEXITSTATUS(status));
 		ASSERT_EQ(SIGKILL, WTERMSIG(status));
 		TH_LOG("%s %s: child reaped %.0f ms after SIGKILL", variant->path,
 		       dir ? "write" : "read", (t1 - t0) * 1000);
@@ -1698,7 +1699,8 @@ TEST(pinio_dma_delay_is_killable)
 	ASSERT_EQ(0, kill(pid, SIGKILL));
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
 	t1 = now_s();
-	TH_LOG("reaped %.0f ms after SIGKILL, during a 1000 ms dma_delay_us wait", (t1 - t0) * 1000);
+	TH_LOG("reaped %.0f ms after SIGKILL, during a 1000 ms dma_delay_us wait",
+	       (t1 - t0) * 1000);
 	ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
 	EXPECT_GT(500, (long long)((t1 - t0) * 1000))
 		TH_LOG("the dma_delay_us wait is not killable");
@@ -2147,7 +2149,8 @@ TEST(pinio_without_o_direct)
 			for (int d = 1; d < 3; d++) {
 				EXPECT_TRUE(o[d].ret == o[0].ret && o[d].err == o[0].err &&
 					    o[d].good == o[0].good)
-					TH_LOG("%s: %s: %zd %s (%zu) but %s: %zd %s (%zu)", ops[i].what,
+					TH_LOG("%s: %s: %zd %s (%zu) but %s: %zd %s (%zu)",
+					       ops[i].what,
 					       names[0], o[0].ret, errname(o[0].err), o[0].good,
 					       names[d], o[d].ret, errname(o[d].err), o[d].good);
 			}

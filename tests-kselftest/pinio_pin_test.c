@@ -712,7 +712,8 @@ static void matrix_case(struct __test_metadata *_metadata, size_t len, size_t fo
 		done = ioc_dma(fd, handle, PINIO_DMA_FROM_PAGES, 0, 0, dlen);
 		EXPECT_EQ((long long)dlen, done);
 		ASSERT_EQ(0, store_read(fd, 0, chk, dlen));
-		EXPECT_EQ(0, memcmp(chk, m.addr, dlen)) TH_LOG("%s: the device read other data", name);
+		EXPECT_EQ(0, memcmp(chk, m.addr, dlen))
+			TH_LOG("%s: the device read other data", name);
 		if (kind == K_ZERO)
 			EXPECT_EQ(dlen, bytes_mismatch(chk, dlen, 0));
 	}
@@ -1306,7 +1307,8 @@ TEST(bad_reserved_fields)
 	for (int i = 0; i < 4; i++) {
 		q = (struct pinio_query){ .handle = h };
 		q.reserved[i] = 1;
-		EXPECT_EQ(EINVAL, ioc_errno(fd, PINIO_IOC_QUERY, &q)) TH_LOG("query reserved[%d]", i);
+		EXPECT_EQ(EINVAL, ioc_errno(fd, PINIO_IOC_QUERY, &q))
+			TH_LOG("query reserved[%d]", i);
 	}
 	ASSERT_EQ(0, ioc_query(fd, h, &q));
 	for (int i = 0; i < 4; i++)
@@ -1329,7 +1331,8 @@ TEST(bad_reserved_fields)
 	for (int i = 0; i < 2; i++) {
 		u = (struct pinio_unpin){ .handle = h };
 		u.reserved[i] = 1;
-		EXPECT_EQ(EINVAL, ioc_errno(fd, PINIO_IOC_UNPIN, &u)) TH_LOG("unpin reserved[%d]", i);
+		EXPECT_EQ(EINVAL, ioc_errno(fd, PINIO_IOC_UNPIN, &u))
+			TH_LOG("unpin reserved[%d]", i);
 		EXPECT_EQ(0, ioc_query(fd, h, &q));
 	}
 	EXPECT_EQ(2, pins_outstanding() - pins0);
@@ -1354,7 +1357,8 @@ TEST(bad_reserved_fields)
 			c.latency_us = 10000001;
 		else
 			c.queue_depth = PINIO_QUEUE_DEPTH_MAX + 1;
-		EXPECT_EQ(EINVAL, ioc_errno(fd, PINIO_IOC_SET_CONFIG, &c)) TH_LOG("config case %d", i);
+		EXPECT_EQ(EINVAL, ioc_errno(fd, PINIO_IOC_SET_CONFIG, &c))
+			TH_LOG("config case %d", i);
 	}
 	memset(&c, 0, sizeof(c));
 	c.dma_delay_us = 0;
@@ -1547,8 +1551,8 @@ TEST(pages_per_call)
 			uint64_t seed = 100 + i * 3 + mode;
 
 			h = ioc_pin(fd, buf, len, flags, per_call[i], &p);
-			ASSERT_LT(0, h) TH_LOG("pages_per_call %u flags %#x: %s", per_call[i], flags,
-					       strerror(-h));
+			ASSERT_LT(0, h) TH_LOG("pages_per_call %u flags %#x: %s", per_call[i],
+					       flags, strerror(-h));
 			EXPECT_EQ(n, p.nr_pages);
 			EXPECT_EQ(mode == 2 ? n : 0, p.charged_pages);
 			EXPECT_EQ(mode == 1 ? 0 : (long long)n, pins_outstanding() - pins0);

@@ -29,7 +29,8 @@
  *
  * Options (before the harness's own, which select tests: -t mixed ...):
  *   --seed N        the run's seed (default $PINIO_SEED, else from the clock); printed
- *   --duration S    seconds of the mixed run (default $PINIO_STRESS_DURATION, else 20)
+ *   --duration S    seconds of the mixed run (default $PINIO_STRESS_DURATION, else 20; at
+ *                   most STRESS_MAX_DURATION, for the fixed time limit)
  *   --hostile N     hostile processes (2)        --threads N  threads per hostile (3)
  *   --owners N      owner threads (2)            --victims N  victims alive at once (1)
  *   --max-delay US  longest dma_delay_us used (20000)
@@ -1648,7 +1649,8 @@ TEST_F_TIMEOUT(stress, ioctl_counters_balanced, 120)
 	EXPECT_EQ(2, b.pins - a.pins);
 	EXPECT_EQ(20, b.pages_held - a.pages_held);
 	EXPECT_EQ(2, b.unpins - a.unpins)
-		TH_LOG("ioctl_unpins counted %lld of 2 releases (one by close)", b.unpins - a.unpins);
+		TH_LOG("ioctl_unpins counted %lld of 2 releases (one by close)",
+		       b.unpins - a.unpins);
 	EXPECT_EQ(20, b.pages_released - a.pages_released)
 		TH_LOG("ioctl_pages_released counted %lld of 20 pages (4 released by close)",
 		       b.pages_released - a.pages_released);
