@@ -12,7 +12,8 @@ dmesg_log=$PINIO_TOP/build/test-dmesg.log
 mapfile -t progs < <(ls "$tests_dir"/*_test 2>/dev/null)
 [ ${#progs[@]} -gt 0 ] || die "no test programs in $tests_dir (make tests)"
 adds=()
-for p in "${progs[@]}" "$PINIO_TOP/tests-kselftest/run_kselftests.sh" ${PINIO_TEST_EXTRA:-}; do
+for p in "${progs[@]}" "$PINIO_TOP/tests-kselftest/run_kselftests.sh" \
+	"$PINIO_TOP/tests-kselftest/settings" ${PINIO_TEST_EXTRA:-}; do
 	adds+=(--add "$p")
 done
 
@@ -65,7 +66,10 @@ done < <(tr -d '\r' <"$log" | awk '
 	}')
 # A program that crashed or left pins behind is a failure of its own.
 while read -r _ name rc pins; do
-	if [ "$rc" != 0 ] && [ "$rc" != 4 ]; then
+	if [ "$rc" = 137 ]; then
+		fail=$((fail + 1))
+		failed+=("$name was killed (SIGKILL: past the time limit of tests-kselftest/settings?)")
+	elif [ "$rc" != 0 ] && [ "$rc" != 4 ]; then
 		fail=$((fail + 1))
 		failed+=("$name exited $rc")
 	fi

@@ -71,7 +71,7 @@ static struct pinio_info dev_info(int fd)
 /* Writes @len bytes at store offset @off (block aligned) from a bounce buffer. */
 static int store_write(int fd, uint64_t off, const void *data, size_t len)
 {
-	size_t blen = (len + psize() - 1) & ~(psize() - 1);
+	size_t blen = page_round_up(len);
 	uint8_t *b = map_small(blen);
 	ssize_t n;
 
@@ -85,7 +85,7 @@ static int store_write(int fd, uint64_t off, const void *data, size_t len)
 
 static int store_read(int fd, uint64_t off, void *data, size_t len)
 {
-	size_t blen = (len + psize() - 1) & ~(psize() - 1);
+	size_t blen = page_round_up(len);
 	uint8_t *b = map_small(blen);
 	ssize_t n;
 

@@ -323,7 +323,7 @@ static long long owner_dma(struct owner *o, bool wr, uint64_t boff, uint64_t off
 					PINIO_PIN_WRITE | PINIO_PIN_LONGTERM };
 	uint64_t *r = &o->r;
 	uint8_t *mem = wr ? o->wbuf : o->rbuf;
-	size_t plen = (boff + len + psize() - 1) & ~(psize() - 1);
+	size_t plen = page_round_up(boff + len);
 	uint32_t fl;
 	long long ret;
 	long h;

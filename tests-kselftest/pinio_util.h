@@ -156,6 +156,14 @@ static inline unsigned long long parse_size(const char *prog, const char *s)
 	return v;
 }
 
+/* @len rounded up to whole pages. */
+static inline size_t page_round_up(size_t len)
+{
+	const size_t ps = psize();
+
+	return (len + ps - 1) & ~(ps - 1);
+}
+
 /* Private anonymous memory; NULL on failure. */
 static inline void *map_anon(size_t len)
 {
