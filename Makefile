@@ -9,6 +9,7 @@
 #   make bench      benchmarks on the release kernel (bench/results/)
 #   make stress     seeded stress run on the debug kernel
 #   make info       where everything is
+#   make checkpatch the kernel's checkpatch.pl on every C file (make test runs it too)
 #   make clippy | fmt | fmtcheck | rust-analyzer | clean
 #
 # Variables: KDIR (a Rust-enabled kernel build tree; default: the cached FLAVOUR kernel),
@@ -42,7 +43,7 @@ kbuild = kdir=$(KDIR_CMD) && mkdir -p $(OUT) && \
 	flock $(OUT).lock $(MAKE) -C "$$kdir" M=$(TOP) MO=$(OUT) $(KBUILD_VARS) $(KBUILD_EXTRA)
 
 .PHONY: all module setup kernel kernels info clippy fmt fmtcheck rust-analyzer \
-	tests run test bench stress clean
+	tests run test bench stress checkpatch clean
 
 all: module
 
@@ -91,6 +92,9 @@ bench:
 
 stress: module tests
 	@$(SCRIPTS)/stress.sh
+
+checkpatch:
+	@$(SCRIPTS)/setup.sh >&2 && $(SCRIPTS)/checkpatch.sh
 
 clean:
 	rm -rf $(TOP)/build

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # make test: boot the debug kernel once, run every kselftest (TAP) and the module's Rust KUnit
-# suites (KTAP in dmesg at insmod), check the kernel log, and end with "N passed, N failed".
+# suites (KTAP in dmesg at insmod), check the kernel log, check every C file with the kernel's
+# checkpatch.pl (one result per file, scripts/checkpatch.sh), and end with
+# "N passed, N failed".
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -10,13 +12,18 @@ dmesg_log=$PINIO_TOP/build/test-dmesg.log
 mapfile -t progs < <(ls "$tests_dir"/*_test 2>/dev/null)
 [ ${#progs[@]} -gt 0 ] || die "no test programs in $tests_dir (make tests)"
 adds=()
-for p in "${progs[@]}" "$PINIO_TOP/tests-kselftest/run_kselftests.sh" ${PINIO_TEST_EXTRA:-}; do
+for p in "${progs[@]}" "$PINIO_TOP/tests-kselftest/run_kselftests.sh" \
+	"$PINIO_TOP/tests-kselftest/settings" ${PINIO_TEST_EXTRA:-}; do
 	adds+=(--add "$p")
 done
 
+checkpatch_log=$PINIO_TOP/build/checkpatch.log
 # Results of an earlier run must not be read as this one's.
-rm -f "$log" "$dmesg_log"
+rm -f "$log" "$dmesg_log" "$checkpatch_log"
 t0=$(date +%s)
+# checkpatch runs meanwhile (half a minute of one CPU).
+nice -n 10 "$PINIO_TOP/scripts/checkpatch.sh" >"$checkpatch_log" 2>&1 &
+checkpatch_pid=$!
 say "running ${#progs[@]} kselftest programs and the KUnit suites in one debug-kernel boot"
 set +e
 "$PINIO_TOP/scripts/vm" --kernel debug --log "$dmesg_log" "${adds[@]}" ${PINIO_VM_ARGS:-} \
@@ -59,7 +66,10 @@ done < <(tr -d '\r' <"$log" | awk '
 	}')
 # A program that crashed or left pins behind is a failure of its own.
 while read -r _ name rc pins; do
-	if [ "$rc" != 0 ] && [ "$rc" != 4 ]; then
+	if [ "$rc" = 137 ]; then
+		fail=$((fail + 1))
+		failed+=("$name was killed (SIGKILL: past the time limit of tests-kselftest/settings?)")
+	elif [ "$rc" != 0 ] && [ "$rc" != 4 ]; then
 		fail=$((fail + 1))
 		failed+=("$name exited $rc")
 	fi
@@ -118,9 +128,28 @@ else
 	failed+=("guest run failed (kernel splat, kmemleak, rmmod or timeout; exit $vm_rc)")
 fi
 
+# checkpatch: one result per C file; its ERROR lines with the failure.
+checkpatch_rc=0
+wait "$checkpatch_pid" || checkpatch_rc=$?
+checkpatch_files=0
+while read -r _ verdict file nerr _; do
+	checkpatch_files=$((checkpatch_files + 1))
+	if [ "$verdict" = ok ]; then
+		pass=$((pass + 1))
+	else
+		fail=$((fail + 1))
+		failed+=("checkpatch $file: $nerr errors:
+$(grep -F "  $file:" "$checkpatch_log" | grep ': ERROR:' || true)")
+	fi
+done < <(grep '^@@checkpatch ' "$checkpatch_log")
+if [ "$checkpatch_rc" -gt 1 ] || [ "$checkpatch_files" = 0 ]; then
+	fail=$((fail + 1))
+	failed+=("checkpatch did not run: $(tail -1 "$checkpatch_log")")
+fi
+
 t1=$(date +%s)
 echo
-echo "kselftest + KUnit (${#suites[@]} suites, $kunit_cases cases) + clean kernel log, $((t1 - t0)) s"
+echo "kselftest + KUnit (${#suites[@]} suites, $kunit_cases cases) + clean kernel log + checkpatch ($checkpatch_files C files), $((t1 - t0)) s"
 for f in "${skipped[@]+"${skipped[@]}"}"; do
 	echo "SKIPPED (counted as failed): $f"
 done

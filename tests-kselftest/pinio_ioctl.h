@@ -12,6 +12,12 @@
 #include <sys/ioctl.h>
 #include <linux/pinio.h>
 
+/* Any ioctl: 0 if it succeeded, else its errno (for checks that it fails as it should). */
+static inline int ioc_errno(int fd, unsigned long cmd, void *arg)
+{
+	return ioctl(fd, cmd, arg) < 0 ? errno : 0;
+}
+
 static inline int ioc_info(int fd, struct pinio_info *info)
 {
 	memset(info, 0, sizeof(*info));
