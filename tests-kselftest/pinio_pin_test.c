@@ -612,6 +612,8 @@ FIXTURE_SETUP(mem)
 	self->hugetlb_changed = 0;
 	switch (variant->kind) {
 	case K_THP:
+		if (kconfig_missing(THP_CONFIG))
+			SKIP(return, "%s is not set in this kernel", kconfig_missing(THP_CONFIG));
 		self->len = thp_size(&why);
 		if (!self->len)
 			SKIP(return, "%s", why);
@@ -627,6 +629,8 @@ FIXTURE_SETUP(mem)
 		break;
 	case K_HUGETLB:
 	case K_HUGETLB_SHARED:
+		if (kconfig_missing(HUGETLB_CONFIG))
+			SKIP(return, "%s is not set in this kernel", kconfig_missing(HUGETLB_CONFIG));
 		hsize_kb = meminfo_value("Hugepagesize:");
 		if (hsize_kb <= 0)
 			SKIP(return, "no hugetlb (no Hugepagesize in /proc/meminfo)");
@@ -1106,6 +1110,8 @@ TEST(account_thp_once)
 	struct pinio_pin p;
 	struct pinio_query q;
 
+	if (kconfig_missing(THP_CONFIG))
+		SKIP(return, "%s is not set in this kernel", kconfig_missing(THP_CONFIG));
 	if (!thp)
 		SKIP(return, "%s", why);
 	fd = dev_open();
