@@ -86,7 +86,7 @@ say "stress: seeds $seeds; ${duration} s each; $hostile hostile processes x $thr
 	"$owners owner threads, $victims victims at once; $fuzz_ops fuzzer calls per test;" \
 	"store ${size_mib} MiB (guest time limit ${budget} s)"
 t0=$(date +%s)
-"$PINIO_TOP/scripts/vm" --kernel debug --timeout "$budget" --log "$dmesg_log" \
+"$PINIO_TOP/scripts/vm" --kernel "${PINIO_KERNEL:-debug}" --timeout "$budget" --log "$dmesg_log" \
 	--param "size_mib=$size_mib" --param max_pin_mib=256 \
 	--add "$tests_dir/pinio_stress_test" --add "$tests_dir/pinio_fuzz_test" \
 	--add "$tests_dir/pinio_fault_test" --add "$work/stress-guest.sh" \
@@ -134,7 +134,12 @@ all_ok=1
 {
 	echo "## pinio stress run"
 	echo
-	echo "$(date -u '+%Y-%m-%d %H:%M UTC'), debug kernel ($(bash -c ". $PINIO_TOP/scripts/lib.sh && kernel_src" | sed 's,.*/linux-,,')), $((t1 - t0)) s in one boot."
+	if [ -n "${PINIO_KERNEL:-}" ]; then
+		kname="kernel tree $PINIO_KERNEL"
+	else
+		kname="debug kernel ($(bash -c ". $PINIO_TOP/scripts/lib.sh && kernel_src" | sed 's,.*/linux-,,'))"
+	fi
+	echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $kname, $((t1 - t0)) s in one boot."
 	echo "Seeds: \`$seeds\` (rerun: \`scripts/stress.sh --seeds \"$seeds\"\`)."
 	echo "Per seed: ${duration} s of mixed stress ($owners owner threads, $hostile hostile processes x $threads threads, $victims victims alive at once) and $fuzz_ops fuzzer calls per fuzz test; store ${size_mib} MiB, per-file cap 256 MiB."
 	echo

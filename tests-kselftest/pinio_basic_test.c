@@ -35,6 +35,8 @@ TEST(size_is_store_size)
 	struct pinio_info info;
 	long long size, ram_size;
 
+	if (kconfig_missing(BRD_CONFIG))
+		SKIP(return, "%s is not set in this kernel", kconfig_missing(BRD_CONFIG));
 	ASSERT_LE(0, fd);
 	ASSERT_LE(0, ram) TH_LOG("the runner provides %s", RAM_DEV);
 	ASSERT_EQ(0, ioctl(fd, PINIO_IOC_INFO, &info));

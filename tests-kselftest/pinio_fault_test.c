@@ -388,6 +388,9 @@ static const struct scenario scenarios[] = {
 };
 
 #define MAX_NTH 400
+/* What fault injection scoped to pinio needs of the kernel. */
+#define FI_CONFIG "CONFIG_FAULT_INJECTION CONFIG_FAILSLAB CONFIG_FAIL_PAGE_ALLOC " \
+	"CONFIG_FAULT_INJECTION_DEBUG_FS CONFIG_FAULT_INJECTION_STACKTRACE_FILTER"
 
 static int fi_setup(struct __test_metadata *_metadata)
 {
@@ -404,6 +407,8 @@ TEST_F_TIMEOUT(fault, fail_nth_each_call, FAULT_TIMEOUT)
 	unsigned long total = 0;
 	int bad = 0, r;
 
+	if (kconfig_missing(FI_CONFIG))
+		SKIP(return, "%s is not set in this kernel", kconfig_missing(FI_CONFIG));
 	geometry();
 	if (fi_setup(_metadata))
 		SKIP(return, "fault injection (failslab, fail_page_alloc, stack filter) unavailable");
@@ -497,6 +502,8 @@ TEST_F_TIMEOUT(fault, fail_random, FAULT_TIMEOUT)
 	char why[256];
 	int bad = 0;
 
+	if (kconfig_missing(FI_CONFIG))
+		SKIP(return, "%s is not set in this kernel", kconfig_missing(FI_CONFIG));
 	geometry();
 	if (fi_setup(_metadata))
 		SKIP(return, "fault injection unavailable");

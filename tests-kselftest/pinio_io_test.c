@@ -324,6 +324,10 @@ FIXTURE_VARIANT_ADD(io, ram0) {
 FIXTURE_SETUP(io)
 {
 	SET_CTX("%s", variant->path);
+	self->fd = -1;
+	if (!variant->pinio)
+		if (kconfig_missing(BRD_CONFIG))
+			SKIP(return, "%s is not set in this kernel", kconfig_missing(BRD_CONFIG));
 	self->fd = open(variant->path, O_RDWR | O_DIRECT);
 	ASSERT_LE(0, self->fd) TH_LOG("open %s O_DIRECT: %s", variant->path, strerror(errno));
 	self->size = dev_size(self->fd);
@@ -1314,6 +1318,8 @@ TEST_F(io, thp_buffers)
 	uint8_t *a = map_thp(map), *b = map_thp(map);
 	long long ahuge, bhuge;
 
+	if (kconfig_missing(THP_CONFIG))
+		SKIP(return, "%s is not set in this kernel", kconfig_missing(THP_CONFIG));
 	ASSERT_TRUE(a && b);
 	memset(a, 0, map);
 	memset(b, 0, map);
@@ -1446,6 +1452,8 @@ TEST_F(io, hugetlb_buffers)
 	uint8_t *a, *b;
 	FILE *f;
 
+	if (kconfig_missing(HUGETLB_CONFIG))
+		SKIP(return, "%s is not set in this kernel", kconfig_missing(HUGETLB_CONFIG));
 	f = fopen("/proc/sys/vm/nr_hugepages", "r");
 	if (f) {
 		if (fscanf(f, "%lld", &before) != 1)
@@ -1985,6 +1993,8 @@ TEST(rwf_flags_match_ram0)
 	int fds[2];
 	bool same = true;
 
+	if (kconfig_missing(BRD_CONFIG))
+		SKIP(return, "%s is not set in this kernel", kconfig_missing(BRD_CONFIG));
 	ASSERT_NE(NULL, buf);
 	for (int d = 0; d < 2; d++) {
 		fds[d] = open(paths[d], O_RDWR | O_DIRECT);

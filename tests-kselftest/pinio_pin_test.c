@@ -388,6 +388,8 @@ FIXTURE_SETUP(mem)
 	self->hugetlb_changed = 0;
 	switch (variant->kind) {
 	case K_THP:
+		if (kconfig_missing(THP_CONFIG))
+			SKIP(return, "%s is not set in this kernel", kconfig_missing(THP_CONFIG));
 		self->len = thp_size();
 		if (!self->len)
 			SKIP(return, "THP is not available to MADV_HUGEPAGE memory");
@@ -403,6 +405,8 @@ FIXTURE_SETUP(mem)
 		break;
 	case K_HUGETLB:
 	case K_HUGETLB_SHARED:
+		if (kconfig_missing(HUGETLB_CONFIG))
+			SKIP(return, "%s is not set in this kernel", kconfig_missing(HUGETLB_CONFIG));
 		self->len = default_huge_page_size();
 		if (!self->len)
 			SKIP(return, "no hugetlb (no Hugepagesize in /proc/meminfo)");
@@ -866,6 +870,8 @@ TEST(account_thp_once)
 	struct pinio_pin p;
 	struct pinio_query q;
 
+	if (kconfig_missing(THP_CONFIG))
+		SKIP(return, "%s is not set in this kernel", kconfig_missing(THP_CONFIG));
 	if (!thp)
 		SKIP(return, "THP is not available to MADV_HUGEPAGE memory");
 	fd = dev_open();
