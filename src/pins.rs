@@ -13,6 +13,7 @@ use crate::{
     counters::Counters,
     device::Device,
     held_pages::{HeldPages, Request, Retention},
+    store::Alloc,
     uapi,
 };
 use kernel::{
@@ -271,6 +272,7 @@ impl PinTable {
                 &device.store,
                 pos,
                 range.held.segments(offset, len).ok_or(EINVAL)?,
+                Alloc::MaySleep,
             )?,
             _ => return Err(EINVAL),
         };
