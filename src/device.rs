@@ -35,13 +35,6 @@ impl Params {
     /// what is accepted; then `EINVAL`, as the kernel answers a parameter it cannot parse.
     pub(crate) fn new(size_mib: u32, block_size: u32, max_pin_mib: u32) -> Result<Self> {
         let size_ok = in_range("size_mib", size_mib, SIZE_MIB, "the store size", "MiB");
-        let pin_ok = in_range(
-            "max_pin_mib",
-            max_pin_mib,
-            MAX_PIN_MIB,
-            "the per-file pin cap",
-            "MiB",
-        );
         let block_ok = block_size.is_power_of_two() && block_size as usize <= PAGE_SIZE;
         if !block_ok {
             pr_err!(
@@ -49,6 +42,13 @@ impl Params {
                  {PAGE_SIZE} bytes (1: no alignment check)\n"
             );
         }
+        let pin_ok = in_range(
+            "max_pin_mib",
+            max_pin_mib,
+            MAX_PIN_MIB,
+            "the per-file pin cap",
+            "MiB",
+        );
         if !(size_ok && pin_ok && block_ok) {
             return Err(EINVAL);
         }
