@@ -37,6 +37,7 @@ use crate::{
     kiocb::PendingIocb,
     open_file::Config,
     shim,
+    store::Alloc,
 };
 use core::ptr::NonNull;
 use kernel::{
@@ -319,7 +320,7 @@ impl WorkItem for Request {
                 .segments_mut()
                 .and_then(|segments| copy::store_to_pages(&device.store, pos, segments))
         } else {
-            copy::pages_to_store(&device.store, pos, pages.segments())
+            copy::pages_to_store(&device.store, pos, pages.segments(), Alloc::MaySleep)
         };
         if let Ok(moved) = result {
             let bytes = match pages.retention() {

@@ -506,7 +506,10 @@ impl Drop for OwnedPages {
 #[kunit_tests(pinio_extract)]
 mod tests {
     use super::*;
-    use crate::{copy, store::Store};
+    use crate::{
+        copy,
+        store::{Alloc, Store},
+    };
     use kernel::{
         iov::{IovIterDest, IovIterSource},
         page::Page,
@@ -541,7 +544,7 @@ mod tests {
             done += if I::DEVICE_WRITES {
                 copy::store_to_pages(store, pos + done, batch.segments_mut()?)?
             } else {
-                copy::pages_to_store(store, pos + done, batch.segments())?
+                copy::pages_to_store(store, pos + done, batch.segments(), Alloc::MaySleep)?
             };
             let held: KVec<i32> = collect_refcounts(&batch)?;
             drop(batch);
@@ -591,7 +594,7 @@ mod tests {
     #[test]
     fn owned_pages_take_all_of_a_kvec() -> Result {
         let counters = Counters::new();
-        let store = Store::new(16 * PAGE_SIZE)?;
+        let store = KBox::pin_init(Store::new(16 * PAGE_SIZE), GFP_KERNEL)?;
         let len = 5 * PAGE_SIZE + 300;
         let mut src = KVec::from_elem(0u8, len, GFP_KERNEL)?;
         for (i, b) in src.iter_mut().enumerate() {
@@ -623,7 +626,10 @@ mod tests {
         assert!(owned.retention() == Retention::Listed);
         assert!(!owned.is_writable());
         assert!(owned.segments_mut().is_err());
-        assert_eq!(copy::pages_to_store(&store, 512, owned.segments())?, len);
+        assert_eq!(
+            copy::pages_to_store(&store, 512, owned.segments(), Alloc::MaySleep)?,
+            len
+        );
         owned.release(&counters);
 
         let mut back = KVec::from_elem(0u8, len, GFP_KERNEL)?;
@@ -650,7 +656,7 @@ mod tests {
     #[test]
     fn kvec_is_listed_and_round_trips() -> Result {
         let counters = Counters::new();
-        let store = Store::new(16 * PAGE_SIZE)?;
+        let store = KBox::pin_init(Store::new(16 * PAGE_SIZE), GFP_KERNEL)?;
         let len = 3 * PAGE_SIZE + 700;
         let skew = 100;
         let mut src = KVec::from_elem(0u8, len + skew, GFP_KERNEL)?;
@@ -696,7 +702,7 @@ mod tests {
     #[test]
     fn bvec_is_listed_and_round_trips() -> Result {
         let counters = Counters::new();
-        let store = Store::new(16 * PAGE_SIZE)?;
+        let store = KBox::pin_init(Store::new(16 * PAGE_SIZE), GFP_KERNEL)?;
         let layout: [(usize, usize); 3] = [(100, 1000), (0, PAGE_SIZE), (512, 2048)];
         let total: usize = layout.iter().map(|&(_, l)| l).sum();
         let acquired = pins_acquired();

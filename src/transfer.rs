@@ -18,6 +18,7 @@ use crate::{
     iter::{Iter, Truncated},
     kiocb::IoCb,
     open_file::{Config, OpenFile},
+    store::Alloc,
     task,
 };
 use kernel::{
@@ -123,8 +124,9 @@ fn submit<I: Iter>(
 ///
 /// Returns the bytes moved. An error before the first byte is returned as such (`EFAULT` for
 /// memory that cannot be taken for the access; `EAGAIN` if `nowait` and a page is not
-/// present); after that the transfer ends short, as `O_DIRECT` on a block device does. A fatal
-/// signal also ends it short.
+/// present; `EIO` for a write that cannot get a store page, `EAGAIN` if `nowait`); after that
+/// the transfer ends short, as `O_DIRECT` on a block device does. A fatal signal also ends it
+/// short.
 fn transfer<I: Iter>(
     file: &OpenFile,
     config: Config,
@@ -144,7 +146,7 @@ fn transfer<I: Iter>(
         if done > 0 && task::fatal_signal_pending() {
             break;
         }
-        match move_batch(file, config, mode, start + done, iter, count - done) {
+        match move_batch(file, config, mode, start + done, iter, count - done, nowait) {
             Ok(moved) => done += moved,
             Err(err) if done == 0 => {
                 iter.set_nofault(was_nofault);
@@ -159,7 +161,8 @@ fn transfer<I: Iter>(
 
 /// Extracts one batch of at most `max_len` bytes from `iter` and moves it; the batch's pages
 /// are released (unpinned, dirtied if written) whatever happens, and if the batch cannot be
-/// moved the iterator is reverted over it ([`ExtractedPages::with_batch`]).
+/// moved the iterator is reverted over it ([`ExtractedPages::with_batch`]). A write that
+/// cannot get a store page fails with `EIO`, or `EAGAIN` if `nowait` (as brd).
 fn move_batch<I: Iter>(
     file: &OpenFile,
     config: Config,
@@ -167,7 +170,13 @@ fn move_batch<I: Iter>(
     pos: usize,
     iter: &mut I,
     max_len: usize,
+    nowait: bool,
 ) -> Result<usize> {
+    let alloc = if nowait {
+        Alloc::NoWait
+    } else {
+        Alloc::MaySleep
+    };
     let device = &*file.device;
     let (moved, retention) =
         ExtractedPages::with_batch(iter, max_len, mode, &device.counters, |batch| {
@@ -175,7 +184,7 @@ fn move_batch<I: Iter>(
             if I::DEVICE_WRITES {
                 copy::store_to_pages(&device.store, pos, batch.segments_mut()?)
             } else {
-                copy::pages_to_store(&device.store, pos, batch.segments())
+                copy::pages_to_store(&device.store, pos, batch.segments(), alloc)
             }
         })?;
     let bytes = match retention {

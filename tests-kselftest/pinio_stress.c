@@ -1657,134 +1657,6 @@ TEST_F_TIMEOUT(stress, ioctl_counters_balanced, 120)
 	EXPECT_PINS_BALANCED();
 }
 
-static long delete_module(const char *name, unsigned int flags)
-{
-	return syscall(SYS_delete_module, name, flags);
-}
-
-static bool module_loaded(void)
-{
-	return !access("/sys/module/pinio", F_OK);
-}
-
-static long load_module(const char *ko, const char *params)
-{
-	int fd = open(ko, O_RDONLY | O_CLOEXEC);
-	long ret;
-
-	if (fd < 0)
-		return -1;
-	ret = syscall(SYS_finit_module, fd, params, 0);
-	close(fd);
-	return ret;
-}
-
-/* No trace of the module: not loaded, no device node, no debugfs directory. */
-static bool module_gone(void)
-{
-	for (int i = 0; i < 50 && !access(PINIO_DEV, F_OK); i++)
-		pst_sleep_us(20000);
-	return !module_loaded() && access(PINIO_DEV, F_OK) &&
-	       access("/sys/kernel/debug/pinio", F_OK);
-}
-
-/*
- * Module init under allocation failures ($PINIO_INIT_FAULTS=1, scripts/stress.sh): with the
- * stack trace filter on the text range pinio had, which a reload of the same module gets
- * again, the n-th allocation of pinio's init fails (fail-nth) for n = 1..4, two in the
- * middle (the store's pages) and each of the last 49. Each load fails with ENOMEM and leaves nothing behind (or, if the
- * failure was absorbed, succeeds with a working device); kmemleak and KASAN watch the rest.
- * Returns the number of faults injected, or -1 (with @why) on a wrong outcome.
- */
-static int init_faults(const char *ko, const char *params, unsigned long start,
-		       unsigned long end, char *why, size_t wlen)
-{
-	struct pst_fi_saved saved;
-	unsigned int samples[64], total, n = 0;
-	int nth, injected = 0, ret = 0;
-	char buf[64];
-
-	if (!pst_fi_available())
-		return 0;
-	pst_fi_save(&saved);
-	for (int a = 0; a < 2; a++) {
-		pst_fi_set(a, "verbose", "0");
-		pst_fi_set(a, "probability", "0");
-		snprintf(buf, sizeof(buf), "%#lx", start);
-		pst_fi_set(a, "require-start", buf);
-		snprintf(buf, sizeof(buf), "%#lx", end);
-		pst_fi_set(a, "require-end", buf);
-		pst_fi_set(a, "stacktrace-depth", "32");
-		pst_fi_set(a, "ignore-gfp-wait", "N");
-	}
-	pst_fi_set(1, "ignore-gfp-highmem", "N");
-	pst_fi_set(1, "min-order", "0");
-	nth = pst_task_fi_open("fail-nth");
-	if (nth < 0)
-		goto out;
-	/* How many allocations does a whole init make? */
-	pst_fail_nth_arm(nth, 100000000);
-	if (load_module(ko, params)) {
-		ret = snprintf(why, wlen, "load to count init allocations: %s", strerror(errno));
-		goto out;
-	}
-	pread(nth, buf, sizeof(buf) - 1, 0);
-	pst_fail_nth_arm(nth, 0);
-	total = 100000000 - strtoul(buf, NULL, 0);
-	ksft_print_msg("module init: %u allocations with pinio in the call chain\n", total);
-	if (delete_module("pinio", O_NONBLOCK) || !module_gone()) {
-		ret = snprintf(why, wlen, "unload after counting: %s", strerror(errno));
-		goto out;
-	}
-	if (!total) {
-		ksft_print_msg("module init: the module moved, no allocation matched the filter\n");
-		goto out;
-	}
-	for (unsigned int k = 1; k <= 4 && k <= total; k++)
-		samples[n++] = k;
-	samples[n++] = total / 3 + 1;
-	samples[n++] = total / 2 + 1;
-	/* The last ones: after the store, the device, debugfs and misc_register()'s. */
-	for (unsigned int k = total > 48 ? total - 48 : 5; k <= total && n < 64; k++)
-		if (k > samples[n - 1])
-			samples[n++] = k;
-	for (unsigned int i = 0; i < n; i++) {
-		long r;
-		bool hit;
-
-		pst_fail_nth_arm(nth, samples[i]);
-		r = load_module(ko, params);
-		hit = pst_fail_nth_injected(nth);
-		pst_fail_nth_arm(nth, 0);
-		injected += hit;
-		if (r && errno != ENOMEM) {
-			ret = snprintf(why, wlen, "init with allocation %u failing: %s", samples[i],
-				       strerror(errno));
-			break;
-		}
-		if (r && !module_gone()) {
-			ret = snprintf(why, wlen, "init failed at allocation %u but left the module behind (/sys/module/pinio, /dev/pinio or debugfs)", samples[i]);
-			break;
-		}
-		if (!r) {	/* absorbed: the module must work, and go */
-			if (pst_device_works(hs, samples[i], why, wlen)) {
-				ret = 1;
-				break;
-			}
-			if (delete_module("pinio", O_NONBLOCK) || !module_gone()) {
-				ret = snprintf(why, wlen, "unload: %s", strerror(errno));
-				break;
-			}
-		}
-	}
-	ksft_print_msg("@@stat unload_busy init_faults_injected %d\n", injected);
-out:
-	if (nth >= 0)
-		close(nth);
-	pst_fi_restore(&saved);
-	return ret ? -1 : injected;
-}
-
 /*
  * Unload while in use is refused and harmless; after the last user is gone it works; then
  * the module is loaded again (KUnit suites filtered out, so that make test counts them once)
@@ -1792,8 +1664,9 @@ out:
  */
 TEST_F_TIMEOUT(stress, unload_busy, 1800)
 {
-	const char *ko = getenv("PINIO_KO") ?: "/pinio/pinio.ko";
-	char params[512] = "", glob[256] = "", why[256], state[32];
+	const char *ko = pst_module_path();
+	char params[512] = "", why[256], state[32];
+	struct pst_kunit_filter kunit;
 	unsigned long text_start = 0, text_end = 0;
 	int fd, sync[2];
 	pid_t pid;
@@ -1802,7 +1675,7 @@ TEST_F_TIMEOUT(stress, unload_busy, 1800)
 
 	if (access(ko, R_OK))
 		SKIP(return, "%s not found (run in the scripts/vm guest, or set PINIO_KO)", ko);
-	if (!module_loaded())
+	if (!pst_module_loaded())
 		SKIP(return, "pinio is not loaded");
 	ASSERT_EQ(0, geometry());
 	pst_read_file("/pinio/params", params, sizeof(params));
@@ -1812,18 +1685,18 @@ TEST_F_TIMEOUT(stress, unload_busy, 1800)
 	fd = open(PINIO_DEV, O_RDWR);
 	ASSERT_LE(0, fd);
 	errno = 0;
-	ret = delete_module("pinio", O_NONBLOCK);
+	ret = pst_module_unload();
 	EXPECT_EQ(-1, ret);
 	EXPECT_EQ(EWOULDBLOCK, errno) TH_LOG("delete_module with an open file: %s",
 					     strerror(errno));
-	ASSERT_TRUE(module_loaded());
+	ASSERT_TRUE(pst_module_loaded());
 	EXPECT_EQ(0, pst_read_file("/sys/module/pinio/initstate", state, sizeof(state)));
 	EXPECT_STREQ("live", state);
 	EXPECT_EQ(0, pst_device_works(hs, 7, why, sizeof(why)))
 		TH_LOG("after a refused unload: %s", why);
 	if (!access("/sbin/rmmod", X_OK) || !access("/bin/rmmod", X_OK))
 		EXPECT_NE(0, system("rmmod pinio 2>/dev/null"));
-	ASSERT_TRUE(module_loaded());
+	ASSERT_TRUE(pst_module_loaded());
 
 	/* 2. A forked child's descriptor, with long-term pins, holds it after ours is closed. */
 	ASSERT_EQ(0, pipe(sync));
@@ -1846,11 +1719,11 @@ TEST_F_TIMEOUT(stress, unload_busy, 1800)
 	ASSERT_EQ(1, read(sync[0], &c, 1));
 	ASSERT_EQ(0, close(fd));
 	errno = 0;
-	ret = delete_module("pinio", O_NONBLOCK);
+	ret = pst_module_unload();
 	EXPECT_EQ(-1, ret);
 	EXPECT_EQ(EWOULDBLOCK, errno) TH_LOG("delete_module with a child's open file: %s",
 					     strerror(errno));
-	ASSERT_TRUE(module_loaded());
+	ASSERT_TRUE(pst_module_loaded());
 	EXPECT_LT(0, pins_outstanding());
 	kill(pid, SIGKILL);
 	ASSERT_EQ(pid, waitpid(pid, NULL, 0));
@@ -1858,33 +1731,32 @@ TEST_F_TIMEOUT(stress, unload_busy, 1800)
 
 	/* 3. Nothing holds it now. */
 	for (int i = 0; i < 50; i++) {
-		ret = delete_module("pinio", O_NONBLOCK);
+		ret = pst_module_unload();
 		if (!ret || errno != EWOULDBLOCK)
 			break;
 		pst_sleep_us(100000);
 	}
 	ASSERT_EQ(0, ret) TH_LOG("delete_module after the last close: %s", strerror(errno));
-	EXPECT_FALSE(module_loaded());
+	EXPECT_FALSE(pst_module_loaded());
 	EXPECT_EQ(0, pst_pins_settle(NULL, 0, 3000));
 
 	/*
 	 * 4. Load it again, for the rest of the run and the runner's checks; first, with
 	 * $PINIO_INIT_FAULTS, again and again with allocations of its init failing.
 	 */
-	if (!pst_read_file("/sys/module/kunit/parameters/filter_glob", glob, sizeof(glob)))
-		pst_write_file("/sys/module/kunit/parameters/filter_glob",
-			       "pinio-stress-reload-runs-no-kunit");
+	pst_kunit_mute(&kunit);
 	if (getenv("PINIO_INIT_FAULTS") && text_start) {
-		EXPECT_LE(0, init_faults(ko, params, text_start, text_end, why, sizeof(why)))
-			TH_LOG("%s", why);
-		EXPECT_TRUE(module_gone());
+		int injected = pst_init_faults(ko, params, text_start, text_end, 256, hs, why,
+					       sizeof(why));
+
+		EXPECT_LE(0, injected) TH_LOG("%s", why);
+		ksft_print_msg("@@stat unload_busy init_faults_injected %d\n", injected);
+		EXPECT_TRUE(pst_module_gone());
 	}
-	ret = load_module(ko, params);
+	ret = pst_module_load(ko, params);
 	EXPECT_EQ(0, ret) TH_LOG("finit_module: %s", strerror(errno));
-	if (glob[0])
-		pst_write_file("/sys/module/kunit/parameters/filter_glob",
-			       strcmp(glob, "(null)") ? glob : "*.*");
-	ASSERT_TRUE(module_loaded());
+	pst_kunit_restore(&kunit);
+	ASSERT_TRUE(pst_module_loaded());
 	for (int i = 0; i < 50 && access(PINIO_DEV, F_OK); i++)
 		pst_sleep_us(100000);
 	EXPECT_EQ(0, pst_device_works(hs, 8, why, sizeof(why)))

@@ -528,4 +528,182 @@ static inline bool pst_fail_nth_injected(int fd)
 	return atoi(buf) == 0;
 }
 
+/* ---- loading and unloading the module -------------------------------------------------- */
+
+/* The module file in the scripts/vm guest, or $PINIO_KO. */
+static inline const char *pst_module_path(void)
+{
+	const char *ko = getenv("PINIO_KO");
+
+	return ko && *ko ? ko : "/pinio/pinio.ko";
+}
+
+/* finit_module(), as insmod loads a module: 0, or -1 with errno. */
+static inline long pst_module_load(const char *ko, const char *params)
+{
+	int fd = open(ko, O_RDONLY | O_CLOEXEC);
+	long ret;
+
+	if (fd < 0)
+		return -1;
+	ret = syscall(SYS_finit_module, fd, params, 0);
+	close(fd);
+	return ret;
+}
+
+/* delete_module("pinio"), as rmmod: 0, or -1 with errno (EWOULDBLOCK while in use). */
+static inline long pst_module_unload(void)
+{
+	return syscall(SYS_delete_module, "pinio", O_NONBLOCK);
+}
+
+static inline bool pst_module_loaded(void)
+{
+	return !access("/sys/module/pinio", F_OK);
+}
+
+/* No trace of the module: not loaded, no device node, no debugfs directory. */
+static inline bool pst_module_gone(void)
+{
+	for (int i = 0; i < 50 && !access(PINIO_DEV, F_OK); i++)
+		pst_sleep_us(20000);
+	return !pst_module_loaded() && access(PINIO_DEV, F_OK) &&
+	       access("/sys/kernel/debug/pinio", F_OK);
+}
+
+/* The device node of a module just loaded (devtmpfs creates it asynchronously). */
+static inline bool pst_module_node(void)
+{
+	for (int i = 0; i < 50 && access(PINIO_DEV, F_OK); i++)
+		pst_sleep_us(20000);
+	return !access(PINIO_DEV, F_OK);
+}
+
+/*
+ * KUnit runs the module's suites at every load, and make test counts them from the log of
+ * the first one: reloads must not run them again. pst_kunit_mute() sets a filter no suite
+ * matches; pst_kunit_restore() puts the previous one back.
+ */
+#define PST_KUNIT_FILTER "/sys/module/kunit/parameters/filter_glob"
+
+struct pst_kunit_filter {
+	char glob[256];
+};
+
+static inline void pst_kunit_mute(struct pst_kunit_filter *saved)
+{
+	saved->glob[0] = 0;
+	if (!pst_read_file(PST_KUNIT_FILTER, saved->glob, sizeof(saved->glob)))
+		pst_write_file(PST_KUNIT_FILTER, "pinio-reload-runs-no-kunit");
+}
+
+static inline void pst_kunit_restore(const struct pst_kunit_filter *saved)
+{
+	if (saved->glob[0])
+		pst_write_file(PST_KUNIT_FILTER, strcmp(saved->glob, "(null)") ? saved->glob : "*.*");
+}
+
+/*
+ * Module init under allocation failures: with the stack trace filter on the text range
+ * [@start, @end) pinio had, which a reload of the same module gets again, the n-th
+ * allocation of pinio's init fails (fail-nth), for every n, or, if the init makes more than
+ * @max_loads (1..256) allocations, for n = 1..8, the last 8 and others evenly spread between.
+ * Each load must fail with ENOMEM and leave nothing behind, or, if the failure was absorbed,
+ * succeed with a working device (checked at store offset @off) and unload. Call with the
+ * module unloaded; it is unloaded again on return. Returns the number of faults injected, or
+ * -1 (with @why) on a wrong outcome.
+ */
+static inline int pst_init_faults(const char *ko, const char *params, unsigned long start,
+				  unsigned long end, unsigned int max_loads, uint64_t off,
+				  char *why, size_t wlen)
+{
+	struct pst_fi_saved saved;
+	unsigned int samples[256], total, n = 0;
+	int nth, injected = 0, ret = 0;
+	char buf[64];
+
+	if (!pst_fi_available())
+		return 0;
+	pst_fi_save(&saved);
+	for (int a = 0; a < 2; a++) {
+		pst_fi_set(a, "verbose", "0");
+		pst_fi_set(a, "probability", "0");
+		snprintf(buf, sizeof(buf), "%#lx", start);
+		pst_fi_set(a, "require-start", buf);
+		snprintf(buf, sizeof(buf), "%#lx", end);
+		pst_fi_set(a, "require-end", buf);
+		pst_fi_set(a, "stacktrace-depth", "32");
+		pst_fi_set(a, "ignore-gfp-wait", "N");
+	}
+	pst_fi_set(1, "ignore-gfp-highmem", "N");
+	pst_fi_set(1, "min-order", "0");
+	nth = pst_task_fi_open("fail-nth");
+	if (nth < 0)
+		goto out;
+	/* How many allocations does a whole init make? */
+	pst_fail_nth_arm(nth, 100000000);
+	if (pst_module_load(ko, params)) {
+		ret = snprintf(why, wlen, "load to count init allocations: %s", strerror(errno));
+		goto out;
+	}
+	if (pread(nth, buf, sizeof(buf) - 1, 0) <= 0)
+		buf[0] = 0;
+	pst_fail_nth_arm(nth, 0);
+	total = 100000000 - strtoul(buf, NULL, 0);
+	ksft_print_msg("module init: %u allocations with pinio in the call chain\n", total);
+	if (pst_module_unload() || !pst_module_gone()) {
+		ret = snprintf(why, wlen, "unload after counting: %s", strerror(errno));
+		goto out;
+	}
+	if (!total) {
+		ksft_print_msg("module init: the module moved, no allocation matched the filter\n");
+		goto out;
+	}
+	if (max_loads < 17 || max_loads > 256)
+		max_loads = 256;
+	for (unsigned int k = 1; k <= total && n < max_loads; k++) {
+		/* Past the first 8 and before the last 8, every step-th. */
+		unsigned int step = total <= max_loads ? 1 : (total - 16) / (max_loads - 16) + 1;
+
+		if (k <= 8 || k > total - 8 || (k - 8) % step == 0)
+			samples[n++] = k;
+	}
+	for (unsigned int i = 0; i < n; i++) {
+		long r;
+		bool hit;
+
+		pst_fail_nth_arm(nth, samples[i]);
+		r = pst_module_load(ko, params);
+		hit = pst_fail_nth_injected(nth);
+		pst_fail_nth_arm(nth, 0);
+		injected += hit;
+		if (r && errno != ENOMEM) {
+			ret = snprintf(why, wlen, "init with allocation %u failing: %s", samples[i],
+				       strerror(errno));
+			break;
+		}
+		if (r && !pst_module_gone()) {
+			ret = snprintf(why, wlen, "init failed at allocation %u but left the module behind (/sys/module/pinio, /dev/pinio or debugfs)",
+				       samples[i]);
+			break;
+		}
+		if (!r) {	/* absorbed: the module must work, and go */
+			if (!pst_module_node() || pst_device_works(off, samples[i], why, wlen)) {
+				ret = 1;
+				break;
+			}
+			if (pst_module_unload() || !pst_module_gone()) {
+				ret = snprintf(why, wlen, "unload: %s", strerror(errno));
+				break;
+			}
+		}
+	}
+	ksft_print_msg("module init: %d of %u loads had a fault injected\n", injected, n);
+out:
+	if (nth >= 0)
+		close(nth);
+	pst_fi_restore(&saved);
+	return ret ? -1 : injected;
+}
+
 #endif /* _PINIO_STRESS_H */
