@@ -350,8 +350,8 @@ static long long owner_dma(struct owner *o, bool wr, uint64_t boff, uint64_t off
 }
 
 /*
- * One wr of new patterns into the owner's region (@wr), or one read of it, verified,
- * by a random kind of call from a random spot of its buffer.
+ * One write of new patterns into the owner's region (@wr), or one read of it, verified, by
+ * a random kind of call from a random spot of its buffer.
  */
 static void owner_io(struct owner *o, bool wr)
 {
@@ -953,7 +953,8 @@ static void h_query(struct hthread *t)
 	    q.nr_large_folios > q.nr_folios || q.nr_dma_pinned > q.nr_pages ||
 	    q.nr_anon_exclusive > q.nr_anon || q.refcount_min > q.refcount_max ||
 	    q.refcount_min < 1)
-		pst_fail(st, "QUERY gave inconsistent answers: pages %llu folios %llu large %llu pinned %llu refcount %d..%d", (unsigned long long)q.nr_pages,
+		pst_fail(st, "QUERY gave inconsistent answers: pages %llu folios %llu large %llu pinned %llu refcount %d..%d",
+			 (unsigned long long)q.nr_pages,
 			 (unsigned long long)q.nr_folios, (unsigned long long)q.nr_large_folios,
 			 (unsigned long long)q.nr_dma_pinned, q.refcount_min, q.refcount_max);
 	/*
@@ -961,7 +962,8 @@ static void h_query(struct hthread *t)
 	 * shared zero page excepted: GUP takes no pin on it).
 	 */
 	if (!(hh.flags & PINIO_PIN_GET) && q.nr_dma_pinned + q.nr_zero_page < q.nr_pages)
-		pst_fail(st, "QUERY: only %llu of %llu FOLL_PIN pages (%llu zero pages) are folio_maybe_dma_pinned", (unsigned long long)q.nr_dma_pinned,
+		pst_fail(st, "QUERY: only %llu of %llu FOLL_PIN pages (%llu zero pages) are folio_maybe_dma_pinned",
+			 (unsigned long long)q.nr_dma_pinned,
 			 (unsigned long long)q.nr_pages, (unsigned long long)q.nr_zero_page);
 }
 
@@ -1763,7 +1765,8 @@ static int init_faults(const char *ko, const char *params, unsigned long start,
 			break;
 		}
 		if (r && !module_gone()) {
-			ret = snprintf(why, wlen, "init failed at allocation %u but left the module behind (/sys/module/pinio, /dev/pinio or debugfs)", samples[i]);
+			ret = snprintf(why, wlen, "init failed at allocation %u but left the module behind (/sys/module/pinio, /dev/pinio or debugfs)",
+				       samples[i]);
 			break;
 		}
 		if (!r) {	/* absorbed: the module must work, and go */
