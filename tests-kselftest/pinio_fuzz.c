@@ -1453,11 +1453,7 @@ int main(int argc, char **argv)
 	if (env && *env)
 		nops = strtoul(env, NULL, 0);
 	argc = pst_parse_args(argc, argv, &seed, opts);
-	if (nops > FUZZ_MAX_OPS) {
-		ksft_print_msg("%u calls per test are more than %u: %u it is\n", nops,
-			       FUZZ_MAX_OPS, FUZZ_MAX_OPS);
-		nops = FUZZ_MAX_OPS;
-	}
+	pst_clamp("--ops", &nops, 0, FUZZ_MAX_OPS);
 	st = pst_stats_new();
 	if (!st)
 		return KSFT_FAIL;

@@ -1659,9 +1659,10 @@ TEST_F_TIMEOUT(stress, ioctl_counters_balanced, 120)
 	EXPECT_PINS_BALANCED();
 }
 
-static long delete_module(const char *name, unsigned int flags)
+/* delete_module("pinio", O_NONBLOCK): 0, or the errno it failed with. */
+static int unload_pinio(void)
 {
-	return syscall(SYS_delete_module, name, flags);
+	return syscall(SYS_delete_module, "pinio", O_NONBLOCK) ? errno : 0;
 }
 
 static bool module_loaded(void)
@@ -1734,7 +1735,7 @@ static int init_faults(const char *ko, const char *params, unsigned long start,
 	pst_fail_nth_arm(nth, 0);
 	total = 100000000 - strtoul(buf, NULL, 0);
 	ksft_print_msg("module init: %u allocations with pinio in the call chain\n", total);
-	if (delete_module("pinio", O_NONBLOCK) || !module_gone()) {
+	if (unload_pinio() || !module_gone()) {
 		ret = snprintf(why, wlen, "unload after counting: %s", strerror(errno));
 		goto out;
 	}
@@ -1774,7 +1775,7 @@ static int init_faults(const char *ko, const char *params, unsigned long start,
 				ret = 1;
 				break;
 			}
-			if (delete_module("pinio", O_NONBLOCK) || !module_gone()) {
+			if (unload_pinio() || !module_gone()) {
 				ret = snprintf(why, wlen, "unload: %s", strerror(errno));
 				break;
 			}
@@ -1798,7 +1799,7 @@ TEST_F_TIMEOUT(stress, unload_busy, 1800)
 	const char *ko = getenv("PINIO_KO") ?: "/pinio/pinio.ko";
 	char params[512] = "", glob[256] = "", why[256], state[32];
 	unsigned long text_start = 0, text_end = 0;
-	int fd, sync[2];
+	int fd, sync[2], err = 0;
 	pid_t pid;
 	long ret;
 	uint8_t c;
@@ -1814,11 +1815,8 @@ TEST_F_TIMEOUT(stress, unload_busy, 1800)
 	/* 1. An open descriptor holds the module. */
 	fd = open(PINIO_DEV, O_RDWR);
 	ASSERT_LE(0, fd);
-	errno = 0;
-	ret = delete_module("pinio", O_NONBLOCK);
-	EXPECT_EQ(-1, ret);
-	EXPECT_EQ(EWOULDBLOCK, errno) TH_LOG("delete_module with an open file: %s",
-					     strerror(errno));
+	err = unload_pinio();
+	EXPECT_EQ(EWOULDBLOCK, err) TH_LOG("delete_module with an open file: %s", strerror(err));
 	ASSERT_TRUE(module_loaded());
 	EXPECT_EQ(0, pst_read_file("/sys/module/pinio/initstate", state, sizeof(state)));
 	EXPECT_STREQ("live", state);
@@ -1848,11 +1846,9 @@ TEST_F_TIMEOUT(stress, unload_busy, 1800)
 	}
 	ASSERT_EQ(1, read(sync[0], &c, 1));
 	ASSERT_EQ(0, close(fd));
-	errno = 0;
-	ret = delete_module("pinio", O_NONBLOCK);
-	EXPECT_EQ(-1, ret);
-	EXPECT_EQ(EWOULDBLOCK, errno) TH_LOG("delete_module with a child's open file: %s",
-					     strerror(errno));
+	err = unload_pinio();
+	EXPECT_EQ(EWOULDBLOCK, err)
+		TH_LOG("delete_module with a child's open file: %s", strerror(err));
 	ASSERT_TRUE(module_loaded());
 	EXPECT_LT(0, pins_outstanding());
 	kill(pid, SIGKILL);
@@ -1861,12 +1857,12 @@ TEST_F_TIMEOUT(stress, unload_busy, 1800)
 
 	/* 3. Nothing holds it now. */
 	for (int i = 0; i < 50; i++) {
-		ret = delete_module("pinio", O_NONBLOCK);
-		if (!ret || errno != EWOULDBLOCK)
+		err = unload_pinio();
+		if (err != EWOULDBLOCK)
 			break;
 		pst_sleep_us(100000);
 	}
-	ASSERT_EQ(0, ret) TH_LOG("delete_module after the last close: %s", strerror(errno));
+	ASSERT_EQ(0, err) TH_LOG("delete_module after the last close: %s", strerror(err));
 	EXPECT_FALSE(module_loaded());
 	EXPECT_EQ(0, pst_pins_settle(NULL, 0, 3000));
 
@@ -1906,25 +1902,12 @@ int main(int argc, char **argv)
 	argc = pst_parse_args(argc, argv, &cfg.seed, opts);
 	if (env && *env && cfg.duration == 20)
 		cfg.duration = strtoul(env, NULL, 0);
-	if (cfg.duration > STRESS_MAX_DURATION) {
-		ksft_print_msg("--duration %u is longer than %u s: %u it is\n", cfg.duration,
-			       STRESS_MAX_DURATION, STRESS_MAX_DURATION);
-		cfg.duration = STRESS_MAX_DURATION;
-	}
-	if (!cfg.owner_threads)
-		cfg.owner_threads = 1;
-	if (cfg.owner_threads > 16)
-		cfg.owner_threads = 16;
-	if (cfg.hostile_threads > 16)
-		cfg.hostile_threads = 16;
-	if (cfg.hostile_procs > 28)
-		cfg.hostile_procs = 28;
-	if (!cfg.victims)
-		cfg.victims = 1;
-	if (cfg.victims > 64)
-		cfg.victims = 64;
-	if (cfg.max_delay_us > 1000000)
-		cfg.max_delay_us = 1000000;
+	pst_clamp("--duration", &cfg.duration, 0, STRESS_MAX_DURATION);
+	pst_clamp("--owners", &cfg.owner_threads, 1, 16);
+	pst_clamp("--threads", &cfg.hostile_threads, 0, 16);
+	pst_clamp("--hostile", &cfg.hostile_procs, 0, 28);
+	pst_clamp("--victims", &cfg.victims, 1, 64);
+	pst_clamp("--max-delay", &cfg.max_delay_us, 0, 1000000);
 
 	st = pst_stats_new();
 	if (!st)
