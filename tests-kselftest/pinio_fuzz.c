@@ -446,7 +446,8 @@ static void model_check(struct fuzz *z)
 			    q.nr_folios > q.nr_pages ||
 			    (!(m->flags & PINIO_PIN_GET) &&
 			     q.nr_dma_pinned + q.nr_zero_page < q.nr_pages))
-				MISMATCH(z, "file %d handle %u: QUERY flags %#x addr %#llx len %#llx pages %llu pinned %llu zero %llu charged %llu; model flags %#x addr %#llx len %#llx", i, m->h, q.flags,
+				MISMATCH(z, "file %d handle %u: QUERY flags %#x addr %#llx len %#llx pages %llu pinned %llu zero %llu charged %llu; model flags %#x addr %#llx len %#llx",
+					 i, m->h, q.flags,
 					 (unsigned long long)q.addr, (unsigned long long)q.len,
 					 (unsigned long long)q.nr_pages,
 					 (unsigned long long)q.nr_dma_pinned,
@@ -1237,7 +1238,8 @@ static void rw_one(struct fuzz *z)
 					      iov[i].iov_len);
 			ksft_print_msg("segments (address %% 4096 + length):%s\n", segs);
 			pst_add(st, F_ramdisk_differences, 1);
-			MISMATCH(z, "%s%s at %#llx, %d segment(s), %llu bytes%s: pinio %lld (%s), ramdisk %lld (%s)", wr ? "write" : "read", vec ? "v" : "",
+			MISMATCH(z, "%s%s at %#llx, %d segment(s), %llu bytes%s: pinio %lld (%s), ramdisk %lld (%s)",
+				 wr ? "write" : "read", vec ? "v" : "",
 				 (unsigned long long)off, n, (unsigned long long)len,
 				 misaligned_mem ? " (misaligned memory)" : "", ret, errname(e),
 				 rret, errname(re));
@@ -1451,11 +1453,7 @@ int main(int argc, char **argv)
 	if (env && *env)
 		nops = strtoul(env, NULL, 0);
 	argc = pst_parse_args(argc, argv, &seed, opts);
-	if (nops > FUZZ_MAX_OPS) {
-		ksft_print_msg("%u calls per test are more than %u: %u it is\n", nops,
-			       FUZZ_MAX_OPS, FUZZ_MAX_OPS);
-		nops = FUZZ_MAX_OPS;
-	}
+	pst_clamp("--ops", &nops, 0, FUZZ_MAX_OPS);
 	st = pst_stats_new();
 	if (!st)
 		return KSFT_FAIL;

@@ -350,8 +350,8 @@ static long long owner_dma(struct owner *o, bool wr, uint64_t boff, uint64_t off
 }
 
 /*
- * One wr of new patterns into the owner's region (@wr), or one read of it, verified,
- * by a random kind of call from a random spot of its buffer.
+ * One write of new patterns into the owner's region (@wr), or one read of it, verified, by
+ * a random kind of call from a random spot of its buffer.
  */
 static void owner_io(struct owner *o, bool wr)
 {
@@ -953,7 +953,8 @@ static void h_query(struct hthread *t)
 	    q.nr_large_folios > q.nr_folios || q.nr_dma_pinned > q.nr_pages ||
 	    q.nr_anon_exclusive > q.nr_anon || q.refcount_min > q.refcount_max ||
 	    q.refcount_min < 1)
-		pst_fail(st, "QUERY gave inconsistent answers: pages %llu folios %llu large %llu pinned %llu refcount %d..%d", (unsigned long long)q.nr_pages,
+		pst_fail(st, "QUERY gave inconsistent answers: pages %llu folios %llu large %llu pinned %llu refcount %d..%d",
+			 (unsigned long long)q.nr_pages,
 			 (unsigned long long)q.nr_folios, (unsigned long long)q.nr_large_folios,
 			 (unsigned long long)q.nr_dma_pinned, q.refcount_min, q.refcount_max);
 	/*
@@ -961,7 +962,8 @@ static void h_query(struct hthread *t)
 	 * shared zero page excepted: GUP takes no pin on it).
 	 */
 	if (!(hh.flags & PINIO_PIN_GET) && q.nr_dma_pinned + q.nr_zero_page < q.nr_pages)
-		pst_fail(st, "QUERY: only %llu of %llu FOLL_PIN pages (%llu zero pages) are folio_maybe_dma_pinned", (unsigned long long)q.nr_dma_pinned,
+		pst_fail(st, "QUERY: only %llu of %llu FOLL_PIN pages (%llu zero pages) are folio_maybe_dma_pinned",
+			 (unsigned long long)q.nr_dma_pinned,
 			 (unsigned long long)q.nr_pages, (unsigned long long)q.nr_zero_page);
 }
 
@@ -1775,25 +1777,12 @@ int main(int argc, char **argv)
 	argc = pst_parse_args(argc, argv, &cfg.seed, opts);
 	if (env && *env && cfg.duration == 20)
 		cfg.duration = strtoul(env, NULL, 0);
-	if (cfg.duration > STRESS_MAX_DURATION) {
-		ksft_print_msg("--duration %u is longer than %u s: %u it is\n", cfg.duration,
-			       STRESS_MAX_DURATION, STRESS_MAX_DURATION);
-		cfg.duration = STRESS_MAX_DURATION;
-	}
-	if (!cfg.owner_threads)
-		cfg.owner_threads = 1;
-	if (cfg.owner_threads > 16)
-		cfg.owner_threads = 16;
-	if (cfg.hostile_threads > 16)
-		cfg.hostile_threads = 16;
-	if (cfg.hostile_procs > 28)
-		cfg.hostile_procs = 28;
-	if (!cfg.victims)
-		cfg.victims = 1;
-	if (cfg.victims > 64)
-		cfg.victims = 64;
-	if (cfg.max_delay_us > 1000000)
-		cfg.max_delay_us = 1000000;
+	pst_clamp("--duration", &cfg.duration, 0, STRESS_MAX_DURATION);
+	pst_clamp("--owners", &cfg.owner_threads, 1, 16);
+	pst_clamp("--threads", &cfg.hostile_threads, 0, 16);
+	pst_clamp("--hostile", &cfg.hostile_procs, 0, 28);
+	pst_clamp("--victims", &cfg.victims, 1, 64);
+	pst_clamp("--max-delay", &cfg.max_delay_us, 0, 1000000);
 
 	st = pst_stats_new();
 	if (!st)

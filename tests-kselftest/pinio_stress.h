@@ -31,7 +31,6 @@
 
 #include "pinio_test.h"
 
-
 static inline uint64_t pst_now_ns(void)
 {
 	struct timespec ts;
@@ -93,6 +92,16 @@ static inline int pst_parse_args(int argc, char **argv, uint64_t *seed,
 	if (!seeded)
 		*seed = test_seed();
 	return n;
+}
+
+/* Keeps the option @name's value *@v within [@lo, @hi], saying so if it had to. */
+static inline void pst_clamp(const char *name, unsigned int *v, unsigned int lo, unsigned int hi)
+{
+	unsigned int was = *v;
+
+	*v = was < lo ? lo : was > hi ? hi : was;
+	if (*v != was)
+		ksft_print_msg("%s %u is out of [%u, %u]: %u it is\n", name, was, lo, hi, *v);
 }
 
 /* ---- the store window ---------------------------------------------------------------- */
