@@ -202,8 +202,12 @@ TEST(pin_query_dma_unpin)
 	EXPECT_EQ(NPAGES, q.nr_anon_exclusive);
 	EXPECT_EQ(0, q.nr_zero_page);
 	EXPECT_EQ(0, q.charged_pages);
-	EXPECT_EQ(1 + 1024, q.refcount_min);	/* the mapping + GUP_PIN_COUNTING_BIAS */
-	EXPECT_EQ(1 + 1024, q.refcount_max);
+	/*
+	 * The mapping + GUP_PIN_COUNTING_BIAS, and possibly the reference of a per-CPU LRU batch
+	 * that has not been drained yet (a freshly faulted page waits there).
+	 */
+	EXPECT_LE(1 + 1024, q.refcount_min);
+	EXPECT_GE(1 + 1024 + 1, q.refcount_max);
 	EXPECT_EQ(1, q.mapcount_min);
 	EXPECT_EQ(1, q.mapcount_max);
 	for (int i = 0; i < 4; i++)
