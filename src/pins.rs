@@ -127,9 +127,13 @@ impl PinTable {
 
     /// A free handle, next-fit from `next_handle`, without taking it.
     fn free_handle(&mut self) -> Option<usize> {
-        let next = self.next_handle.max(1);
-        if let Some(id) = self.handles.find_unused_id(next) {
-            return Some(id.as_usize());
+        // Searches start inside the pool (`next_zero_bit()` asserts it with
+        // CONFIG_RUST_BITMAP_HARDENED), which always holds more than one id.
+        let next = self.next_handle;
+        if (1..self.handles.capacity()).contains(&next) {
+            if let Some(id) = self.handles.find_unused_id(next) {
+                return Some(id.as_usize());
+            }
         }
         self.handles.find_unused_id(1).map(|id| id.as_usize())
     }
@@ -170,8 +174,13 @@ impl PinTable {
             arg.charged_pages = charged as u64;
             range.charge = Some((mm, folios));
         }
-        // Nothing fails from here on. `id` is still free: found above under the same lock.
-        if let Some(unused) = self.handles.find_unused_id(id) {
+        // Nothing fails from here on. `id` is still free (found above, under the same lock), so
+        // the search from it finds it.
+        if let Some(unused) = self
+            .handles
+            .find_unused_id(id)
+            .filter(|u| u.as_usize() == id)
+        {
             unused.acquire();
         }
         self.ranges.insert(node.into_node(handle, range));

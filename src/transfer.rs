@@ -67,8 +67,9 @@ pub(crate) fn write(file: &OpenFile, iocb: IoCb<'_>, iter: &mut IovIterSource<'_
 /// then moves it now (a synchronous kiocb) or queues it on the engine (an asynchronous one).
 ///
 /// Errors before anything moved: `EINVAL` for misalignment, `EFAULT` for memory that cannot
-/// be taken for the access, `EAGAIN` under `IOCB_NOWAIT` when the transfer would sleep (a
-/// `dma_delay_us` wait, a page not present, a full queue), and those of [`engine::submit`].
+/// be taken for the access, `EIO` for a write that cannot get a store page, `EAGAIN` under
+/// `IOCB_NOWAIT` when the transfer would sleep (a `dma_delay_us` wait, a page not present, a
+/// store page not to be had without reclaim, a full queue), and those of [`engine::submit`].
 fn submit<I: Iter>(
     file: &OpenFile,
     mut iocb: IoCb<'_>,

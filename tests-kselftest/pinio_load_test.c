@@ -19,6 +19,10 @@
  *                       still read back; unloading gives every page back. To keep the run
  *                       short, all but 256 MiB of the available memory is first put in the
  *                       hugetlb pool, as if the guest were that much smaller.
+ *   racing_first_writes two threads write the two halves of each of 1024 fresh pages at the
+ *                       same moment: each page is allocated once and keeps both halves (the
+ *                       store inserts with xa_cmpxchg(), as brd: the loser of the race uses
+ *                       the winner's page).
  *   store_page_failure  fault injection scoped to pinio fails the allocation of a store page
  *                       or of the store's xarray node on a first write: EIO (RWF_NOWAIT:
  *                       EAGAIN; PINIO_IOC_DMA: EIO), nothing counted or kept, the next write
@@ -524,6 +528,73 @@ TEST_F_TIMEOUT(load, write_past_memory, 1800)
 		       (unsigned long long)(pst_now_ns() - t0) / 1000000ULL, after >> 20,
 		       before >> 20);
 	EXPECT_GT(64 * (long long)MiB, before - after);
+}
+
+#define RACE_PAGES 1024
+
+struct racer {
+	int fd;
+	unsigned int half;		/* which half of each page this thread writes */
+	atomic_uint *ready;		/* arrivals at the start line, 2 per page */
+	int err;
+};
+
+static void *racer(void *arg)
+{
+	struct racer *r = arg;
+	size_t half = pst_psz() / 2;
+	uint8_t *buf = map_anon(half);
+
+	for (unsigned int i = 0; i < RACE_PAGES; i++) {
+		uint64_t off = (uint64_t)i * pst_psz() + r->half * half;
+
+		if (buf)
+			fill_pattern(buf, half, 64, off);
+		/* Meet the other thread at page i, then both write at once. */
+		atomic_fetch_add(r->ready, 1);
+		while (atomic_load(r->ready) < 2 * (i + 1))
+			;
+		if (!buf || pwrite(r->fd, buf, half, off) != (ssize_t)half)
+			r->err = buf ? errno : ENOMEM;
+	}
+	return NULL;
+}
+
+TEST_F_TIMEOUT(load, racing_first_writes, 600)
+{
+	atomic_uint ready = 0;
+	struct racer r[2];
+	pthread_t t[2];
+	uint8_t *back = map_anon(pst_psz());
+	unsigned int lost = 0;
+	int fd;
+
+	ASSERT_NE(NULL, back);
+	/* A fresh module: an empty store. */
+	unload(_metadata);
+	ASSERT_EQ(0, pst_module_load(self->ko, self->params)) TH_LOG("%s", strerror(errno));
+	ASSERT_TRUE(pst_module_node());
+	fd = open(PINIO_DEV, O_RDWR | O_DIRECT);
+	ASSERT_LE(0, fd) TH_LOG("open: %s", strerror(errno));
+	for (unsigned int i = 0; i < 2; i++) {
+		r[i] = (struct racer){ .fd = fd, .half = i, .ready = &ready };
+		ASSERT_EQ(0, pthread_create(&t[i], NULL, racer, &r[i]));
+	}
+	for (unsigned int i = 0; i < 2; i++) {
+		ASSERT_EQ(0, pthread_join(t[i], NULL));
+		EXPECT_EQ(0, r[i].err) TH_LOG("writer %u: %s", i, strerror(r[i].err));
+	}
+	EXPECT_EQ(RACE_PAGES, store_pages());
+	for (unsigned int i = 0; i < RACE_PAGES; i++) {
+		uint64_t off = (uint64_t)i * pst_psz();
+
+		memset(back, 0xa5, pst_psz());
+		ASSERT_EQ((ssize_t)pst_psz(), pread(fd, back, pst_psz(), off));
+		lost += pattern_mismatch(back, pst_psz(), 64, off) != pst_psz();
+	}
+	EXPECT_EQ(0, lost) TH_LOG("%u of %u pages lost a half written at the same time", lost,
+				  RACE_PAGES);
+	close(fd);
 }
 
 /* A page of the store never written, far from the others (its xarray node is new too). */
