@@ -10,7 +10,7 @@
 //!
 //! Layers, bottom up: [`shim`] (bindgen output for the C shims), [`uapi`] (the ABI),
 //! [`page_ref`] (borrowed pages), [`iter`] (the iterator), [`extract`] (page batches), [`store`], [`copy`] (the copy
-//! engine), [`transfer`] (read/write), [`ioctl`], [`chardev`] (the misc device).
+//! engine), [`dio`] (block/fops.c's direct I/O rules), [`transfer`] (read/write), [`ioctl`], [`chardev`] (the misc device).
 
 use kernel::{debugfs, prelude::*, sync::Arc};
 
@@ -19,6 +19,7 @@ mod chardev;
 mod copy;
 mod counters;
 mod device;
+mod dio;
 mod engine;
 mod extract;
 mod held_pages;
