@@ -20,6 +20,7 @@
 
 use crate::{
     counters::Counters,
+    dio::PageKey,
     iter::Iter,
     page_ref::{page_spans, PageMut, PageRef, Span},
     shim,
@@ -267,6 +268,22 @@ impl<'a> ExtractedPages<'a> {
         self.retention == Retention::Pinned
     }
 
+    /// The batch's pages, in order, as the block layer merges pages into bvecs: each page's
+    /// folio and `struct page` address (see [`PageKey`]).
+    pub(crate) fn page_keys(&self) -> impl Iterator<Item = PageKey> + '_ {
+        self.pages.iter().take(self.nr_pages).map(|&page| {
+            // SAFETY: The batch holds `page` (type invariants), so it is a valid page;
+            // `page_folio()` only reads it.
+            let folio = unsafe { shim::pinio_page_folio(page) };
+            let addr = page as usize;
+            PageKey {
+                folio: folio as usize,
+                page: addr,
+                next: addr.wrapping_add(core::mem::size_of::<bindings::page>()),
+            }
+        })
+    }
+
     /// The batch as (page, byte range) segments, in iterator order, for the device to read.
     pub(crate) fn segments(&self) -> impl Iterator<Item = (PageRef<'_>, Span)> + '_ {
         self.raw_segments().map(|(page, span)| {
@@ -342,6 +359,8 @@ pub(crate) struct OwnedPages {
     retention: Retention,
     writable: bool,
     written: bool,
+    /// The error that stopped [`OwnedPages::take_all`] short of what it was asked for.
+    failure: Option<Error>,
 }
 
 // SAFETY: The pages are held (pinned, referenced, or kept alive by the request's submitter) by
@@ -357,6 +376,7 @@ impl OwnedPages {
     /// `max_len` bytes fails with `EAGAIN`. Otherwise a fault after the first byte ends the
     /// request short, as the block layer's single-bio path does; `EFAULT` (or the error of the
     /// extraction) if no byte could be taken, `ENOMEM` if the arrays cannot be allocated.
+    /// [`OwnedPages::stopped_by`] tells the error that ended a short request.
     ///
     /// # Safety
     ///
@@ -370,7 +390,7 @@ impl OwnedPages {
         counters: &Counters,
     ) -> Result<Self> {
         let flags = if nowait { GFP_NOWAIT } else { GFP_KERNEL };
-        let npages = iter.npages();
+        let npages = iter.npages(usize::MAX);
         let mut pages = KVec::from_elem(ptr::null_mut(), npages, flags)?;
         let mut spans = KVec::with_capacity(npages, flags)?;
         let was_nofault = iter.set_nofault(nowait);
@@ -410,6 +430,7 @@ impl OwnedPages {
             retention,
             writable: I::DEVICE_WRITES,
             written: false,
+            failure: if len < max_len { failure } else { None },
         };
         let result = if len == max_len {
             Ok(())
@@ -432,6 +453,12 @@ impl OwnedPages {
     /// Bytes covered.
     pub(crate) fn len(&self) -> usize {
         self.len
+    }
+
+    /// The error that stopped taking pages short of the length asked for (`EFAULT`: memory
+    /// that cannot be taken), or `None` if every byte was taken.
+    pub(crate) fn stopped_by(&self) -> Option<Error> {
+        self.failure
     }
 
     /// Whether the device may write into the pages (they came from a destination iterator).

@@ -10,8 +10,9 @@
 //!
 //! Layers, bottom up: [`shim`] (bindgen output for the C shims), [`uapi`] (the ABI),
 //! [`page_ref`] (borrowed pages), [`iter`] (the iterator), [`extract`] (page batches),
-//! [`sparse_pages`] and [`store`] (the device's memory), [`copy`] (the copy engine),
-//! [`transfer`] (read/write), [`ioctl`], [`chardev`] (the misc device).
+//! [`sparse_pages`] and [`store`] (the device's memory), [`copy`] (the copy engine), [`dio`]
+//! (block/fops.c's direct I/O rules), [`transfer`] (read/write), [`ioctl`], [`chardev`] (the misc
+//! device).
 
 use kernel::{debugfs, prelude::*, sync::Arc};
 
@@ -20,6 +21,7 @@ mod chardev;
 mod copy;
 mod counters;
 mod device;
+mod dio;
 mod engine;
 mod extract;
 mod held_pages;
