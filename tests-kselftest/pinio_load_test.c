@@ -542,11 +542,11 @@ struct racer {
 static void *racer(void *arg)
 {
 	struct racer *r = arg;
-	size_t half = pst_psz() / 2;
+	size_t half = psize() / 2;
 	uint8_t *buf = map_anon(half);
 
 	for (unsigned int i = 0; i < RACE_PAGES; i++) {
-		uint64_t off = (uint64_t)i * pst_psz() + r->half * half;
+		uint64_t off = (uint64_t)i * psize() + r->half * half;
 
 		if (buf)
 			fill_pattern(buf, half, 64, off);
@@ -565,7 +565,7 @@ TEST_F_TIMEOUT(load, racing_first_writes, 600)
 	atomic_uint ready = 0;
 	struct racer r[2];
 	pthread_t t[2];
-	uint8_t *back = map_anon(pst_psz());
+	uint8_t *back = map_anon(psize());
 	unsigned int lost = 0;
 	int fd;
 
@@ -586,11 +586,11 @@ TEST_F_TIMEOUT(load, racing_first_writes, 600)
 	}
 	EXPECT_EQ(RACE_PAGES, store_pages());
 	for (unsigned int i = 0; i < RACE_PAGES; i++) {
-		uint64_t off = (uint64_t)i * pst_psz();
+		uint64_t off = (uint64_t)i * psize();
 
-		memset(back, 0xa5, pst_psz());
-		ASSERT_EQ((ssize_t)pst_psz(), pread(fd, back, pst_psz(), off));
-		lost += pattern_mismatch(back, pst_psz(), 64, off) != pst_psz();
+		memset(back, 0xa5, psize());
+		ASSERT_EQ((ssize_t)psize(), pread(fd, back, psize(), off));
+		lost += pattern_mismatch(back, psize(), 64, off) != psize();
 	}
 	EXPECT_EQ(0, lost) TH_LOG("%u of %u pages lost a half written at the same time", lost,
 				  RACE_PAGES);
