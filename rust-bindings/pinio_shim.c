@@ -14,6 +14,7 @@
 #include <linux/workqueue.h>
 
 #include "pinio_shim.h"
+#include "../include/uapi/linux/pinio.h"
 
 bool pinio_iov_iter_extract_will_pin(const struct iov_iter *iter)
 {
@@ -163,6 +164,74 @@ bool pinio_page_anon_exclusive(const struct page *page)
 bool pinio_is_zero_folio(const struct folio *folio)
 {
 	return is_zero_folio(folio);
+}
+
+unsigned long pinio_page_to_pfn(const struct page *page)
+{
+	return page_to_pfn(page);
+}
+
+/* page_zonenum() as a PINIO_ZONE_* value: the kernel's numbering depends on the config. */
+u32 pinio_page_zone(const struct page *page)
+{
+	switch (page_zonenum(page)) {
+#ifdef CONFIG_ZONE_DMA
+	case ZONE_DMA:
+		return PINIO_ZONE_DMA;
+#endif
+#ifdef CONFIG_ZONE_DMA32
+	case ZONE_DMA32:
+		return PINIO_ZONE_DMA32;
+#endif
+#ifdef CONFIG_HIGHMEM
+	case ZONE_HIGHMEM:
+		return PINIO_ZONE_HIGHMEM;
+#endif
+#ifdef CONFIG_ZONE_DEVICE
+	case ZONE_DEVICE:
+		return PINIO_ZONE_DEVICE;
+#endif
+	case ZONE_MOVABLE:
+		return PINIO_ZONE_MOVABLE;
+	default:
+		return PINIO_ZONE_NORMAL;
+	}
+}
+
+unsigned int pinio_folio_order(const struct folio *folio)
+{
+	return folio_order(folio);
+}
+
+/* The exact pin count of a folio that keeps one (large folios), or -1. */
+int pinio_folio_pincount(const struct folio *folio)
+{
+	return folio_has_pincount(folio) ? atomic_read(&folio->_pincount) : -1;
+}
+
+bool pinio_folio_test_dirty(const struct folio *folio)
+{
+	return folio_test_dirty(folio);
+}
+
+bool pinio_folio_test_ksm(const struct folio *folio)
+{
+	return folio_test_ksm(folio);
+}
+
+bool pinio_folio_test_swapcache(const struct folio *folio)
+{
+	return folio_test_swapcache(folio);
+}
+
+bool pinio_folio_test_lru(const struct folio *folio)
+{
+	return folio_test_lru(folio);
+}
+
+bool pinio_folio_test_hugetlb(const struct folio *folio)
+{
+	return folio_test_hugetlb(folio);
 }
 
 void pinio_put_pages(struct page **pages, int nr)

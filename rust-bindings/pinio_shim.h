@@ -53,6 +53,15 @@ bool pinio_folio_test_anon(const struct folio *folio);
 bool pinio_folio_is_longterm_pinnable(struct folio *folio);
 bool pinio_page_anon_exclusive(const struct page *page);
 bool pinio_is_zero_folio(const struct folio *folio);
+unsigned long pinio_page_to_pfn(const struct page *page);
+u32 pinio_page_zone(const struct page *page);
+unsigned int pinio_folio_order(const struct folio *folio);
+int pinio_folio_pincount(const struct folio *folio);
+bool pinio_folio_test_dirty(const struct folio *folio);
+bool pinio_folio_test_ksm(const struct folio *folio);
+bool pinio_folio_test_swapcache(const struct folio *folio);
+bool pinio_folio_test_lru(const struct folio *folio);
+bool pinio_folio_test_hugetlb(const struct folio *folio);
 void pinio_put_pages(struct page **pages, int nr);
 
 /* Files */
