@@ -4,6 +4,7 @@
  * static inline or macro; see pinio_shim.h.
  */
 #include <linux/anon_inodes.h>
+#include <linux/folio_queue.h>
 #include <linux/fs.h>
 #include <linux/highmem.h>
 #include <linux/mm.h>
@@ -12,6 +13,7 @@
 #include <linux/uio.h>
 #include <linux/vmstat.h>
 #include <linux/workqueue.h>
+#include <linux/xarray.h>
 
 #include "pinio_shim.h"
 #include "../include/uapi/linux/pinio.h"
@@ -29,6 +31,11 @@ bool pinio_user_backed_iter(const struct iov_iter *iter)
 bool pinio_iov_iter_is_kvec(const struct iov_iter *iter)
 {
 	return iov_iter_is_kvec(iter);
+}
+
+unsigned int pinio_iov_iter_type(const struct iov_iter *iter)
+{
+	return iov_iter_type(iter);
 }
 
 size_t pinio_iov_iter_count(const struct iov_iter *iter)
@@ -232,6 +239,27 @@ bool pinio_folio_test_lru(const struct folio *folio)
 bool pinio_folio_test_hugetlb(const struct folio *folio)
 {
 	return folio_test_hugetlb(folio);
+}
+
+/* An empty folio queue segment (kfree() it), for ITER_FOLIOQ iterators. */
+struct folio_queue *pinio_folioq_alloc(void)
+{
+	struct folio_queue *folioq = kmalloc(sizeof(*folioq), GFP_KERNEL);
+
+	if (folioq)
+		folioq_init(folioq, 0);
+	return folioq;
+}
+
+/* Appends @folio (no reference taken) to @folioq; returns its slot. */
+unsigned int pinio_folioq_append(struct folio_queue *folioq, struct folio *folio)
+{
+	return folioq_append(folioq, folio);
+}
+
+void pinio_xa_init(struct xarray *xa)
+{
+	xa_init(xa);
 }
 
 void pinio_put_pages(struct page **pages, int nr)

@@ -14,6 +14,8 @@ struct kiocb;
 struct workqueue_struct;
 struct file_operations;
 struct folio;
+struct folio_queue;
+struct xarray;
 struct iov_iter;
 struct mm_struct;
 struct page;
@@ -22,6 +24,7 @@ struct page;
 bool pinio_iov_iter_extract_will_pin(const struct iov_iter *iter);
 bool pinio_user_backed_iter(const struct iov_iter *iter);
 bool pinio_iov_iter_is_kvec(const struct iov_iter *iter);
+unsigned int pinio_iov_iter_type(const struct iov_iter *iter);
 size_t pinio_iov_iter_count(const struct iov_iter *iter);
 unsigned long pinio_iter_iov_addr(const struct iov_iter *iter);
 size_t pinio_iter_iov_len(const struct iov_iter *iter);
@@ -63,6 +66,11 @@ bool pinio_folio_test_swapcache(const struct folio *folio);
 bool pinio_folio_test_lru(const struct folio *folio);
 bool pinio_folio_test_hugetlb(const struct folio *folio);
 void pinio_put_pages(struct page **pages, int nr);
+
+/* Iterators over kernel pages, for the KUnit suites */
+struct folio_queue *pinio_folioq_alloc(void);
+unsigned int pinio_folioq_append(struct folio_queue *folioq, struct folio *folio);
+void pinio_xa_init(struct xarray *xa);
 
 /* Files */
 void pinio_file_set_can_odirect(struct file *file);
