@@ -14,6 +14,8 @@ struct kiocb;
 struct workqueue_struct;
 struct file_operations;
 struct folio;
+struct folio_queue;
+struct xarray;
 struct iov_iter;
 struct mm_struct;
 struct page;
@@ -23,6 +25,7 @@ struct xarray;
 bool pinio_iov_iter_extract_will_pin(const struct iov_iter *iter);
 bool pinio_user_backed_iter(const struct iov_iter *iter);
 bool pinio_iov_iter_is_kvec(const struct iov_iter *iter);
+unsigned int pinio_iov_iter_type(const struct iov_iter *iter);
 size_t pinio_iov_iter_count(const struct iov_iter *iter);
 unsigned long pinio_iter_iov_addr(const struct iov_iter *iter);
 size_t pinio_iter_iov_len(const struct iov_iter *iter);
@@ -61,7 +64,21 @@ bool pinio_folio_test_anon(const struct folio *folio);
 bool pinio_folio_is_longterm_pinnable(struct folio *folio);
 bool pinio_page_anon_exclusive(const struct page *page);
 bool pinio_is_zero_folio(const struct folio *folio);
+unsigned long pinio_page_to_pfn(const struct page *page);
+u32 pinio_page_zone(const struct page *page);
+unsigned int pinio_folio_order(const struct folio *folio);
+int pinio_folio_pincount(const struct folio *folio);
+bool pinio_folio_test_dirty(const struct folio *folio);
+bool pinio_folio_test_ksm(const struct folio *folio);
+bool pinio_folio_test_swapcache(const struct folio *folio);
+bool pinio_folio_test_lru(const struct folio *folio);
+bool pinio_folio_test_hugetlb(const struct folio *folio);
 void pinio_put_pages(struct page **pages, int nr);
+
+/* Iterators over kernel pages, for the KUnit suites */
+struct folio_queue *pinio_folioq_alloc(void);
+unsigned int pinio_folioq_append(struct folio_queue *folioq, struct folio *folio);
+void pinio_xa_init(struct xarray *xa);
 
 /* Files */
 void pinio_file_set_can_odirect(struct file *file);

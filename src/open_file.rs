@@ -221,6 +221,17 @@ impl OpenFile {
         self.pins.lock().query(arg)
     }
 
+    /// One batch of `PINIO_IOC_DUMP` (see [`PinTable::dump_records`]), under the table lock.
+    pub(crate) fn dump_records(
+        &self,
+        handle: u32,
+        offset: usize,
+        max: usize,
+        out: &mut KVec<uapi::pinio_page_record>,
+    ) -> Result<usize> {
+        self.pins.lock().dump_records(handle, offset, max, out)
+    }
+
     /// `PINIO_IOC_DMA`; errors as [`PinTable::dma`].
     pub(crate) fn dma(&self, arg: &mut uapi::pinio_dma) -> Result {
         self.pins.lock().dma(&self.device, arg)

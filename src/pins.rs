@@ -17,10 +17,12 @@ use crate::{
     counters::Counters,
     device::Device,
     held_pages::{HeldPages, Request, Retention},
+    page_ref::PageDetail,
     store::Alloc,
     uapi,
 };
 use kernel::{
+    bindings,
     id_pool::{IdPool, PoolResizer, ReallocRequest},
     mm::Mm,
     page::PAGE_SIZE,
@@ -297,6 +299,25 @@ impl PinTable {
         Ok(())
     }
 
+    /// `PINIO_IOC_DUMP`, one batch: appends to `out` the records of up to `max` pages of
+    /// `handle` from page index `offset` on (none if `offset` is past the end), as many as `out`
+    /// has spare capacity for. Returns the pages the handle holds; `EINVAL` for an unknown
+    /// handle.
+    pub(crate) fn dump_records(
+        &self,
+        handle: u32,
+        offset: usize,
+        max: usize,
+        out: &mut KVec<uapi::pinio_page_record>,
+    ) -> Result<usize> {
+        let range = self.ranges.get(&handle).ok_or(EINVAL)?;
+        let room = max.min(out.capacity() - out.len());
+        for (index, page) in range.held.pages().enumerate().skip(offset).take(room) {
+            out.push(page_record(index, page.detail()), GFP_KERNEL)?;
+        }
+        Ok(range.held.len())
+    }
+
     /// `PINIO_IOC_DMA`: the device moves bytes between its store and a handle's pages.
     ///
     /// Errors, before anything moved: `EINVAL` for reserved fields that are set, a handle this
@@ -333,6 +354,40 @@ impl PinTable {
         Counters::add(&device.counters.ioctl_dma_bytes, done);
         arg.done = done as u64;
         Ok(())
+    }
+}
+
+/// The `PINIO_IOC_DUMP` record of the page at `index` of a range.
+fn page_record(index: usize, d: PageDetail) -> uapi::pinio_page_record {
+    let i = d.info;
+    let flags = [
+        (i.maybe_dma_pinned, uapi::PINIO_PAGE_DMA_PINNED),
+        (i.anon, uapi::PINIO_PAGE_ANON),
+        (i.anon_exclusive, uapi::PINIO_PAGE_ANON_EXCLUSIVE),
+        (i.zero_page, uapi::PINIO_PAGE_ZERO),
+        (d.dirty, uapi::PINIO_PAGE_DIRTY),
+        (d.ksm, uapi::PINIO_PAGE_KSM),
+        (d.swapcache, uapi::PINIO_PAGE_SWAPCACHE),
+        (d.lru, uapi::PINIO_PAGE_LRU),
+        (d.hugetlb, uapi::PINIO_PAGE_HUGETLB),
+        (i.longterm_pinnable, uapi::PINIO_PAGE_LONGTERM_PINNABLE),
+    ]
+    .iter()
+    .filter(|(set, _)| *set)
+    .fold(0, |acc, (_, bit)| acc | bit);
+    uapi::pinio_page_record {
+        pfn: d.pfn,
+        index: index as u64,
+        flags,
+        zone: d.zone,
+        order: d.order,
+        refcount: i.ref_count,
+        mapcount: i.mapcount,
+        // An order-0 folio keeps its pins in the refcount, GUP_PIN_COUNTING_BIAS each.
+        pincount: d
+            .pincount
+            .unwrap_or(i.ref_count / bindings::GUP_PIN_COUNTING_BIAS as i32),
+        ..Default::default()
     }
 }
 

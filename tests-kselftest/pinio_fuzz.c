@@ -466,9 +466,10 @@ static void model_check(struct fuzz *z)
 
 /* ---- ioctl generation and expectations ----------------------------------------------- */
 
+/* The modelled commands first (picked by known_cmds[rnd(r, 6)]), then the others pinio has. */
 static const unsigned int known_cmds[] = {
 	PINIO_IOC_INFO, PINIO_IOC_PIN, PINIO_IOC_UNPIN, PINIO_IOC_QUERY, PINIO_IOC_DMA,
-	PINIO_IOC_SET_CONFIG,
+	PINIO_IOC_SET_CONFIG, PINIO_IOC_GET_CONFIG, PINIO_IOC_DUMP,
 };
 
 static bool is_known(unsigned int cmd)

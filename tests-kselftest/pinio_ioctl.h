@@ -89,4 +89,25 @@ static inline long long ioc_dma(int fd, uint32_t handle, uint32_t flags, uint64_
 	return (long long)d.done;
 }
 
+/*
+ * PINIO_IOC_DUMP: up to @count records of @handle's pages from page index @offset on into
+ * @recs; the number written, or -errno. @nr_pages, if not NULL, gets the pages held.
+ */
+static inline long ioc_dump(int fd, uint32_t handle, uint64_t offset, uint32_t count,
+			    struct pinio_page_record *recs, uint64_t *nr_pages)
+{
+	struct pinio_dump d;
+
+	memset(&d, 0, sizeof(d));
+	d.handle = handle;
+	d.offset = offset;
+	d.count = count;
+	d.records = (uintptr_t)recs;
+	if (ioctl(fd, PINIO_IOC_DUMP, &d))
+		return -errno;
+	if (nr_pages)
+		*nr_pages = d.nr_pages;
+	return d.count;
+}
+
 #endif /* _PINIO_IOCTL_H */
