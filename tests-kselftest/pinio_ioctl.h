@@ -83,4 +83,19 @@ static inline long long ioc_dma(int fd, uint32_t handle, uint32_t flags, uint64_
 	return (long long)d.done;
 }
 
+/* PINIO_IOC_SET_CONFIG: the file's device model (dma_delay_us, flags, latency_us, queue_depth). */
+static inline int ioc_set_config(int fd, const struct pinio_config *config)
+{
+	struct pinio_config c = *config;
+
+	return ioctl(fd, PINIO_IOC_SET_CONFIG, &c) ? -errno : 0;
+}
+
+/* PINIO_IOC_GET_CONFIG: the file's device model now. */
+static inline int ioc_get_config(int fd, struct pinio_config *config)
+{
+	memset(config, 0, sizeof(*config));
+	return ioctl(fd, PINIO_IOC_GET_CONFIG, config) ? -errno : 0;
+}
+
 #endif /* _PINIO_IOCTL_H */
