@@ -6,21 +6,29 @@
  *   mixed        for --duration seconds:
  *                - an owner process: each of its threads owns a region of the store window,
  *                  writes known patterns there (pwrite, pwritev, write, pwritev2, splice,
- *                  PIN + DMA from pages) and verifies every read back (pread, preadv, read,
- *                  preadv2, splice, PIN + DMA to pages), while another of its threads forks
- *                  children that scribble over their copies of the buffers (FOLL_PIN must keep
- *                  the data in the parent) and leave pins behind on the owners' files;
+ *                  PIN + DMA from pages, io_uring, libaio) and verifies every read back (pread,
+ *                  preadv, read, preadv2, splice, PIN + DMA to pages, io_uring, libaio) with
+ *                  random service times, queue depths and completion orders, while another of
+ *                  its threads forks children that scribble over their copies of the buffers
+ *                  (FOLL_PIN must keep the data in the parent, also with an asynchronous read
+ *                  in flight) and leave pins behind on the owners' files;
  *                - hostile processes: threads doing random reads, writes (only into the
  *                  hostile half of the window), readv, splice, sendfile, PIN/UNPIN/QUERY/DMA on
- *                  random ranges with random flags, while others munmap, mprotect and
- *                  madvise the pinned ranges, fork, and close or replace descriptors (dups
- *                  and fresh opens with slow DMA) that other threads are still using;
+ *                  random ranges with random flags, io_uring and libaio requests (read,
+ *                  write, vectored; cancelled, reaped late, or left in flight when the ring
+ *                  or context is torn down) under random device models, while others munmap,
+ *                  mprotect and madvise the pinned ranges, fork, and close or replace
+ *                  descriptors (dups and fresh opens with slow DMA) that other threads are
+ *                  still using;
  *                - a killer process: spawns victims that pin long-term, set dma_delay_us,
- *                  start big transfers and huge pins, and SIGKILLs them mid-call.
+ *                  start big transfers, huge pins and slow asynchronous requests, and
+ *                  SIGKILLs them mid-call or with requests in flight.
  *                Every call must give a sane result (a documented errno or a count no larger
  *                than asked). At the end: owners' data intact, every process saw VmPin 0
  *                after closing its files, FOLL_PIN pins balanced (/proc/vmstat), the data
- *                path's counters balanced, no kernel splat in the log, device still works.
+ *                path's counters balanced, every asynchronous request completed
+ *                (async_queued == async_completed), no kernel splat in the log, device
+ *                still works.
  *   ioctl_counters_balanced
  *                the ioctl counters in debugfs count releases on close, as documented.
  *   unload_busy  delete_module fails (EWOULDBLOCK) while a descriptor is open or held by a
@@ -39,8 +47,8 @@
  * "# @@stat TEST NAME VALUE" and "# @@invariant TEST NAME held|BROKEN" lines.
  */
 #include "pinio_stress.h"
+#include "pinio_async.h"
 
-#include <dirent.h>
 #include <sys/sendfile.h>
 
 static struct {
@@ -57,12 +65,14 @@ static struct {
 	X(read) X(pread) X(readv) X(preadv2) X(pwrite) X(pwritev) X(pwritev2) X(write_pos) \
 	X(splice_in) X(splice_out) X(sendfile) X(lseek) \
 	X(pin) X(unpin) X(query) X(dma_to) X(dma_from) X(set_config) \
+	X(uring_read) X(uring_write) X(aio_read) X(aio_write) X(async_cancel) X(async_config) \
+	X(ring_teardown) X(async_left_in_flight) \
 	X(fork) X(munmap) X(mprotect) X(madvise) X(dup_close) X(inflight_close) X(reopen) \
 	X(victims) X(killed) X(killed_in_call) X(children_killed) \
 	X(owner_writes) X(owner_reads) X(owner_verified_bytes) X(owner_corruptions) \
 	X(vmpin_left) \
 	X(ok) X(short_count) X(e_inval) X(e_fault) X(e_nomem) X(e_nospc) X(e_perm) \
-	X(e_again) X(e_badf_stale) X(e_other_stale)
+	X(e_again) X(e_intr) X(e_canceled) X(e_badf_stale) X(e_other_stale)
 #define STAT_ENUM(n) S_##n,
 #define STAT_NAME(n) #n,
 enum { STATS(STAT_ENUM) NR_STATS };
@@ -86,6 +96,8 @@ static inline int stopping(void)
 #define A_NOSPC		(1u << 3)
 #define A_PERM		(1u << 4)
 #define A_AGAIN		(1u << 5)
+#define A_INTR		(1u << 6)	/* an io-wq worker interrupted by a cancel */
+#define A_CANCELED	(1u << 7)	/* cancelled before it reached pinio */
 #define A_RW		(A_INVAL | A_FAULT | A_NOMEM)
 #define NO_COUNT	(~0ULL)
 
@@ -118,6 +130,8 @@ static void check(int op, long long ret, int err, unsigned long long asked, unsi
 	case ENOSPC: cls = S_e_nospc; bit = A_NOSPC; break;
 	case EPERM: cls = S_e_perm; bit = A_PERM; break;
 	case EAGAIN: cls = S_e_again; bit = A_AGAIN; break;
+	case EINTR: cls = S_e_intr; bit = A_INTR; break;
+	case ECANCELED: cls = S_e_canceled; bit = A_CANCELED; break;
 	case EBADF: cls = S_e_badf_stale; break;
 	default: cls = S_e_other_stale; break;
 	}
@@ -186,6 +200,9 @@ struct owner {
 	size_t buflen;
 	int pipefd[2];
 	uint64_t next_gen;
+	struct io_uring ring;	/* this owner thread's, set up on first use */
+	io_context_t aio;
+	bool async_up;
 };
 
 #define OWNER_MAX_IO	(1 * PST_MiB)
@@ -279,6 +296,88 @@ static long long splice_from_dev(int fd, int pipefd[2], uint8_t *buf, uint64_t l
 	return done;
 }
 
+/*
+ * Moves [@buf, @buf + @len) to or from store offset @off on the owner's file with 1-4
+ * asynchronous requests (io_uring READ/WRITE or READV/WRITEV if @uring, else libaio) and
+ * waits for all of them: the bytes moved, or -1 with errno (of the first that failed).
+ */
+static long long owner_async(struct owner *o, bool write, bool uring, uint8_t *buf,
+			     uint64_t len, uint64_t off)
+{
+	uint64_t *r = &o->r;
+	struct iovec iov[4];
+	struct uring_done d[4];
+	struct io_event ev[4];
+	struct iocb cb[4], *cbp[4];
+	int n = split_iov(r, buf, len, iov, 4), got, err = 0;
+	bool vectored = uring && chance(r, 3);
+	long long done = 0;
+	uint64_t pos = off;
+
+	if (!o->async_up) {
+		if (io_uring_queue_init(8, &o->ring, 0) || io_setup(8, &o->aio))
+			return errno = EIO, -1;
+		o->async_up = true;
+	}
+	if (vectored) {
+		uring_queue_rwv(&o->ring, write, o->fd, iov, n, off, 0);
+		n = 1;
+	}
+	for (int i = 0; i < n && !vectored; i++) {
+		if (uring)
+			uring_queue_rw(&o->ring, write, o->fd, iov[i].iov_base, iov[i].iov_len, pos,
+				       i);
+		else if (write)
+			io_prep_pwrite(&cb[i], o->fd, iov[i].iov_base, iov[i].iov_len, pos);
+		else
+			io_prep_pread(&cb[i], o->fd, iov[i].iov_base, iov[i].iov_len, pos);
+		cbp[i] = &cb[i];
+		pos += iov[i].iov_len;
+	}
+	if (uring) {
+		if (io_uring_submit(&o->ring) != n)
+			return errno = EIO, -1;
+		got = uring_reap(&o->ring, n, d, 60000);
+		for (int i = 0; i < got; i++) {
+			if (d[i].res < 0 && !err)
+				err = -d[i].res;
+			done += d[i].res > 0 ? d[i].res : 0;
+		}
+	} else {
+		if (io_submit(o->aio, n, cbp) != n)
+			return errno = EIO, -1;
+		got = aio_reap(o->aio, n, ev, 60000);
+		for (int i = 0; i < got; i++) {
+			if ((long)ev[i].res < 0 && !err)
+				err = -(long)ev[i].res;
+			done += (long)ev[i].res > 0 ? (long)ev[i].res : 0;
+		}
+	}
+	if (got != n)
+		return errno = ETIMEDOUT, -1;
+	if (err)
+		return errno = err, -1;
+	return done;
+}
+
+/* The owner's device model: a DMA delay, or a service time, queue depth and order. */
+static void owner_config(struct owner *o)
+{
+	uint64_t *r = &o->r;
+	struct pinio_config c = { 0 };
+
+	if (chance(r, 2)) {
+		c.dma_delay_us = chance(r, 2) ? 0 : 100 + rnd(r, 2000);
+	} else {
+		c.latency_us = chance(r, 3) ? 0 : rnd(r, 3000);
+		c.queue_depth = chance(r, 2) ? 0 : 1 + rnd(r, 8);
+		c.flags = chance(r, 2) ? PINIO_CONFIG_FIFO : 0;
+	}
+	/* Nothing of the owner's is in flight: it waits for its requests. */
+	if (ioc_set_config(o->fd, &c))
+		pst_fail(st, "owner %d: SET_CONFIG: %s", o->idx, strerror(errno));
+}
+
 static void owner_write(struct owner *o)
 {
 	uint64_t *r = &o->r;
@@ -288,7 +387,7 @@ static void owner_write(struct owner *o)
 	uint8_t *buf = o->wbuf + boff;
 	struct iovec iov[6];
 	long long ret;
-	int kind = rnd(r, 6), op = S_pwrite, n;
+	int kind = rnd(r, 8), op = S_pwrite, n;
 	long h;
 
 	if (max > OWNER_MAX_IO)
@@ -319,6 +418,11 @@ static void owner_write(struct owner *o)
 	case 4:
 		op = S_splice_in;
 		ret = splice_to_dev(o->fd, o->pipefd, buf, len, off);
+		break;
+	case 6:
+	case 7:
+		op = kind == 6 ? S_uring_write : S_aio_write;
+		ret = owner_async(o, true, kind == 6, buf, len, off);
 		break;
 	default: {
 		static const uint32_t fl[] = { 0, PINIO_PIN_WRITE, PINIO_PIN_LONGTERM,
@@ -362,7 +466,7 @@ static void owner_read(struct owner *o)
 	uint8_t *buf = o->rbuf + boff;
 	struct iovec iov[6];
 	long long ret;
-	int kind = rnd(r, 6), op = S_pread, n;
+	int kind = rnd(r, 8), op = S_pread, n;
 	long h;
 
 	if (max > OWNER_MAX_IO)
@@ -393,6 +497,11 @@ static void owner_read(struct owner *o)
 	case 4:
 		op = S_splice_out;
 		ret = splice_from_dev(o->fd, o->pipefd, buf, len, off);
+		break;
+	case 6:
+	case 7:
+		op = kind == 6 ? S_uring_read : S_aio_read;
+		ret = owner_async(o, false, kind == 6, buf, len, off);
 		break;
 	default: {
 		uint32_t fl = PINIO_PIN_WRITE | (chance(r, 2) ? PINIO_PIN_LONGTERM : 0);
@@ -434,8 +543,7 @@ static void *owner_thread(void *arg)
 
 	while (!stopping()) {
 		if (chance(&o->r, 24))
-			pinio_set_dma_delay(o->fd, chance(&o->r, 2) ? 0 :
-					    100 + rnd(&o->r, 2000));
+			owner_config(o);
 		owner_write(o);
 		owner_read(o);
 		if (chance(&o->r, 3))
@@ -455,6 +563,10 @@ static void *owner_thread(void *arg)
 		}
 		if (!owner_verify(o, off, len, o->rbuf, "the run (final check)"))
 			break;
+	}
+	if (o->async_up) {
+		io_uring_queue_exit(&o->ring);
+		io_destroy(o->aio);
 	}
 	return NULL;
 }
@@ -599,11 +711,28 @@ static struct {
 	int nhandles;
 } H;
 
+/* An asynchronous request of a hostile thread, until its completion is seen. */
+struct hreq {
+	bool used;
+	int op;			/* S_uring_read ... S_aio_write */
+	unsigned long long asked;
+	int fdi;
+	unsigned int gen;
+	struct iocb cb;
+};
+
+#define HREQS		32
+#define HCANCEL		(1ULL << 63)	/* user_data of a cancel request */
+
 struct hthread {
 	uint64_t r;
 	int pipefd[2];
 	uint8_t *scratch;	/* private, never unmapped: for pipes and sendfile */
 	int memfd;
+	struct io_uring ring;	/* io_uring and libaio, set up on first use */
+	io_context_t aio;
+	bool async_up;
+	struct hreq req[HREQS];
 };
 
 #define SCRATCH_LEN	(512 * PST_KiB)
@@ -1043,6 +1172,225 @@ static void h_mm(struct hthread *t)
 	}
 }
 
+/* ---- asynchronous requests ---- */
+
+static struct hreq *hreq_get(struct hthread *t)
+{
+	for (int i = 0; i < HREQS; i++)
+		if (!t->req[i].used) {
+			t->req[i].used = true;
+			return &t->req[i];
+		}
+	return NULL;
+}
+
+/* Accounts the completion of @q: bytes, or -errno. */
+static void hreq_done(struct hreq *q, long long res)
+{
+	unsigned int allowed = A_RW | A_AGAIN | A_INTR | A_CANCELED;
+
+	if (q->op == S_uring_write || q->op == S_aio_write)
+		allowed |= A_NOSPC;
+	check(q->op, res < 0 ? -1 : res, res < 0 ? (int)-res : 0, q->asked, allowed,
+	      stale(q->fdi, q->gen));
+	q->used = false;
+}
+
+/* Reaps what has completed; waits up to @ms for the first. */
+static void h_async_reap(struct hthread *t, int ms)
+{
+	struct __kernel_timespec uts = { .tv_nsec = ms * 1000000LL };
+	struct timespec ats = { .tv_nsec = ms * 1000000LL };
+	struct io_uring_cqe *cqe;
+	struct io_event ev[HREQS];
+	int n;
+
+	while (!(ms ? io_uring_wait_cqe_timeout(&t->ring, &cqe, &uts) :
+		      io_uring_peek_cqe(&t->ring, &cqe))) {
+		uint64_t data = io_uring_cqe_get_data64(cqe);
+		int res = cqe->res;
+
+		io_uring_cqe_seen(&t->ring, cqe);
+		ms = 0;
+		if (data & HCANCEL) {
+			/* Done, not found, or running (and interrupted): never anything else. */
+			if (res < 0 && res != -ENOENT && res != -EALREADY)
+				pst_fail(st, "IORING_OP_ASYNC_CANCEL: %d (%s)", res, strerror(-res));
+			continue;
+		}
+		if (data < HREQS && t->req[data].used)
+			hreq_done(&t->req[data], res);
+		else
+			pst_fail(st, "io_uring completion of an unknown request %#llx",
+				 (unsigned long long)data);
+	}
+	n = io_getevents(t->aio, 0, HREQS, ev, &ats);
+	for (int i = 0; i < n; i++) {
+		struct hreq *q = ev[i].data;
+
+		if (q && q->used)
+			hreq_done(q, (long)ev[i].res);
+	}
+}
+
+/* Submits 1-4 random reads and writes (sometimes vectored) on random descriptors. */
+static void h_async_submit(struct hthread *t, bool aio)
+{
+	uint64_t *r = &t->r;
+	struct iocb *cbp[4];
+	struct hreq *qs[4];
+	int n = 1 + rnd(r, 4), k = 0, ret;
+
+	for (int i = 0; i < n; i++) {
+		struct hreq *q = hreq_get(t);
+		bool write = chance(r, 3), vec = chance(r, 4);
+		struct iovec iov[4];
+		uint64_t len, off;
+		uint8_t *buf;
+		int fd, nv = 1;
+
+		if (!q)
+			break;
+		fd = pick_fd(r, &q->fdi, &q->gen);
+		buf = pick_buf(r, &len, false);
+		iov[0] = (struct iovec){ buf, len };
+		if (vec) {
+			nv = 1 + rnd(r, 4);
+			len = 0;
+			for (int j = 0; j < nv; j++) {
+				uint64_t l;
+
+				iov[j].iov_base = pick_buf(r, &l, true);
+				iov[j].iov_len = l;
+				len += l;
+			}
+		}
+		off = write ? hostile_write_off(r, &len) : any_read_off(r);
+		if (vec && write) {
+			/* The length may have been cut to the hostile half: one segment. */
+			nv = 1;
+			if (iov[0].iov_len > len)
+				iov[0].iov_len = len;
+			len = iov[0].iov_len;
+		} else if (!vec) {
+			iov[0].iov_len = len;
+		}
+		q->asked = len;
+		q->op = aio ? (write ? S_aio_write : S_aio_read) :
+			      (write ? S_uring_write : S_uring_read);
+		if (!aio) {
+			if (uring_queue_rwv(&t->ring, write, fd, iov, nv, off, q - t->req)) {
+				q->used = false;
+				break;
+			}
+			continue;
+		}
+		if (write)
+			io_prep_pwritev(&q->cb, fd, iov, nv, off);
+		else
+			io_prep_preadv(&q->cb, fd, iov, nv, off);
+		if (chance(r, 4))
+			q->cb.aio_rw_flags = RWF_NOWAIT;
+		q->cb.data = q;
+		qs[k] = q;
+		cbp[k++] = &q->cb;
+	}
+	if (!aio) {
+		/* The iovecs are imported at submission: submit while they live. */
+		ret = io_uring_submit(&t->ring);
+		if (ret < 0)
+			pst_fail(st, "io_uring_submit: %s", strerror(-ret));
+		return;
+	}
+	if (!k)
+		return;
+	ret = io_submit(t->aio, k, cbp);
+	/* A descriptor closed meanwhile fails io_submit itself (EBADF). */
+	if (ret < 0 && ret != -EBADF && ret != -EAGAIN)
+		pst_fail(st, "io_submit: %s", strerror(-ret));
+	for (int i = ret < 0 ? 0 : ret; i < k; i++)
+		qs[i]->used = false;
+}
+
+/* Tears down the ring and the aio context with requests in flight (if any). */
+static void h_async_teardown(struct hthread *t)
+{
+	int left = 0;
+
+	if (!t->async_up)
+		return;
+	for (int i = 0; i < HREQS; i++) {
+		left += t->req[i].used;
+		t->req[i].used = false;
+	}
+	io_uring_queue_exit(&t->ring);
+	io_destroy(t->aio);
+	t->async_up = false;
+	pst_add(st, S_ring_teardown, 1);
+	pst_add(st, S_async_left_in_flight, left);
+}
+
+/* A random device model on a random descriptor; EBUSY if FIFO changes while in flight. */
+static void h_async_config(struct hthread *t)
+{
+	uint64_t *r = &t->r;
+	struct pinio_config c = { 0 };
+	unsigned int gen;
+	int fdi, fd = pick_fd(r, &fdi, &gen), ret;
+
+	c.latency_us = chance(r, 3) ? 0 : rnd(r, 20000);
+	c.queue_depth = chance(r, 3) ? 0 : 1 + rnd(r, 16);
+	c.flags = rnd(r, PINIO_CONFIG_FLAGS_ALL + 1);
+	ret = ioc_set_config(fd, &c);
+	if (ret == -EBUSY) {
+		pst_add(st, S_async_config, 1);
+		return;
+	}
+	check(S_async_config, ret, -ret, NO_COUNT, 0, stale(fdi, gen));
+}
+
+static void h_async(struct hthread *t)
+{
+	uint64_t *r = &t->r;
+	int x = rnd(r, 20);
+
+	if (!t->async_up) {
+		if (io_uring_queue_init(2 * HREQS, &t->ring, 0))
+			return;
+		if (io_setup(HREQS, &t->aio)) {
+			io_uring_queue_exit(&t->ring);
+			return;
+		}
+		t->async_up = true;
+	}
+	if (x < 6) {
+		h_async_submit(t, false);
+	} else if (x < 10) {
+		h_async_submit(t, true);
+	} else if (x < 15) {
+		h_async_reap(t, chance(r, 2) ? 0 : 10);
+	} else if (x < 17) {
+		/* Cancel a random request (maybe completed already, maybe libaio's). */
+		struct hreq *q = &t->req[rnd(r, HREQS)];
+		struct io_event ev;
+
+		pst_add(st, S_async_cancel, 1);
+		if (q->used && (q->op == S_aio_read || q->op == S_aio_write)) {
+			int ret = io_cancel(t->aio, &q->cb, &ev);
+
+			/* No cancel callback in pinio: the kernel does not find it. */
+			if (ret != -EINVAL)
+				pst_fail(st, "io_cancel: %d, want EINVAL", ret);
+		} else if (!uring_queue_cancel(&t->ring, q - t->req, HCANCEL | (q - t->req))) {
+			io_uring_submit(&t->ring);
+		}
+	} else if (x < 19) {
+		h_async_config(t);
+	} else if (chance(r, 4)) {
+		h_async_teardown(t);
+	}
+}
+
 static void hostile_op(struct hthread *t, bool child);
 
 static void h_fork(struct hthread *t)
@@ -1131,9 +1479,15 @@ static void hostile_op(struct hthread *t, bool child)
 	uint64_t *r = &t->r;
 	unsigned int x = rnd(r, 100);
 
-	if (x < 22)
+	if (x < 16)
 		h_read(t);
-	else if (x < 36)
+	else if (x < 22) {
+		/* Not in a forked child: its copy of the ring is the parent's. */
+		if (child)
+			h_read(t);
+		else
+			h_async(t);
+	} else if (x < 36)
 		h_write(t);
 	else if (x < 44)
 		h_splice(t);
@@ -1178,6 +1532,11 @@ static void *hostile_thread(void *arg)
 
 	while (!stopping())
 		hostile_op(t, false);
+	if (t->async_up) {
+		for (int i = 0; i < 50; i++)
+			h_async_reap(t, 20);
+		h_async_teardown(t);
+	}
 	return NULL;
 }
 
@@ -1248,28 +1607,6 @@ static int hostile_main(int idx, uint64_t seed)
 /* Victims: killed with SIGKILL inside calls                                           */
 /* =================================================================================== */
 
-/* Whether a thread of @pid is inside pinio now: a pinio function on its kernel stack. */
-static bool in_pinio(pid_t pid)
-{
-	char path[320], buf[4096];
-	struct dirent *de;
-	bool found = false;
-	DIR *d;
-
-	snprintf(path, sizeof(path), "/proc/%d/task", pid);
-	d = opendir(path);
-	if (!d)
-		return false;
-	while (!found && (de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/proc/%d/task/%s/stack", pid, de->d_name);
-		found = !pst_read_file(path, buf, sizeof(buf)) && strstr(buf, "[pinio]");
-	}
-	closedir(d);
-	return found;
-}
-
 static void *victim_thread(void *arg)
 {
 	int fd = *(int *)arg;
@@ -1289,13 +1626,21 @@ static void __attribute__((noreturn)) victim_main(uint64_t seed)
 	int fd, fd2 = -1;
 	size_t blen = 8 * PST_MiB, huge = 32 * PST_MiB;
 	uint8_t *buf, *fresh = NULL;
+	struct pinio_config c = { 0 };
+	struct io_uring ring;
+	io_context_t aio = 0;
+	bool ring_up = false;
 	pthread_t th;
 
 	fd = open(PINIO_DEV, O_RDWR | O_DIRECT);
 	buf = map_anon(blen);
 	if (fd < 0 || !buf)
 		_exit(3);
-	pinio_set_dma_delay(fd, 500 + rnd(&r, cfg.max_delay_us));
+	/* Slow transfers, and asynchronous requests that outlive the kill. */
+	c.dma_delay_us = 500 + rnd(&r, cfg.max_delay_us);
+	c.latency_us = 10000 + rnd(&r, 500000);
+	c.queue_depth = 1 + rnd(&r, 8);
+	ioc_set_config(fd, &c);
 	/* Long-term pins to be released when the killed process's files go. */
 	ioc_pin(fd, buf, 64 * pst_psz(), PINIO_PIN_WRITE | PINIO_PIN_LONGTERM, 0, NULL);
 	if (chance(&r, 2))
@@ -1320,11 +1665,36 @@ static void __attribute__((noreturn)) victim_main(uint64_t seed)
 		uint64_t len = sect * (1 + rnd(&r, 4 * PST_MiB / sect)), off;
 		struct iovec iov[4];
 
-		switch (rnd(&r, 6)) {
+		switch (rnd(&r, 8)) {
 		case 0:
 		case 1:
 			pread(fd, buf, len, any_read_off(&r));
 			break;
+		case 6:		/* io_uring, never reaped */
+			if (!ring_up)
+				ring_up = !io_uring_queue_init(16, &ring, 0);
+			for (int i = 0; ring_up && i < 4; i++) {
+				bool write = chance(&r, 2);
+				uint64_t l = len / 4, o = write ? hostile_write_off(&r, &l) :
+								 any_read_off(&r);
+
+				uring_queue_rw(&ring, write, fd, buf + i * (blen / 4), l, o, i);
+			}
+			if (ring_up)
+				io_uring_submit(&ring);
+			break;
+		case 7: {	/* libaio, never reaped */
+			struct iocb cb[2], *cbp[2] = { &cb[0], &cb[1] };
+			uint64_t l = len / 2;
+
+			if (!aio && io_setup(64, &aio))
+				break;
+			io_prep_pread(&cb[0], fd, buf, l, any_read_off(&r));
+			off = hostile_write_off(&r, &l);
+			io_prep_pwrite(&cb[1], fd, buf + blen / 2, l, off);
+			io_submit(aio, 2, cbp);
+			break;
+		}
 		case 2:
 			off = hostile_write_off(&r, &len);
 			pwrite(fd, buf, len, off);
@@ -1385,7 +1755,7 @@ static int killer_main(uint64_t seed)
 			}
 			if (pst_now_ns() < deadline[i])
 				continue;
-			if (in_pinio(pid[i]))
+			if (pst_in_pinio(pid[i]))
 				pst_add(st, S_killed_in_call, 1);
 			kill(pid[i], SIGKILL);
 			while (waitpid(pid[i], &status, 0) < 0 && errno == EINTR)
@@ -1500,7 +1870,7 @@ TEST(mixed)
 	struct pst_ioctl_counters i0, i1;
 	pid_t pids[32];
 	int npids = 0, kmsg = kmsg_open(), splats, alive;
-	long long pins0, pins_left, vmpin;
+	long long pins0, pins_left, vmpin, async_left, refs_left;
 	uint64_t t_end, t_stop;
 	char why[256];
 	bool data_ok, hung = false, dev_ok;
@@ -1586,7 +1956,9 @@ TEST(mixed)
 	EXPECT_FALSE(hung) TH_LOG("workers did not stop within 120 s of the end of the run");
 
 	/* Invariants. */
+	async_left = async_settle(20000);
 	pins_left = pst_pins_settle(pins0, 5000);
+	refs_left = pinio_counter("pages_got") - pinio_counter("pages_put");
 	vmpin = pst_vmpin_kb(0);
 	ASSERT_EQ(0, pinio_counters_read(&c1));
 	pst_ioctl_counters_read(&i1);
@@ -1605,6 +1977,8 @@ TEST(mixed)
 	pst_print_invariant("mixed", "owner_data_intact", data_ok);
 	pst_print_invariant("mixed", "data_path_pins_released",
 			    c1.pages_pinned - c0.pages_pinned == c1.pages_unpinned - c0.pages_unpinned);
+	pst_print_invariant("mixed", "async_requests_completed", !async_left);
+	pst_print_invariant("mixed", "data_path_refs_released", !refs_left);
 	pst_print_invariant("mixed", "sane_results", !st->nfail);
 	pst_print_invariant("mixed", "no_hang", !hung);
 	pst_print_invariant("mixed", "device_works_after", dev_ok);
@@ -1615,6 +1989,9 @@ TEST(mixed)
 	EXPECT_EQ(0, st->v[S_vmpin_left]) TH_LOG("workers saw VmPin left after closing");
 	EXPECT_TRUE(data_ok);
 	EXPECT_EQ(c1.pages_pinned - c0.pages_pinned, c1.pages_unpinned - c0.pages_unpinned);
+	EXPECT_EQ(0, async_left) TH_LOG("%lld asynchronous requests never completed", async_left);
+	EXPECT_EQ(0, refs_left) TH_LOG("%lld FOLL_GET references of the data path not put",
+				       refs_left);
 	EXPECT_TRUE(dev_ok) TH_LOG("the device no longer works: %s", why);
 	EXPECT_EQ(0, st->nfail) TH_LOG("%d failures; the first: %s", st->nfail, st->fail[0]);
 	EXPECT_LT(0, st->v[S_killed]) TH_LOG("no victim was killed");
