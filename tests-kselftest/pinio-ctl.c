@@ -10,14 +10,16 @@
  *   pinio-ctl pin --len BYTES [--mode pin|get] [--write] [--longterm] [--nofault]
  *                 [--per-call N] [--thp] [--hold SECONDS]
  *   pinio-ctl query
+ *   pinio-ctl dio-fork --mode pin|get [--latency US]
  *
- * Sizes take K, M, G suffixes. Exit status: 0 if the scenario ran (and, for cow/rocow, the
- * outcome was the one the kernel's semantics predict), 1 otherwise.
+ * Sizes take K, M, G suffixes. Exit status: 0 if the scenario ran (and, for cow/rocow and
+ * dio-fork, the outcome was the one the kernel's semantics predict), 1 otherwise.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +32,7 @@
 #include <unistd.h>
 #include <linux/pinio.h>
 
+#include "pinio_async.h"
 #include "pinio_ioctl.h"
 #include "pinio_util.h"
 
@@ -371,13 +374,48 @@ static int cmd_query(void)
 	return 0;
 }
 
+/* A step of an experiment, on stdout. */
+static void say(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * The O_DIRECT + fork problem with a real asynchronous read in flight (pinio_async.h): the
+ * read is queued with all its pages taken, the process forks, the parent writes the other
+ * half of the same page, then the device's data lands. Whose memory got it?
+ */
+static int cmd_dio_fork(int get, unsigned int latency_us)
+{
+	struct dio_fork x = { .get = get, .latency_us = latency_us, .store_off = 0 };
+	int ok;
+
+	printf("dio-fork --mode %s --latency %u\n", get ? "get" : "pin", latency_us);
+	if (dio_fork_run(&x, say)) {
+		printf("=> no verdict: %s\n", x.error);
+		return 1;
+	}
+	ok = dio_fork_as_expected(&x);
+	printf("=> %s: the parent %s the device's data%s (expected for this mode: %s)\n",
+	       ok ? "as expected" : "UNEXPECTED",
+	       x.parent[0] == DIO_FORK_DEVICE ? "got" : "lost",
+	       x.child[0] == DIO_FORK_DEVICE ? ", the child's copy got it" : "",
+	       dio_fork_expected_parent(get) == DIO_FORK_DEVICE ? "got" : "lost");
+	return ok ? 0 : 1;
+}
+
 static void usage_exit(void)
 {
 	fprintf(stderr,
 		"usage: pinio-ctl info | rw [--size N] | cow --mode get|pin [--writer parent|child]\n"
 		"       | rocow --mode get|pin | query\n"
 		"       | pin --len N [--mode pin|get] [--write] [--longterm] [--nofault]\n"
-		"             [--per-call N] [--thp] [--hold SECONDS]\n");
+		"             [--per-call N] [--thp] [--hold SECONDS]\n"
+		"       | dio-fork --mode pin|get [--latency US]\n");
 	exit(2);
 }
 
@@ -389,11 +427,12 @@ int main(int argc, char **argv)
 		{ "write", no_argument, 0, 'W' }, { "longterm", no_argument, 0, 'L' },
 		{ "nofault", no_argument, 0, 'N' }, { "per-call", required_argument, 0, 'n' },
 		{ "thp", no_argument, 0, 'T' }, { "hold", required_argument, 0, 'H' },
+		{ "latency", required_argument, 0, 'u' },
 		{ 0 },
 	};
 	int get = 0, child_writes = 0, write = 0, longterm = 0, nofault = 0, thp = 0, hold = 0;
 	size_t len = 1UL << 20;
-	unsigned int per_call = 0;
+	unsigned int per_call = 0, latency_us = 300000;
 	const char *cmd;
 	int c;
 
@@ -435,6 +474,9 @@ int main(int argc, char **argv)
 		case 'H':
 			hold = atoi(optarg);
 			break;
+		case 'u':
+			latency_us = strtoul(optarg, NULL, 0);
+			break;
 		default:
 			usage_exit();
 		}
@@ -451,6 +493,8 @@ int main(int argc, char **argv)
 		return cmd_pin(len, get, write, longterm, nofault, per_call, thp, hold);
 	if (!strcmp(cmd, "query"))
 		return cmd_query();
+	if (!strcmp(cmd, "dio-fork"))
+		return cmd_dio_fork(get, latency_us);
 	usage_exit();
 	return 2;
 }

@@ -110,4 +110,19 @@ static inline long ioc_dump(int fd, uint32_t handle, uint64_t offset, uint32_t c
 	return d.count;
 }
 
+/* PINIO_IOC_SET_CONFIG: the file's device model (dma_delay_us, flags, latency_us, queue_depth). */
+static inline int ioc_set_config(int fd, const struct pinio_config *config)
+{
+	struct pinio_config c = *config;
+
+	return ioctl(fd, PINIO_IOC_SET_CONFIG, &c) ? -errno : 0;
+}
+
+/* PINIO_IOC_GET_CONFIG: the file's device model now. */
+static inline int ioc_get_config(int fd, struct pinio_config *config)
+{
+	memset(config, 0, sizeof(*config));
+	return ioctl(fd, PINIO_IOC_GET_CONFIG, config) ? -errno : 0;
+}
+
 #endif /* _PINIO_IOCTL_H */

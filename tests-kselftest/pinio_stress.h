@@ -16,6 +16,7 @@
 #define _PINIO_STRESS_H
 
 #include <ctype.h>
+#include <dirent.h>
 #include <limits.h>
 #include <pthread.h>
 #include <sched.h>
@@ -265,6 +266,28 @@ static inline int pst_read_file(const char *path, char *buf, size_t len)
 	while (n > 0 && isspace((unsigned char)buf[n - 1]))
 		buf[--n] = 0;
 	return 0;
+}
+
+/* Whether a thread of @pid is inside pinio now: a pinio function on its kernel stack. */
+static inline bool pst_in_pinio(pid_t pid)
+{
+	char path[320], buf[4096];
+	struct dirent *de;
+	bool found = false;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	d = opendir(path);
+	if (!d)
+		return false;
+	while (!found && (de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/stack", pid, de->d_name);
+		found = !pst_read_file(path, buf, sizeof(buf)) && strstr(buf, "[pinio]");
+	}
+	closedir(d);
+	return found;
 }
 
 /*
