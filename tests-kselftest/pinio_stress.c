@@ -1251,28 +1251,6 @@ static int hostile_main(int idx, uint64_t seed)
 /* Victims: killed with SIGKILL inside calls                                           */
 /* =================================================================================== */
 
-/* Whether a thread of @pid is inside pinio now: a pinio function on its kernel stack. */
-static bool in_pinio(pid_t pid)
-{
-	char path[320], buf[4096];
-	struct dirent *de;
-	bool found = false;
-	DIR *d;
-
-	snprintf(path, sizeof(path), "/proc/%d/task", pid);
-	d = opendir(path);
-	if (!d)
-		return false;
-	while (!found && (de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/proc/%d/task/%s/stack", pid, de->d_name);
-		found = !pst_read_file(path, buf, sizeof(buf)) && strstr(buf, "[pinio]");
-	}
-	closedir(d);
-	return found;
-}
-
 static void *victim_thread(void *arg)
 {
 	int fd = *(int *)arg;
@@ -1388,7 +1366,7 @@ static int killer_main(uint64_t seed)
 			}
 			if (pst_now_ns() < deadline[i])
 				continue;
-			if (in_pinio(pid[i]))
+			if (pst_in_pinio(pid[i]))
 				pst_add(st, S_killed_in_call, 1);
 			kill(pid[i], SIGKILL);
 			while (waitpid(pid[i], &status, 0) < 0 && errno == EINTR)
