@@ -1000,10 +1000,23 @@ static void h_config(struct hthread *t)
 	memset(&c, 0, sizeof(c));
 	c.dma_delay_us = prng_chance(r, 2) ? 0 : prng_below(r, 2000);
 	if (bad) {
-		if (prng_chance(r, 2))
+		switch (prng_below(r, 5)) {
+		case 0:
 			c.dma_delay_us = 1000001 + prng_below(r, 1000);
-		else
-			c.reserved[prng_below(r, 3)] = 1 + prng_below(r, 100);
+			break;
+		case 1:
+			c.reserved[prng_below(r, 2)] = 1 + prng_below(r, 100);
+			break;
+		case 2:
+			c.flags = ~PINIO_CONFIG_FLAGS_ALL;
+			break;
+		case 3:
+			c.latency_us = 10000001 + prng_below(r, 1000);
+			break;
+		default:
+			c.queue_depth = PINIO_QUEUE_DEPTH_MAX + 1 + prng_below(r, 100);
+			break;
+		}
 	}
 	ret = ioctl(fd, PINIO_IOC_SET_CONFIG, &c);
 	e = errno;
