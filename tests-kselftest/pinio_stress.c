@@ -392,6 +392,12 @@ static void owner_io(struct owner *o, bool wr)
 			ret = pwritev2(o->fd, iov, n, off, wflags[prng_below(r, 4)]);
 		else
 			ret = preadv2(o->fd, iov, n, off, rflags[prng_below(r, 3)]);
+		/*
+		 * RWF_NOWAIT never sleeps: with a dma_delay_us set (or a page not
+		 * present) it is EAGAIN, and the caller retries blocking, as io_uring does.
+		 */
+		if (!wr && ret < 0 && errno == EAGAIN)
+			ret = preadv2(o->fd, iov, n, off, 0);
 		break;
 	case 4:
 		if (wr)
