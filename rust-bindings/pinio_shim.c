@@ -112,6 +112,27 @@ void pinio_flush_dcache_page(struct page *page)
 	flush_dcache_page(page);
 }
 
+void pinio_memzero_page(struct page *page, size_t offset, size_t len)
+{
+	memzero_page(page, offset, len);
+}
+
+void *pinio_xa_cmpxchg(struct xarray *xa, unsigned long index, void *old,
+		       void *entry, gfp_t gfp)
+{
+	return xa_cmpxchg(xa, index, old, entry, gfp);
+}
+
+unsigned long pinio_totalram_pages(void)
+{
+	return totalram_pages();
+}
+
+void pinio_cond_resched(void)
+{
+	cond_resched();
+}
+
 struct folio *pinio_page_folio(struct page *page)
 {
 	return page_folio(page);
@@ -302,9 +323,4 @@ unsigned long pinio_rlimit_memlock_pages(void)
 unsigned long pinio_foll_pin_acquired(void)
 {
 	return global_node_page_state(NR_FOLL_PIN_ACQUIRED);
-}
-
-unsigned long pinio_foll_pin_released(void)
-{
-	return global_node_page_state(NR_FOLL_PIN_RELEASED);
 }

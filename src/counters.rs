@@ -78,6 +78,11 @@ counters! {
     async_completed,
     /// `read_iter`/`write_iter` calls answered `EAGAIN` under `IOCB_NOWAIT`.
     nowait_eagain,
+    /// `read_iter`/`write_iter` calls on block/fops.c's multi-bio path (more than 256 pages).
+    multi_bio,
+    /// Calls whose answer was replayed before anything moved (a buffer segment that may be
+    /// misaligned, or `IOCB_NOWAIT` on the multi-bio path).
+    replays,
     /// Successful `PINIO_IOC_PIN` calls.
     ioctl_pins,
     /// Handles released, by `PINIO_IOC_UNPIN` or on close.

@@ -20,6 +20,7 @@
 
 use crate::{
     counters::Counters,
+    dio::PageKey,
     iter::Iter,
     page_ref::{page_spans, PageMut, PageRef, Span},
     shim,
@@ -272,6 +273,22 @@ impl<'a> ExtractedPages<'a> {
         self.retention == Retention::Pinned
     }
 
+    /// The batch's pages, in order, as the block layer merges pages into bvecs: each page's
+    /// folio and `struct page` address (see [`PageKey`]).
+    pub(crate) fn page_keys(&self) -> impl Iterator<Item = PageKey> + '_ {
+        self.pages.iter().take(self.nr_pages).map(|&page| {
+            // SAFETY: The batch holds `page` (type invariants), so it is a valid page;
+            // `page_folio()` only reads it.
+            let folio = unsafe { shim::pinio_page_folio(page) };
+            let addr = page as usize;
+            PageKey {
+                folio: folio as usize,
+                page: addr,
+                next: addr.wrapping_add(core::mem::size_of::<bindings::page>()),
+            }
+        })
+    }
+
     /// The batch as (page, byte range) segments, in iterator order, for the device to read.
     pub(crate) fn segments(&self) -> impl Iterator<Item = (PageRef<'_>, Span)> + '_ {
         self.raw_segments().map(|(page, span)| {
@@ -347,6 +364,8 @@ pub(crate) struct OwnedPages {
     retention: Retention,
     writable: bool,
     written: bool,
+    /// The error that stopped [`OwnedPages::take_all`] short of what it was asked for.
+    failure: Option<Error>,
 }
 
 // SAFETY: The pages are held (pinned, referenced, or kept alive by the request's submitter) by
@@ -362,6 +381,7 @@ impl OwnedPages {
     /// `max_len` bytes fails with `EAGAIN`. Otherwise a fault after the first byte ends the
     /// request short, as the block layer's single-bio path does; `EFAULT` (or the error of the
     /// extraction) if no byte could be taken, `ENOMEM` if the arrays cannot be allocated.
+    /// [`OwnedPages::stopped_by`] tells the error that ended a short request.
     ///
     /// # Safety
     ///
@@ -375,7 +395,7 @@ impl OwnedPages {
         counters: &Counters,
     ) -> Result<Self> {
         let flags = if nowait { GFP_NOWAIT } else { GFP_KERNEL };
-        let npages = iter.npages();
+        let npages = iter.npages(usize::MAX);
         let mut pages = KVec::from_elem(ptr::null_mut(), npages, flags)?;
         let mut spans = KVec::with_capacity(npages, flags)?;
         let was_nofault = iter.set_nofault(nowait);
@@ -415,6 +435,7 @@ impl OwnedPages {
             retention,
             writable: I::DEVICE_WRITES,
             written: false,
+            failure: if len < max_len { failure } else { None },
         };
         let result = if len == max_len {
             Ok(())
@@ -437,6 +458,12 @@ impl OwnedPages {
     /// Bytes covered.
     pub(crate) fn len(&self) -> usize {
         self.len
+    }
+
+    /// The error that stopped taking pages short of the length asked for (`EFAULT`: memory
+    /// that cannot be taken), or `None` if every byte was taken.
+    pub(crate) fn stopped_by(&self) -> Option<Error> {
+        self.failure
     }
 
     /// Whether the device may write into the pages (they came from a destination iterator).
@@ -511,7 +538,10 @@ impl Drop for OwnedPages {
 #[kunit_tests(pinio_extract)]
 mod tests {
     use super::*;
-    use crate::{copy, store::Store};
+    use crate::{
+        copy,
+        store::{Alloc, Store},
+    };
     use kernel::{
         iov::{IovIterDest, IovIterSource},
         page::Page,
@@ -547,7 +577,7 @@ mod tests {
             done += if I::DEVICE_WRITES {
                 copy::store_to_pages(store, pos + done, batch.segments_mut()?)?
             } else {
-                copy::pages_to_store(store, pos + done, batch.segments())?
+                copy::pages_to_store(store, pos + done, batch.segments(), Alloc::MaySleep)?
             };
             let held: KVec<i32> = collect_refcounts(&batch)?;
             drop(batch);
@@ -597,7 +627,7 @@ mod tests {
     #[test]
     fn owned_pages_take_all_of_a_kvec() -> Result {
         let counters = Counters::new();
-        let store = Store::new(16 * PAGE_SIZE)?;
+        let store = KBox::pin_init(Store::new(16 * PAGE_SIZE), GFP_KERNEL)?;
         let len = 5 * PAGE_SIZE + 300;
         let mut src = KVec::from_elem(0u8, len, GFP_KERNEL)?;
         for (i, b) in src.iter_mut().enumerate() {
@@ -629,7 +659,10 @@ mod tests {
         assert!(owned.retention() == Retention::Listed);
         assert!(!owned.is_writable());
         assert!(owned.segments_mut().is_err());
-        assert_eq!(copy::pages_to_store(&store, 512, owned.segments())?, len);
+        assert_eq!(
+            copy::pages_to_store(&store, 512, owned.segments(), Alloc::MaySleep)?,
+            len
+        );
         owned.release(&counters);
 
         let mut back = KVec::from_elem(0u8, len, GFP_KERNEL)?;
@@ -656,7 +689,7 @@ mod tests {
     #[test]
     fn kvec_is_listed_and_round_trips() -> Result {
         let counters = Counters::new();
-        let store = Store::new(16 * PAGE_SIZE)?;
+        let store = KBox::pin_init(Store::new(16 * PAGE_SIZE), GFP_KERNEL)?;
         let len = 3 * PAGE_SIZE + 700;
         let skew = 100;
         let mut src = KVec::from_elem(0u8, len + skew, GFP_KERNEL)?;
@@ -704,7 +737,7 @@ mod tests {
     #[test]
     fn bvec_is_listed_and_round_trips() -> Result {
         let counters = Counters::new();
-        let store = Store::new(16 * PAGE_SIZE)?;
+        let store = KBox::pin_init(Store::new(16 * PAGE_SIZE), GFP_KERNEL)?;
         let layout: [(usize, usize); 3] = [(100, 1000), (0, PAGE_SIZE), (512, 2048)];
         let total: usize = layout.iter().map(|&(_, l)| l).sum();
         let acquired = pins_acquired();
@@ -892,7 +925,7 @@ mod tests {
         len: usize,
         counters: &Counters,
     ) -> Result {
-        let store = Store::new(16 * PAGE_SIZE)?;
+        let store = KBox::pin_init(Store::new(16 * PAGE_SIZE), GFP_KERNEL)?;
         let nr = (offset + len).div_ceil(PAGE_SIZE);
         let src = pattern_pages(nr, Some(11))?;
         let dst = pattern_pages(nr, None)?;

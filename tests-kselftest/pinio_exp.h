@@ -30,7 +30,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "vm_util.h"
 #include "pinio_ioctl.h"
 #include "pinio_util.h"
 
@@ -103,7 +102,7 @@ static inline int exp_init(struct exp *e, const char *prefix, int dump_rows)
 	memset(e, 0, sizeof(*e));
 	e->prefix = prefix;
 	e->dump_rows = dump_rows;
-	e->ps = getpagesize();
+	e->ps = psize();
 	e->fd = open(PINIO_DEV, O_RDWR | O_DIRECT);
 	e->pagemap = open("/proc/self/pagemap", O_RDONLY);
 	if (!exp_need(e, e->fd >= 0, "open " PINIO_DEV) ||
@@ -132,39 +131,17 @@ static inline int exp_verdict(struct exp *e, const char *name)
 
 /* ---- memory -------------------------------------------------------------------------- */
 
-/* @len bytes of private anonymous memory in small pages (no THP), or NULL. */
-static inline uint8_t *exp_map_small(size_t len)
-{
-	uint8_t *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	if (p == MAP_FAILED)
-		return NULL;
-	madvise(p, len, MADV_NOHUGEPAGE);
-	return p;
-}
-
 /*
  * One PMD-sized THP of private anonymous memory, populated with @byte, or NULL if none could
  * be had. Unmap it with munmap(p, read_pmd_pagesize()).
  */
-static inline uint8_t *exp_map_thp(int byte)
+static inline uint8_t *exp_thp(int byte)
 {
 	size_t thp = read_pmd_pagesize();
-	uint8_t *p, *a;
+	uint8_t *a = thp ? map_thp(thp) : NULL;
 
-	if (!thp)
+	if (!a)
 		return NULL;
-	p = mmap(NULL, 2 * thp, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED)
-		return NULL;
-	a = (uint8_t *)(((uintptr_t)p + thp - 1) & ~(uintptr_t)(thp - 1));
-	if (a > p)
-		munmap(p, a - p);
-	munmap(a + thp, p + thp - a);
-	if (madvise(a, thp, MADV_HUGEPAGE)) {
-		munmap(a, thp);
-		return NULL;
-	}
 	memset(a, byte, thp);
 	if (!check_huge_anon(a, thp, 1, thp)) {
 		munmap(a, thp);
@@ -447,7 +424,7 @@ static inline int exp_dump_kinds(struct exp *e)
 
 	exp_say(e,
 		"1. four written pages of private anonymous memory, pinned for writing (FOLL_PIN)");
-	anon = exp_map_small(4 * ps);
+	anon = map_small(4 * ps);
 	if (!exp_need(e, anon, "mmap"))
 		return -1;
 	memset(anon, 'a', 4 * ps);
@@ -477,7 +454,7 @@ static inline int exp_dump_kinds(struct exp *e)
 	exp_unpin(e, h1);
 
 	exp_say(e, "2. a PMD-sized THP, pinned for writing");
-	huge = exp_map_thp('t');
+	huge = exp_thp('t');
 	if (exp_check(e, huge, "a THP was allocated (MADV_HUGEPAGE)")) {
 		big = calloc(thp / ps, sizeof(*big));
 		h = exp_pin(e, huge, thp, PINIO_PIN_WRITE, "THP");
@@ -500,7 +477,7 @@ static inline int exp_dump_kinds(struct exp *e)
 	}
 
 	exp_say(e, "3. never-written anonymous memory, pinned read-only");
-	zero = exp_map_small(2 * ps);
+	zero = map_small(2 * ps);
 	h = zero ? exp_pin(e, zero, 2 * ps, 0, "untouched") : 0;
 	n = h ? exp_dump(e, h, 2, r, "of untouched memory") : -1;
 	exp_check(e, n == 2 && exp_count_flags(r, n, PINIO_PAGE_ZERO) == 2 &&
@@ -550,8 +527,8 @@ static inline int exp_cve_2020_29374(struct exp *e)
 	long n;
 	pid_t pid;
 
-	buf = exp_map_small(ps);
-	seen = exp_map_small(ps);
+	buf = map_small(ps);
+	seen = map_small(ps);
 	if (!exp_need(e, buf && seen, "mmap") ||
 	    !exp_need(e, !pipe(to_child) && !pipe(from_child), "pipe"))
 		return -1;
@@ -707,7 +684,7 @@ static inline int exp_ro_pin_case(struct exp *e, enum exp_mem mem, enum exp_ro c
 	snprintf(what, sizeof(what), "%s: %s", exp_mem_names[mem], exp_ro_names[c]);
 	exp_say(e, "ro-pins: %s", what);
 	snprintf(row, rowlen, "%-18s %-36s not run", exp_mem_names[mem], exp_ro_names[c]);
-	buf = mem == EXP_MEM_SMALL ? exp_map_small(ps) : exp_map_thp(1);
+	buf = mem == EXP_MEM_SMALL ? map_small(ps) : exp_thp(1);
 	if (!exp_check(e, buf && before && after && seen, "memory%s allocated",
 		       mem == EXP_MEM_SMALL ? "" : " (a THP)") ||
 	    !exp_need(e, !pipe(go), "pipe"))
@@ -836,7 +813,7 @@ static inline int exp_ksm(struct exp *e)
 	long merging, n, run0;
 	uint8_t *p;
 
-	p = exp_map_small(8 * ps);
+	p = map_small(8 * ps);
 	if (!exp_need(e, p, "mmap"))
 		return -1;
 	memset(p, 'K', 4 * ps);
@@ -931,7 +908,7 @@ static inline void exp_counters_read(struct exp_counters *c)
 	c->listed = pinio_counter("pages_listed");
 	for (int i = 0; i < 6; i++)
 		c->kind[i] = pinio_counter(kind_counters[i]);
-	c->foll_pin = vmstat("nr_foll_pin_acquired");
+	c->foll_pin = vmstat_read("nr_foll_pin_acquired");
 }
 
 /*
@@ -964,7 +941,7 @@ static inline int exp_iterators(struct exp *e)
 {
 	const size_t len = 64 << 10, half = len / 2;
 	struct exp_counters a, b;
-	uint8_t *buf = exp_map_small(len);
+	uint8_t *buf = map_small(len);
 	struct iovec one[1], two[2];
 	int pfd[2] = { -1, -1 };
 	loff_t off;
@@ -1084,7 +1061,7 @@ static inline int exp_longterm(struct exp *e)
 		goto out_free;
 
 	exp_say(e, "1. sixteen fresh anonymous pages, pinned short-term for writing");
-	buf = exp_map_small(len);
+	buf = map_small(len);
 	if (!exp_need(e, buf, "mmap"))
 		goto out_free;
 	exp_fill(buf, len, 3);
@@ -1109,7 +1086,7 @@ static inline int exp_longterm(struct exp *e)
 		exp_unpin(e, (uint32_t)n);
 	exp_unpin(e, h);
 
-	vmpin0 = proc_status_kb("VmPin:");
+	vmpin0 = vmpin_kb(0);
 	exp_say(e, "3. the short-term pin released, a long-term pin (FOLL_LONGTERM)");
 	lt = exp_pin(e, buf, len, PINIO_PIN_WRITE | PINIO_PIN_LONGTERM, "long-term pin");
 	n = lt ? exp_dump(e, lt, 16, r, "of the long-term pin") : -1;
@@ -1130,7 +1107,7 @@ static inline int exp_longterm(struct exp *e)
 	exp_check(e, exp_mismatch(buf, len, 3) == len && lt && !exp_device_reads(e, lt, seen, len) &&
 		  exp_mismatch(seen, len, 3) == len,
 		  "the data moved with them: the process and the device read the same bytes");
-	exp_check(e, proc_status_kb("VmPin:") == vmpin0 + (long long)(len >> 10),
+	exp_check(e, vmpin_kb(0) == vmpin0 + (long long)(len >> 10),
 		  "charged to the process: VmPin +%zu kB", len >> 10);
 	exp_unpin(e, lt);
 	lt = exp_pin(e, buf, len, PINIO_PIN_WRITE | PINIO_PIN_LONGTERM, "second long-term pin");
@@ -1144,7 +1121,7 @@ static inline int exp_longterm(struct exp *e)
 	munmap(buf, len);
 
 	exp_say(e, "4. FOLL_LONGTERM | FOLL_NOFAULT");
-	q = exp_map_small(4 * ps);
+	q = map_small(4 * ps);
 	if (exp_need(e, q, "mmap")) {
 		n = ioc_pin(e->fd, q, 4 * ps, PINIO_PIN_LONGTERM | PINIO_PIN_NOFAULT, 0, NULL);
 		exp_check(e, n == -EFAULT,
@@ -1175,8 +1152,8 @@ static inline int exp_longterm(struct exp *e)
 	if (!exp_check(e, mfree > 0 && mlow > 0 && ballast_len <= (512 << 20),
 		       "ZONE_MOVABLE is small enough to fill (at most 512 MiB)"))
 		goto out_free;
-	ballast = exp_map_small(ballast_len);
-	probe = exp_map_small(probe_len);
+	ballast = map_small(ballast_len);
+	probe = map_small(probe_len);
 	if (!exp_need(e, ballast && probe, "mmap"))
 		goto out_free;
 	memset(ballast, 5, ballast_len);
@@ -1270,18 +1247,18 @@ static inline int exp_reclaim(struct exp *e)
 			return -1;
 		enabled = true;
 	}
-	p = exp_map_small(len);
+	p = map_small(len);
 	if (!exp_need(e, p, "mmap"))
 		goto out;
 	exp_fill(p, len, 5);
-	vmpin0 = proc_status_kb("VmPin:");
+	vmpin0 = vmpin_kb(0);
 	lt = exp_pin(e, p + 4 * ps, 4 * ps, PINIO_PIN_WRITE | PINIO_PIN_LONGTERM, "long-term pin");
 	g = exp_pin(e, p + 8 * ps, 4 * ps, PINIO_PIN_GET, "FOLL_GET");
 	exp_say(e,
 		"1. sixteen written pages; 4-7 pinned long-term (FOLL_PIN), 8-11 held by a FOLL_GET reference, the rest not held");
-	exp_check(e, proc_status_kb("VmPin:") == vmpin0 + 16,
+	exp_check(e, vmpin_kb(0) == vmpin0 + 16,
 		  "the long-term pin is charged: VmPin %lld kB -> %lld kB (RLIMIT_MEMLOCK)",
-		  vmpin0, proc_status_kb("VmPin:"));
+		  vmpin0, vmpin_kb(0));
 	n = lt ? exp_dump(e, lt, 4, r, "of the pinned pages 4-7") : -1;
 	exp_say(e, "2. MADV_PAGEOUT of all sixteen");
 	exp_need(e, !madvise(p, len, MADV_PAGEOUT), "madvise(MADV_PAGEOUT)");
@@ -1306,7 +1283,7 @@ static inline int exp_reclaim(struct exp *e)
 	exp_unpin(e, lt);
 	exp_unpin(e, g);
 	lt = g = 0;
-	exp_check(e, proc_status_kb("VmPin:") == vmpin0, "after the unpin VmPin is back to %lld kB",
+	exp_check(e, vmpin_kb(0) == vmpin0, "after the unpin VmPin is back to %lld kB",
 		  vmpin0);
 	exp_say(e, "3. released; MADV_PAGEOUT again");
 	exp_need(e, !madvise(p, len, MADV_PAGEOUT), "madvise(MADV_PAGEOUT)");

@@ -16,6 +16,9 @@ FIXTURE(experiment) {
 
 FIXTURE_SETUP(experiment)
 {
+	/* Every experiment reads pfns from /proc/self/pagemap. */
+	if (kconfig_missing("CONFIG_PROC_PAGE_MONITOR"))
+		SKIP(return, "%s is not set in this kernel", kconfig_missing("CONFIG_PROC_PAGE_MONITOR"));
 	self->pins0 = pins_outstanding();
 	ASSERT_EQ(0, exp_init(&self->e, "# ", 8));
 }
@@ -38,11 +41,16 @@ static void verdict(struct __test_metadata *_metadata, struct exp *e, int ret)
 /* Before pinned_not_reclaimed: with swap on, filling ZONE_MOVABLE would swap instead. */
 TEST_F_TIMEOUT(experiment, longterm_migrates, 600)
 {
+	if (kconfig_missing("CONFIG_CMA CONFIG_MIGRATION"))
+		SKIP(return, "%s is not set in this kernel",
+		     kconfig_missing("CONFIG_CMA CONFIG_MIGRATION"));
 	verdict(_metadata, &self->e, exp_longterm(&self->e));
 }
 
 TEST_F_TIMEOUT(experiment, pinned_not_reclaimed, 300)
 {
+	if (kconfig_missing("CONFIG_SWAP " BRD_CONFIG))
+		SKIP(return, "%s is not set in this kernel", kconfig_missing("CONFIG_SWAP " BRD_CONFIG));
 	verdict(_metadata, &self->e, exp_reclaim(&self->e));
 }
 

@@ -19,6 +19,9 @@ FIXTURE(experiment) {
 
 FIXTURE_SETUP(experiment)
 {
+	/* Every experiment reads pfns from /proc/self/pagemap. */
+	if (kconfig_missing("CONFIG_PROC_PAGE_MONITOR"))
+		SKIP(return, "%s is not set in this kernel", kconfig_missing("CONFIG_PROC_PAGE_MONITOR"));
 	self->pins0 = pins_outstanding();
 	ASSERT_EQ(0, exp_init(&self->e, "# ", 4));
 }
@@ -41,6 +44,8 @@ static void verdict(struct __test_metadata *_metadata, struct exp *e, int ret)
 
 TEST_F_TIMEOUT(experiment, dump_kinds, 120)
 {
+	if (kconfig_missing(THP_CONFIG))
+		SKIP(return, "%s is not set in this kernel", kconfig_missing(THP_CONFIG));
 	verdict(_metadata, &self->e, exp_dump_kinds(&self->e));
 }
 
@@ -51,11 +56,16 @@ TEST_F_TIMEOUT(experiment, cve_2020_29374, 120)
 
 TEST_F_TIMEOUT(experiment, ksm_skips_pinned, 300)
 {
+	if (kconfig_missing("CONFIG_KSM"))
+		SKIP(return, "%s is not set in this kernel", kconfig_missing("CONFIG_KSM"));
 	verdict(_metadata, &self->e, exp_ksm(&self->e));
 }
 
 TEST_F_TIMEOUT(experiment, iterator_kinds, 120)
 {
+	/* Its kernel-iterator rows come from the KUnit suite. */
+	if (kconfig_missing("CONFIG_KUNIT"))
+		SKIP(return, "%s is not set in this kernel", kconfig_missing("CONFIG_KUNIT"));
 	verdict(_metadata, &self->e, exp_iterators(&self->e));
 }
 
@@ -87,6 +97,9 @@ FIXTURE_VARIANT_ADD(ro_pin, thp_pte_prev_shared) { EXP_MEM_THP_PTE, EXP_RO_PREV_
 
 FIXTURE_SETUP(ro_pin)
 {
+	/* Every experiment reads pfns from /proc/self/pagemap. */
+	if (kconfig_missing("CONFIG_PROC_PAGE_MONITOR"))
+		SKIP(return, "%s is not set in this kernel", kconfig_missing("CONFIG_PROC_PAGE_MONITOR"));
 	self->pins0 = pins_outstanding();
 	ASSERT_EQ(0, exp_init(&self->e, "# ", 2));
 }
@@ -101,6 +114,8 @@ TEST_F_TIMEOUT(ro_pin, coherent, 120)
 {
 	char row[200];
 
+	if (variant->mem != EXP_MEM_SMALL && kconfig_missing(THP_CONFIG))
+		SKIP(return, "%s is not set in this kernel", kconfig_missing(THP_CONFIG));
 	verdict(_metadata, &self->e,
 		exp_ro_pin_case(&self->e, variant->mem, variant->c, row, sizeof(row)));
 	TH_LOG("%s", row);

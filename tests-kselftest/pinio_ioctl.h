@@ -12,6 +12,12 @@
 #include <sys/ioctl.h>
 #include <linux/pinio.h>
 
+/* Any ioctl: 0 if it succeeded, else its errno (for checks that it fails as it should). */
+static inline int ioc_errno(int fd, unsigned long cmd, void *arg)
+{
+	return ioctl(fd, cmd, arg) < 0 ? errno : 0;
+}
+
 static inline int ioc_info(int fd, struct pinio_info *info)
 {
 	memset(info, 0, sizeof(*info));
@@ -102,6 +108,21 @@ static inline long ioc_dump(int fd, uint32_t handle, uint64_t offset, uint32_t c
 	if (nr_pages)
 		*nr_pages = d.nr_pages;
 	return d.count;
+}
+
+/* PINIO_IOC_SET_CONFIG: the file's device model (dma_delay_us, flags, latency_us, queue_depth). */
+static inline int ioc_set_config(int fd, const struct pinio_config *config)
+{
+	struct pinio_config c = *config;
+
+	return ioctl(fd, PINIO_IOC_SET_CONFIG, &c) ? -errno : 0;
+}
+
+/* PINIO_IOC_GET_CONFIG: the file's device model now. */
+static inline int ioc_get_config(int fd, struct pinio_config *config)
+{
+	memset(config, 0, sizeof(*config));
+	return ioctl(fd, PINIO_IOC_GET_CONFIG, config) ? -errno : 0;
 }
 
 #endif /* _PINIO_IOCTL_H */

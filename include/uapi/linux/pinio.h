@@ -7,7 +7,8 @@
  *
  * Rules for every struct: fixed-size fields, explicit padding, and reserved
  * fields that user space must zero on input (EINVAL otherwise). The module
- * zeroes reserved fields on output.
+ * zeroes reserved fields on output. User addresses are __aligned_u64, so the
+ * layout is the same for 32-bit and 64-bit callers.
  *
  * Pins taken with PINIO_IOC_PIN belong to the open file, not to the process:
  * they are released by PINIO_IOC_UNPIN or when the last reference to the file
@@ -77,7 +78,7 @@ struct pinio_info {
 
 /* PINIO_IOC_PIN: pin (or get) a page-aligned user range; returns a handle. */
 struct pinio_pin {
-	__u64 addr;		/* in: page aligned */
+	__aligned_u64 addr;	/* in: page aligned */
 	__u64 len;		/* in: page aligned, non-zero */
 	__u32 flags;		/* in: PINIO_PIN_* */
 	__u32 pages_per_call;	/* in: pages per pin/get call; 0: all in one */
@@ -101,7 +102,7 @@ struct pinio_unpin {
 struct pinio_query {
 	__u32 handle;		/* in */
 	__u32 flags;		/* out: the PINIO_PIN_* flags of the pin */
-	__u64 addr;		/* out: the pinned range */
+	__aligned_u64 addr;	/* out: the pinned range */
 	__u64 len;
 	__u64 nr_pages;		/* out: pages held */
 	__u64 nr_folios;	/* out: folios they belong to */
