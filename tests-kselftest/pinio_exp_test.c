@@ -12,35 +12,8 @@
 #include "pinio_test.h"
 #include "pinio_exp.h"
 
-FIXTURE(experiment) {
-	struct exp e;
-	long long pins0;
-};
-
-FIXTURE_SETUP(experiment)
-{
-	/* Every experiment reads pfns from /proc/self/pagemap. */
-	if (kconfig_missing("CONFIG_PROC_PAGE_MONITOR"))
-		SKIP(return, "%s is not set in this kernel", kconfig_missing("CONFIG_PROC_PAGE_MONITOR"));
-	self->pins0 = pins_outstanding();
-	ASSERT_EQ(0, exp_init(&self->e, "# ", 4));
-}
-
-FIXTURE_TEARDOWN(experiment)
-{
-	exp_fini(&self->e);
-	EXPECT_EQ(self->pins0, pins_outstanding());
-}
-
-/* The outcome of one experiment: it ran, checked something, and every check held. */
-static void verdict(struct __test_metadata *_metadata, struct exp *e, int ret)
-{
-	EXPECT_EQ(0, ret);
-	EXPECT_LT(0, e->checks);
-	EXPECT_EQ(0, e->failed)
-		TH_LOG("%d of %d expected outcomes did not happen (the [UNEXPECTED] lines)",
-		       e->failed, e->checks);
-}
+#define EXP_FIXTURE_ROWS 4
+#include "pinio_exp_fixture.h"
 
 TEST_F_TIMEOUT(experiment, dump_kinds, 120)
 {
