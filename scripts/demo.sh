@@ -7,7 +7,7 @@ set -euo pipefail
 
 ctl=$PINIO_TOP/build/tests/pinio-ctl
 [ -x "$ctl" ] || die "no $ctl (make tests)"
-exec "$PINIO_TOP/scripts/vm" --kernel "${FLAVOUR:-debug}" --add "$ctl" -- sh -c '
+exec "$PINIO_TOP/scripts/vm" --kernel "${PINIO_KERNEL:-${FLAVOUR:-debug}}" --add "$ctl" -- sh -c '
 step() { printf "\n=== %s\n" "$*"; }
 step "the device"
 ls -l /dev/pinio

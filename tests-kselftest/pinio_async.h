@@ -380,7 +380,7 @@ static inline int dio_fork_run(struct dio_fork *x, void (*say)(const char *fmt, 
 		dio_fork_error(x, "no engine counters in %s", PINIO_COUNTERS);
 		goto out;
 	}
-	acquired0 = vmstat("nr_foll_pin_acquired");
+	acquired0 = vmstat_read("nr_foll_pin_acquired");
 	t0 = async_now_us();
 	if (uring_queue_rw(&ring, false, fd, page, x->half, x->store_off, 1) ||
 	    io_uring_submit(&ring) != 1) {
@@ -413,7 +413,7 @@ static inline int dio_fork_run(struct dio_fork *x, void (*say)(const char *fmt, 
 	x->write_us = async_now_us() - t0;
 	/* Counted only now: folding the vmstat counters can take a while. */
 	async_counters_read(&c1);
-	x->pins = vmstat("nr_foll_pin_acquired") - acquired0;
+	x->pins = vmstat_read("nr_foll_pin_acquired") - acquired0;
 	x->refs = c1.pages_got - c0.pages_got;
 	if (say) {
 		say("2. io_uring READ of the first half queued by the engine, holding %lld FOLL_PIN pin(s), %lld FOLL_GET reference(s)\n",

@@ -54,8 +54,6 @@
 #include "pinio_stress.h"
 #include "pinio_async.h"
 
-#define KiB		1024ULL
-#define MiB		(1024 * KiB)
 #define PG		4096UL
 
 /* Offsets in the window. */
@@ -172,7 +170,7 @@ FIXTURE_TEARDOWN(async)
 		close(self->fd);
 	left = async_settle(30000);
 	EXPECT_EQ(0, left) TH_LOG("%lld requests still in flight 30 s after the test", left);
-	left = pst_pins_settle(0, 5000);
+	left = pst_pins_settle(NULL, 0, 5000);
 	EXPECT_EQ(0, left) TH_LOG("%lld FOLL_PIN pins outstanding", left);
 	ASSERT_EQ(0, async_counters_read(&c));
 	EXPECT_EQ(c.pages_pinned, c.pages_unpinned);
@@ -398,12 +396,12 @@ TEST_F_TIMEOUT(async, uring_fixed_listed, 120)
 	ASSERT_NE(NULL, buf);
 	fill_pattern(buf, len, 31, off);
 	ASSERT_EQ(0, io_uring_queue_init(8, &ring, 0));
-	reg = vmstat("nr_foll_pin_acquired");
+	reg = vmstat_read("nr_foll_pin_acquired");
 	ASSERT_EQ(0, io_uring_register_buffers(&ring, &iov, 1));
-	reg = vmstat("nr_foll_pin_acquired") - reg;
+	reg = vmstat_read("nr_foll_pin_acquired") - reg;
 	EXPECT_EQ(2 * (long long)npages, reg) TH_LOG("registration pinned %lld pages", reg);
 
-	acq0 = vmstat("nr_foll_pin_acquired");
+	acq0 = vmstat_read("nr_foll_pin_acquired");
 	ASSERT_EQ(0, async_counters_read(&a));
 	sqe = io_uring_get_sqe(&ring);
 	io_uring_prep_write_fixed(sqe, self->fd, buf, len, off, 0);
@@ -417,7 +415,7 @@ TEST_F_TIMEOUT(async, uring_fixed_listed, 120)
 	ASSERT_EQ(1, io_uring_submit(&ring));
 	ASSERT_EQ(1, uring_reap(&ring, 1, d, 10000));
 	EXPECT_EQ((int)len, d[0].res);
-	acq1 = vmstat("nr_foll_pin_acquired");
+	acq1 = vmstat_read("nr_foll_pin_acquired");
 	ASSERT_EQ(0, async_counters_read(&b));
 	EXPECT_EQ(len, pattern_mismatch(buf + len, len, 31, off));
 	EXPECT_EQ(0, acq1 - acq0) TH_LOG("fixed-buffer I/O took %lld FOLL_PIN pins", acq1 - acq0);
@@ -428,7 +426,7 @@ TEST_F_TIMEOUT(async, uring_fixed_listed, 120)
 	EXPECT_EQ(2, b.queued - a.queued);
 
 	/* The same buffer through plain READ/WRITE: pinned. */
-	acq0 = vmstat("nr_foll_pin_acquired");
+	acq0 = vmstat_read("nr_foll_pin_acquired");
 	ASSERT_EQ(0, async_counters_read(&a));
 	memset(buf + len, 0, len);
 	ASSERT_EQ(0, uring_queue_rw(&ring, true, self->fd, buf, len, off, 3));
@@ -439,7 +437,7 @@ TEST_F_TIMEOUT(async, uring_fixed_listed, 120)
 	ASSERT_EQ(1, io_uring_submit(&ring));
 	ASSERT_EQ(1, uring_reap(&ring, 1, d, 10000));
 	EXPECT_EQ((int)len, d[0].res);
-	acq1 = vmstat("nr_foll_pin_acquired");
+	acq1 = vmstat_read("nr_foll_pin_acquired");
 	ASSERT_EQ(0, async_counters_read(&b));
 	EXPECT_EQ(len, pattern_mismatch(buf + len, len, 31, off));
 	EXPECT_EQ(2 * (long long)npages, acq1 - acq0);
@@ -985,7 +983,7 @@ static void child_with_requests_in_flight(struct __test_metadata *_metadata, int
 
 	ASSERT_EQ(0, store_pattern(dev, off + 4 * len, 4 * len, 112));
 	ASSERT_EQ(0, pipe(sync));
-	acq0 = vmstat("nr_foll_pin_acquired");
+	acq0 = vmstat_read("nr_foll_pin_acquired");
 	pid = fork();
 	ASSERT_LE(0, pid);
 	if (pid == 0) {
@@ -1016,7 +1014,7 @@ static void child_with_requests_in_flight(struct __test_metadata *_metadata, int
 	ASSERT_EQ(1, read(sync[0], &c, 1));
 	close(sync[0]);
 	t0 = async_now_us();
-	pins = vmstat("nr_foll_pin_acquired") - acq0;
+	pins = vmstat_read("nr_foll_pin_acquired") - acq0;
 	EXPECT_LE(1, async_in_flight());
 	if (kill_it)
 		kill(pid, SIGKILL);
@@ -1033,7 +1031,7 @@ static void child_with_requests_in_flight(struct __test_metadata *_metadata, int
 		       async_in_flight());
 	EXPECT_LE(6 * len / PG, pins);
 	EXPECT_EQ(0, async_settle(10000));
-	EXPECT_EQ(0, pst_pins_settle(0, 3000));
+	EXPECT_EQ(0, pst_pins_settle(NULL, 0, 3000));
 	EXPECT_TRUE(store_has(dev, off, 4 * len, 111))
 		TH_LOG("the writes of the %s submitter did not all land",
 		       kill_it ? "killed" : "exited");
@@ -1130,7 +1128,7 @@ TEST_F_TIMEOUT(async, inflight_munmap, 120)
 			       get ? "get" : "pin");
 		async_sleep_us(100000);
 		EXPECT_EQ(len, bytes_mismatch(r, len, 'N')) TH_LOG("written after completion");
-		EXPECT_EQ(0, pst_pins_settle(0, 3000));
+		EXPECT_EQ(0, pst_pins_settle(NULL, 0, 3000));
 		EXPECT_EQ(pinio_counter("pages_got"), pinio_counter("pages_put"));
 		buf_free(r, len);
 		buf_free(w, len);
@@ -1351,7 +1349,7 @@ TEST_F_TIMEOUT(async, fault_injection, 300)
 					       kinds[kind], n, hit ? "" : " (not reached)", res,
 					       res < 0 ? strerror(-res) : "short");
 			}
-			if (async_settle(10000) || pst_pins_settle(0, 2000)) {
+			if (async_settle(10000) || pst_pins_settle(NULL, 0, 2000)) {
 				bad++;
 				ksft_print_msg("%s, allocation %u failing: %lld requests, %lld pins left\n",
 					       kinds[kind], n, async_in_flight(),
@@ -1400,7 +1398,7 @@ TEST_F_TIMEOUT(async, fault_injection, 300)
 	EXPECT_LT(0, injected);
 	EXPECT_LT(0, enomem);
 	EXPECT_EQ(0, async_settle(10000));
-	EXPECT_EQ(0, pst_pins_settle(0, 3000));
+	EXPECT_EQ(0, pst_pins_settle(NULL, 0, 3000));
 	EXPECT_TRUE(store_has(self->fd, off, 512 * KiB, 151));
 	EXPECT_EQ(0, pst_device_works(self->base + REG_FAULT, 152, why, sizeof(why)))
 		TH_LOG("%s", why);

@@ -254,7 +254,7 @@ static uint64_t target_size(int f)
 	return sz;
 }
 
-static int fill(const char *path, size_t len, int direct)
+static int fill_file(const char *path, size_t len, int direct)
 {
 	size_t chunk = 1 << 20;
 	uint8_t *b = map_buf(chunk);
@@ -297,25 +297,50 @@ int main(int argc, char **argv)
 	is_write = -1;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
-		case 'f': path = optarg; break;
-		case 'o': is_write = !strcmp(optarg, "write") ? 1 : !strcmp(optarg, "read") ? 0 : -2; break;
-		case 'b': bs = parse_size("iobench", optarg); break;
-		case 't': nthreads = atoi(optarg); break;
-		case 's': span = parse_size("iobench", optarg); break;
-		case 'd': dur_ms = strtoull(optarg, NULL, 0); break;
-		case 'w': warm_ms = strtoull(optarg, NULL, 0); break;
-		case 'D': direct = 1; break;
-		case 'l': label = optarg; break;
-		case 'T': tag = optarg; break;
-		case 'F': fill_len = parse_size("iobench", optarg); break;
-		case 'q': qd = atoi(optarg); break;
-		default: goto usage;
+		case 'f':
+			path = optarg;
+			break;
+		case 'o':
+			is_write = !strcmp(optarg, "write") ? 1 : !strcmp(optarg, "read") ? 0 : -2;
+			break;
+		case 'b':
+			bs = parse_size("iobench", optarg);
+			break;
+		case 't':
+			nthreads = atoi(optarg);
+			break;
+		case 's':
+			span = parse_size("iobench", optarg);
+			break;
+		case 'd':
+			dur_ms = strtoull(optarg, NULL, 0);
+			break;
+		case 'w':
+			warm_ms = strtoull(optarg, NULL, 0);
+			break;
+		case 'D':
+			direct = 1;
+			break;
+		case 'l':
+			label = optarg;
+			break;
+		case 'T':
+			tag = optarg;
+			break;
+		case 'F':
+			fill_len = parse_size("iobench", optarg);
+			break;
+		case 'q':
+			qd = atoi(optarg);
+			break;
+		default:
+			goto usage;
 		}
 	}
 	if (!path)
 		goto usage;
 	if (fill_len)
-		return fill(path, fill_len, direct);
+		return fill_file(path, fill_len, direct);
 	if (is_write < 0 || !bs || nthreads < 1 || qd < 0)
 		goto usage;
 
@@ -325,6 +350,7 @@ int main(int argc, char **argv)
 	if (!span)
 		span = target_size(fd);
 	size_t region = span / nthreads / bs * bs;
+
 	if (!region) {
 		fprintf(stderr, "iobench: span %zu too small for %d threads of %zu bytes\n", span,
 			nthreads, bs);
@@ -349,6 +375,7 @@ int main(int argc, char **argv)
 		if (pthread_create(&w[i].tid, NULL, qd ? work_uring : work, &w[i]))
 			die("pthread_create");
 	uint64_t ops = 0, bytes = 0, nlat = 0, end = 0, sum = 0;
+
 	for (int i = 0; i < nthreads; i++) {
 		pthread_join(w[i].tid, NULL);
 		if (w[i].err) {
@@ -362,6 +389,7 @@ int main(int argc, char **argv)
 			end = w[i].end_ns;
 	}
 	uint32_t *all = malloc(sizeof(uint32_t) * (nlat ? nlat : 1));
+
 	if (!all)
 		die("malloc");
 	for (int i = 0, k = 0; i < nthreads; i++)
@@ -374,10 +402,10 @@ int main(int argc, char **argv)
 	/* Nearest-rank percentiles. */
 	uint64_t p50 = nlat ? all[(nlat * 50 + 99) / 100 - 1] : 0;
 	uint64_t p99 = nlat ? all[(nlat * 99 + 99) / 100 - 1] : 0;
+
 	if (qd)
 		printf("URING qd=%d ", qd);
-	printf("%slabel=%s op=%s bs=%zu threads=%d ops=%llu bytes=%llu elapsed_ns=%llu MBps=%.1f "
-	       "mean_ns=%llu p50_ns=%llu p99_ns=%llu max_ns=%llu samples=%llu%s%s\n",
+	printf("%slabel=%s op=%s bs=%zu threads=%d ops=%llu bytes=%llu elapsed_ns=%llu MBps=%.1f mean_ns=%llu p50_ns=%llu p99_ns=%llu max_ns=%llu samples=%llu%s%s\n",
 	       qd ? "" : "IO ", label, is_write ? "write" : "read", bs, nthreads,
 	       (unsigned long long)ops,
 	       (unsigned long long)bytes, (unsigned long long)elapsed,
