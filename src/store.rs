@@ -8,7 +8,7 @@
 //! the bio with `BLK_STS_IOERR`), or `EAGAIN` under `IOCB_NOWAIT` (`bio_wouldblock_error()`).
 //! Unlike brd, whose `GFP_NOIO` allocations take the machine's last free pages and leave the
 //! next allocation of any other process to the OOM killer, the store stops short: it takes no
-//! page that would leave less than [`RESERVE_DIVISOR`]th of RAM available.
+//! page once less than 1/[`RESERVE_DIVISOR`] of RAM is available (`MemAvailable`).
 //!
 //! Transfers look pages up and copy without a lock of the store (the xarray serialises only
 //! the insertion of a page); concurrent transfers to the same bytes race as DMA would.
