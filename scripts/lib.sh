@@ -9,6 +9,15 @@ KERNEL_SUITE=${KERNEL_SUITE:-trixie-backports}
 BINDGEN_VERSION=${BINDGEN_VERSION:-0.72.1}
 LLVM_SUFFIX=${LLVM_SUFFIX:--19}
 
+# The kernel command line of make test's second boot (and of make run): every boot option the
+# tests need, in this one variable, so that new ones (e.g. swiotlb=force) join the same boot.
+# - movablecore=368M: a ZONE_MOVABLE of a few tens of MiB (the top of the guest's memory is
+#   mostly memblock allocations: KASAN shadow, memmap, the initramfs);
+# - cma=640M@384M: a CMA area in DMA32 holding most of its free memory, so that user pages
+#   reach it once ZONE_MOVABLE is full (sized for the default 1728 MiB guest);
+# - brd.rd_nr=2: a second ramdisk, /dev/ram1, for swap.
+PINIO_BOOT2_APPEND=${PINIO_BOOT2_APPEND:-"movablecore=368M cma=640M@384M brd.rd_nr=2"}
+
 PINIO_TOOLS=$PINIO_CACHE/tools
 PINIO_SRC_ROOT=$PINIO_CACHE/src
 PINIO_BUILD_ROOT=$PINIO_CACHE/build

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# make test: boot the debug kernel once, run every kselftest (TAP) and the module's Rust KUnit
-# suites (KTAP in dmesg at insmod), check the kernel log, check every C file with the kernel's
+# make test: boot the debug kernel, run every kselftest (TAP) and the module's Rust KUnit suites
+# (KTAP in dmesg at insmod), check the kernel log, check every C file with the kernel's
 # checkpatch.pl (one result per file, scripts/checkpatch.sh), and end with
-# "N passed, N failed".
+# "N passed, N failed". The programs that need boot options (BOOT2_PROGS) run in a second boot
+# with PINIO_BOOT2_APPEND (scripts/lib.sh) on the kernel command line; the KUnit suites and the
+# kernel log are checked in both boots.
 #
 # PINIO_KERNEL=PATH (make test KDIR=PATH) boots that kernel tree instead. A test that skips
 # because the tree lacks an option it needs (scripts/check-kernel.sh lists them, the test names
@@ -11,15 +13,22 @@
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
+BOOT2_APPEND=$PINIO_BOOT2_APPEND
+BOOT2_PROGS=${PINIO_BOOT2_PROGS:-"pinio_exp_boot_test"}
+
 tests_dir=$PINIO_TOP/build/tests
 log=$PINIO_TOP/build/test-guest.log
 dmesg_log=$PINIO_TOP/build/test-dmesg.log
+log2=$PINIO_TOP/build/test-guest-boot2.log
+dmesg_log2=$PINIO_TOP/build/test-dmesg-boot2.log
 mapfile -t progs < <(ls "$tests_dir"/*_test 2>/dev/null)
 [ ${#progs[@]} -gt 0 ] || die "no test programs in $tests_dir (make tests)"
-adds=()
-for p in "${progs[@]}" "$PINIO_TOP/tests-kselftest/run_kselftests.sh" \
-	"$PINIO_TOP/tests-kselftest/settings" ${PINIO_TEST_EXTRA:-}; do
-	adds+=(--add "$p")
+progs1=() progs2=()
+for p in "${progs[@]}"; do
+	case " $BOOT2_PROGS " in
+	*" $(basename "$p") "*) progs2+=("$p") ;;
+	*) progs1+=("$p") ;;
+	esac
 done
 
 checkpatch_log=$PINIO_TOP/build/checkpatch.log
@@ -38,17 +47,36 @@ option_missing() {
 	case " $missing_config " in *" $1 "*) [ -n "$1" ] ;; *) false ;; esac
 }
 
+# boot LOG DMESG APPEND PROG...: one boot running PROG... (kselftests), APPEND added to the
+# kernel command line; its output in LOG, its kernel log in DMESG; scripts/vm's status.
+boot() {
+	local out=$1 kmsg=$2 append=$3 adds=() p
+	shift 3
+	for p in "$@" "$PINIO_TOP/tests-kselftest/run_kselftests.sh" \
+		"$PINIO_TOP/tests-kselftest/settings" ${PINIO_TEST_EXTRA:-}; do
+		adds+=(--add "$p")
+	done
+	"$PINIO_TOP/scripts/vm" --kernel "$kernel" --log "$kmsg" ${append:+--append "$append"} \
+		"${adds[@]}" ${PINIO_VM_ARGS:-} -- ./run_kselftests.sh 2>&1 | tee "$out"
+	return "${PIPESTATUS[0]}"
+}
+
 # Results of an earlier run must not be read as this one's.
-rm -f "$log" "$dmesg_log" "$checkpatch_log"
+rm -f "$log" "$dmesg_log" "$log2" "$dmesg_log2" "$checkpatch_log"
 t0=$(date +%s)
 # checkpatch runs meanwhile (half a minute of one CPU).
 nice -n 10 "$PINIO_TOP/scripts/checkpatch.sh" >"$checkpatch_log" 2>&1 &
 checkpatch_pid=$!
-say "running ${#progs[@]} kselftest programs and the KUnit suites in one boot of $what"
+say "running ${#progs1[@]} kselftest programs and the KUnit suites in one boot of $what"
 set +e
-"$PINIO_TOP/scripts/vm" --kernel "$kernel" --log "$dmesg_log" "${adds[@]}" ${PINIO_VM_ARGS:-} \
-	-- ./run_kselftests.sh 2>&1 | tee "$log"
-vm_rc=${PIPESTATUS[0]}
+boot "$log" "$dmesg_log" "" "${progs1[@]}"
+vm_rc=$?
+vm_rc2=0
+if [ ${#progs2[@]} -gt 0 ]; then
+	say "second boot ($BOOT2_APPEND): ${#progs2[@]} program(s) and the KUnit suites"
+	boot "$log2" "$dmesg_log2" "$BOOT2_APPEND" "${progs2[@]}"
+	vm_rc2=$?
+fi
 set -e
 
 pass=0 fail=0 skip=0 skip_ok=0
@@ -73,7 +101,7 @@ while IFS='|' read -r kind name detail; do
 		;;
 	fail) fail=$((fail + 1)); failed+=("$name: $detail") ;;
 	esac
-done < <(tr -d '\r' <"$log" | awk '
+done < <(cat "$log" "$log2" 2>/dev/null | tr -d '\r' | awk '
 	/^@@begin / { prog = $2; plan = -1; n = 0; next }
 	/^@@end / {
 		if (prog != "" && plan < 0)
@@ -111,53 +139,59 @@ while read -r _ name rc pins; do
 		fail=$((fail + 1))
 		failed+=("$name left ${pins#pins_outstanding=} FOLL_PIN pins outstanding")
 	fi
-done < <(tr -d '\r' <"$log" | grep '^@@end ')
+done < <(cat "$log" "$log2" 2>/dev/null | tr -d '\r' | grep '^@@end ')
 for p in "${progs[@]}"; do
-	if ! grep -q "^@@end $(basename "$p") " "$log"; then
+	if ! cat "$log" "$log2" 2>/dev/null | grep -q "^@@end $(basename "$p") "; then
 		fail=$((fail + 1))
 		failed+=("$(basename "$p") did not finish")
 	fi
 done
 
 # KUnit: every suite the module declares (#[kunit_tests(NAME)] in src/) must have reported,
-# at insmod, as many cases as its plan, each passing.
+# at insmod, as many cases as its plan, each passing, in each boot.
 kunit_cases=0
 mapfile -t suites < <(grep -ho 'kunit_tests(pinio[a-z0-9_]*)' "$PINIO_TOP"/src/*.rs |
 	sed 's/kunit_tests(\(.*\))/\1/' | sort -u)
 [ ${#suites[@]} -gt 0 ] || die "no #[kunit_tests] suites found in src/"
-for suite in "${suites[@]}"; do
-	if option_missing CONFIG_KUNIT; then
-		skip_ok=$((skip_ok + 1))
-		skipped_ok+=("kunit $suite: CONFIG_KUNIT is not set in this kernel")
-		continue
-	fi
-	while IFS='|' read -r kind name; do
-		case $kind in
-		ok) pass=$((pass + 1)); kunit_cases=$((kunit_cases + 1)) ;;
-		skip) skip=$((skip + 1)); kunit_cases=$((kunit_cases + 1))
-			skipped+=("kunit $suite: $name") ;;
-		fail) fail=$((fail + 1)); kunit_cases=$((kunit_cases + 1))
-			failed+=("kunit $suite: $name") ;;
-		missing) fail=$((fail + 1)); failed+=("kunit $suite: $name") ;;
-		esac
-	done < <(sed -E 's/^\[[^]]*\] ?//' "$dmesg_log" 2>/dev/null | awk -v suite="$suite" '
-		$0 == "    # Subtest: " suite { insuite = 1; seen = 1; plan = -1; next }
-		insuite && /^    1\.\.[0-9]+/ { plan = substr($1, 4) + 0; next }
-		insuite && /^    (not )?ok [0-9]+ / {
-			n++
-			name = ($1 == "not") ? $4 : $3
-			if ($1 == "not") print "fail|" name
-			else if ($0 ~ /# SKIP/) print "skip|" name
-			else print "ok|" name
-			next
-		}
-		insuite && /^(not )?ok [0-9]+ / { insuite = 0 }
-		END {
-			if (!seen) print "missing|suite did not run (no KTAP in the kernel log)"
-			else if (plan < 0) print "missing|no KTAP plan"
-			else if (n != plan) print "missing|" n " cases for a plan of " plan
-		}')
-done
+# kunit_boot DMESG TAG: the KUnit results of one boot's kernel log.
+kunit_boot() {
+	local kmsg=$1 tag=$2 suite
+	for suite in "${suites[@]}"; do
+		if option_missing CONFIG_KUNIT; then
+			skip_ok=$((skip_ok + 1))
+			skipped_ok+=("kunit$tag $suite: CONFIG_KUNIT is not set in this kernel")
+			continue
+		fi
+		while IFS='|' read -r kind name; do
+			case $kind in
+			ok) pass=$((pass + 1)); kunit_cases=$((kunit_cases + 1)) ;;
+			skip) skip=$((skip + 1)); kunit_cases=$((kunit_cases + 1))
+				skipped+=("kunit$tag $suite: $name") ;;
+			fail) fail=$((fail + 1)); kunit_cases=$((kunit_cases + 1))
+				failed+=("kunit$tag $suite: $name") ;;
+			missing) fail=$((fail + 1)); failed+=("kunit$tag $suite: $name") ;;
+			esac
+		done < <(sed -E 's/^\[[^]]*\] ?//' "$kmsg" 2>/dev/null | awk -v suite="$suite" '
+			$0 == "    # Subtest: " suite { insuite = 1; seen = 1; plan = -1; next }
+			insuite && /^    1\.\.[0-9]+/ { plan = substr($1, 4) + 0; next }
+			insuite && /^    (not )?ok [0-9]+ / {
+				n++
+				name = ($1 == "not") ? $4 : $3
+				if ($1 == "not") print "fail|" name
+				else if ($0 ~ /# SKIP/) print "skip|" name
+				else print "ok|" name
+				next
+			}
+			insuite && /^(not )?ok [0-9]+ / { insuite = 0 }
+			END {
+				if (!seen) print "missing|suite did not run (no KTAP in the kernel log)"
+				else if (plan < 0) print "missing|no KTAP plan"
+				else if (n != plan) print "missing|" n " cases for a plan of " plan
+			}')
+	done
+}
+kunit_boot "$dmesg_log" ""
+[ ${#progs2[@]} -eq 0 ] || kunit_boot "$dmesg_log2" " (boot 2)"
 
 # The guest's kernel log must be clean and rmmod must succeed (scripts/vm checks both).
 if [ "$vm_rc" = 0 ]; then
@@ -165,6 +199,14 @@ if [ "$vm_rc" = 0 ]; then
 else
 	fail=$((fail + 1))
 	failed+=("guest run failed (kernel splat, kmemleak, rmmod or timeout; exit $vm_rc)")
+fi
+if [ ${#progs2[@]} -gt 0 ]; then
+	if [ "$vm_rc2" = 0 ]; then
+		pass=$((pass + 1))
+	else
+		fail=$((fail + 1))
+		failed+=("second guest run failed (kernel splat, kmemleak, rmmod or timeout; exit $vm_rc2)")
+	fi
 fi
 
 # checkpatch: one result per C file; its ERROR lines with the failure.
@@ -188,7 +230,8 @@ fi
 
 t1=$(date +%s)
 echo
-echo "kselftest + KUnit (${#suites[@]} suites, $kunit_cases cases) + clean kernel log + checkpatch ($checkpatch_files C files), $((t1 - t0)) s"
+boots=$((${#progs2[@]} ? 2 : 1))
+echo "kselftest + KUnit (${#suites[@]} suites, $kunit_cases cases) + clean kernel log + checkpatch ($checkpatch_files C files), $boots boot(s), $((t1 - t0)) s"
 for f in "${skipped_ok[@]+"${skipped_ok[@]}"}"; do
 	echo "SKIPPED (the kernel lacks an option): $f"
 done

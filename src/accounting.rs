@@ -16,8 +16,11 @@ use kernel::{
     bindings,
     mm::Mm,
     prelude::*,
-    rbtree::{RBTree, RBTreeNode},
-    sync::aref::ARef,
+    rbtree::{
+        RBTree,
+        RBTreeNode, //
+    },
+    sync::aref::ARef, //
 };
 
 /// A folio of a pinned range: its identity (address, never dereferenced) and size in pages.

@@ -16,18 +16,32 @@ use crate::{
     kiocb::IoCb,
     open_file::OpenFile,
     shim,
-    transfer::{self, Done},
+    transfer::{
+        self,
+        Done, //
+    }, //
 };
 use core::pin::Pin;
 use kernel::{
     bindings,
     error::to_result,
-    ffi::{c_int, c_long, c_uint, c_ulong},
+    ffi::{
+        c_int,
+        c_long,
+        c_uint,
+        c_ulong, //
+    },
     fs::Kiocb,
-    iov::{IovIterDest, IovIterSource},
+    iov::{
+        IovIterDest,
+        IovIterSource, //
+    },
     prelude::*,
     sync::Arc,
-    types::{ForeignOwnable, Opaque},
+    types::{
+        ForeignOwnable,
+        Opaque, //
+    }, //
 };
 
 /// Name of the device node.
@@ -233,7 +247,10 @@ unsafe extern "C" fn ioctl(file: *mut bindings::file, cmd: c_uint, arg: c_ulong)
 mod tests {
     use super::*;
     use crate::device::Params;
-    use kernel::{error::from_err_ptr, sync::atomic::Relaxed};
+    use kernel::{
+        error::from_err_ptr,
+        sync::atomic::Relaxed, //
+    };
 
     /// A file with pinio's file operations over a private 1 MiB device, closed on drop.
     ///

@@ -9,9 +9,16 @@
 //! engine's asynchronous requests and the `PINIO_IOC_DMA` ioctl on pages pinned long ago.
 
 use crate::{
-    page_ref::{PageMut, PageRef, Span},
+    page_ref::{
+        PageMut,
+        PageRef,
+        Span, //
+    },
     shim,
-    store::{Alloc, Store},
+    store::{
+        Alloc,
+        Store, //
+    }, //
 };
 use kernel::prelude::*;
 

@@ -7,7 +7,10 @@
 use core::fmt;
 use kernel::{
     bindings,
-    sync::atomic::{Atomic, Relaxed},
+    sync::atomic::{
+        Atomic,
+        Relaxed, //
+    }, //
 };
 
 /// Declares [`Counters`] with one relaxed atomic per name, and its debugfs text form.

@@ -3,9 +3,20 @@
 //! State shared by every open file of `/dev/pinio`: the store, the module parameters in
 //! effect, and the counters.
 
-use crate::{counters::Counters, engine::EngineRef, store::Store, uapi};
-use core::{fmt, ops::RangeInclusive};
-use kernel::{page::PAGE_SIZE, prelude::*};
+use crate::{
+    counters::Counters,
+    engine::EngineRef,
+    store::Store,
+    uapi, //
+};
+use core::{
+    fmt,
+    ops::RangeInclusive, //
+};
+use kernel::{
+    page::PAGE_SIZE,
+    prelude::*, //
+};
 
 /// Accepted `size_mib`: the store's size in MiB. The store takes memory only as it is written,
 /// so the size may exceed the machine's memory.

@@ -43,7 +43,10 @@
 //! stopped into the same answer.
 
 use crate::kiocb::through_blk_status;
-use kernel::{page::PAGE_SIZE, prelude::*};
+use kernel::{
+    page::PAGE_SIZE,
+    prelude::*, //
+};
 
 /// `BIO_MAX_VECS`: the bvecs of one bio, and the most pages a request may span to be served by
 /// one bio.

@@ -33,20 +33,41 @@ use crate::{
     counters::Counters,
     device::Device,
     dio::Order,
-    extract::{Mode, OwnedPages, Retention},
+    extract::{
+        Mode,
+        OwnedPages,
+        Retention, //
+    },
     iter::Iter,
     kiocb::PendingIocb,
     open_file::Config,
     shim,
-    store::Alloc,
+    store::Alloc, //
 };
 use core::ptr::NonNull;
 use kernel::{
-    bindings, new_condvar, new_mutex,
+    bindings,
+    new_condvar,
+    new_mutex,
     prelude::*,
-    sync::{Arc, CondVar, Mutex},
-    time::{delay::fsleep, Delta, Instant, Monotonic},
-    workqueue::{self, impl_has_work, new_work, Work, WorkItem},
+    sync::{
+        Arc,
+        CondVar,
+        Mutex, //
+    },
+    time::{
+        delay::fsleep,
+        Delta,
+        Instant,
+        Monotonic, //
+    },
+    workqueue::{
+        self,
+        impl_has_work,
+        new_work,
+        Work,
+        WorkItem, //
+    }, //
 };
 
 /// The module's workqueue, on which every request completes.

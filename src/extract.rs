@@ -22,12 +22,24 @@ use crate::{
     counters::Counters,
     dio::PageKey,
     iter::Iter,
-    page_ref::{page_spans, PageMut, PageRef, Span},
-    shim,
+    page_ref::{
+        page_spans,
+        PageMut,
+        PageRef,
+        Span, //
+    },
+    shim, //
 };
-use core::{marker::PhantomData, ptr};
+use core::{
+    marker::PhantomData,
+    ptr, //
+};
 use kernel::ffi::c_ulong;
-use kernel::{bindings, page::PAGE_SIZE, prelude::*};
+use kernel::{
+    bindings,
+    page::PAGE_SIZE,
+    prelude::*, //
+};
 
 /// The most pages one extraction takes: 256 KiB with 4 KiB pages.
 ///
@@ -540,12 +552,18 @@ mod tests {
     use super::*;
     use crate::{
         copy,
-        store::{Alloc, Store},
+        store::{
+            Alloc,
+            Store, //
+        }, //
     };
     use kernel::{
-        iov::{IovIterDest, IovIterSource},
+        iov::{
+            IovIterDest,
+            IovIterSource, //
+        },
         page::Page,
-        sync::atomic::Atomic,
+        sync::atomic::Atomic, //
     };
 
     /// A byte of the test pattern at `pos`.

@@ -6,12 +6,21 @@
 //! direction decides how its argument crosses the user boundary: `_IOR` commands only write a
 //! struct out, `_IOW` only read one in, `_IOWR` read, handle and write back.
 
-use crate::{open_file::OpenFile, uapi};
+use crate::{
+    open_file::OpenFile,
+    uapi, //
+};
 use core::mem::size_of;
 use kernel::{
     prelude::*,
-    transmute::{AsBytes, FromBytes},
-    uaccess::{UserPtr, UserSlice},
+    transmute::{
+        AsBytes,
+        FromBytes, //
+    },
+    uaccess::{
+        UserPtr,
+        UserSlice, //
+    }, //
 };
 
 /// Handles `cmd` with argument `arg` on `file`. Unknown commands give `ENOTTY`, a bad argument

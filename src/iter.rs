@@ -11,11 +11,17 @@
 use crate::shim;
 use core::{
     marker::PhantomData,
-    ops::{Deref, DerefMut},
+    ops::{
+        Deref,
+        DerefMut, //
+    }, //
 };
 use kernel::{
     bindings,
-    iov::{IovIterDest, IovIterSource},
+    iov::{
+        IovIterDest,
+        IovIterSource, //
+    }, //
 };
 
 /// An `iov_iter` the device moves data for.

@@ -10,8 +10,14 @@
 //! device finished with the pages ([`PendingIocb`]).
 
 use crate::shim;
-use core::{marker::PhantomData, ptr::NonNull};
-use kernel::{bindings, prelude::*};
+use core::{
+    marker::PhantomData,
+    ptr::NonNull, //
+};
+use kernel::{
+    bindings,
+    prelude::*, //
+};
 
 /// The kiocb of one `read_iter`/`write_iter` call.
 ///

@@ -22,17 +22,29 @@ use crate::{
     device::Device,
     engine::FileQueue,
     held_pages::HeldPages,
-    pins::{distinct_folios, PinTable},
+    pins::{
+        distinct_folios,
+        PinTable, //
+    },
     task::fatal_signal_pending,
-    uapi,
+    uapi, //
 };
 use kernel::{
     mm::Mm,
-    new_mutex, new_spinlock,
+    new_mutex,
+    new_spinlock,
     prelude::*,
     rbtree::RBTreeNodeReservation,
-    sync::{aref::ARef, Arc, Mutex, SpinLock},
-    time::{delay::fsleep, Delta},
+    sync::{
+        aref::ARef,
+        Arc,
+        Mutex,
+        SpinLock, //
+    },
+    time::{
+        delay::fsleep,
+        Delta, //
+    }, //
 };
 
 /// Longest accepted `dma_delay_us`: one second per batch.

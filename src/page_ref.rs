@@ -7,8 +7,14 @@
 //! [`crate::copy::copy`].
 
 use crate::shim;
-use core::{marker::PhantomData, ptr::NonNull};
-use kernel::{bindings, page::PAGE_SIZE};
+use core::{
+    marker::PhantomData,
+    ptr::NonNull, //
+};
+use kernel::{
+    bindings,
+    page::PAGE_SIZE, //
+};
 
 /// A page that its lender keeps alive for `'a`; the device may read it.
 ///

@@ -14,7 +14,11 @@
 //! (block/fops.c's direct I/O rules), [`transfer`] (read/write), [`ioctl`], [`chardev`] (the misc
 //! device).
 
-use kernel::{debugfs, prelude::*, sync::Arc};
+use kernel::{
+    debugfs,
+    prelude::*,
+    sync::Arc, //
+};
 
 mod accounting;
 mod chardev;

@@ -12,24 +12,38 @@
 //! file's mutex (see [`crate::open_file`] for the lock order).
 
 use crate::{
-    accounting::{FolioCharge, MmAccount},
+    accounting::{
+        FolioCharge,
+        MmAccount, //
+    },
     copy,
     counters::Counters,
     device::Device,
-    held_pages::{HeldPages, Request, Retention},
+    held_pages::{
+        HeldPages,
+        Request,
+        Retention, //
+    },
     page_ref::PageDetail,
     store::Alloc,
-    uapi,
+    uapi, //
 };
 use kernel::{
     bindings,
-    id_pool::{IdPool, PoolResizer, ReallocRequest},
+    id_pool::{
+        IdPool,
+        PoolResizer,
+        ReallocRequest, //
+    },
     mm::Mm,
     page::PAGE_SIZE,
     prelude::*,
-    rbtree::{RBTree, RBTreeNodeReservation},
+    rbtree::{
+        RBTree,
+        RBTreeNodeReservation, //
+    },
     sync::aref::ARef,
-    time::Delta,
+    time::Delta, //
 };
 
 /// One pinned user range.

@@ -11,13 +11,22 @@
 //! `struct page` would have to be boxed to become `ForeignOwnable`. This type is the small part
 //! of that API the store needs, over the same C functions.
 
-use crate::{page_ref::PageMut, shim};
-use core::ptr::{null_mut, NonNull};
+use crate::{
+    page_ref::PageMut,
+    shim, //
+};
+use core::ptr::{
+    null_mut,
+    NonNull, //
+};
 use kernel::{
     bindings,
     prelude::*,
-    sync::atomic::{Atomic, Relaxed},
-    types::Opaque,
+    sync::atomic::{
+        Atomic,
+        Relaxed, //
+    },
+    types::Opaque, //
 };
 
 /// Allocation flags of a page inserted by [`SparsePages::get_or_insert`] (`gfp_t`).

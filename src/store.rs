@@ -15,10 +15,20 @@
 
 use crate::{
     mem,
-    page_ref::{PageMut, PageRef, Span},
-    sparse_pages::{Gfp, SparsePages},
+    page_ref::{
+        PageMut,
+        PageRef,
+        Span, //
+    },
+    sparse_pages::{
+        Gfp,
+        SparsePages, //
+    }, //
 };
-use kernel::{page::PAGE_SIZE, prelude::*};
+use kernel::{
+    page::PAGE_SIZE,
+    prelude::*, //
+};
 
 /// The store never takes a page when less than `1 / RESERVE_DIVISOR` of RAM would be left
 /// available (`MemAvailable`): about 3 %, like `vm.user_reserve_kbytes`.

@@ -20,18 +20,43 @@
 use crate::{
     copy,
     counters::Counters,
-    dio::{self, End, Extent, Order, PageKey, Path, Plan, Settled, Shape, Source},
+    dio::{
+        self,
+        End,
+        Extent,
+        Order,
+        PageKey,
+        Path,
+        Plan,
+        Settled,
+        Shape,
+        Source, //
+    },
     engine,
-    extract::{ExtractedPages, Mode, Retention},
-    iter::{Iter, Rewind, Truncated},
+    extract::{
+        ExtractedPages,
+        Mode,
+        Retention, //
+    },
+    iter::{
+        Iter,
+        Rewind,
+        Truncated, //
+    },
     kiocb::IoCb,
-    open_file::{Config, OpenFile},
+    open_file::{
+        Config,
+        OpenFile, //
+    },
     store::Alloc,
-    task,
+    task, //
 };
 use kernel::{
-    iov::{IovIterDest, IovIterSource},
-    prelude::*,
+    iov::{
+        IovIterDest,
+        IovIterSource, //
+    },
+    prelude::*, //
 };
 
 /// How a `read_iter`/`write_iter` call was answered.

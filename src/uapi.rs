@@ -22,7 +22,10 @@ mod generated {
 pub(crate) use generated::*;
 
 use core::mem::size_of;
-use kernel::transmute::{AsBytes, FromBytes};
+use kernel::transmute::{
+    AsBytes,
+    FromBytes, //
+};
 
 /// Marks uapi structs as plain old data for the user-copy helpers.
 macro_rules! uapi_pod {

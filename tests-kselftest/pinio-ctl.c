@@ -11,9 +11,13 @@
  *                 [--per-call N] [--thp] [--hold SECONDS]
  *   pinio-ctl query
  *   pinio-ctl dio-fork --mode pin|get [--latency US]
+ *   pinio-ctl list                      every scenario, with one line of what it shows
+ *   pinio-ctl NAME [--rows N]           an experiment of pinio_exp.h (dump, longterm, ...):
+ *                                       N rows of each DUMP table (default 4)
  *
- * Sizes take K, M, G suffixes. Exit status: 0 if the scenario ran (and, for cow/rocow and
- * dio-fork, the outcome was the one the kernel's semantics predict), 1 otherwise.
+ * Sizes take K, M, G suffixes. Exit status: 0 if the scenario ran (and, for cow/rocow,
+ * dio-fork and the experiments, the outcome was the one the kernel's semantics predict),
+ * 1 otherwise.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -35,6 +39,7 @@
 #include "pinio_async.h"
 #include "pinio_ioctl.h"
 #include "pinio_util.h"
+#include "pinio_exp.h"
 
 static void die_errno(const char *what, int err)
 {
@@ -374,6 +379,63 @@ static int cmd_query(void)
 	return 0;
 }
 
+/* The experiments of the background mails (pinio_exp.h). */
+static const struct exp_scenario experiments[] = {
+	{ "dump",
+	  "PINIO_IOC_DUMP: one record per held page, for anonymous, THP, zero-page and memfd memory",
+	  NULL, exp_dump_kinds },
+	{ "cve-2020-29374",
+	  "the vmsplice/GUP-after-fork leak is closed: a child's R/O FOLL_GET page keeps the old data when the parent writes",
+	  NULL, exp_cve_2020_29374 },
+	{ "ro-pins",
+	  "read-only pins stay coherent through fork, mprotect and COW sharing (selftests/mm/cow.c's cases), small pages and THP",
+	  NULL, exp_ro_pins },
+	{ "ksm", "KSM merges unpinned duplicates, not pinned or referenced pages", NULL, exp_ksm },
+	{ "iterators",
+	  "extraction by iterator kind: UBUF/IOVEC pinned, BVEC/KVEC/XARRAY/FOLIOQ listed",
+	  NULL, exp_iterators },
+	{ "longterm", "FOLL_LONGTERM migrates pages out of ZONE_MOVABLE and CMA before pinning",
+	  "movablecore= cma=", exp_longterm },
+	{ "reclaim", "pinned pages are not swapped out, their neighbours are; VmPin charge",
+	  "brd.rd_nr=2 (swap)", exp_reclaim },
+};
+
+static int cmd_list(void)
+{
+	static const char * const classic[][2] = {
+		{ "info", "the device's ABI version, flags and geometry" },
+		{ "rw", "an O_DIRECT write and read back through pinned pages, with the pin counts" },
+		{ "cow", "O_DIRECT + fork: whose memory gets the device's data, FOLL_GET vs FOLL_PIN" },
+		{ "rocow", "a read-only pin of a page shared with a child, FOLL_GET vs FOLL_PIN" },
+		{ "pin", "pin a range with any flags, time it, QUERY it, hold it" },
+		{ "query", "what QUERY reports for anonymous, THP and memfd memory" },
+		{ "dio-fork", "O_DIRECT + fork with an io_uring read in flight, FOLL_GET vs FOLL_PIN" },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(classic); i++)
+		printf("%-16s %s\n", classic[i][0], classic[i][1]);
+	for (size_t i = 0; i < ARRAY_SIZE(experiments); i++)
+		printf("%-16s %s%s%s%s\n", experiments[i].name, experiments[i].summary,
+		       experiments[i].needs ? " [boot with " : "",
+		       experiments[i].needs ? experiments[i].needs : "",
+		       experiments[i].needs ? "]" : "");
+	return 0;
+}
+
+/* Runs an experiment: its steps, its checks, the verdict; 1 if anything was unexpected. */
+static int cmd_experiment(const struct exp_scenario *s, int rows)
+{
+	struct exp e;
+	int ret;
+
+	printf("%s: %s\n", s->name, s->summary);
+	ret = exp_init(&e, "", rows);
+	if (!ret)
+		ret = s->run(&e);
+	exp_fini(&e);
+	return exp_verdict(&e, s->name) || ret ? 1 : 0;
+}
+
 /* A step of an experiment, on stdout. */
 static void say(const char *fmt, ...)
 {
@@ -412,7 +474,7 @@ static void usage_exit(void)
 {
 	fprintf(stderr,
 		"usage: pinio-ctl info | rw [--size N] | cow --mode get|pin [--writer parent|child]\n"
-		"       | rocow --mode get|pin | query\n"
+		"       | rocow --mode get|pin | query | list | EXPERIMENT [--rows N]\n"
 		"       | pin --len N [--mode pin|get] [--write] [--longterm] [--nofault]\n"
 		"             [--per-call N] [--thp] [--hold SECONDS]\n"
 		"       | dio-fork --mode pin|get [--latency US]\n");
@@ -427,10 +489,12 @@ int main(int argc, char **argv)
 		{ "write", no_argument, 0, 'W' }, { "longterm", no_argument, 0, 'L' },
 		{ "nofault", no_argument, 0, 'N' }, { "per-call", required_argument, 0, 'n' },
 		{ "thp", no_argument, 0, 'T' }, { "hold", required_argument, 0, 'H' },
+		{ "rows", required_argument, 0, 'R' },
 		{ "latency", required_argument, 0, 'u' },
 		{ 0 },
 	};
 	int get = 0, child_writes = 0, write = 0, longterm = 0, nofault = 0, thp = 0, hold = 0;
+	int rows = 4;
 	size_t len = 1UL << 20;
 	unsigned int per_call = 0, latency_us = 300000;
 	const char *cmd;
@@ -477,6 +541,9 @@ int main(int argc, char **argv)
 		case 'u':
 			latency_us = strtoul(optarg, NULL, 0);
 			break;
+		case 'R':
+			rows = atoi(optarg);
+			break;
 		default:
 			usage_exit();
 		}
@@ -495,6 +562,11 @@ int main(int argc, char **argv)
 		return cmd_query();
 	if (!strcmp(cmd, "dio-fork"))
 		return cmd_dio_fork(get, latency_us);
+	if (!strcmp(cmd, "list"))
+		return cmd_list();
+	for (size_t i = 0; i < ARRAY_SIZE(experiments); i++)
+		if (!strcmp(cmd, experiments[i].name))
+			return cmd_experiment(&experiments[i], rows);
 	usage_exit();
 	return 2;
 }
