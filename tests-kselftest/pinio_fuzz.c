@@ -1563,8 +1563,12 @@ static void areq_gen(uint64_t *r, struct areq *q, int i, bool write)
 	if (write) {
 		/* Its own slice of the window, or an offset where nothing is written. */
 		switch (prng_below(r, 16)) {
-		case 0: q->off = size + sect * prng_below(r, 4); break;	/* ENOSPC */
-		case 1: q->off = win.start + i * slice + 1; break;	/* misaligned */
+		case 0:		/* ENOSPC */
+			q->off = size + sect * prng_below(r, 4);
+			break;
+		case 1:		/* misaligned */
+			q->off = win.start + i * slice + 1;
+			break;
 		default:
 			if (len > slice) {
 				q->off = size;				/* ENOSPC */
@@ -1575,11 +1579,21 @@ static void areq_gen(uint64_t *r, struct areq *q, int i, bool write)
 		}
 	} else {
 		switch (prng_below(r, 12)) {
-		case 0: q->off = size - sect * prng_below(r, 16); break;	/* across or at the end */
-		case 1: q->off = size + sect * prng_below(r, 16); break;	/* past the end */
-		case 2: q->off = 1ULL << (40 + prng_below(r, 20)); break;	/* huge */
-		case 3: q->off = win.start + 1 + prng_below(r, sect - 1); break;	/* misaligned */
-		case 4: q->off = sect * prng_below(r, size / sect); break;	/* anywhere */
+		case 0:		/* across or at the end */
+			q->off = size - sect * prng_below(r, 16);
+			break;
+		case 1:		/* past the end */
+			q->off = size + sect * prng_below(r, 16);
+			break;
+		case 2:		/* huge */
+			q->off = 1ULL << (40 + prng_below(r, 20));
+			break;
+		case 3:		/* misaligned */
+			q->off = win.start + 1 + prng_below(r, sect - 1);
+			break;
+		case 4:		/* anywhere */
+			q->off = sect * prng_below(r, size / sect);
+			break;
 		default:
 			q->off = win.start + sect * prng_below(r, (win.len - (len < win.len ? len : 0)) / sect);
 			break;
@@ -1608,11 +1622,24 @@ static void async_config(struct fuzz *z, struct mfile *f, int in_flight, bool *f
 	c.queue_depth = prng_chance(r, 3) ? 0 : 1 + prng_below(r, 16);
 	c.flags = prng_below(r, PINIO_CONFIG_FLAGS_ALL + 1);
 	switch (prng_below(r, 12)) {
-	case 0: c.flags |= 1U << (2 + prng_below(r, 30)); bad = true; break;
-	case 1: c.queue_depth = PINIO_QUEUE_DEPTH_MAX + 1 + prng_below(r, 100); bad = true; break;
-	case 2: c.latency_us = 10000001 + prng_below(r, 1000); bad = true; break;
-	case 3: c.reserved[prng_below(r, 2)] = 1 + prng_below(r, 100); bad = true; break;
-	default: break;
+	case 0:
+		c.flags |= 1U << (2 + prng_below(r, 30));
+		bad = true;
+		break;
+	case 1:
+		c.queue_depth = PINIO_QUEUE_DEPTH_MAX + 1 + prng_below(r, 100);
+		bad = true;
+		break;
+	case 2:
+		c.latency_us = 10000001 + prng_below(r, 1000);
+		bad = true;
+		break;
+	case 3:
+		c.reserved[prng_below(r, 2)] = 1 + prng_below(r, 100);
+		bad = true;
+		break;
+	default:
+		break;
 	}
 	ret = ioc_set_config(f->fd, &c);
 	account(ret ? -1 : 0, -ret);
