@@ -1842,7 +1842,7 @@ TEST_F_TIMEOUT(fuzzer, async_model, FUZZ_TIMEOUT)
 		ASSERT_EQ((ssize_t)l, pread(z.f[0].fd, a, l, win.start + off));
 		ASSERT_EQ((ssize_t)l, pwrite(ramfd, a, l, win.start + off));
 	}
-	for (z.op = 0; z.op < nops / 10 && z.mismatches < 20; z.op++) {
+	for (z.op = 0; z.op < nops / 20 && z.mismatches < 20; z.op++) {
 		if (prng_chance(r, 4))
 			async_config(&z, &z.f[0], 0, &fifo);
 		async_batch(&z, &ring, ctx, &fifo);
