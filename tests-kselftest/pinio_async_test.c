@@ -518,7 +518,10 @@ TEST_F_TIMEOUT(async, queue_depths, 300)
 		EXPECT_GE(depth, most_r) TH_LOG("depth %u: %lld reads in flight", depth, most_r);
 	}
 
-	/* N requests of latency L at depth d cannot finish in less than N / d x L. */
+	/*
+	 * N requests of latency L at depth d cannot finish in less than N / d x L (that they do
+	 * overlap is proof_of_asynchrony's part).
+	 */
 	for (unsigned int depth = 1; depth <= 16; depth *= 4) {
 		const unsigned int lat = 50000, n = 3 * depth;
 		uint64_t t0, us;
@@ -536,10 +539,6 @@ TEST_F_TIMEOUT(async, queue_depths, 300)
 		ksft_print_msg("queue depth %2u: %u requests of %u ms in %llu ms\n", depth, n,
 			       lat / 1000, (unsigned long long)us / 1000);
 		EXPECT_LE(n / depth * lat, us);
-		if (depth > 1) {
-			EXPECT_GT(n * lat / 2, us)
-				TH_LOG("depth %u did not overlap requests", depth);
-		}
 	}
 	io_uring_queue_exit(&ring);
 	buf_free(w, DEPTH_REQS * DEPTH_LEN);

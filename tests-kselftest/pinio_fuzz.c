@@ -19,6 +19,14 @@
  *                  block-device rules of the README and, where the buffers are valid,
  *                  against the same call on the brd ramdisk /dev/ram0 with O_DIRECT.
  *   misc_fops      splice, sendfile, lseek, mmap, fsync, fallocate, ftruncate with garbage.
+ *   async_model    batches of io_uring and libaio reads or writes (plain and vectored; valid,
+ *                  unpopulated, read-only, PROT_NONE and straddling buffers; misaligned,
+ *                  past-the-end and huge offsets and lengths) under random device models
+ *                  (latency, queue depth, FIFO, FOLL_GET data path; SET_CONFIG with bad
+ *                  fields, EBUSY when the order changes in flight): each request gets the
+ *                  result the same request gets on /dev/ram0 (its window a copy of pinio's),
+ *                  reads bring the same bytes, FIFO completions come in submission order, and
+ *                  the window is the same on both devices at the end.
  *   handles        handles of other files, of closed files, unpinned twice, inherited by a
  *                  forked child.
  * Each test ends with: all files closed, FOLL_PIN pins back to where they were, VmPin 0,
@@ -30,6 +38,7 @@
  * harness's own.
  */
 #include "pinio_stress.h"
+#include "pinio_async.h"
 
 #include <sys/sendfile.h>
 
@@ -47,7 +56,8 @@ FIXTURE_TEARDOWN(fuzzer) {}
 enum {
 	F_calls, F_ok, F_einval, F_efault, F_enomem, F_enospc, F_eperm, F_enotty, F_eother,
 	F_short_count, F_pins_ok, F_handles_checked, F_ramdisk_compared, F_ramdisk_differences,
-	F_ramdisk_quirks, NR_ST
+	F_ramdisk_quirks, F_async_requests, F_async_batches, F_async_configs, F_async_ebusy,
+	F_async_fifo_checked, NR_ST
 };
 static const char *const st_names[NR_ST] = {
 	[F_calls] = "calls", [F_ok] = "ok", [F_einval] = "einval", [F_efault] = "efault",
@@ -55,6 +65,9 @@ static const char *const st_names[NR_ST] = {
 	[F_eother] = "eother", [F_short_count] = "short_count", [F_pins_ok] = "pins_ok",
 	[F_handles_checked] = "handles_checked", [F_ramdisk_compared] = "ramdisk_compared",
 	[F_ramdisk_differences] = "ramdisk_differences", [F_ramdisk_quirks] = "ramdisk_quirks",
+	[F_async_requests] = "async_requests", [F_async_batches] = "async_batches",
+	[F_async_configs] = "async_configs", [F_async_ebusy] = "async_ebusy",
+	[F_async_fifo_checked] = "async_fifo_checked",
 };
 static struct pst_stats *st;
 
@@ -1444,6 +1457,430 @@ TEST_F_TIMEOUT(fuzzer, handles, FUZZ_TIMEOUT)
 			model_check(&z);
 	}
 	finish(_metadata, &z, NULL);
+}
+
+/* ---- asynchronous requests --------------------------------------------------------- */
+
+#define AB_MAX		8		/* requests per batch */
+#define AB_RAM		(1U << 8)	/* user_data bit: the /dev/ram0 twin */
+
+struct areq {
+	bool write, vec, clean, in_window;
+	int n;				/* segments */
+	struct iovec iov[4], twin[4];	/* pinio's buffers; the ram0 twin's (reads) */
+	uint64_t off, len;
+	int res, ram_res;
+	bool done, ram_done;
+	int seq;			/* completion rank among pinio's */
+};
+
+/* The ram0 twins of reads land here: the arena's layout, ARENA_LEN bytes. */
+static uint8_t *twin_arena;
+
+/*
+ * A request's buffer in slice @i of the arena (touched or not), read-only memory, PROT_NONE
+ * or the edge page; @w: it is a write's source (always valid memory: a write that faults part
+ * way could move different amounts on the two devices).
+ */
+static uint8_t *areq_buf(uint64_t *r, int i, bool w, uint64_t *len, bool *clean)
+{
+	const uint64_t tslice = TOUCHED_LEN / AB_MAX, uslice = (ARENA_LEN - TOUCHED_LEN) / AB_MAX;
+	int cls = prng_below(r, w ? 3 : 6);
+	uint64_t l = prng_chance(r, 8) ? sect * (1 + prng_below(r, 512)) : sect * (1 + prng_below(r, 32));
+	uint8_t *b;
+
+	*clean = true;
+	switch (cls) {
+	case 0:		/* touched */
+	default:
+		if (l > tslice)
+			l = tslice;
+		b = M.arena + i * tslice + sect * prng_below(r, (tslice - l) / sect + 1);
+		break;
+	case 1:		/* never touched (by this batch at least): the inline issue gets EAGAIN */
+		if (l > uslice)
+			l = uslice;
+		b = M.arena + TOUCHED_LEN + i * uslice + sect * prng_below(r, (uslice - l) / sect + 1);
+		break;
+	case 2:		/* read-only: fine for a write, EFAULT for a read */
+		l = sect * (1 + prng_below(r, RO_LEN / sect / AB_MAX));
+		b = M.ro + i * (RO_LEN / AB_MAX);
+		*clean = w;
+		break;
+	case 3:		/* PROT_NONE */
+		b = M.none + sect * prng_below(r, NONE_LEN / sect);
+		*clean = false;
+		break;
+	case 4:		/* the edge page, running into PROT_NONE */
+		b = M.edge + ps - sect * (1 + prng_below(r, ps / sect - 1));
+		*clean = false;
+		break;
+	}
+	if (prng_chance(r, 24))
+		l += 1 + prng_below(r, sect - 1);			/* misaligned length */
+	if (prng_chance(r, 24) && b + 2 * sect < M.ro)
+		b += 1 + prng_below(r, sect - 1);			/* misaligned address */
+	*len = l;
+	return b;
+}
+
+/*
+ * Fills @q: request @i of a batch of reads or writes. Its memory is one buffer (in slice @i
+ * of the arena when valid, so that the requests of a batch never share bytes) cut into 1-4
+ * segments, none empty; sometimes one is misaligned.
+ */
+static void areq_gen(uint64_t *r, struct areq *q, int i, bool write)
+{
+	uint64_t size = win.store_size, slice = win.len / AB_MAX / sect * sect, len, left;
+	uint8_t *b;
+
+	memset(q, 0, sizeof(*q));
+	q->write = write;
+	b = areq_buf(r, i, write, &len, &q->clean);
+	q->clean = q->clean && buf_valid(b, len, !write);
+	q->len = len;
+	q->vec = prng_chance(r, 3);
+	q->n = q->vec ? 1 + prng_below(r, 4) : 1;
+	left = len;
+	for (int j = 0; j < q->n; j++) {
+		uint64_t l = left;
+
+		if (j < q->n - 1 && left > sect) {
+			l = sect * (1 + prng_below(r, left / sect - (left % sect ? 0 : 1)));
+			if (prng_chance(r, 32))
+				l -= 1 + prng_below(r, sect - 1);	/* misaligned segment */
+		}
+		if (l > left || !l)
+			l = left;
+		q->iov[j] = (struct iovec){ b, l };
+		b += l;
+		left -= l;
+		if (!left) {
+			q->n = j + 1;
+			break;
+		}
+	}
+	if (write) {
+		/* Its own slice of the window, or an offset where nothing is written. */
+		switch (prng_below(r, 16)) {
+		case 0:		/* ENOSPC */
+			q->off = size + sect * prng_below(r, 4);
+			break;
+		case 1:		/* misaligned */
+			q->off = win.start + i * slice + 1;
+			break;
+		default:
+			if (len > slice) {
+				q->off = size;				/* ENOSPC */
+				break;
+			}
+			q->off = win.start + i * slice + sect * prng_below(r, (slice - len) / sect + 1);
+			break;
+		}
+	} else {
+		switch (prng_below(r, 12)) {
+		case 0:		/* across or at the end */
+			q->off = size - sect * prng_below(r, 16);
+			break;
+		case 1:		/* past the end */
+			q->off = size + sect * prng_below(r, 16);
+			break;
+		case 2:		/* huge */
+			q->off = 1ULL << (40 + prng_below(r, 20));
+			break;
+		case 3:		/* misaligned */
+			q->off = win.start + 1 + prng_below(r, sect - 1);
+			break;
+		case 4:		/* anywhere */
+			q->off = sect * prng_below(r, size / sect);
+			break;
+		default:
+			q->off = win.start + sect * prng_below(r, (win.len - (len < win.len ? len : 0)) / sect);
+			break;
+		}
+	}
+	q->in_window = q->off >= win.start && q->off + len <= win.start + win.len;
+	/* A read's twin: the same place in the twin arena (only valid memory has one). */
+	for (int j = 0; j < q->n; j++) {
+		uint8_t *a = q->iov[j].iov_base;
+
+		q->twin[j].iov_base = a >= M.arena && a < M.arena + ARENA_LEN ?
+				      twin_arena + (a - M.arena) : twin_arena;
+		q->twin[j].iov_len = q->iov[j].iov_len;
+	}
+}
+
+/* A random SET_CONFIG of the file; checked against the model. */
+static void async_config(struct fuzz *z, struct mfile *f, int in_flight, bool *fifo)
+{
+	uint64_t *r = &z->r;
+	struct pinio_config c = { 0 }, now;
+	bool bad = false;
+	int ret;
+
+	c.latency_us = prng_chance(r, 3) ? 0 : prng_below(r, 3000);
+	c.queue_depth = prng_chance(r, 3) ? 0 : 1 + prng_below(r, 16);
+	c.flags = prng_below(r, PINIO_CONFIG_FLAGS_ALL + 1);
+	switch (prng_below(r, 12)) {
+	case 0:
+		c.flags |= 1U << (2 + prng_below(r, 30));
+		bad = true;
+		break;
+	case 1:
+		c.queue_depth = PINIO_QUEUE_DEPTH_MAX + 1 + prng_below(r, 100);
+		bad = true;
+		break;
+	case 2:
+		c.latency_us = 10000001 + prng_below(r, 1000);
+		bad = true;
+		break;
+	case 3:
+		c.reserved[prng_below(r, 2)] = 1 + prng_below(r, 100);
+		bad = true;
+		break;
+	default:
+		break;
+	}
+	ret = ioc_set_config(f->fd, &c);
+	account(ret ? -1 : 0, -ret);
+	pst_add(st, F_async_configs, 1);
+	if (bad) {
+		if (ret != -EINVAL)
+			MISMATCH(z, "SET_CONFIG with a bad field: %s, want EINVAL", errname(-ret));
+		return;
+	}
+	/* EBUSY only if the order changes while requests may be in flight. */
+	if (ret == -EBUSY && in_flight && !!(c.flags & PINIO_CONFIG_FIFO) != *fifo) {
+		pst_add(st, F_async_ebusy, 1);
+		return;
+	}
+	if (ret) {
+		MISMATCH(z, "SET_CONFIG: %s, want success", errname(-ret));
+		return;
+	}
+	*fifo = c.flags & PINIO_CONFIG_FIFO;
+	if (ioc_get_config(f->fd, &now) || now.flags != c.flags || now.latency_us != c.latency_us ||
+	    now.queue_depth != (c.queue_depth ? c.queue_depth : PINIO_QUEUE_DEPTH_DEFAULT))
+		MISMATCH(z, "GET_CONFIG does not return what SET_CONFIG set");
+}
+
+/* One batch: 1-AB_MAX reads or writes on pinio and, where memory is valid, the same on ram0. */
+static void async_batch(struct fuzz *z, struct io_uring *ring, io_context_t ctx, bool *fifo)
+{
+	uint64_t *r = &z->r;
+	struct mfile *f = &z->f[0];
+	bool write = prng_chance(r, 3), aio = prng_chance(r, 4), twins = ramfd >= 0;
+	int n = 1 + prng_below(r, AB_MAX), ndone = 0, want, got, rank = 0;
+	struct areq q[AB_MAX];
+	struct iocb cb[2 * AB_MAX], *cbp[2 * AB_MAX];
+	long long eagain0 = pinio_counter("nowait_eagain");
+	bool was_fifo = *fifo;
+
+	for (int i = 0; i < n; i++) {
+		areq_gen(r, &q[i], i, write);
+		if (!write && q[i].clean)
+			for (int j = 0; j < q[i].n; j++)
+				memset(q[i].twin[j].iov_base, 0x3c, q[i].twin[j].iov_len);
+	}
+	want = 0;
+	for (int i = 0; i < n; i++) {
+		bool twin = twins && q[i].clean;
+
+		if (!aio) {
+			uring_queue_rwv(ring, write, f->fd, q[i].iov, q[i].n, q[i].off, i);
+			if (twin)
+				uring_queue_rwv(ring, write, ramfd, write ? q[i].iov : q[i].twin, q[i].n,
+						q[i].off, AB_RAM | i);
+		} else {
+			if (write)
+				io_prep_pwritev(&cb[want], f->fd, q[i].iov, q[i].n, q[i].off);
+			else
+				io_prep_preadv(&cb[want], f->fd, q[i].iov, q[i].n, q[i].off);
+			cb[want].data = (void *)(uintptr_t)i;
+			cbp[want] = &cb[want];
+			if (twin) {
+				if (write)
+					io_prep_pwritev(&cb[want + 1], ramfd, q[i].iov, q[i].n,
+							q[i].off);
+				else
+					io_prep_preadv(&cb[want + 1], ramfd, q[i].twin, q[i].n,
+						       q[i].off);
+				cb[want + 1].data = (void *)(uintptr_t)(AB_RAM | i);
+				cbp[want + 1] = &cb[want + 1];
+			}
+		}
+		want += 1 + twin;
+		q[i].ram_done = !twin;
+	}
+	pst_add(st, F_async_batches, 1);
+	pst_add(st, F_async_requests, n);
+	if (!aio) {
+		got = io_uring_submit(ring);
+		if (got != want) {
+			MISMATCH(z, "io_uring_submit: %d of %d", got, want);
+			return;
+		}
+	} else {
+		got = io_submit(ctx, want, cbp);
+		if (got != want) {
+			MISMATCH(z, "io_submit: %d of %d", got, want);
+			return;
+		}
+	}
+	/* Reap all, in completion order. */
+	while (ndone < want) {
+		struct uring_done d[2 * AB_MAX];
+		struct io_event ev[2 * AB_MAX];
+		int k = aio ? aio_reap(ctx, want - ndone, ev, 30000) :
+			      uring_reap(ring, want - ndone, d, 30000);
+
+		if (k <= 0) {
+			MISMATCH(z, "%d of %d completions missing after 30 s", want - ndone, want);
+			return;
+		}
+		for (int j = 0; j < k; j++) {
+			uint64_t data = aio ? (uintptr_t)ev[j].data : d[j].data;
+			int res = aio ? (int)(long)ev[j].res : d[j].res;
+			struct areq *a = &q[data & (AB_RAM - 1)];
+
+			if (data & AB_RAM) {
+				a->ram_res = res;
+				a->ram_done = true;
+			} else {
+				a->res = res;
+				a->done = true;
+				a->seq = res > 0 ? rank++ : -1;
+			}
+		}
+		ndone += k;
+	}
+	for (int i = 0; i < n; i++) {
+		struct areq *a = &q[i];
+
+		account(a->res, a->res < 0 ? -a->res : 0);
+		if (a->res > (long long)a->len)
+			MISMATCH(z, "async %s returned %d for %llu bytes", write ? "write" : "read",
+				 a->res, (unsigned long long)a->len);
+		if (a->res < 0 && a->res != -EINVAL && a->res != -EFAULT && a->res != -ENOSPC &&
+		    a->res != -ENOMEM)
+			MISMATCH(z, "async %s: undocumented %s", write ? "write" : "read",
+				 errname(-a->res));
+		if (!twins || !a->clean)
+			continue;
+		pst_add(st, F_ramdisk_compared, 1);
+		if (a->res != a->ram_res) {
+			pst_add(st, F_ramdisk_differences, 1);
+			MISMATCH(z, "async %s%s (%s) at %#llx, %d segment(s), %llu bytes: pinio %d, ramdisk %d",
+				 write ? "write" : "read", a->vec ? "v" : "", aio ? "libaio" : "io_uring",
+				 (unsigned long long)a->off, a->n, (unsigned long long)a->len, a->res,
+				 a->ram_res);
+			continue;
+		}
+		if (!write && a->res > 0 && a->in_window) {
+			uint64_t left = a->res;
+
+			for (int j = 0; j < a->n && left; j++) {
+				uint64_t l = a->iov[j].iov_len < left ? a->iov[j].iov_len : left;
+
+				if (memcmp(a->iov[j].iov_base, a->twin[j].iov_base, l)) {
+					MISMATCH(z, "async read at %#llx: segment %d differs from the ramdisk's",
+						 (unsigned long long)a->off, j);
+					break;
+				}
+				left -= l;
+			}
+		}
+	}
+	/*
+	 * FIFO: requests complete in the order they were queued, which is the order of the
+	 * batch when none was sent back to io-wq (no EAGAIN) and the queue took them all.
+	 */
+	if (was_fifo && !aio && pinio_counter("nowait_eagain") == eagain0) {
+		int last = -1;
+
+		pst_add(st, F_async_fifo_checked, 1);
+		for (int i = 0; i < n; i++) {
+			if (q[i].seq < 0)
+				continue;
+			if (q[i].seq < last)
+				MISMATCH(z, "FIFO: request %d of the batch completed out of order", i);
+			last = q[i].seq;
+		}
+	}
+}
+
+TEST_F_TIMEOUT(fuzzer, async_model, FUZZ_TIMEOUT)
+{
+	uint64_t *r, chunk = MiB;
+	struct io_uring ring;
+	io_context_t ctx = 0;
+	struct fuzz z;
+	bool fifo = false;
+	uint8_t *a, *b;
+
+	ASSERT_EQ(0, fuzz_setup(_metadata, &z, 5));
+	r = &z.r;
+	twin_arena = map_anon(ARENA_LEN);
+	a = map_anon(chunk);
+	b = map_anon(chunk);
+	ASSERT_NE(NULL, twin_arena);
+	ASSERT_NE(NULL, a);
+	ASSERT_NE(NULL, b);
+	ASSERT_EQ(0, io_uring_queue_init(4 * AB_MAX, &ring, 0));
+	ASSERT_EQ(0, io_setup(4 * AB_MAX, &ctx));
+	ramfd = open(RAM_DEV, O_RDWR | O_DIRECT);
+	if (ramfd < 0 || dev_size(ramfd) != (long long)win.store_size) {
+		ksft_print_msg("no %s of the store's size: no comparison with it\n", RAM_DEV);
+		if (ramfd >= 0)
+			close(ramfd);
+		ramfd = -1;
+	}
+	/* The ramdisk's window becomes a copy of pinio's. */
+	for (uint64_t off = 0; ramfd >= 0 && off < win.len; off += chunk) {
+		uint64_t l = win.len - off < chunk ? win.len - off : chunk;
+
+		ASSERT_EQ((ssize_t)l, pread(z.f[0].fd, a, l, win.start + off));
+		ASSERT_EQ((ssize_t)l, pwrite(ramfd, a, l, win.start + off));
+	}
+	for (z.op = 0; z.op < nops / 20 && z.mismatches < 20; z.op++) {
+		if (prng_chance(r, 4))
+			async_config(&z, &z.f[0], 0, &fifo);
+		async_batch(&z, &ring, ctx, &fifo);
+		/* A config change while a slow request is in flight. */
+		if (prng_chance(r, 16)) {
+			struct pinio_config c = { .latency_us = 50000,
+						  .flags = fifo ? PINIO_CONFIG_FIFO : 0 };
+			uint8_t *buf = M.arena;
+
+			if (!ioc_set_config(z.f[0].fd, &c) &&
+			    !uring_queue_rw(&ring, false, z.f[0].fd, buf, sect, win.start, 99) &&
+			    io_uring_submit(&ring) == 1) {
+				async_config(&z, &z.f[0], 1, &fifo);
+				if (uring_reap(&ring, 1, NULL, 30000) != 1)
+					MISMATCH(&z, "a slow read never completed");
+			}
+		}
+	}
+	/* Both windows hold the same bytes. */
+	for (uint64_t off = 0; ramfd >= 0 && off < win.len; off += chunk) {
+		uint64_t l = win.len - off < chunk ? win.len - off : chunk;
+
+		ASSERT_EQ((ssize_t)l, pread(z.f[0].fd, a, l, win.start + off));
+		ASSERT_EQ((ssize_t)l, pread(ramfd, b, l, win.start + off));
+		if (memcmp(a, b, l))
+			MISMATCH(&z, "the window differs from the ramdisk's near %#llx after the run",
+				 (unsigned long long)(win.start + off));
+	}
+	io_uring_queue_exit(&ring);
+	io_destroy(ctx);
+	if (ramfd >= 0)
+		close(ramfd);
+	ramfd = -1;
+	EXPECT_EQ(0, async_settle(10000));
+	munmap(twin_arena, ARENA_LEN);
+	munmap(a, chunk);
+	munmap(b, chunk);
+	finish(_metadata, &z, "async_model");
 }
 
 int main(int argc, char **argv)

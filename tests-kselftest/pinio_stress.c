@@ -6,21 +6,29 @@
  *   mixed        for --duration seconds:
  *                - an owner process: each of its threads owns a region of the store window,
  *                  writes known patterns there (pwrite, pwritev, write, pwritev2, splice,
- *                  PIN + DMA from pages) and verifies every read back (pread, preadv, read,
- *                  preadv2, splice, PIN + DMA to pages), while another of its threads forks
- *                  children that scribble over their copies of the buffers (FOLL_PIN must keep
- *                  the data in the parent) and leave pins behind on the owners' files;
+ *                  PIN + DMA from pages, io_uring, libaio) and verifies every read back (pread,
+ *                  preadv, read, preadv2, splice, PIN + DMA to pages, io_uring, libaio) under
+ *                  random service times, queue depths and completion orders, while another of
+ *                  its threads forks children that scribble over their copies of the buffers
+ *                  (FOLL_PIN must keep the data in the parent, also with an asynchronous read
+ *                  in flight) and leave pins behind on the owners' files;
  *                - hostile processes: threads doing random reads, writes (only into the
  *                  hostile half of the window), readv, splice, sendfile, PIN/UNPIN/QUERY/DMA on
- *                  random ranges with random flags, while others munmap, mprotect and
- *                  madvise the pinned ranges, fork, and close or replace descriptors (dups
- *                  and fresh opens with slow DMA) that other threads are still using;
+ *                  random ranges with random flags, io_uring and libaio requests (read,
+ *                  write, vectored; cancelled, reaped late, or left in flight when the ring
+ *                  or context is torn down) under random device models, while others munmap,
+ *                  mprotect and madvise the pinned ranges, fork, and close or replace
+ *                  descriptors (dups and fresh opens with slow DMA) that other threads are
+ *                  still using;
  *                - a killer process: spawns victims that pin long-term, set dma_delay_us,
- *                  start big transfers and huge pins, and SIGKILLs them mid-call.
+ *                  start big transfers, huge pins and slow asynchronous requests, and
+ *                  SIGKILLs them mid-call or with requests in flight.
  *                Every call must give a sane result (a documented errno or a count no larger
  *                than asked). At the end: owners' data intact, every process saw VmPin 0
  *                after closing its files, FOLL_PIN pins balanced (/proc/vmstat), the data
- *                path's counters balanced, no kernel splat in the log, device still works.
+ *                path's counters balanced, every asynchronous request completed
+ *                (async_queued == async_completed), no kernel splat in the log, device
+ *                still works.
  *   ioctl_counters_balanced
  *                the ioctl counters in debugfs count releases on close, as documented.
  *   unload_busy  delete_module fails (EWOULDBLOCK) while a descriptor is open or held by a
@@ -40,8 +48,8 @@
  * "# @@stat TEST NAME VALUE" and "# @@invariant TEST NAME held|BROKEN" lines.
  */
 #include "pinio_stress.h"
+#include "pinio_async.h"
 
-#include <dirent.h>
 #include <sys/sendfile.h>
 
 static struct {
@@ -60,8 +68,10 @@ enum {
 	S_dma_from, S_set_config, S_fork, S_munmap, S_mprotect, S_madvise, S_dup_close,
 	S_inflight_close, S_reopen, S_victims, S_killed, S_killed_in_call, S_children_killed,
 	S_owner_writes, S_owner_reads, S_owner_verified_bytes, S_owner_corruptions, S_vmpin_left,
+	S_uring_read, S_uring_write, S_aio_read, S_aio_write, S_async_cancel, S_async_config,
+	S_ring_teardown, S_async_left_in_flight,
 	S_ok, S_short_count, S_e_inval, S_e_fault, S_e_nomem, S_e_nospc, S_e_perm, S_e_again,
-	S_e_badf_stale, S_e_other_stale, NR_STATS
+	S_e_intr, S_e_canceled, S_e_io, S_e_badf_stale, S_e_other_stale, NR_STATS
 };
 static const char *const stat_names[NR_STATS] = {
 	[S_read] = "read", [S_pread] = "pread", [S_readv] = "readv", [S_preadv2] = "preadv2",
@@ -75,10 +85,16 @@ static const char *const stat_names[NR_STATS] = {
 	[S_killed] = "killed", [S_killed_in_call] = "killed_in_call",
 	[S_children_killed] = "children_killed", [S_owner_writes] = "owner_writes",
 	[S_owner_reads] = "owner_reads", [S_owner_verified_bytes] = "owner_verified_bytes",
-	[S_owner_corruptions] = "owner_corruptions", [S_vmpin_left] = "vmpin_left", [S_ok] = "ok",
+	[S_owner_corruptions] = "owner_corruptions", [S_vmpin_left] = "vmpin_left",
+	[S_uring_read] = "uring_read", [S_uring_write] = "uring_write", [S_aio_read] = "aio_read",
+	[S_aio_write] = "aio_write", [S_async_cancel] = "async_cancel",
+	[S_async_config] = "async_config", [S_ring_teardown] = "ring_teardown",
+	[S_async_left_in_flight] = "async_left_in_flight", [S_ok] = "ok",
 	[S_short_count] = "short_count", [S_e_inval] = "e_inval", [S_e_fault] = "e_fault",
 	[S_e_nomem] = "e_nomem", [S_e_nospc] = "e_nospc", [S_e_perm] = "e_perm",
-	[S_e_again] = "e_again", [S_e_badf_stale] = "e_badf_stale",
+	[S_e_again] = "e_again", [S_e_intr] = "e_intr", [S_e_canceled] = "e_canceled",
+	[S_e_io] = "e_io",
+	[S_e_badf_stale] = "e_badf_stale",
 	[S_e_other_stale] = "e_other_stale",
 };
 
@@ -110,6 +126,9 @@ static inline int stopping(void)
 #define A_NOSPC		(1u << 3)
 #define A_PERM		(1u << 4)
 #define A_AGAIN		(1u << 5)
+#define A_INTR		(1u << 6)	/* an io-wq worker interrupted by a cancel */
+#define A_CANCELED	(1u << 7)	/* cancelled before it reached pinio */
+#define A_IO		(1u << 8)	/* an asynchronous multi-bio request's error (dio.rs) */
 #define A_RW		(A_INVAL | A_FAULT | A_NOMEM)
 #define NO_COUNT	(~0ULL)
 
@@ -128,6 +147,8 @@ static void check(int op, long long ret, int err, unsigned long long asked, unsi
 		{ EINVAL, S_e_inval, A_INVAL }, { EFAULT, S_e_fault, A_FAULT },
 		{ ENOMEM, S_e_nomem, A_NOMEM }, { ENOSPC, S_e_nospc, A_NOSPC },
 		{ EPERM, S_e_perm, A_PERM }, { EAGAIN, S_e_again, A_AGAIN },
+		{ EINTR, S_e_intr, A_INTR }, { ECANCELED, S_e_canceled, A_CANCELED },
+		{ EIO, S_e_io, A_IO },
 		{ EBADF, S_e_badf_stale, 0 },
 	};
 	int cls = S_e_other_stale;
@@ -208,6 +229,9 @@ struct owner {
 	size_t buflen;
 	int pipefd[2];
 	uint64_t next_gen;
+	struct io_uring ring;	/* this owner thread's, set up on first use */
+	io_context_t aio;
+	bool async_up;
 };
 
 #define OWNER_MAX_IO	(1 * MiB)
@@ -310,6 +334,8 @@ static const struct {
 	{ { S_preadv2, S_pwritev2 } },
 	{ { S_splice_out, S_splice_in } },
 	{ { S_dma_to, S_dma_from } },
+	{ { S_uring_read, S_uring_write } },
+	{ { S_aio_read, S_aio_write } },
 };
 
 /*
@@ -347,6 +373,87 @@ static long long owner_dma(struct owner *o, bool wr, uint64_t boff, uint64_t off
 	if (ioc_unpin(o->fd, h, !wr && prng_chance(r, 2) ? PINIO_UNPIN_DIRTY : 0))
 		pst_fail(st, "owner %d: unpin failed: %s", o->idx, strerror(errno));
 	return ret;
+}
+
+/*
+ * Moves [@buf, @buf + @len) to or from store offset @off on the owner's file with 1-4
+ * asynchronous requests (io_uring READ/WRITE or READV/WRITEV if @uring, else libaio) and
+ * waits for all of them: the bytes moved, or -1 with errno (of the first that failed).
+ */
+static long long owner_async(struct owner *o, bool wr, bool uring, uint8_t *buf, uint64_t len,
+			     uint64_t off)
+{
+	uint64_t *r = &o->r;
+	struct iovec iov[4];
+	struct uring_done d[4];
+	struct io_event ev[4];
+	struct iocb cb[4], *cbp[4];
+	int n = split_iov(r, buf, len, iov, 4), got, err = 0;
+	bool vectored = uring && prng_chance(r, 3);
+	long long done = 0;
+	uint64_t pos = off;
+
+	if (!o->async_up) {
+		if (io_uring_queue_init(8, &o->ring, 0) || io_setup(8, &o->aio)) {
+			errno = EIO;
+			return -1;
+		}
+		o->async_up = true;
+	}
+	if (vectored) {
+		uring_queue_rwv(&o->ring, wr, o->fd, iov, n, off, 0);
+		n = 1;
+	}
+	for (int i = 0; i < n && !vectored; i++) {
+		if (uring)
+			uring_queue_rw(&o->ring, wr, o->fd, iov[i].iov_base, iov[i].iov_len, pos, i);
+		else if (wr)
+			io_prep_pwrite(&cb[i], o->fd, iov[i].iov_base, iov[i].iov_len, pos);
+		else
+			io_prep_pread(&cb[i], o->fd, iov[i].iov_base, iov[i].iov_len, pos);
+		cbp[i] = &cb[i];
+		pos += iov[i].iov_len;
+	}
+	if (uring) {
+		got = io_uring_submit(&o->ring) == n ? uring_reap(&o->ring, n, d, 60000) : -1;
+		for (int i = 0; i < got; i++) {
+			if (d[i].res < 0 && !err)
+				err = -d[i].res;
+			done += d[i].res > 0 ? d[i].res : 0;
+		}
+	} else {
+		got = io_submit(o->aio, n, cbp) == n ? aio_reap(o->aio, n, ev, 60000) : -1;
+		for (int i = 0; i < got; i++) {
+			if ((long)ev[i].res < 0 && !err)
+				err = -(long)ev[i].res;
+			done += (long)ev[i].res > 0 ? (long)ev[i].res : 0;
+		}
+	}
+	if (got != n || err) {
+		errno = got < 0 ? EIO : got != n ? ETIMEDOUT : err;
+		return -1;
+	}
+	return done;
+}
+
+/*
+ * The owner's device model: a DMA delay, or a service time, queue depth and completion
+ * order. Nothing of the owner's is in flight (it waits for its requests): no EBUSY.
+ */
+static void owner_config(struct owner *o)
+{
+	uint64_t *r = &o->r;
+	struct pinio_config c = { 0 };
+
+	if (prng_chance(r, 2)) {
+		c.dma_delay_us = prng_chance(r, 2) ? 0 : 100 + prng_below(r, 2000);
+	} else {
+		c.latency_us = prng_chance(r, 3) ? 0 : prng_below(r, 3000);
+		c.queue_depth = prng_chance(r, 2) ? 0 : 1 + prng_below(r, 8);
+		c.flags = prng_chance(r, 2) ? PINIO_CONFIG_FIFO : 0;
+	}
+	if (ioc_set_config(o->fd, &c))
+		pst_fail(st, "owner %d: SET_CONFIG: %s", o->idx, strerror(errno));
 }
 
 /*
@@ -405,10 +512,13 @@ static void owner_io(struct owner *o, bool wr)
 		else
 			ret = splice_from_dev(o->fd, o->pipefd, buf, len, off);
 		break;
-	default:
+	case 5:
 		ret = owner_dma(o, wr, boff, off, len);
 		if (ret == -2)
 			return;
+		break;
+	default:
+		ret = owner_async(o, wr, kind == 6, buf, len, off);
 		break;
 	}
 	pst_add(st, op, 1);
@@ -439,8 +549,7 @@ static void *owner_thread(void *arg)
 
 	while (!stopping()) {
 		if (prng_chance(&o->r, 24))
-			pinio_set_dma_delay(o->fd, prng_chance(&o->r, 2) ? 0 :
-					    100 + prng_below(&o->r, 2000));
+			owner_config(o);
 		owner_io(o, true);
 		owner_io(o, false);
 		if (prng_chance(&o->r, 3))
@@ -460,6 +569,10 @@ static void *owner_thread(void *arg)
 		}
 		if (!owner_verify(o, off, len, o->rbuf, "the run (final check)"))
 			break;
+	}
+	if (o->async_up) {
+		io_uring_queue_exit(&o->ring);
+		io_destroy(o->aio);
 	}
 	return NULL;
 }
@@ -606,11 +719,29 @@ static struct {
 	int nhandles;
 } H;
 
+/* An asynchronous request of a hostile thread, until its completion is seen. */
+struct hreq {
+	bool used;
+	int op;			/* S_uring_read ... S_aio_write */
+	unsigned long long asked;
+	int fdi;
+	unsigned int gen;
+	struct iocb cb;
+	struct iovec iov[4];	/* read by the kernel at submission, not before */
+};
+
+#define HREQS		32
+#define HCANCEL		(1ULL << 63)	/* user_data of a cancel request */
+
 struct hthread {
 	uint64_t r;
 	int pipefd[2];
 	uint8_t *scratch;	/* private, never unmapped: for pipes and sendfile */
 	int memfd;
+	struct io_uring ring;	/* io_uring and libaio, set up on first use */
+	io_context_t aio;
+	bool async_up;
+	struct hreq req[HREQS];
 };
 
 #define SCRATCH_LEN	(512 * KiB)
@@ -1063,6 +1194,219 @@ static void h_mm(struct hthread *t)
 	}
 }
 
+/* ---- asynchronous requests ---- */
+
+static struct hreq *hreq_get(struct hthread *t)
+{
+	for (int i = 0; i < HREQS; i++)
+		if (!t->req[i].used) {
+			t->req[i].used = true;
+			return &t->req[i];
+		}
+	return NULL;
+}
+
+/* Accounts the completion of @q: bytes, or -errno. */
+static void hreq_done(struct hreq *q, long long res)
+{
+	/* Past 256 pages an error comes through the completion as EIO, as from a bio. */
+	unsigned int allowed = A_RW | A_AGAIN | A_INTR | A_CANCELED | A_IO;
+
+	if (q->op == S_uring_write || q->op == S_aio_write)
+		allowed |= A_NOSPC;
+	check(q->op, res < 0 ? -1 : res, res < 0 ? (int)-res : 0, q->asked, allowed,
+	      stale(q->fdi, q->gen));
+	q->used = false;
+}
+
+/* Reaps what has completed; waits up to @ms for the first. */
+static void h_async_reap(struct hthread *t, int ms)
+{
+	struct __kernel_timespec uts = { .tv_nsec = ms * 1000000LL };
+	struct timespec ats = { .tv_nsec = ms * 1000000LL };
+	struct io_uring_cqe *cqe;
+	struct io_event ev[HREQS];
+	int n;
+
+	while (!(ms ? io_uring_wait_cqe_timeout(&t->ring, &cqe, &uts) :
+		      io_uring_peek_cqe(&t->ring, &cqe))) {
+		uint64_t data = io_uring_cqe_get_data64(cqe);
+		int res = cqe->res;
+
+		io_uring_cqe_seen(&t->ring, cqe);
+		ms = 0;
+		if (data & HCANCEL) {
+			/* Done, not found, or running (and interrupted): never anything else. */
+			if (res < 0 && res != -ENOENT && res != -EALREADY)
+				pst_fail(st, "IORING_OP_ASYNC_CANCEL: %d (%s)", res, strerror(-res));
+			continue;
+		}
+		if (data < HREQS && t->req[data].used)
+			hreq_done(&t->req[data], res);
+		else
+			pst_fail(st, "io_uring completion of an unknown request %#llx",
+				 (unsigned long long)data);
+	}
+	n = io_getevents(t->aio, 0, HREQS, ev, &ats);
+	for (int i = 0; i < n; i++) {
+		struct hreq *q = ev[i].data;
+
+		if (q && q->used)
+			hreq_done(q, (long)ev[i].res);
+	}
+}
+
+/* Submits 1-4 random reads and writes (sometimes vectored) on random descriptors. */
+static void h_async_submit(struct hthread *t, bool aio)
+{
+	uint64_t *r = &t->r;
+	struct iocb *cbp[4];
+	struct hreq *qs[4];
+	int n = 1 + prng_below(r, 4), k = 0, ret;
+
+	for (int i = 0; i < n; i++) {
+		struct hreq *q = hreq_get(t);
+		bool wr = prng_chance(r, 3), vec = prng_chance(r, 4);
+		struct iovec *iov;
+		uint64_t len, off;
+		int fd, nv = 1;
+
+		if (!q)
+			break;
+		iov = q->iov;
+		fd = pick_fd(r, &q->fdi, &q->gen);
+		iov[0].iov_base = pick_buf(r, &len, false);
+		iov[0].iov_len = len;
+		if (vec) {
+			nv = 1 + prng_below(r, 4);
+			len = pick_iov(r, iov, nv);
+		}
+		off = wr ? hostile_write_off(r, &len) : any_read_off(r);
+		if (vec && wr) {
+			/* The length may have been cut to the hostile half: one segment. */
+			nv = 1;
+			if (iov[0].iov_len > len)
+				iov[0].iov_len = len;
+			len = iov[0].iov_len;
+		} else if (!vec) {
+			iov[0].iov_len = len;
+		}
+		q->asked = len;
+		q->op = aio ? (wr ? S_aio_write : S_aio_read) : (wr ? S_uring_write : S_uring_read);
+		if (!aio) {
+			if (uring_queue_rwv(&t->ring, wr, fd, iov, nv, off, q - t->req)) {
+				q->used = false;
+				break;
+			}
+			continue;
+		}
+		if (wr)
+			io_prep_pwritev(&q->cb, fd, iov, nv, off);
+		else
+			io_prep_preadv(&q->cb, fd, iov, nv, off);
+		if (prng_chance(r, 4))
+			q->cb.aio_rw_flags = RWF_NOWAIT;
+		q->cb.data = q;
+		qs[k] = q;
+		cbp[k++] = &q->cb;
+	}
+	if (!aio) {
+		/* The iovecs are imported at submission: submit while they live. */
+		ret = io_uring_submit(&t->ring);
+		if (ret < 0)
+			pst_fail(st, "io_uring_submit: %s", strerror(-ret));
+		return;
+	}
+	if (!k)
+		return;
+	ret = io_submit(t->aio, k, cbp);
+	/* A descriptor closed meanwhile fails io_submit itself (EBADF). */
+	if (ret < 0 && ret != -EBADF && ret != -EAGAIN)
+		pst_fail(st, "io_submit: %s", strerror(-ret));
+	for (int i = ret < 0 ? 0 : ret; i < k; i++)
+		qs[i]->used = false;
+}
+
+/* Tears down the ring and the aio context with requests in flight (if any). */
+static void h_async_teardown(struct hthread *t)
+{
+	int left = 0;
+
+	if (!t->async_up)
+		return;
+	for (int i = 0; i < HREQS; i++) {
+		left += t->req[i].used;
+		t->req[i].used = false;
+	}
+	io_uring_queue_exit(&t->ring);
+	io_destroy(t->aio);
+	t->async_up = false;
+	pst_add(st, S_ring_teardown, 1);
+	pst_add(st, S_async_left_in_flight, left);
+}
+
+/* A random device model on a random descriptor; EBUSY if FIFO changes while in flight. */
+static void h_async_config(struct hthread *t)
+{
+	uint64_t *r = &t->r;
+	struct pinio_config c = { 0 };
+	unsigned int gen;
+	int fdi, fd = pick_fd(r, &fdi, &gen), ret;
+
+	c.latency_us = prng_chance(r, 3) ? 0 : prng_below(r, 20000);
+	c.queue_depth = prng_chance(r, 3) ? 0 : 1 + prng_below(r, 16);
+	c.flags = prng_below(r, PINIO_CONFIG_FLAGS_ALL + 1);
+	ret = ioc_set_config(fd, &c);
+	if (ret == -EBUSY) {
+		pst_add(st, S_async_config, 1);
+		return;
+	}
+	check(S_async_config, ret, -ret, NO_COUNT, 0, stale(fdi, gen));
+}
+
+/* io_uring and libaio: submissions, reaping, cancels, device models, teardown. */
+static void h_async(struct hthread *t)
+{
+	uint64_t *r = &t->r;
+	int x = prng_below(r, 20);
+
+	if (!t->async_up) {
+		if (io_uring_queue_init(2 * HREQS, &t->ring, 0))
+			return;
+		if (io_setup(HREQS, &t->aio)) {
+			io_uring_queue_exit(&t->ring);
+			return;
+		}
+		t->async_up = true;
+	}
+	if (x < 6) {
+		h_async_submit(t, false);
+	} else if (x < 10) {
+		h_async_submit(t, true);
+	} else if (x < 15) {
+		h_async_reap(t, prng_chance(r, 2) ? 0 : 10);
+	} else if (x < 17) {
+		/* Cancel a random request (maybe completed already, maybe libaio's). */
+		struct hreq *q = &t->req[prng_below(r, HREQS)];
+		struct io_event ev;
+
+		pst_add(st, S_async_cancel, 1);
+		if (q->used && (q->op == S_aio_read || q->op == S_aio_write)) {
+			int ret = io_cancel(t->aio, &q->cb, &ev);
+
+			/* No cancel callback in pinio: the kernel does not find it. */
+			if (ret != -EINVAL)
+				pst_fail(st, "io_cancel: %d, want EINVAL", ret);
+		} else if (!uring_queue_cancel(&t->ring, q - t->req, HCANCEL | (q - t->req))) {
+			io_uring_submit(&t->ring);
+		}
+	} else if (x < 19) {
+		h_async_config(t);
+	} else if (prng_chance(r, 4)) {
+		h_async_teardown(t);
+	}
+}
+
 static void hostile_op(struct hthread *t, bool child);
 
 static void h_fork(struct hthread *t)
@@ -1153,9 +1497,15 @@ static void hostile_op(struct hthread *t, bool child)
 	uint64_t *r = &t->r;
 	unsigned int x = prng_below(r, 100);
 
-	if (x < 22)
+	if (x < 16)
 		h_read(t);
-	else if (x < 36)
+	else if (x < 22) {
+		/* Not in a forked child: its copy of the ring is the parent's. */
+		if (child)
+			h_read(t);
+		else
+			h_async(t);
+	} else if (x < 36)
 		h_write(t);
 	else if (x < 44)
 		h_splice(t);
@@ -1200,6 +1550,11 @@ static void *hostile_thread(void *arg)
 
 	while (!stopping())
 		hostile_op(t, false);
+	if (t->async_up) {
+		for (int i = 0; i < 50; i++)
+			h_async_reap(t, 20);
+		h_async_teardown(t);
+	}
 	return NULL;
 }
 
@@ -1289,13 +1644,21 @@ static void __noreturn victim_main(uint64_t seed)
 	int fd, fd2 = -1;
 	size_t blen = 8 * MiB, huge = 32 * MiB;
 	uint8_t *buf, *fresh = NULL;
+	struct pinio_config c = { 0 };
+	struct io_uring ring;
+	io_context_t aio = 0;
+	bool ring_up = false;
 	pthread_t th;
 
 	fd = open(PINIO_DEV, O_RDWR | O_DIRECT);
 	buf = map_anon(blen);
 	if (fd < 0 || !buf)
 		_exit(3);
-	pinio_set_dma_delay(fd, 500 + prng_below(&r, cfg.max_delay_us));
+	/* Slow transfers, and asynchronous requests that outlive the kill. */
+	c.dma_delay_us = 500 + prng_below(&r, cfg.max_delay_us);
+	c.latency_us = 10000 + prng_below(&r, 500000);
+	c.queue_depth = 1 + prng_below(&r, 8);
+	ioc_set_config(fd, &c);
 	/* Long-term pins to be released when the killed process's files go. */
 	ioc_pin(fd, buf, 64 * psize(), PINIO_PIN_WRITE | PINIO_PIN_LONGTERM, 0, NULL);
 	if (prng_chance(&r, 2))
@@ -1320,11 +1683,36 @@ static void __noreturn victim_main(uint64_t seed)
 		uint64_t len = sect * (1 + prng_below(&r, 4 * MiB / sect)), off;
 		struct iovec iov[4];
 
-		switch (prng_below(&r, 6)) {
+		switch (prng_below(&r, 8)) {
 		case 0:
 		case 1:
 			pread(fd, buf, len, any_read_off(&r));
 			break;
+		case 6:		/* io_uring, never reaped */
+			if (!ring_up)
+				ring_up = !io_uring_queue_init(16, &ring, 0);
+			for (int i = 0; ring_up && i < 4; i++) {
+				bool wr = prng_chance(&r, 2);
+				uint64_t l = len / 4;
+
+				off = wr ? hostile_write_off(&r, &l) : any_read_off(&r);
+				uring_queue_rw(&ring, wr, fd, buf + i * (blen / 4), l, off, i);
+			}
+			if (ring_up)
+				io_uring_submit(&ring);
+			break;
+		case 7: {	/* libaio, never reaped */
+			struct iocb cb[2], *cbp[2] = { &cb[0], &cb[1] };
+			uint64_t l = len / 2;
+
+			if (!aio && io_setup(64, &aio))
+				break;
+			io_prep_pread(&cb[0], fd, buf, l, any_read_off(&r));
+			off = hostile_write_off(&r, &l);
+			io_prep_pwrite(&cb[1], fd, buf + blen / 2, l, off);
+			io_submit(aio, 2, cbp);
+			break;
+		}
 		case 2:
 			off = hostile_write_off(&r, &len);
 			pwrite(fd, buf, len, off);
@@ -1502,7 +1890,7 @@ TEST_F_TIMEOUT(stress, mixed, STRESS_MAX_DURATION + 240)
 	struct pst_ioctl_counters i0, i1;
 	pid_t pids[32];
 	int npids = 0, kmsg = kmsg_open(), splats, alive;
-	long long pins0, pins_left, vmpin;
+	long long pins0, pins_left, vmpin, async_left, refs_left;
 	uint64_t t_end, t_stop;
 	char why[256];
 	bool data_ok, hung = false, dev_ok;
@@ -1587,7 +1975,9 @@ TEST_F_TIMEOUT(stress, mixed, STRESS_MAX_DURATION + 240)
 	EXPECT_FALSE(hung) TH_LOG("workers did not stop within 120 s of the end of the run");
 
 	/* Invariants. */
+	async_left = async_settle(20000);
 	pins_left = pst_pins_settle(NULL, pins0, 5000);
+	refs_left = pinio_counter("pages_got") - pinio_counter("pages_put");
 	vmpin = vmpin_kb(0);
 	ASSERT_EQ(0, pinio_counters_read(&c1));
 	pst_ioctl_counters_read(&i1);
@@ -1606,6 +1996,8 @@ TEST_F_TIMEOUT(stress, mixed, STRESS_MAX_DURATION + 240)
 	pst_print_invariant("mixed", "owner_data_intact", data_ok);
 	pst_print_invariant("mixed", "data_path_pins_released",
 			    c1.pages_pinned - c0.pages_pinned == c1.pages_unpinned - c0.pages_unpinned);
+	pst_print_invariant("mixed", "async_requests_completed", !async_left);
+	pst_print_invariant("mixed", "data_path_refs_released", !refs_left);
 	pst_print_invariant("mixed", "sane_results", !st->nfail);
 	pst_print_invariant("mixed", "no_hang", !hung);
 	pst_print_invariant("mixed", "device_works_after", dev_ok);
@@ -1616,6 +2008,9 @@ TEST_F_TIMEOUT(stress, mixed, STRESS_MAX_DURATION + 240)
 	EXPECT_EQ(0, st->v[S_vmpin_left]) TH_LOG("workers saw VmPin left after closing");
 	EXPECT_TRUE(data_ok);
 	EXPECT_EQ(c1.pages_pinned - c0.pages_pinned, c1.pages_unpinned - c0.pages_unpinned);
+	EXPECT_EQ(0, async_left) TH_LOG("%lld asynchronous requests never completed", async_left);
+	EXPECT_EQ(0, refs_left) TH_LOG("%lld FOLL_GET references of the data path not put",
+				       refs_left);
 	EXPECT_TRUE(dev_ok) TH_LOG("the device no longer works: %s", why);
 	EXPECT_EQ(0, st->nfail) TH_LOG("%d failures; the first: %s", st->nfail, st->fail[0]);
 	EXPECT_LT(0, st->v[S_killed]) TH_LOG("no victim was killed");
