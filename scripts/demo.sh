@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # make run: a newcomer's tour. Boots the debug test kernel with pinio loaded and shows the
 # O_DIRECT data path through pinned pages, then the O_DIRECT + fork experiment in both
-# retention modes.
+# retention modes: with pins held by an ioctl, then with a real asynchronous read in flight.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 ctl=$PINIO_TOP/build/tests/pinio-ctl
 [ -x "$ctl" ] || die "no $ctl (make tests)"
-exec "$PINIO_TOP/scripts/vm" --kernel "${FLAVOUR:-debug}" --add "$ctl" -- sh -c '
+exec "$PINIO_TOP/scripts/vm" --kernel "${PINIO_KERNEL:-${FLAVOUR:-debug}}" --add "$ctl" -- sh -c '
 step() { printf "\n=== %s\n" "$*"; }
 step "the device"
 ls -l /dev/pinio
@@ -20,6 +20,10 @@ step "O_DIRECT + fork with the pre-2020 semantics: FOLL_GET references"
 ./pinio-ctl cow --mode get
 step "the same with FOLL_PIN, as the block layer does since 2020"
 ./pinio-ctl cow --mode pin
+step "O_DIRECT + fork with an io_uring read in flight, data path taking FOLL_GET references"
+./pinio-ctl dio-fork --mode get
+step "the same with the data path extracting pages (FOLL_PIN)"
+./pinio-ctl dio-fork --mode pin
 step "pins balanced afterwards (/proc/vmstat)"
 grep foll_pin /proc/vmstat
 '

@@ -1,6 +1,13 @@
 #!/usr/bin/env bash
 # make test: boot the debug kernel once, run every kselftest (TAP) and the module's Rust KUnit
-# suites (KTAP in dmesg at insmod), check the kernel log, and end with "N passed, N failed".
+# suites (KTAP in dmesg at insmod), check the kernel log, check every C file with the kernel's
+# checkpatch.pl (one result per file, scripts/checkpatch.sh), and end with
+# "N passed, N failed".
+#
+# PINIO_KERNEL=PATH (make test KDIR=PATH) boots that kernel tree instead. A test that skips
+# because the tree lacks an option it needs (scripts/check-kernel.sh lists them, the test names
+# the option) is then reported as skipped, with the reason, and not counted as failed; the
+# line ends "N passed, N failed, N skipped". Any other skip counts as failed, as always.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -10,30 +17,60 @@ dmesg_log=$PINIO_TOP/build/test-dmesg.log
 mapfile -t progs < <(ls "$tests_dir"/*_test 2>/dev/null)
 [ ${#progs[@]} -gt 0 ] || die "no test programs in $tests_dir (make tests)"
 adds=()
-for p in "${progs[@]}" "$PINIO_TOP/tests-kselftest/run_kselftests.sh" ${PINIO_TEST_EXTRA:-}; do
+for p in "${progs[@]}" "$PINIO_TOP/tests-kselftest/run_kselftests.sh" \
+	"$PINIO_TOP/tests-kselftest/settings" ${PINIO_TEST_EXTRA:-}; do
 	adds+=(--add "$p")
 done
 
+checkpatch_log=$PINIO_TOP/build/checkpatch.log
+kernel=${PINIO_KERNEL:-debug}
+missing_config=
+case $kernel in
+debug | release) what="the $kernel kernel" ;;
+*)
+	what="kernel tree $kernel"
+	# scripts/vm prints the whole report (and refuses a tree that cannot run the suite).
+	missing_config=$("$PINIO_TOP/scripts/check-kernel.sh" --quiet "$kernel") || exit 1
+	;;
+esac
+# Whether $1 is an option the tree of one's own lacks (never with the project's kernels).
+option_missing() {
+	case " $missing_config " in *" $1 "*) [ -n "$1" ] ;; *) false ;; esac
+}
+
 # Results of an earlier run must not be read as this one's.
-rm -f "$log" "$dmesg_log"
+rm -f "$log" "$dmesg_log" "$checkpatch_log"
 t0=$(date +%s)
-say "running ${#progs[@]} kselftest programs and the KUnit suites in one debug-kernel boot"
+# checkpatch runs meanwhile (half a minute of one CPU).
+nice -n 10 "$PINIO_TOP/scripts/checkpatch.sh" >"$checkpatch_log" 2>&1 &
+checkpatch_pid=$!
+say "running ${#progs[@]} kselftest programs and the KUnit suites in one boot of $what"
 set +e
-"$PINIO_TOP/scripts/vm" --kernel debug --log "$dmesg_log" "${adds[@]}" ${PINIO_VM_ARGS:-} \
+"$PINIO_TOP/scripts/vm" --kernel "$kernel" --log "$dmesg_log" "${adds[@]}" ${PINIO_VM_ARGS:-} \
 	-- ./run_kselftests.sh 2>&1 | tee "$log"
 vm_rc=${PIPESTATUS[0]}
 set -e
 
-pass=0 fail=0 skip=0
+pass=0 fail=0 skip=0 skip_ok=0
 failed=()
 skipped=()
+skipped_ok=()
 # kselftests: each program's top-level TAP, between the runner's @@begin and @@end lines. A
 # skip counts as a failure: in this guest everything is expected to run. A program whose
 # results do not match its plan (it crashed, or stopped early) fails too.
 while IFS='|' read -r kind name detail; do
 	case $kind in
 	pass) pass=$((pass + 1)) ;;
-	skip) skip=$((skip + 1)); skipped+=("$name: $detail") ;;
+	skip)
+		opt=$(printf '%s\n' "$detail" | sed -n 's/.*\(CONFIG_[A-Z0-9_]*\) is not set in this kernel.*/\1/p')
+		if option_missing "$opt"; then
+			skip_ok=$((skip_ok + 1))
+			skipped_ok+=("$name: $detail")
+		else
+			skip=$((skip + 1))
+			skipped+=("$name: $detail")
+		fi
+		;;
 	fail) fail=$((fail + 1)); failed+=("$name: $detail") ;;
 	esac
 done < <(tr -d '\r' <"$log" | awk '
@@ -42,13 +79,17 @@ done < <(tr -d '\r' <"$log" | awk '
 		if (prog != "" && plan < 0)
 			print "fail|" prog "|no TAP plan"
 		else if (prog != "" && plan == 0 && planskip)
-			print "skip|" prog "|skipped as a whole"
+			print "skip|" prog "|skipped as a whole: " planwhy
 		else if (prog != "" && n != plan)
 			print "fail|" prog "|" n " results for a plan of " plan
 		prog = ""; planskip = 0; next
 	}
 	prog == "" { next }
-	/^1\.\.[0-9]+/ { plan = substr($1, 4) + 0; planskip = /# SKIP/; next }
+	/^1\.\.[0-9]+/ {
+		plan = substr($1, 4) + 0; planskip = /# SKIP/
+		planwhy = $0; sub(/^[^#]*# SKIP ?/, "", planwhy)
+		next
+	}
 	/^(not )?ok [0-9]+ / {
 		n++
 		line = $0
@@ -59,7 +100,10 @@ done < <(tr -d '\r' <"$log" | awk '
 	}')
 # A program that crashed or left pins behind is a failure of its own.
 while read -r _ name rc pins; do
-	if [ "$rc" != 0 ] && [ "$rc" != 4 ]; then
+	if [ "$rc" = 137 ]; then
+		fail=$((fail + 1))
+		failed+=("$name was killed (SIGKILL: past the time limit of tests-kselftest/settings?)")
+	elif [ "$rc" != 0 ] && [ "$rc" != 4 ]; then
 		fail=$((fail + 1))
 		failed+=("$name exited $rc")
 	fi
@@ -82,6 +126,11 @@ mapfile -t suites < <(grep -ho 'kunit_tests(pinio[a-z0-9_]*)' "$PINIO_TOP"/src/*
 	sed 's/kunit_tests(\(.*\))/\1/' | sort -u)
 [ ${#suites[@]} -gt 0 ] || die "no #[kunit_tests] suites found in src/"
 for suite in "${suites[@]}"; do
+	if option_missing CONFIG_KUNIT; then
+		skip_ok=$((skip_ok + 1))
+		skipped_ok+=("kunit $suite: CONFIG_KUNIT is not set in this kernel")
+		continue
+	fi
 	while IFS='|' read -r kind name; do
 		case $kind in
 		ok) pass=$((pass + 1)); kunit_cases=$((kunit_cases + 1)) ;;
@@ -118,9 +167,31 @@ else
 	failed+=("guest run failed (kernel splat, kmemleak, rmmod or timeout; exit $vm_rc)")
 fi
 
+# checkpatch: one result per C file; its ERROR lines with the failure.
+checkpatch_rc=0
+wait "$checkpatch_pid" || checkpatch_rc=$?
+checkpatch_files=0
+while read -r _ verdict file nerr _; do
+	checkpatch_files=$((checkpatch_files + 1))
+	if [ "$verdict" = ok ]; then
+		pass=$((pass + 1))
+	else
+		fail=$((fail + 1))
+		failed+=("checkpatch $file: $nerr errors:
+$(grep -F "  $file:" "$checkpatch_log" | grep ': ERROR:' || true)")
+	fi
+done < <(grep '^@@checkpatch ' "$checkpatch_log")
+if [ "$checkpatch_rc" -gt 1 ] || [ "$checkpatch_files" = 0 ]; then
+	fail=$((fail + 1))
+	failed+=("checkpatch did not run: $(tail -1 "$checkpatch_log")")
+fi
+
 t1=$(date +%s)
 echo
-echo "kselftest + KUnit (${#suites[@]} suites, $kunit_cases cases) + clean kernel log, $((t1 - t0)) s"
+echo "kselftest + KUnit (${#suites[@]} suites, $kunit_cases cases) + clean kernel log + checkpatch ($checkpatch_files C files), $((t1 - t0)) s"
+for f in "${skipped_ok[@]+"${skipped_ok[@]}"}"; do
+	echo "SKIPPED (the kernel lacks an option): $f"
+done
 for f in "${skipped[@]+"${skipped[@]}"}"; do
 	echo "SKIPPED (counted as failed): $f"
 done
@@ -128,5 +199,8 @@ for f in "${failed[@]+"${failed[@]}"}"; do
 	echo "FAILED: $f"
 done
 fail=$((fail + skip))
-echo "$pass passed, $fail failed"
+case $kernel in
+debug | release) echo "$pass passed, $fail failed" ;;
+*) echo "$pass passed, $fail failed, $skip_ok skipped" ;;
+esac
 [ "$fail" = 0 ]

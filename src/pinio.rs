@@ -9,8 +9,10 @@
 //! ioctls pin user ranges for experiments on page retention (`include/uapi/linux/pinio.h`).
 //!
 //! Layers, bottom up: [`shim`] (bindgen output for the C shims), [`uapi`] (the ABI),
-//! [`page_ref`] (borrowed pages), [`iter`] (the iterator), [`extract`] (page batches), [`store`], [`copy`] (the copy
-//! engine), [`dio`] (block/fops.c's direct I/O rules), [`transfer`] (read/write), [`ioctl`], [`chardev`] (the misc device).
+//! [`page_ref`] (borrowed pages), [`iter`] (the iterator), [`extract`] (page batches),
+//! [`sparse_pages`] and [`store`] (the device's memory), [`copy`] (the copy engine), [`dio`]
+//! (block/fops.c's direct I/O rules), [`transfer`] (read/write), [`ioctl`], [`chardev`] (the misc
+//! device).
 
 use kernel::{debugfs, prelude::*, sync::Arc};
 
@@ -26,10 +28,12 @@ mod held_pages;
 mod ioctl;
 mod iter;
 mod kiocb;
+mod mem;
 mod open_file;
 mod page_ref;
 mod pins;
 mod shim;
+mod sparse_pages;
 mod store;
 mod task;
 mod transfer;
@@ -44,7 +48,7 @@ module! {
     params: {
         size_mib: u32 {
             default: 64,
-            description: "Store size in MiB (1..=65536)",
+            description: "Store size in MiB, 1 to 65536; memory is taken as the store is written",
         },
         block_size: u32 {
             default: 512,
@@ -52,26 +56,48 @@ module! {
         },
         max_pin_mib: u32 {
             default: 1024,
-            description: "Per-file cap on memory held by PINIO_IOC_PIN handles, in MiB",
+            description: "Per-file cap on memory held by PINIO_IOC_PIN handles in MiB, 0 to 1048576 (0: no pins)",
         },
     },
 }
 
-/// The loaded module: the device node and its debugfs directory.
-struct PinioModule {
-    _inner: Pin<KBox<Registered>>,
-}
-
-/// What the module holds while loaded. Fields drop in order: the device node goes first, then
-/// debugfs, and the engine last, draining every request still on its workqueue.
+/// The loaded module: the device node, its debugfs directory and the engine. Fields drop in
+/// order: the device node goes first, then debugfs, then the engine, draining every request
+/// still on its workqueue; the device, and its store's pages, go with the last reference.
 #[pin_data]
-struct Registered {
+struct PinioModule {
     #[pin]
     chardev: chardev::Registration,
     #[pin]
     counters: debugfs::File<Arc<device::Device>>,
-    _debugfs: debugfs::Dir,
-    _engine: engine::Engine,
+    debugfs: debugfs::Dir,
+    device: Arc<device::Device>,
+    engine: engine::Engine,
+}
+
+impl kernel::InPlaceModule for PinioModule {
+    fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
+        let params = device::Params::new(
+            module_parameters::size_mib.value(),
+            module_parameters::block_size.value(),
+            module_parameters::max_pin_mib.value(),
+        );
+        try_pin_init!(Self {
+            // Refuse bad parameters before allocating anything.
+            _: {
+                params?;
+            },
+            engine: engine::Engine::new()?,
+            // Allocates no store memory: the pages come with the first writes.
+            device: Arc::pin_init(
+                device::Device::new(params?, Some(engine.handle())),
+                GFP_KERNEL,
+            )?,
+            debugfs: debugfs::Dir::new(c"pinio"),
+            counters <- debugfs.read_callback_file(c"counters", device.clone(), &show_counters),
+            chardev <- chardev::Registration::new(device.clone()),
+        })
+    }
 }
 
 /// Formats the counters file.
@@ -79,31 +105,5 @@ fn show_counters(
     device: &Arc<device::Device>,
     f: &mut core::fmt::Formatter<'_>,
 ) -> core::fmt::Result {
-    core::fmt::Debug::fmt(&device.counters, f)
-}
-
-impl kernel::Module for PinioModule {
-    fn init(_module: &'static ThisModule) -> Result<Self> {
-        let engine = engine::Engine::new()?;
-        let device = Arc::new(
-            device::Device::new(
-                module_parameters::size_mib.value(),
-                module_parameters::block_size.value(),
-                module_parameters::max_pin_mib.value(),
-                Some(engine.handle()),
-            )?,
-            GFP_KERNEL,
-        )?;
-        let dir = debugfs::Dir::new(c"pinio");
-        let inner = KBox::try_pin_init(
-            try_pin_init!(Registered {
-                chardev <- chardev::Registration::new(device.clone()),
-                counters <- dir.read_callback_file(c"counters", device, &show_counters),
-                _debugfs: dir,
-                _engine: engine,
-            }),
-            GFP_KERNEL,
-        )?;
-        Ok(Self { _inner: inner })
-    }
+    device.show_counters(f)
 }

@@ -26,6 +26,7 @@ use crate::{
     iter::{Iter, Rewind, Truncated},
     kiocb::IoCb,
     open_file::{Config, OpenFile},
+    store::Alloc,
     task,
 };
 use kernel::{
@@ -75,10 +76,11 @@ pub(crate) fn write(file: &OpenFile, iocb: IoCb<'_>, iter: &mut IovIterSource<'_
 /// `block/fops.c` would serve it ([`crate::dio`]).
 ///
 /// Errors before anything moved: `EINVAL` for a misaligned offset, length or buffer segment,
-/// `EFAULT` for memory that cannot be taken for the access, `EAGAIN` under `IOCB_NOWAIT` when
-/// the transfer would sleep (a `dma_delay_us` wait, a page not present, a full queue) or needs
-/// more than one bio, and those of [`engine::submit`]. On the multi-bio path `EINVAL` and
-/// `EFAULT` also come after some bytes moved.
+/// `EFAULT` for memory that cannot be taken for the access, `EIO` for a write that cannot get a
+/// store page, `EAGAIN` under `IOCB_NOWAIT` when the transfer would sleep (a `dma_delay_us`
+/// wait, a page not present, a store page not to be had without reclaim, a full queue) or
+/// needs more than one bio, and those of [`engine::submit`]. On the multi-bio path `EINVAL`
+/// and `EFAULT` also come after some bytes moved.
 fn submit<I: Iter>(
     file: &OpenFile,
     mut iocb: IoCb<'_>,
@@ -203,8 +205,9 @@ fn serve<I: Iter>(
 ///
 /// Returns the bytes moved and, if that is less than `len`, the error that stopped it: the
 /// extraction's (`EFAULT` for memory that cannot be taken; `EAGAIN` under `nowait` for a page
-/// not present), or `EINTR` if a fatal signal arrived before the first byte. A fatal signal
-/// after that ends the transfer short with no error.
+/// not present), the store's (`EIO` for a write that cannot get a store page, `EAGAIN` under
+/// `nowait`), or `EINTR` if a fatal signal arrived before the first byte. A fatal signal after
+/// that ends the transfer short with no error.
 fn transfer<I: Iter>(
     file: &OpenFile,
     config: Config,
@@ -221,7 +224,7 @@ fn transfer<I: Iter>(
         if done > 0 && task::fatal_signal_pending() {
             break;
         }
-        match move_batch(file, config, mode, start + done, iter, len - done) {
+        match move_batch(file, config, mode, start + done, iter, len - done, nowait) {
             Ok(moved) => done += moved,
             Err(err) if err == EINTR && done > 0 => break,
             Err(err) => {
@@ -235,7 +238,8 @@ fn transfer<I: Iter>(
 }
 /// Extracts one batch of at most `max_len` bytes from `iter` and moves it; the batch's pages
 /// are released (unpinned, dirtied if written) whatever happens, and if the batch cannot be
-/// moved the iterator is reverted over it ([`ExtractedPages::with_batch`]).
+/// moved the iterator is reverted over it ([`ExtractedPages::with_batch`]). A write that
+/// cannot get a store page fails with `EIO`, or `EAGAIN` if `nowait` (as brd).
 fn move_batch<I: Iter>(
     file: &OpenFile,
     config: Config,
@@ -243,7 +247,13 @@ fn move_batch<I: Iter>(
     pos: usize,
     iter: &mut I,
     max_len: usize,
+    nowait: bool,
 ) -> Result<usize> {
+    let alloc = if nowait {
+        Alloc::NoWait
+    } else {
+        Alloc::MaySleep
+    };
     let device = &*file.device;
     let (moved, retention) =
         ExtractedPages::with_batch(iter, max_len, mode, &device.counters, |batch| {
@@ -251,7 +261,7 @@ fn move_batch<I: Iter>(
             if I::DEVICE_WRITES {
                 copy::store_to_pages(&device.store, pos, batch.segments_mut()?)
             } else {
-                copy::pages_to_store(&device.store, pos, batch.segments())
+                copy::pages_to_store(&device.store, pos, batch.segments(), alloc)
             }
         })?;
     let bytes = match retention {

@@ -47,4 +47,6 @@ uapi_pod! {
     pinio_query = 144,
     pinio_dma = 56,
     pinio_config = 32,
+    pinio_page_record = 64,
+    pinio_dump = 64,
 }

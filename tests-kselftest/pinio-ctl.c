@@ -10,14 +10,16 @@
  *   pinio-ctl pin --len BYTES [--mode pin|get] [--write] [--longterm] [--nofault]
  *                 [--per-call N] [--thp] [--hold SECONDS]
  *   pinio-ctl query
+ *   pinio-ctl dio-fork --mode pin|get [--latency US]
  *
- * Sizes take K, M, G suffixes. Exit status: 0 if the scenario ran (and, for cow/rocow, the
- * outcome was the one the kernel's semantics predict), 1 otherwise.
+ * Sizes take K, M, G suffixes. Exit status: 0 if the scenario ran (and, for cow/rocow and
+ * dio-fork, the outcome was the one the kernel's semantics predict), 1 otherwise.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,10 +32,9 @@
 #include <unistd.h>
 #include <linux/pinio.h>
 
+#include "pinio_async.h"
 #include "pinio_ioctl.h"
 #include "pinio_util.h"
-
-static long page_size;
 
 static void die_errno(const char *what, int err)
 {
@@ -55,21 +56,13 @@ static int open_dev(void)
 	return fd;
 }
 
-static void *map_anon(size_t len, int thp)
+/* Anonymous memory, THP-advised at a THP boundary (@thp) or not. */
+static void *map_mem(size_t len, int thp)
 {
-	size_t align = thp ? 2UL << 20 : 0;
-	uint8_t *p = mmap(NULL, len + align, PROT_READ | PROT_WRITE,
-			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	void *p = thp ? map_thp(len) : map_anon(len);
 
-	if (p == MAP_FAILED)
+	if (!p)
 		die("mmap");
-	if (thp) {
-		uint8_t *a = (uint8_t *)(((uintptr_t)p + align - 1) & ~(align - 1));
-
-		if (madvise(a, len, MADV_HUGEPAGE))
-			perror("madvise(MADV_HUGEPAGE)");
-		return a;
-	}
 	return p;
 }
 
@@ -83,16 +76,14 @@ static unsigned long long unpin(int fd, unsigned int handle, unsigned int flags)
 	return ns;
 }
 
-static void query(int fd, unsigned int handle, const char *when)
+static void show_query(int fd, unsigned int handle, const char *when)
 {
 	struct pinio_query q;
 	int ret = ioc_query(fd, handle, &q);
 
 	if (ret)
 		die_errno("PINIO_IOC_QUERY", -ret);
-	printf("  query %-22s pages %llu, folios %llu (large %llu), dma-pinned %llu, anon %llu "
-	       "(exclusive %llu), zero-page %llu, longterm-pinnable %llu, charged %llu, "
-	       "refcount %d..%d, mapcount %d..%d\n",
+	printf("  query %-22s pages %llu, folios %llu (large %llu), dma-pinned %llu, anon %llu (exclusive %llu), zero-page %llu, longterm-pinnable %llu, charged %llu, refcount %d..%d, mapcount %d..%d\n",
 	       when, q.nr_pages, q.nr_folios, q.nr_large_folios, q.nr_dma_pinned, q.nr_anon,
 	       q.nr_anon_exclusive, q.nr_zero_page, q.nr_longterm_pinnable, q.charged_pages,
 	       q.refcount_min, q.refcount_max, q.mapcount_min, q.mapcount_max);
@@ -108,7 +99,7 @@ static void dma(int fd, unsigned int handle, unsigned int dir, size_t store_off,
 
 static void store_fill(int fd, size_t off, size_t len, int byte)
 {
-	void *b = map_anon(len, 0);
+	void *b = map_mem(len, 0);
 
 	memset(b, byte, len);
 	if (pwrite(fd, b, len, off) != (ssize_t)len)
@@ -118,13 +109,13 @@ static void store_fill(int fd, size_t off, size_t len, int byte)
 
 static int store_byte(int fd, size_t off)
 {
-	uint8_t *b = map_anon(page_size, 0);
+	uint8_t *b = map_mem(psize(), 0);
 	int v;
 
-	if (pread(fd, b, page_size, off) != page_size)
+	if (pread(fd, b, psize(), off) != (ssize_t)psize())
 		die("pread");
 	v = b[0];
-	munmap(b, page_size);
+	munmap(b, psize());
 	return v;
 }
 
@@ -158,8 +149,8 @@ static int cmd_info(void)
 static int cmd_rw(size_t size)
 {
 	int fd = open_dev();
-	uint8_t *w = map_anon(size, 0), *r = map_anon(size, 0);
-	long long acq0 = vmstat("nr_foll_pin_acquired"), rel0 = vmstat("nr_foll_pin_released");
+	uint8_t *w = map_mem(size, 0), *r = map_mem(size, 0);
+	long long acq0 = vmstat_read("nr_foll_pin_acquired"), rel0 = vmstat_read("nr_foll_pin_released");
 	long long bp0 = pinio_counter("bytes_pinned");
 	ssize_t n;
 	size_t i;
@@ -177,7 +168,7 @@ static int cmd_rw(size_t size)
 	i = memcmp(w, r, size) ? 1 : 0;
 	printf("  %zd bytes moved each way; data %s\n", n, i ? "DIFFERS" : "identical");
 	printf("  FOLL_PIN pins: %lld acquired, %lld released (/proc/vmstat deltas)\n",
-	       vmstat("nr_foll_pin_acquired") - acq0, vmstat("nr_foll_pin_released") - rel0);
+	       vmstat_read("nr_foll_pin_acquired") - acq0, vmstat_read("nr_foll_pin_released") - rel0);
 	printf("  bytes through pinned user pages (debugfs): %lld\n",
 	       pinio_counter("bytes_pinned") - bp0);
 	close(fd);
@@ -192,22 +183,23 @@ static int cmd_rw(size_t size)
 static int cmd_cow(int get, int child_writes)
 {
 	int fd = open_dev();
-	uint8_t *buf = map_anon(page_size, 0);
+	uint8_t *buf = map_mem(psize(), 0);
 	int to_child[2], from_child[2];
 	unsigned int flags = PINIO_PIN_WRITE | (get ? PINIO_PIN_GET : 0);
 	int handle, child_sees, parent_sees, expect_parent;
 	char c;
 	pid_t pid;
 
-	printf("cow --mode %s --writer %s\n", get ? "get" : "pin", child_writes ? "child" : "parent");
-	memset(buf, 'P', page_size);
+	printf("cow --mode %s --writer %s\n",
+	       get ? "get" : "pin", child_writes ? "child" : "parent");
+	memset(buf, 'P', psize());
 	printf("1. private anonymous page filled with 'P'\n");
-	handle = ioc_pin(fd, buf, page_size, flags, 0, NULL);
+	handle = ioc_pin(fd, buf, psize(), flags, 0, NULL);
 	if (handle < 0)
 		die_errno("PINIO_IOC_PIN", (int)-handle);
 	printf("2. %s it for writing (handle %d)\n",
 	       get ? "get_user_pages_fast (FOLL_GET)" : "pin_user_pages_fast (FOLL_PIN)", handle);
-	query(fd, handle, "after pin:");
+	show_query(fd, handle, "after pin:");
 	if (pipe(to_child) || pipe(from_child))
 		die("pipe");
 	pid = fork();
@@ -215,7 +207,7 @@ static int cmd_cow(int get, int child_writes)
 		die("fork");
 	if (!pid) {
 		if (child_writes)
-			memset(buf, 'C', page_size);
+			memset(buf, 'C', psize());
 		c = 1;
 		write(from_child[1], &c, 1);
 		read(to_child[0], &c, 1); /* wait for the device write */
@@ -224,14 +216,15 @@ static int cmd_cow(int get, int child_writes)
 		_exit(0);
 	}
 	read(from_child[0], &c, 1);
-	printf("3. fork()%s\n", child_writes ? "; the child writes 'C' to its view of the page" : "");
+	printf("3. fork()%s\n",
+	       child_writes ? "; the child writes 'C' to its view of the page" : "");
 	if (!child_writes) {
-		memset(buf, 'W', page_size);
+		memset(buf, 'W', psize());
 		printf("4. the parent writes 'W' to the page\n");
 	}
-	query(fd, handle, "after fork+write:");
-	store_fill(fd, 0, page_size, 'D');
-	dma(fd, handle, PINIO_DMA_TO_PAGES, 0, page_size);
+	show_query(fd, handle, "after fork+write:");
+	store_fill(fd, 0, psize(), 'D');
+	dma(fd, handle, PINIO_DMA_TO_PAGES, 0, psize());
 	printf("5. the device writes 'D' into the held page (PINIO_IOC_DMA)\n");
 	c = 1;
 	write(to_child[1], &c, 1);
@@ -262,14 +255,14 @@ static int cmd_cow(int get, int child_writes)
 static int cmd_rocow(int get)
 {
 	int fd = open_dev();
-	uint8_t *buf = map_anon(page_size, 0);
+	uint8_t *buf = map_mem(psize(), 0);
 	int handle, seen, expect;
 	int p[2];
 	pid_t pid;
 	char c;
 
 	printf("rocow --mode %s\n", get ? "get" : "pin");
-	memset(buf, 'A', page_size);
+	memset(buf, 'A', psize());
 	if (pipe(p))
 		die("pipe");
 	pid = fork();
@@ -280,14 +273,14 @@ static int cmd_rocow(int get)
 		_exit(0);
 	}
 	printf("1. page filled with 'A', shared with a child by fork()\n");
-	handle = ioc_pin(fd, buf, page_size, get ? PINIO_PIN_GET : 0, 0, NULL);
+	handle = ioc_pin(fd, buf, psize(), get ? PINIO_PIN_GET : 0, 0, NULL);
 	if (handle < 0)
 		die_errno("PINIO_IOC_PIN", (int)-handle);
 	printf("2. the parent %s it read-only\n", get ? "gets (FOLL_GET)" : "pins (FOLL_PIN)");
-	query(fd, handle, "after R/O pin:");
-	memset(buf, 'B', page_size);
+	show_query(fd, handle, "after R/O pin:");
+	memset(buf, 'B', psize());
 	printf("3. the parent writes 'B'\n");
-	dma(fd, handle, PINIO_DMA_FROM_PAGES, 0, page_size);
+	dma(fd, handle, PINIO_DMA_FROM_PAGES, 0, psize());
 	seen = store_byte(fd, 0);
 	printf("4. the device reads the held page: %s\n", show(seen));
 	c = 1;
@@ -307,11 +300,11 @@ static int cmd_pin(size_t len, int get, int write, int longterm, int nofault,
 		   unsigned int per_call, int thp, int hold)
 {
 	int fd = open_dev();
-	uint8_t *buf = map_anon(len, thp);
+	uint8_t *buf = map_mem(len, thp);
 	unsigned int flags = (get ? PINIO_PIN_GET : 0) | (write ? PINIO_PIN_WRITE : 0) |
 			     (longterm ? PINIO_PIN_LONGTERM : 0) | (nofault ? PINIO_PIN_NOFAULT : 0);
-	long long acq0 = vmstat("nr_foll_pin_acquired"), rel0 = vmstat("nr_foll_pin_released");
-	long long vmpin0 = proc_status_kb("VmPin:");
+	long long acq0 = vmstat_read("nr_foll_pin_acquired"), rel0 = vmstat_read("nr_foll_pin_released");
+	long long vmpin0 = vmpin_kb(0);
 	struct pinio_pin p;
 	unsigned long long unpin_ns;
 	int handle;
@@ -328,9 +321,9 @@ static int cmd_pin(size_t len, int get, int write, int longterm, int nofault,
 	}
 	printf("  handle %d: %llu pages in %llu ns (%.1f ns/page), %llu pages charged to pinned_vm\n",
 	       handle, p.nr_pages, p.pin_ns, (double)p.pin_ns / p.nr_pages, p.charged_pages);
-	printf("  VmPin %lld kB -> %lld kB; nr_foll_pin_acquired +%lld\n", vmpin0, proc_status_kb("VmPin:"),
-	       vmstat("nr_foll_pin_acquired") - acq0);
-	query(fd, handle, "while held:");
+	printf("  VmPin %lld kB -> %lld kB; nr_foll_pin_acquired +%lld\n", vmpin0, vmpin_kb(0),
+	       vmstat_read("nr_foll_pin_acquired") - acq0);
+	show_query(fd, handle, "while held:");
 	if (hold > 0) {
 		printf("  holding for %d s ...\n", hold);
 		fflush(stdout);
@@ -338,8 +331,8 @@ static int cmd_pin(size_t len, int get, int write, int longterm, int nofault,
 	}
 	unpin_ns = unpin(fd, handle, 0);
 	printf("  unpinned in %llu ns (%.1f ns/page); VmPin %lld kB; nr_foll_pin_released +%lld\n",
-	       unpin_ns, (double)unpin_ns / p.nr_pages, proc_status_kb("VmPin:"),
-	       vmstat("nr_foll_pin_released") - rel0);
+	       unpin_ns, (double)unpin_ns / p.nr_pages, vmpin_kb(0),
+	       vmstat_read("nr_foll_pin_released") - rel0);
 	close(fd);
 	return 0;
 }
@@ -349,7 +342,7 @@ static int cmd_query(void)
 {
 	int fd = open_dev(), handle, mfd;
 	size_t len = 4UL << 20;
-	uint8_t *anon = map_anon(len, 0), *thp = map_anon(len, 1), *shm;
+	uint8_t *anon = map_mem(len, 0), *thp = map_mem(len, 1), *shm;
 
 	memset(anon, 1, len);
 	memset(thp, 1, len);
@@ -366,14 +359,14 @@ static int cmd_query(void)
 		{ "THP-advised, long-term", thp, PINIO_PIN_WRITE | PINIO_PIN_LONGTERM },
 		{ "memfd (shmem), pin", shm, PINIO_PIN_WRITE },
 	};
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		handle = ioc_pin(fd, cases[i].addr, len, cases[i].flags, 0, NULL);
 		printf("%s:\n", cases[i].name);
 		if (handle < 0) {
 			printf("  PINIO_IOC_PIN failed: %s\n", strerror(-handle));
 			continue;
 		}
-		query(fd, handle, "");
+		show_query(fd, handle, "");
 		unpin(fd, handle, 0);
 	}
 	close(mfd);
@@ -381,13 +374,48 @@ static int cmd_query(void)
 	return 0;
 }
 
-static void usage(void)
+/* A step of an experiment, on stdout. */
+static void say(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * The O_DIRECT + fork problem with a real asynchronous read in flight (pinio_async.h): the
+ * read is queued with all its pages taken, the process forks, the parent writes the other
+ * half of the same page, then the device's data lands. Whose memory got it?
+ */
+static int cmd_dio_fork(int get, unsigned int latency_us)
+{
+	struct dio_fork x = { .get = get, .latency_us = latency_us, .store_off = 0 };
+	int ok;
+
+	printf("dio-fork --mode %s --latency %u\n", get ? "get" : "pin", latency_us);
+	if (dio_fork_run(&x, say)) {
+		printf("=> no verdict: %s\n", x.error);
+		return 1;
+	}
+	ok = dio_fork_as_expected(&x);
+	printf("=> %s: the parent %s the device's data%s (expected for this mode: %s)\n",
+	       ok ? "as expected" : "UNEXPECTED",
+	       x.parent[0] == DIO_FORK_DEVICE ? "got" : "lost",
+	       x.child[0] == DIO_FORK_DEVICE ? ", the child's copy got it" : "",
+	       dio_fork_expected_parent(get) == DIO_FORK_DEVICE ? "got" : "lost");
+	return ok ? 0 : 1;
+}
+
+static void usage_exit(void)
 {
 	fprintf(stderr,
 		"usage: pinio-ctl info | rw [--size N] | cow --mode get|pin [--writer parent|child]\n"
 		"       | rocow --mode get|pin | query\n"
 		"       | pin --len N [--mode pin|get] [--write] [--longterm] [--nofault]\n"
-		"             [--per-call N] [--thp] [--hold SECONDS]\n");
+		"             [--per-call N] [--thp] [--hold SECONDS]\n"
+		"       | dio-fork --mode pin|get [--latency US]\n");
 	exit(2);
 }
 
@@ -399,18 +427,18 @@ int main(int argc, char **argv)
 		{ "write", no_argument, 0, 'W' }, { "longterm", no_argument, 0, 'L' },
 		{ "nofault", no_argument, 0, 'N' }, { "per-call", required_argument, 0, 'n' },
 		{ "thp", no_argument, 0, 'T' }, { "hold", required_argument, 0, 'H' },
+		{ "latency", required_argument, 0, 'u' },
 		{ 0 },
 	};
 	int get = 0, child_writes = 0, write = 0, longterm = 0, nofault = 0, thp = 0, hold = 0;
 	size_t len = 1UL << 20;
-	unsigned int per_call = 0;
+	unsigned int per_call = 0, latency_us = 300000;
 	const char *cmd;
 	int c;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	page_size = sysconf(_SC_PAGESIZE);
 	if (argc < 2)
-		usage();
+		usage_exit();
 	cmd = argv[1];
 	optind = 2;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -419,17 +447,38 @@ int main(int argc, char **argv)
 			if (!strcmp(optarg, "get"))
 				get = 1;
 			else if (strcmp(optarg, "pin"))
-				usage();
+				usage_exit();
 			break;
-		case 'w': child_writes = !strcmp(optarg, "child"); break;
-		case 'l': case 's': len = parse_size("pinio-ctl", optarg); break;
-		case 'W': write = 1; break;
-		case 'L': longterm = 1; break;
-		case 'N': nofault = 1; break;
-		case 'n': per_call = strtoul(optarg, NULL, 0); break;
-		case 'T': thp = 1; break;
-		case 'H': hold = atoi(optarg); break;
-		default: usage();
+		case 'w':
+			child_writes = !strcmp(optarg, "child");
+			break;
+		case 'l':
+		case 's':
+			len = parse_size("pinio-ctl", optarg);
+			break;
+		case 'W':
+			write = 1;
+			break;
+		case 'L':
+			longterm = 1;
+			break;
+		case 'N':
+			nofault = 1;
+			break;
+		case 'n':
+			per_call = strtoul(optarg, NULL, 0);
+			break;
+		case 'T':
+			thp = 1;
+			break;
+		case 'H':
+			hold = atoi(optarg);
+			break;
+		case 'u':
+			latency_us = strtoul(optarg, NULL, 0);
+			break;
+		default:
+			usage_exit();
 		}
 	}
 	if (!strcmp(cmd, "info"))
@@ -444,6 +493,8 @@ int main(int argc, char **argv)
 		return cmd_pin(len, get, write, longterm, nofault, per_call, thp, hold);
 	if (!strcmp(cmd, "query"))
 		return cmd_query();
-	usage();
+	if (!strcmp(cmd, "dio-fork"))
+		return cmd_dio_fork(get, latency_us);
+	usage_exit();
 	return 2;
 }

@@ -29,7 +29,8 @@
  *
  * Writes to the store stay inside the store window (pinio_stress.h); reads go anywhere.
  * Options: --seed N (default $PINIO_SEED, else the clock), --ops N (calls per test; default
- * $PINIO_FUZZ_OPS, else 5000), then the harness's own.
+ * $PINIO_FUZZ_OPS, else 5000; at most FUZZ_MAX_OPS, for the fixed time limit), then the
+ * harness's own.
  */
 #include "pinio_stress.h"
 
@@ -38,49 +39,55 @@
 static uint64_t seed;
 static unsigned int nops = 5000;
 
-#define ST_LIST(X) X(calls) X(ok) X(einval) X(efault) X(enomem) X(enospc) X(eperm) X(enotty) \
-	X(eother) X(short_count) X(pins_ok) X(handles_checked) X(ramdisk_compared) \
-	X(ramdisk_differences) X(ramdisk_quirks)
-#define ST_ENUM(n) F_##n,
-#define ST_NAME(n) #n,
-enum { ST_LIST(ST_ENUM) NR_ST };
-static const char *const st_names[] = { ST_LIST(ST_NAME) };
+/* Calls per test at most, and each test's time limit: up to 0.1 s a call, and 2 minutes. */
+#define FUZZ_MAX_OPS	20000
+#define FUZZ_TIMEOUT	(120 + FUZZ_MAX_OPS / 10)
+
+FIXTURE(fuzzer) {};
+FIXTURE_SETUP(fuzzer) {}
+FIXTURE_TEARDOWN(fuzzer) {}
+
+enum {
+	F_calls, F_ok, F_einval, F_efault, F_enomem, F_enospc, F_eperm, F_enotty, F_eother,
+	F_short_count, F_pins_ok, F_handles_checked, F_ramdisk_compared, F_ramdisk_differences,
+	F_ramdisk_quirks, NR_ST
+};
+static const char *const st_names[NR_ST] = {
+	[F_calls] = "calls", [F_ok] = "ok", [F_einval] = "einval", [F_efault] = "efault",
+	[F_enomem] = "enomem", [F_enospc] = "enospc", [F_eperm] = "eperm", [F_enotty] = "enotty",
+	[F_eother] = "eother", [F_short_count] = "short_count", [F_pins_ok] = "pins_ok",
+	[F_handles_checked] = "handles_checked", [F_ramdisk_compared] = "ramdisk_compared",
+	[F_ramdisk_differences] = "ramdisk_differences", [F_ramdisk_quirks] = "ramdisk_quirks",
+};
 static struct pst_stats *st;
 
 /* The VFS's cap on one read or write (MAX_RW_COUNT). */
-#define MAX_RW_COUNT_USER	((uint64_t)INT_MAX & ~(uint64_t)(pst_psz() - 1))
+#define MAX_RW_COUNT_USER	((uint64_t)INT_MAX & ~(uint64_t)(psize() - 1))
 
 static size_t ps;
 static struct pst_window win;
 static uint64_t sect;
 static uint64_t cap_pages;
 
-static inline uint64_t rnd(uint64_t *r, uint64_t n)
-{
-	return n ? prng_below(r, n) : 0;
-}
-
-static inline bool chance(uint64_t *r, unsigned int one_in)
-{
-	return prng_below(r, one_in) == 0;
-}
-
 static void account(long long ret, int err)
 {
+	static const struct {
+		int err, stat;
+	} errs[] = {
+		{ EINVAL, F_einval }, { EFAULT, F_efault }, { ENOMEM, F_enomem },
+		{ ENOSPC, F_enospc }, { EPERM, F_eperm }, { ENOTTY, F_enotty },
+	};
+	int stat = F_eother;
+
 	pst_add(st, F_calls, 1);
 	if (ret >= 0) {
 		pst_add(st, F_ok, 1);
 		return;
 	}
-	switch (err) {
-	case EINVAL: pst_add(st, F_einval, 1); break;
-	case EFAULT: pst_add(st, F_efault, 1); break;
-	case ENOMEM: pst_add(st, F_enomem, 1); break;
-	case ENOSPC: pst_add(st, F_enospc, 1); break;
-	case EPERM: pst_add(st, F_eperm, 1); break;
-	case ENOTTY: pst_add(st, F_enotty, 1); break;
-	default: pst_add(st, F_eother, 1); break;
-	}
+	for (size_t i = 0; i < ARRAY_SIZE(errs); i++)
+		if (errs[i].err == err)
+			stat = errs[i].stat;
+	pst_add(st, stat, 1);
 }
 
 /* ---- memory -------------------------------------------------------------------------- */
@@ -89,13 +96,13 @@ static void account(long long ret, int err)
  * One reservation: [guard][arena: touched part | untouched part][read-only][PROT_NONE]
  * [RW page][PROT_NONE page][guard]. Nothing else is ever mapped inside it.
  */
-#define ARENA_LEN	(20 * PST_MiB)
-#define TOUCHED_LEN	(18 * PST_MiB)
+#define ARENA_LEN	(20 * MiB)
+#define TOUCHED_LEN	(18 * MiB)
 /* The longest range the ioctl tests pin. */
-#define PIN_LEN		(8 * PST_MiB)
-#define RO_LEN		(64 * PST_KiB)
-#define NONE_LEN	(64 * PST_KiB)
-#define GUARD_LEN	(1 * PST_MiB)
+#define PIN_LEN		(8 * MiB)
+#define RO_LEN		(64 * KiB)
+#define NONE_LEN	(64 * KiB)
+#define GUARD_LEN	(1 * MiB)
 
 static struct {
 	uint8_t *base, *arena, *ro, *none, *edge;	/* edge: RW page, PROT_NONE after it */
@@ -137,8 +144,10 @@ static void mem_teardown(void)
 /* What pinning [addr, addr + len) would meet. */
 enum memclass { MEM_OK, MEM_MAYBE, MEM_BAD };
 
-/* After a fork the arena's pages are shared copy-on-write: a FOLL_NOFAULT pin may then need
- * a fault it is not allowed to take. */
+/*
+ * After a fork the arena's pages are shared copy-on-write: a FOLL_NOFAULT pin may then need
+ * a fault it is not allowed to take.
+ */
 static bool cow_shared;
 
 static enum memclass classify_pin(uint64_t addr, uint64_t len, uint32_t flags)
@@ -169,54 +178,54 @@ static uint64_t gen_addr(uint64_t *r, bool aligned)
 	};
 	uint64_t a;
 
-	switch (rnd(r, 20)) {
+	switch (prng_below(r, 20)) {
 	case 0: case 1:
-		a = kernel[rnd(r, sizeof(kernel) / sizeof(kernel[0]))];
+		a = kernel[prng_below(r, ARRAY_SIZE(kernel))];
 		break;
 	case 2:
-		a = rnd(r, 4) * 0x1000;					/* NULL page */
+		a = prng_below(r, 4) * 0x1000;					/* NULL page */
 		break;
 	case 3:
-		a = (uintptr_t)M.ro + ps * rnd(r, RO_LEN / ps);
+		a = (uintptr_t)M.ro + ps * prng_below(r, RO_LEN / ps);
 		break;
 	case 4:
-		a = (uintptr_t)M.none + ps * rnd(r, NONE_LEN / ps);
+		a = (uintptr_t)M.none + ps * prng_below(r, NONE_LEN / ps);
 		break;
 	case 5:
-		a = (uintptr_t)M.base + ps * rnd(r, GUARD_LEN / ps);	/* guard */
+		a = (uintptr_t)M.base + ps * prng_below(r, GUARD_LEN / ps);	/* guard */
 		break;
 	case 6:
 		a = prng_next(r) | (1ULL << 63);			/* random, not user */
 		break;
 	case 7: case 8:
-		a = (uintptr_t)M.arena + TOUCHED_LEN + ps * rnd(r, (ARENA_LEN - TOUCHED_LEN) / ps);
+		a = (uintptr_t)M.arena + TOUCHED_LEN + ps * prng_below(r, (ARENA_LEN - TOUCHED_LEN) / ps);
 		break;
 	default:
-		a = (uintptr_t)M.arena + ps * rnd(r, TOUCHED_LEN / ps);
+		a = (uintptr_t)M.arena + ps * prng_below(r, TOUCHED_LEN / ps);
 		break;
 	}
-	if (!aligned || chance(r, 16))
-		a += 1 + rnd(r, ps - 1);
+	if (!aligned || prng_chance(r, 16))
+		a += 1 + prng_below(r, ps - 1);
 	return a;
 }
 
 static uint64_t gen_len(uint64_t *r)
 {
-	switch (rnd(r, 20)) {
+	switch (prng_below(r, 20)) {
 	case 0:
 		return 0;
 	case 1:
-		return 1 + rnd(r, 3 * ps);			/* misaligned */
+		return 1 + prng_below(r, 3 * ps);			/* misaligned */
 	case 2:
-		return 1ULL << (30 + rnd(r, 34));		/* huge */
+		return 1ULL << (30 + prng_below(r, 34));		/* huge */
 	case 3:
-		return ~0ULL - rnd(r, 4) * ps + 1 - ps;		/* overflows any address */
+		return ~0ULL - prng_below(r, 4) * ps + 1 - ps;		/* overflows any address */
 	case 4:
-		return (cap_pages + 1 + rnd(r, 16)) * ps;	/* over the per-file cap */
+		return (cap_pages + 1 + prng_below(r, 16)) * ps;	/* over the per-file cap */
 	case 5: case 6: case 7:
-		return ps * (1 + rnd(r, PIN_LEN / ps));
+		return ps * (1 + prng_below(r, PIN_LEN / ps));
 	default:
-		return ps * (1 + rnd(r, 16));
+		return ps * (1 + prng_below(r, 16));
 	}
 }
 
@@ -311,7 +320,7 @@ enum ptrclass { P_OK, P_MISALIGNED, P_RO, P_STRADDLE, P_NULL, P_KERNEL, P_NONE, 
 
 static enum ptrclass gen_ptrclass(uint64_t *r)
 {
-	return chance(r, 5) ? (enum ptrclass)(1 + rnd(r, NR_P - 1)) : P_OK;
+	return prng_chance(r, 5) ? (enum ptrclass)(1 + prng_below(r, NR_P - 1)) : P_OK;
 }
 
 /* Places @len bytes of @src where class @pc says; returns the pointer to pass. */
@@ -385,26 +394,40 @@ static const char *errname(int e)
 	static char buf[32];
 
 	switch (e) {
-	case 0: return "success";
-	case EINVAL: return "EINVAL";
-	case EFAULT: return "EFAULT";
-	case ENOMEM: return "ENOMEM";
-	case ENOSPC: return "ENOSPC";
-	case EPERM: return "EPERM";
-	case ENOTTY: return "ENOTTY";
-	case EOPNOTSUPP: return "EOPNOTSUPP";
-	case EAGAIN: return "EAGAIN";
-	case ESPIPE: return "ESPIPE";
-	case EBADF: return "EBADF";
-	case ENODEV: return "ENODEV";
+	case 0:
+		return "success";
+	case EINVAL:
+		return "EINVAL";
+	case EFAULT:
+		return "EFAULT";
+	case ENOMEM:
+		return "ENOMEM";
+	case ENOSPC:
+		return "ENOSPC";
+	case EPERM:
+		return "EPERM";
+	case ENOTTY:
+		return "ENOTTY";
+	case EOPNOTSUPP:
+		return "EOPNOTSUPP";
+	case EAGAIN:
+		return "EAGAIN";
+	case ESPIPE:
+		return "ESPIPE";
+	case EBADF:
+		return "EBADF";
+	case ENODEV:
+		return "ENODEV";
 	default:
 		snprintf(buf, sizeof(buf), "errno %d", e);
 		return buf;
 	}
 }
 
-/* Model consistency: every live handle answers QUERY as recorded; the FOLL_PIN pins held
- * system-wide are those of the model's handles (GUP takes no pin on the shared zero page). */
+/*
+ * Model consistency: every live handle answers QUERY as recorded; the FOLL_PIN pins held
+ * system-wide are those of the model's handles (GUP takes no pin on the shared zero page).
+ */
 static void model_check(struct fuzz *z)
 {
 	long long pins = pins_outstanding() - z->pins0, want = model_pins(z->f, 3);
@@ -428,9 +451,8 @@ static void model_check(struct fuzz *z)
 			    q.nr_folios > q.nr_pages ||
 			    (!(m->flags & PINIO_PIN_GET) &&
 			     q.nr_dma_pinned + q.nr_zero_page < q.nr_pages))
-				MISMATCH(z, "file %d handle %u: QUERY flags %#x addr %#llx len %#llx "
-					 "pages %llu pinned %llu zero %llu charged %llu; model flags "
-					 "%#x addr %#llx len %#llx", i, m->h, q.flags,
+				MISMATCH(z, "file %d handle %u: QUERY flags %#x addr %#llx len %#llx pages %llu pinned %llu zero %llu charged %llu; model flags %#x addr %#llx len %#llx",
+					 i, m->h, q.flags,
 					 (unsigned long long)q.addr, (unsigned long long)q.len,
 					 (unsigned long long)q.nr_pages,
 					 (unsigned long long)q.nr_dma_pinned,
@@ -449,21 +471,27 @@ static void model_check(struct fuzz *z)
 
 /* ---- ioctl generation and expectations ----------------------------------------------- */
 
+/* The modelled commands first (picked by known_cmds[rnd(r, 6)]), then the others pinio has. */
 static const unsigned int known_cmds[] = {
 	PINIO_IOC_INFO, PINIO_IOC_PIN, PINIO_IOC_UNPIN, PINIO_IOC_QUERY, PINIO_IOC_DMA,
-	PINIO_IOC_SET_CONFIG,
+	PINIO_IOC_SET_CONFIG, PINIO_IOC_GET_CONFIG, PINIO_IOC_DUMP,
 };
 
 static bool is_known(unsigned int cmd)
 {
-	for (size_t i = 0; i < sizeof(known_cmds) / sizeof(known_cmds[0]); i++)
+	/* Known but not modelled: an output-only copy of the file's configuration. */
+	if (cmd == PINIO_IOC_GET_CONFIG)
+		return true;
+	for (size_t i = 0; i < ARRAY_SIZE(known_cmds); i++)
 		if (known_cmds[i] == cmd)
 			return true;
 	return false;
 }
 
-/* A command number that is none of pinio's, and none the VFS handles itself (FIOCLEX,
- * FIONBIO, FIFREEZE, FICLONE, FS_IOC_FIEMAP, FIGETBSZ, FS_IOC_GETFSUUID ...). */
+/*
+ * A command number that is none of pinio's, and none the VFS handles itself (FIOCLEX,
+ * FIONBIO, FIFREEZE, FICLONE, FS_IOC_FIEMAP, FIGETBSZ, FS_IOC_GETFSUUID ...).
+ */
 static unsigned int gen_other_cmd(uint64_t *r)
 {
 	static const unsigned char vfs_types[] = { 'T', 'X', 'f', 0x94, 0x15, 0x00 };
@@ -471,15 +499,15 @@ static unsigned int gen_other_cmd(uint64_t *r)
 	bool vfs;
 
 	do {
-		unsigned int type = chance(r, 2) ? PINIO_IOC_MAGIC : rnd(r, 256);
-		unsigned int nr = chance(r, 2) ? rnd(r, 16) : rnd(r, 256);
-		unsigned int size = chance(r, 2) ? 8 * rnd(r, 16) : rnd(r, 1 << 14);
+		unsigned int type = prng_chance(r, 2) ? PINIO_IOC_MAGIC : prng_below(r, 256);
+		unsigned int nr = prng_chance(r, 2) ? prng_below(r, 16) : prng_below(r, 256);
+		unsigned int size = prng_chance(r, 2) ? 8 * prng_below(r, 16) : prng_below(r, 1 << 14);
 
-		cmd = _IOC(rnd(r, 4), type, nr, size);
-		if (chance(r, 4))	/* one of pinio's with another size or direction */
-			cmd = (known_cmds[rnd(r, 6)] & ~(_IOC_SIZEMASK << _IOC_SIZESHIFT)) |
-			      (rnd(r, 1 << 14) << _IOC_SIZESHIFT);
-		if (chance(r, 8))
+		cmd = _IOC(prng_below(r, 4), type, nr, size);
+		if (prng_chance(r, 4))	/* one of pinio's with another size or direction */
+			cmd = (known_cmds[prng_below(r, 6)] & ~(_IOC_SIZEMASK << _IOC_SIZESHIFT)) |
+			      (prng_below(r, 1 << 14) << _IOC_SIZESHIFT);
+		if (prng_chance(r, 8))
 			cmd = (uint32_t)prng_next(r);
 		vfs = false;
 		for (size_t i = 0; i < sizeof(vfs_types); i++)
@@ -491,15 +519,15 @@ static unsigned int gen_other_cmd(uint64_t *r)
 static void fill_reserved(uint64_t *r, __u64 *res, int n, bool *bad)
 {
 	memset(res, 0, n * sizeof(*res));
-	if (chance(r, 10)) {
-		res[rnd(r, n)] = chance(r, 2) ? 1ULL << rnd(r, 64) : prng_next(r) | 1;
+	if (prng_chance(r, 10)) {
+		res[prng_below(r, n)] = prng_chance(r, 2) ? 1ULL << prng_below(r, 64) : prng_next(r) | 1;
 		*bad = true;
 	}
 }
 
 static struct mfile *pick_file(struct fuzz *z)
 {
-	return &z->f[rnd(&z->r, 3)];
+	return &z->f[prng_below(&z->r, 3)];
 }
 
 static uint32_t gen_handle(struct fuzz *z, struct mfile *f)
@@ -507,20 +535,20 @@ static uint32_t gen_handle(struct fuzz *z, struct mfile *f)
 	uint64_t *r = &z->r;
 	struct mfile *o;
 
-	switch (rnd(r, 8)) {
+	switch (prng_below(r, 8)) {
 	case 0:
 		return 0;
 	case 1:
 		return (uint32_t)prng_next(r);
 	case 2:		/* another file's handle (foreign) */
-		o = &z->f[rnd(r, 3)];
-		return o->n ? o->hs[rnd(r, o->n)].h : o->next;
+		o = &z->f[prng_below(r, 3)];
+		return o->n ? o->hs[prng_below(r, o->n)].h : o->next;
 	case 3:		/* the next one, not issued yet */
 		return mf_next_handle(f);
 	case 4:		/* one recently released (stale) */
-		return f->next > 1 ? f->next - 1 - rnd(r, f->next - 1) : 1;
+		return f->next > 1 ? f->next - 1 - prng_below(r, f->next - 1) : 1;
 	default:
-		return f->n ? f->hs[rnd(r, f->n)].h : 1 + rnd(r, 8);
+		return f->n ? f->hs[prng_below(r, f->n)].h : 1 + prng_below(r, 8);
 	}
 }
 
@@ -531,15 +559,15 @@ static int expect_pin(struct fuzz *z, struct mfile *f, const struct pinio_pin *p
 
 	*maybe = false;
 	if (bad || (p->flags & ~PINIO_PIN_FLAGS_ALL))
-		return EINVAL;
+		return -EINVAL;
 	if (!p->len || p->addr % ps || p->len % ps)
-		return EINVAL;
+		return -EINVAL;
 	if (p->addr + p->len < p->addr)
-		return EINVAL;
+		return -EINVAL;
 	if ((p->flags & PINIO_PIN_GET) && (p->flags & PINIO_PIN_LONGTERM))
-		return EINVAL;
+		return -EINVAL;
 	if (f->held + pages > cap_pages)
-		return ENOMEM;
+		return -ENOMEM;
 	switch (classify_pin(p->addr, p->len, p->flags)) {
 	case MEM_OK:
 		return 0;
@@ -547,7 +575,7 @@ static int expect_pin(struct fuzz *z, struct mfile *f, const struct pinio_pin *p
 		*maybe = true;
 		return 0;
 	default:
-		return EFAULT;
+		return -EFAULT;
 	}
 }
 
@@ -558,7 +586,7 @@ static void ioctl_one(struct fuzz *z)
 	struct mfile *f = pick_file(z);
 	enum ptrclass pc = gen_ptrclass(r);
 	unsigned int cmd;
-	int want = 0, got, which = chance(r, 8) ? -1 : (int)rnd(r, 6);
+	int want = 0, got, which = prng_chance(r, 8) ? -1 : (int)prng_below(r, 6);
 	bool maybe = false, bad = false, effect;
 	union {
 		struct pinio_info info;
@@ -591,17 +619,17 @@ static void ioctl_one(struct fuzz *z)
 		struct pinio_pin *pp = &a.pin;
 		static const uint32_t ppc[] = { 0, 1, 3, 64, 0xffffffffu };
 
-		pp->addr = gen_addr(r, !chance(r, 10));
+		pp->addr = gen_addr(r, !prng_chance(r, 10));
 		pp->len = gen_len(r);
-		pp->flags = chance(r, 8) ? (uint32_t)prng_next(r) : (uint32_t)rnd(r, 16);
-		pp->pages_per_call = ppc[rnd(r, 5)];
+		pp->flags = prng_chance(r, 8) ? (uint32_t)prng_next(r) : (uint32_t)prng_below(r, 16);
+		pp->pages_per_call = ppc[prng_below(r, 5)];
 		pp->reserved0 = 0;
-		if (chance(r, 20)) {
-			pp->reserved0 = 1 + rnd(r, 1000);
+		if (prng_chance(r, 20)) {
+			pp->reserved0 = 1 + prng_below(r, 1000);
 			bad = true;
 		}
 		fill_reserved(r, pp->reserved, 2, &bad);
-		want = expect_pin(z, f, pp, bad, &maybe);
+		want = -expect_pin(z, f, pp, bad, &maybe);
 		if (!ptr_readable(pc))
 			want = EFAULT;
 		else if (!want && pc == P_RO)
@@ -614,7 +642,7 @@ static void ioctl_one(struct fuzz *z)
 		struct pinio_unpin *u = &a.unpin;
 
 		u->handle = gen_handle(z, f);
-		u->flags = chance(r, 10) ? (uint32_t)prng_next(r) : (uint32_t)rnd(r, 2);
+		u->flags = prng_chance(r, 10) ? (uint32_t)prng_next(r) : (uint32_t)prng_below(r, 2);
 		fill_reserved(r, u->reserved, 2, &bad);
 		m = mf_find(f, u->handle);
 		want = (bad || (u->flags & ~PINIO_UNPIN_FLAGS_ALL) || !m) ? EINVAL : 0;
@@ -642,35 +670,55 @@ static void ioctl_one(struct fuzz *z)
 
 		d->handle = gen_handle(z, f);
 		m = mf_find(f, d->handle);
-		hlen = m ? m->len : 64 * PST_KiB;
-		d->flags = chance(r, 10) ? (chance(r, 2) ? 0 : (uint32_t)prng_next(r) | 3) :
-					   fl[rnd(r, 2)];
-		switch (rnd(r, 10)) {
-		case 0: d->range_offset = hlen + rnd(r, 2 * ps); break;
-		case 1: d->range_offset = ~0ULL - rnd(r, ps); break;
-		default: d->range_offset = rnd(r, hlen); break;
+		hlen = m ? m->len : 64 * KiB;
+		d->flags = prng_chance(r, 10) ? (prng_chance(r, 2) ? 0 : (uint32_t)prng_next(r) | 3) :
+					   fl[prng_below(r, 2)];
+		switch (prng_below(r, 10)) {
+		case 0:
+			d->range_offset = hlen + prng_below(r, 2 * ps);
+			break;
+		case 1:
+			d->range_offset = ~0ULL - prng_below(r, ps);
+			break;
+		default:
+			d->range_offset = prng_below(r, hlen);
+			break;
 		}
-		switch (rnd(r, 10)) {
-		case 0: d->len = 0; break;
-		case 1: d->len = ~0ULL - rnd(r, 16); break;
-		case 2: d->len = hlen - d->range_offset % (hlen + 1) + 1 + rnd(r, ps); break;
-		default: d->len = rnd(r, hlen - d->range_offset % (hlen + 1) + 1); break;
+		switch (prng_below(r, 10)) {
+		case 0:
+			d->len = 0;
+			break;
+		case 1:
+			d->len = ~0ULL - prng_below(r, 16);
+			break;
+		case 2:
+			d->len = hlen - d->range_offset % (hlen + 1) + 1 + prng_below(r, ps);
+			break;
+		default:
+			d->len = prng_below(r, hlen - d->range_offset % (hlen + 1) + 1);
+			break;
 		}
-		if (d->flags == PINIO_DMA_TO_PAGES || chance(r, 3)) {
+		if (d->flags == PINIO_DMA_TO_PAGES || prng_chance(r, 3)) {
 			/* Reading the store: anywhere, including past the end. */
-			switch (rnd(r, 8)) {
-			case 0: d->store_offset = win.store_size - rnd(r, 2 * ps); break;
-			case 1: d->store_offset = ~0ULL - rnd(r, ps); break;
-			default: d->store_offset = rnd(r, win.store_size); break;
+			switch (prng_below(r, 8)) {
+			case 0:
+				d->store_offset = win.store_size - prng_below(r, 2 * ps);
+				break;
+			case 1:
+				d->store_offset = ~0ULL - prng_below(r, ps);
+				break;
+			default:
+				d->store_offset = prng_below(r, win.store_size);
+				break;
 			}
 		}
 		if (d->flags != PINIO_DMA_TO_PAGES) {
 			/* Anything that might write the store stays in the window. */
-			if (d->len <= win.len && !chance(r, 8))
-				d->store_offset = win.start + rnd(r, win.len - d->len + 1);
+			if (d->len <= win.len && !prng_chance(r, 8))
+				d->store_offset = win.start + prng_below(r, win.len - d->len + 1);
 			else
-				d->store_offset = chance(r, 2) ? win.store_size + rnd(r, ps) :
-								 ~0ULL - rnd(r, ps);
+				d->store_offset = prng_chance(r, 2) ? win.store_size + prng_below(r, ps) :
+								 ~0ULL - prng_below(r, ps);
 		}
 		fill_reserved(r, d->reserved, 2, &bad);
 		if (bad || !m)
@@ -696,15 +744,15 @@ static void ioctl_one(struct fuzz *z)
 	default: {	/* SET_CONFIG: input only */
 		struct pinio_config *c = &a.config;
 
-		c->dma_delay_us = chance(r, 6) ? 1000001 + rnd(r, 1u << 31) :
-				  chance(r, 2) ? 0 : rnd(r, 300);
-		c->flags = chance(r, 12) ? (__u32)rnd(r, 1u << 31) :
-			   (__u32)rnd(r, PINIO_CONFIG_FLAGS_ALL + 1);
+		c->dma_delay_us = prng_chance(r, 6) ? 1000001 + prng_below(r, 1u << 31) :
+				  prng_chance(r, 2) ? 0 : prng_below(r, 300);
+		c->flags = prng_chance(r, 12) ? (__u32)prng_below(r, 1u << 31) :
+			   (__u32)prng_below(r, PINIO_CONFIG_FLAGS_ALL + 1);
 		bad |= !!(c->flags & ~PINIO_CONFIG_FLAGS_ALL);
-		c->latency_us = chance(r, 12) ? 10000001 + rnd(r, 1000) :
-				rnd(r, 300);
-		c->queue_depth = chance(r, 12) ? PINIO_QUEUE_DEPTH_MAX + 1 :
-				 rnd(r, 64);
+		c->latency_us = prng_chance(r, 12) ? 10000001 + prng_below(r, 1000) :
+				prng_below(r, 300);
+		c->queue_depth = prng_chance(r, 12) ? PINIO_QUEUE_DEPTH_MAX + 1 :
+				 prng_below(r, 64);
 		fill_reserved(r, c->reserved, 2, &bad);
 		want = (bad || c->dma_delay_us > 1000000 ||
 			c->latency_us > 10000000 ||
@@ -723,9 +771,9 @@ static void ioctl_one(struct fuzz *z)
 	memset(&out, 0, sizeof(out));
 	fetch_arg(pc, p, &out, len < sizeof(out) ? len : sizeof(out));
 
-	if (maybe && which == 1 && (got == 0 || got == EFAULT)) {
-		want = got;	/* read-only or unpopulated pages: either is right */
-	}
+	/* Read-only or unpopulated pages: either is right. */
+	if (maybe && which == 1 && (got == 0 || got == EFAULT))
+		want = got;
 	if (got != want) {
 		MISMATCH(z, "ioctl %#x (%s) on file %ld, arg %s: got %s, want %s", cmd,
 			 which < 0 ? "other" : which == 0 ? "INFO" : which == 1 ? "PIN" :
@@ -754,8 +802,10 @@ static void ioctl_one(struct fuzz *z)
 		break;
 	case 1:
 		if (!got) {
-			/* Handles are only documented as non-zero (and, so that no call
-			 * can reach another pin, unique in the file). */
+			/*
+			 * Handles are only documented as non-zero (and, so that no call
+			 * can reach another pin, unique in the file).
+			 */
 			if (!out.pin.handle || mf_find(f, out.pin.handle) ||
 			    out.pin.nr_pages != a.pin.len / ps || out.pin.reserved0 ||
 			    out.pin.reserved[0] || out.pin.reserved[1] ||
@@ -791,21 +841,27 @@ static void ioctl_one(struct fuzz *z)
 	}
 }
 
-/* The end of every test: nothing held, nothing charged, the device still works. */
-static void finish(struct __test_metadata *_metadata, struct fuzz *z)
+/*
+ * The end of every test: its statistics printed as those of @test (if not NULL), every file
+ * closed, nothing left pinned, the device still working, the test's memory unmapped.
+ */
+static void finish(struct __test_metadata *_metadata, struct fuzz *z, const char *test)
 {
 	char why[256];
 	long long left;
 
+	if (test)
+		pst_print_stats(test, st, st_names, NR_ST);
 	for (int i = 0; i < 3; i++)
 		mf_close(&z->f[i]);
-	left = pst_pins_settle(z->pins0, 3000);
+	left = pst_pins_settle(NULL, z->pins0, 3000);
 	EXPECT_EQ(0, left) TH_LOG("%lld FOLL_PIN pins left after closing every file", left);
-	EXPECT_EQ(0, pst_vmpin_kb(0));
+	EXPECT_EQ(0, vmpin_kb(0));
 	EXPECT_EQ(0, pst_device_works(win.start, seed, why, sizeof(why)))
 		TH_LOG("the device no longer works: %s", why);
 	EXPECT_EQ(0, z->mismatches) TH_LOG("%d results differed from the model; the first: %s",
 					   z->mismatches, st->fail[0]);
+	mem_teardown();
 }
 
 static int fuzz_setup(struct __test_metadata *_metadata, struct fuzz *z, uint64_t salt)
@@ -816,7 +872,7 @@ static int fuzz_setup(struct __test_metadata *_metadata, struct fuzz *z, uint64_
 	memset(z, 0, sizeof(*z));
 	z->meta = _metadata;
 	z->r = pst_mix(seed, salt);
-	ps = pst_psz();
+	ps = psize();
 	memset(st, 0, sizeof(*st));
 	fd = open(PINIO_DEV, O_RDWR);
 	if (fd < 0 || ioc_info(fd, &info) || pst_window_get(fd, &win))
@@ -835,7 +891,7 @@ static int fuzz_setup(struct __test_metadata *_metadata, struct fuzz *z, uint64_
 	return 0;
 }
 
-TEST(ioctl_model)
+TEST_F_TIMEOUT(fuzzer, ioctl_model, FUZZ_TIMEOUT)
 {
 	struct fuzz z;
 
@@ -844,7 +900,7 @@ TEST(ioctl_model)
 		ioctl_one(&z);
 		if (z.op % 97 == 0)
 			model_check(&z);
-		if (chance(&z.r, 300)) {	/* a file closes with its pins, a new one opens */
+		if (prng_chance(&z.r, 300)) {	/* a file closes with its pins, a new one opens */
 			struct mfile *f = pick_file(&z);
 
 			mf_close(f);
@@ -852,13 +908,11 @@ TEST(ioctl_model)
 		}
 	}
 	model_check(&z);
-	pst_print_stats("ioctl_model", st, st_names, NR_ST);
-	finish(_metadata, &z);
-	mem_teardown();
+	finish(_metadata, &z, "ioctl_model");
 }
 
 /* Raw random bytes, random command numbers: only documented errors, nothing held after. */
-TEST(ioctl_garbage)
+TEST_F_TIMEOUT(fuzzer, ioctl_garbage, FUZZ_TIMEOUT)
 {
 	struct fuzz z;
 	uint8_t raw[256];
@@ -867,7 +921,7 @@ TEST(ioctl_garbage)
 	for (z.op = 0; z.op < nops && z.mismatches < 20; z.op++) {
 		uint64_t *r = &z.r;
 		struct mfile *f = pick_file(&z);
-		unsigned int cmd = chance(r, 2) ? known_cmds[rnd(r, 6)] : gen_other_cmd(r);
+		unsigned int cmd = prng_chance(r, 2) ? known_cmds[prng_below(r, 6)] : gen_other_cmd(r);
 		enum ptrclass pc = gen_ptrclass(r);
 		long ret;
 		int e;
@@ -878,16 +932,16 @@ TEST(ioctl_garbage)
 
 			memcpy(raw + i, &v, 8);
 		}
-		if (chance(r, 4))	/* mostly zeroes: reaches further into the checks */
+		if (prng_chance(r, 4))	/* mostly zeroes: reaches further into the checks */
 			for (size_t i = 0; i < sizeof(raw); i++)
-				if (!chance(r, 16))
+				if (!prng_chance(r, 16))
 					raw[i] = 0;
 		if (cmd == PINIO_IOC_PIN) {
 			/* Never our own text, data or stack: the arena, or not user memory. */
 			uint64_t addr;
 
 			memcpy(&addr, raw, 8);
-			if (chance(r, 4))
+			if (prng_chance(r, 4))
 				addr = (uintptr_t)M.arena + ((addr % TOUCHED_LEN) & ~(ps - 1));
 			else if (addr < (1ULL << 47))
 				addr |= 1ULL << 63;
@@ -905,7 +959,7 @@ TEST(ioctl_garbage)
 			memcpy(raw, &d, sizeof(d));
 		}
 		p = place_arg(pc, raw, is_known(cmd) ? _IOC_SIZE(cmd) : 128);
-		if (chance(r, 16))
+		if (prng_chance(r, 16))
 			p = (void *)(uintptr_t)(prng_next(r) | (1ULL << 63));
 		errno = 0;
 		ret = ioctl(f->fd, cmd, p);
@@ -921,14 +975,12 @@ TEST(ioctl_garbage)
 		if (cmd == PINIO_IOC_SET_CONFIG && !e)
 			pinio_set_dma_delay(f->fd, 0);
 		/* A pin that raw bytes happened to make valid is released at close. */
-		if (chance(r, 200)) {
+		if (prng_chance(r, 200)) {
 			mf_close(f);
 			mf_open(f);
 		}
 	}
-	pst_print_stats("ioctl_garbage", st, st_names, NR_ST);
-	finish(_metadata, &z);
-	mem_teardown();
+	finish(_metadata, &z, "ioctl_garbage");
 }
 
 /* ---- read/write ---------------------------------------------------------------------- */
@@ -942,29 +994,29 @@ static uint8_t *gen_buf(uint64_t *r, enum bufclass bc, uint64_t len, bool misali
 
 	switch (bc) {
 	case B_UNTOUCHED:
-		off = TOUCHED_LEN + sect * rnd(r, (ARENA_LEN - TOUCHED_LEN) / sect);
+		off = TOUCHED_LEN + sect * prng_below(r, (ARENA_LEN - TOUCHED_LEN) / sect);
 		b = M.arena + off;
 		break;
 	case B_RO:
-		b = M.ro + sect * rnd(r, RO_LEN / sect);
+		b = M.ro + sect * prng_below(r, RO_LEN / sect);
 		break;
 	case B_NONE:
-		b = M.none + sect * rnd(r, NONE_LEN / sect);
+		b = M.none + sect * prng_below(r, NONE_LEN / sect);
 		break;
 	case B_STRADDLE:	/* the end of the RW edge page, running into PROT_NONE */
-		b = M.edge + ps - sect * (1 + rnd(r, ps / sect - 1));
+		b = M.edge + ps - sect * (1 + prng_below(r, ps / sect - 1));
 		break;
 	case B_KERNEL:
-		return (uint8_t *)(uintptr_t)(chance(r, 2) ? 0xffff888000000000ULL :
+		return (uint8_t *)(uintptr_t)(prng_chance(r, 2) ? 0xffff888000000000ULL :
 					      0xffffffff81000000ULL);
 	case B_NULL:
 		return NULL;
 	default:
-		off = len < TOUCHED_LEN ? sect * rnd(r, (TOUCHED_LEN - len) / sect + 1) : 0;
+		off = len < TOUCHED_LEN ? sect * prng_below(r, (TOUCHED_LEN - len) / sect + 1) : 0;
 		b = M.arena + off;
 		break;
 	}
-	return misalign ? b + 1 + rnd(r, sect - 1) : b;
+	return misalign ? b + 1 + prng_below(r, sect - 1) : b;
 }
 
 /* Whether all of [b, b + len) is memory the call may use (@w: it writes into it). */
@@ -1061,11 +1113,9 @@ static long long ram_written(struct fuzz *z, int fd, uint64_t off, uint64_t len,
 	if (off >= end || off % sect)
 		return -1;
 	end = end - (end - off) % sect;
-	for (uint64_t at = off; at < end && first < 0; at += win.len) {
+	for (uint64_t at = off; at < end && first < 0 && compare; at += win.len) {
 		uint64_t l = end - at < win.len ? end - at : win.len;
 
-		if (!compare)
-			break;
 		if (pread(fd, rw_scratch[1], l, at) != (ssize_t)l ||
 		    pread(ramfd, rw_scratch[0], l, at) != (ssize_t)l) {
 			MISMATCH(z, "reading back %#llx+%#llx failed", (unsigned long long)at,
@@ -1087,45 +1137,65 @@ static void rw_one(struct fuzz *z)
 {
 	uint64_t *r = &z->r;
 	struct mfile *f = pick_file(z);
-	bool wr = chance(r, 2), vec = chance(r, 2), v2 = vec && chance(r, 2), clean = true;
-	bool misaligned_mem = false, pos_form = !chance(r, 6), compare, quirk = false;
+	bool wr = prng_chance(r, 2), vec = prng_chance(r, 2), v2 = vec && prng_chance(r, 2), clean = true;
+	bool misaligned_mem = false, pos_form = !prng_chance(r, 6), compare, quirk;
 	static struct iovec iov[IOV_MAX];
-	int n = 1, flags = 0, e, want, rflags_bad = 0;
+	int n = 1, flags = 0, e, re, want, rflags_bad = 0, first = 0;
 	uint64_t len = 0, off, count, size = win.store_size, h = 0;
-	long long ret, want_ret;
+	long long ret, want_ret, rret, at;
 
 	/* Offset. */
-	switch (rnd(r, 12)) {
-	case 0: off = size - sect * rnd(r, 16); break;			/* near or at the end */
-	case 1: off = size + sect * rnd(r, 16); break;			/* past the end */
-	case 2: off = -(uint64_t)sect * (1 + rnd(r, 4)); break;		/* negative */
-	case 3: off = 1ULL << (40 + rnd(r, 23)); break;			/* huge */
-	case 4: off = win.start + 1 + rnd(r, sect - 1); break;		/* misaligned */
-	case 5:							/* anywhere (reads) */
-		off = sect * rnd(r, size / sect);
+	switch (prng_below(r, 12)) {
+	case 0:
+		off = size - sect * prng_below(r, 16);	/* near or at the end */
 		break;
-	default: off = win.start + sect * rnd(r, win.len / sect); break;
+	case 1:
+		off = size + sect * prng_below(r, 16);	/* past the end */
+		break;
+	case 2:
+		off = -(uint64_t)sect * (1 + prng_below(r, 4));	/* negative */
+		break;
+	case 3:
+		off = 1ULL << (40 + prng_below(r, 23));	/* huge */
+		break;
+	case 4:
+		off = win.start + 1 + prng_below(r, sect - 1);	/* misaligned */
+		break;
+	case 5:
+		off = sect * prng_below(r, size / sect);	/* anywhere (reads) */
+		break;
+	default:
+		off = win.start + sect * prng_below(r, win.len / sect);
+		break;
 	}
 	/* Buffers: up to IOV_MAX segments. */
-	n = vec ? (int)(chance(r, 20) ? 9 + rnd(r, IOV_MAX - 8) : rnd(r, 9)) : 1;
-	if (vec && chance(r, 50))
+	n = vec ? (int)(prng_chance(r, 20) ? 9 + prng_below(r, IOV_MAX - 8) : prng_below(r, 9)) : 1;
+	if (vec && prng_chance(r, 50))
 		n = 0;
 	for (int i = 0; i < n; i++) {
 		/* Long vectors: about as many odd segments per vector as short ones have. */
 		unsigned int odds = n > 8 ? n / 2 : 1;
-		enum bufclass bc = chance(r, 4 * odds) ? (enum bufclass)(1 + rnd(r, NR_B - 1)) :
-			B_OK;
-		bool mis = chance(r, 16 * odds);
+		enum bufclass bc = prng_chance(r, 4 * odds) ?
+			(enum bufclass)(1 + prng_below(r, NR_B - 1)) : B_OK;
+		bool mis = prng_chance(r, 16 * odds);
 		uint64_t l;
 
-		switch (rnd(r, 12 * odds)) {
-		case 0: l = 0; break;
-		case 1: l = 1 + rnd(r, 2 * sect); break;			/* misaligned */
-		case 2: l = 1ULL << (31 + rnd(r, 20)); break;			/* huge */
-		case 3:						/* up to 2 or 16 MiB */
-			l = sect * (1 + rnd(r, (chance(r, 4) ? 16 : 2) * PST_MiB / sect));
+		switch (prng_below(r, 12 * odds)) {
+		case 0:
+			l = 0;
 			break;
-		default: l = sect * (1 + rnd(r, n > 64 ? 8 : 64)); break;
+		case 1:
+			l = 1 + prng_below(r, 2 * sect);	/* misaligned */
+			break;
+		case 2:
+			l = 1ULL << (31 + prng_below(r, 20));	/* huge */
+			break;
+		case 3:					/* up to 2 or 16 MiB */
+			l = sect * (1 + prng_below(r, (prng_chance(r, 4) ? 16 : 2) * MiB / sect));
+			break;
+		default:
+			l = sect * (1 + prng_below(r, n > 64 ? 8 : 64));
+			break;
 		}
 		iov[i].iov_base = gen_buf(r, bc, l, mis);
 		iov[i].iov_len = l;
@@ -1138,20 +1208,22 @@ static void rw_one(struct fuzz *z)
 	if (v2) {
 		static const int fl[] = { 0, RWF_HIPRI, RWF_DSYNC, RWF_SYNC, RWF_NOWAIT };
 
-		flags = fl[rnd(r, 5)];
-		if (chance(r, 16)) {
-			flags = 1 << (10 + rnd(r, 20));		/* not a flag (yet) */
+		flags = fl[prng_below(r, 5)];
+		if (prng_chance(r, 16)) {
+			flags = 1 << (10 + prng_below(r, 20));		/* not a flag (yet) */
 			rflags_bad = 1;
 		}
 	}
-	/* Writes never reach outside the window: an offset + length that could write
-	 * elsewhere is moved into it or made invalid. */
+	/*
+	 * Writes never reach outside the window: an offset + length that could write
+	 * elsewhere is moved into it or made invalid.
+	 */
 	if (wr && off < size && (off < win.start || off + len > win.start + win.len ||
 				 off + len < off)) {
 		if (len <= win.len)
-			off = win.start + sect * rnd(r, (win.len - len) / sect + 1);
+			off = win.start + sect * prng_below(r, (win.len - len) / sect + 1);
 		else
-			off = size + sect * rnd(r, 4);
+			off = size + sect * prng_below(r, 4);
 	}
 
 	/* The ramdisk gets the same call (below): a read's bytes start the same both times. */
@@ -1240,70 +1312,58 @@ static void rw_one(struct fuzz *z)
 		h = rw_span(iov, n, off < size ? count : 0, true, 0);
 		rw_span(iov, n, off < size ? count : 0, false, 0x5a);
 	}
-	{
-		long long rret, at;
-		int re, first = 0;
+	errno = 0;
+	if (!vec)
+		rret = wr ? pwrite(ramfd, iov[0].iov_base, len, off) :
+			    pread(ramfd, iov[0].iov_base, len, off);
+	else if (!v2)
+		rret = wr ? pwritev(ramfd, iov, n, off) : preadv(ramfd, iov, n, off);
+	else
+		rret = wr ? pwritev2(ramfd, iov, n, off, flags) : preadv2(ramfd, iov, n, off, flags);
+	re = rret < 0 ? errno : 0;
+	pst_add(st, F_ramdisk_compared, 1);
+	/*
+	 * After leading empty segments the block layer takes the first non-empty one without
+	 * checking its alignment; brd then stores a misaligned one out of place (it advances by
+	 * whole sectors after each bvec), pinio in order: the README's documented difference in
+	 * the bytes, not in the result.
+	 */
+	while (first < n && !iov[first].iov_len)
+		first++;
+	quirk = vec && first > 0 && first < n &&
+		(((uintptr_t)iov[first].iov_base | iov[first].iov_len) % sect);
+	if ((rret < 0) != (ret < 0) || (ret < 0 && re != e) || (ret >= 0 && ret != rret)) {
+		char segs[160] = "";
 
-		errno = 0;
-		if (!vec)
-			rret = wr ? pwrite(ramfd, iov[0].iov_base, len, off) :
-				    pread(ramfd, iov[0].iov_base, len, off);
-		else if (!v2)
-			rret = wr ? pwritev(ramfd, iov, n, off) : preadv(ramfd, iov, n, off);
-		else
-			rret = wr ? pwritev2(ramfd, iov, n, off, flags) :
-				    preadv2(ramfd, iov, n, off, flags);
-		re = rret < 0 ? errno : 0;
-		pst_add(st, F_ramdisk_compared, 1);
-		/*
-		 * After leading empty segments the block layer takes the first non-empty one
-		 * without checking its alignment; brd then stores a misaligned one out of place
-		 * (it advances by whole sectors after each bvec), pinio in order: the README's one
-		 * documented difference in the bytes, not in the result.
-		 */
-		while (first < n && !iov[first].iov_len)
-			first++;
-		quirk = vec && first > 0 && first < n &&
-			(((uintptr_t)iov[first].iov_base | iov[first].iov_len) % sect);
-		if ((rret < 0) != (ret < 0) || (ret < 0 && re != e) || (ret >= 0 && ret != rret)) {
-			char segs[160] = "";
-
-			for (int i = 0, o = 0; i < n && o < (int)sizeof(segs) - 24; i++)
-				o += snprintf(segs + o, sizeof(segs) - o, " %#lx+%#zx",
-					      (unsigned long)((uintptr_t)iov[i].iov_base & 0xfff),
-					      iov[i].iov_len);
-			ksft_print_msg("segments (address %% 4096 + length):%s\n", segs);
-			pst_add(st, F_ramdisk_differences, 1);
-			MISMATCH(z,
-				 "%s%s at %#llx, %d segment(s), %llu bytes%s%s: pinio %lld (%s), ramdisk %lld (%s)",
-				 wr ? "write" : "read", vec ? "v" : "", (unsigned long long)off, n,
-				 (unsigned long long)len,
-				 misaligned_mem ? " (misaligned memory)" : "",
-				 clean ? "" : " (bad memory)", ret, errname(e), rret, errname(re));
-		}
-		if (!wr && h != rw_span(iov, n, off < size ? count : 0, true, 0)) {
-			if (quirk) {
-				pst_add(st, F_ramdisk_quirks, 1);
-			} else {
-				pst_add(st, F_ramdisk_differences, 1);
-				MISMATCH(z, "read at %#llx, %d segment(s), %llu bytes, %lld read: %s",
-					 (unsigned long long)off, n, (unsigned long long)len, ret,
-					 "pinio and the ramdisk changed the buffer differently");
-			}
-		}
-		at = wr ? ram_written(z, f->fd, off, len, true) : -1;
-		if (at >= 0 && quirk) {
-			pst_add(st, F_ramdisk_quirks, 1);
-		} else if (at >= 0) {
-			pst_add(st, F_ramdisk_differences, 1);
+		for (int i = 0, o = 0; i < n && o < (int)sizeof(segs) - 24; i++)
+			o += snprintf(segs + o, sizeof(segs) - o, " %#lx+%#zx",
+				      (unsigned long)((uintptr_t)iov[i].iov_base & 0xfff),
+				      iov[i].iov_len);
+		ksft_print_msg("segments (address %% 4096 + length):%s\n", segs);
+		pst_add(st, F_ramdisk_differences, 1);
+		MISMATCH(z, "%s%s at %#llx, %d segment(s), %llu bytes%s%s: pinio %lld (%s), ramdisk %lld (%s)",
+			 wr ? "write" : "read", vec ? "v" : "", (unsigned long long)off, n,
+			 (unsigned long long)len, misaligned_mem ? " (misaligned memory)" : "",
+			 clean ? "" : " (bad memory)", ret, errname(e), rret, errname(re));
+	}
+	if (!wr && h != rw_span(iov, n, off < size ? count : 0, true, 0)) {
+		pst_add(st, quirk ? F_ramdisk_quirks : F_ramdisk_differences, 1);
+		if (!quirk)
+			MISMATCH(z, "read at %#llx, %d segment(s), %llu bytes, %lld read: %s",
+				 (unsigned long long)off, n, (unsigned long long)len, ret,
+				 "pinio and the ramdisk changed the buffer differently");
+	}
+	at = wr ? ram_written(z, f->fd, off, len, true) : -1;
+	if (at >= 0) {
+		pst_add(st, quirk ? F_ramdisk_quirks : F_ramdisk_differences, 1);
+		if (!quirk)
 			MISMATCH(z, "write at %#llx, %d segment(s), %llu bytes, %lld written: %s %#llx",
 				 (unsigned long long)off, n, (unsigned long long)len, ret,
 				 "the devices differ at", at);
-		}
 	}
 }
 
-TEST(rw_model)
+TEST_F_TIMEOUT(fuzzer, rw_model, FUZZ_TIMEOUT)
 {
 	struct fuzz z;
 
@@ -1320,9 +1380,9 @@ TEST(rw_model)
 		ramfd = -1;
 	}
 	/* The ramdisk starts with the store's bytes (but for the range never written). */
-	if (ramfd >= 0 && win.store_size >= 64 * PST_MiB) {
-		ASSERT_EQ(0, ram_sync(0, 56 * PST_MiB));
-		ASSERT_EQ(0, ram_sync(58 * PST_MiB, win.store_size - 58 * PST_MiB));
+	if (ramfd >= 0 && win.store_size >= 64 * MiB) {
+		ASSERT_EQ(0, ram_sync(0, 56 * MiB));
+		ASSERT_EQ(0, ram_sync(58 * MiB, win.store_size - 58 * MiB));
 	} else if (ramfd >= 0) {
 		ASSERT_EQ(0, ram_sync(0, win.store_size));
 	}
@@ -1332,13 +1392,11 @@ TEST(rw_model)
 		close(ramfd);
 	for (int d = 0; d < 2; d++)
 		munmap(rw_scratch[d], win.len);
-	pst_print_stats("rw_model", st, st_names, NR_ST);
-	finish(_metadata, &z);
-	mem_teardown();
+	finish(_metadata, &z, "rw_model");
 }
 
 /* Splice, sendfile and the file operations pinio does not have. */
-TEST(misc_fops)
+TEST_F_TIMEOUT(fuzzer, misc_fops, FUZZ_TIMEOUT)
 {
 	struct fuzz z;
 	int pipefd[2], memfd;
@@ -1347,13 +1405,13 @@ TEST(misc_fops)
 	ASSERT_EQ(0, pipe2(pipefd, O_NONBLOCK));
 	memfd = memfd_create("pinio-fuzz", 0);
 	ASSERT_LE(0, memfd);
-	ASSERT_EQ(0, ftruncate(memfd, PST_MiB));
+	ASSERT_EQ(0, ftruncate(memfd, MiB));
 	for (z.op = 0; z.op < nops / 4 && z.mismatches < 20; z.op++) {
 		uint64_t *r = &z.r;
 		struct mfile *f = pick_file(&z);
-		uint64_t len = chance(r, 4) ? rnd(r, PST_MiB) : sect * rnd(r, 128);
-		loff_t off = chance(r, 6) ? (loff_t)prng_next(r) :
-			     (loff_t)(win.start + sect * rnd(r, win.len / sect));
+		uint64_t len = prng_chance(r, 4) ? prng_below(r, MiB) : sect * prng_below(r, 128);
+		loff_t off = prng_chance(r, 6) ? (loff_t)prng_next(r) :
+			     (loff_t)(win.start + sect * prng_below(r, win.len / sect));
 		long long ret;
 		int e;
 		char drain[4096];
@@ -1363,7 +1421,7 @@ TEST(misc_fops)
 		    ((uint64_t)off < win.start || (uint64_t)off + len > win.start + win.len))
 			off = win.store_size;	/* no writes outside the window */
 		errno = 0;
-		switch (rnd(r, 8)) {
+		switch (prng_below(r, 8)) {
 		case 0:		/* pipe -> device */
 			if (write(pipefd[1], M.arena, len > 65536 ? 65536 : len) < 0)
 				break;
@@ -1374,7 +1432,7 @@ TEST(misc_fops)
 				MISMATCH(&z, "splice to the device: %s", errname(e));
 			break;
 		case 1:		/* device -> pipe */
-			off = chance(r, 4) ? (loff_t)prng_next(r) : (loff_t)rnd(r, win.store_size);
+			off = prng_chance(r, 4) ? (loff_t)prng_next(r) : (loff_t)prng_below(r, win.store_size);
 			ret = splice(f->fd, &off, pipefd[1], NULL, len, SPLICE_F_NONBLOCK);
 			e = ret < 0 ? errno : 0;
 			account(ret, e);
@@ -1384,8 +1442,8 @@ TEST(misc_fops)
 		case 2:		/* memfd -> device, at the file position: in the window */
 			if (len > win.len)
 				len = win.len;
-			lseek(f->fd, chance(r, 8) ? (off_t)win.store_size :
-				     (off_t)(win.start + sect * rnd(r, (win.len - len) / sect + 1)),
+			lseek(f->fd, prng_chance(r, 8) ? (off_t)win.store_size :
+				     (off_t)(win.start + sect * prng_below(r, (win.len - len) / sect + 1)),
 			      SEEK_SET);
 			ret = sendfile(f->fd, memfd, NULL, len);
 			e = ret < 0 ? errno : 0;
@@ -1393,7 +1451,7 @@ TEST(misc_fops)
 			/* The file position decides where: it is in the window or past the end. */
 			break;
 		case 3:		/* device -> memfd */
-			off = chance(r, 4) ? (loff_t)prng_next(r) : (loff_t)rnd(r, win.store_size);
+			off = prng_chance(r, 4) ? (loff_t)prng_next(r) : (loff_t)prng_below(r, win.store_size);
 			lseek(memfd, 0, SEEK_SET);
 			ret = sendfile(memfd, f->fd, &off, len);
 			e = ret < 0 ? errno : 0;
@@ -1402,8 +1460,8 @@ TEST(misc_fops)
 				MISMATCH(&z, "sendfile from the device: %s", errname(e));
 			break;
 		case 4: {	/* lseek */
-			int whence = rnd(r, 6);
-			off_t o = chance(r, 2) ? (off_t)prng_next(r) : (off_t)rnd(r, win.store_size);
+			int whence = prng_below(r, 6);
+			off_t o = prng_chance(r, 2) ? (off_t)prng_next(r) : (off_t)prng_below(r, win.store_size);
 
 			ret = lseek(f->fd, o, whence);
 			e = ret < 0 ? errno : 0;
@@ -1427,12 +1485,12 @@ TEST(misc_fops)
 			}
 			break;
 		case 6:		/* fsync, fdatasync */
-			ret = chance(r, 2) ? fsync(f->fd) : fdatasync(f->fd);
+			ret = prng_chance(r, 2) ? fsync(f->fd) : fdatasync(f->fd);
 			account(ret, ret ? errno : 0);
 			break;
 		default:	/* fallocate, ftruncate */
-			ret = chance(r, 2) ? fallocate(f->fd, rnd(r, 64), rnd(r, PST_MiB), 4096) :
-					     ftruncate(f->fd, rnd(r, PST_MiB));
+			ret = prng_chance(r, 2) ? fallocate(f->fd, prng_below(r, 64), prng_below(r, MiB), 4096) :
+					     ftruncate(f->fd, prng_below(r, MiB));
 			e = ret ? errno : 0;
 			account(ret, e);
 			if (!e)
@@ -1441,19 +1499,17 @@ TEST(misc_fops)
 		}
 		while (read(pipefd[0], drain, sizeof(drain)) > 0)
 			;
-		if (chance(r, 4))
-			lseek(f->fd, chance(r, 2) ? win.start : win.store_size, SEEK_SET);
+		if (prng_chance(r, 4))
+			lseek(f->fd, prng_chance(r, 2) ? win.start : win.store_size, SEEK_SET);
 	}
 	close(pipefd[0]);
 	close(pipefd[1]);
 	close(memfd);
-	pst_print_stats("misc_fops", st, st_names, NR_ST);
-	finish(_metadata, &z);
-	mem_teardown();
+	finish(_metadata, &z, "misc_fops");
 }
 
 /* Stale and foreign handles, and handles inherited by a child. */
-TEST(handles)
+TEST_F_TIMEOUT(fuzzer, handles, FUZZ_TIMEOUT)
 {
 	struct pinio_query q;
 	struct fuzz z;
@@ -1499,10 +1555,10 @@ TEST(handles)
 	cow_shared = true;
 	EXPECT_EQ(-EINVAL, ioc_unpin(z.f[0].fd, h2, 0));
 	EXPECT_EQ(2, pins_outstanding() - z.pins0);
-	EXPECT_EQ(0, pst_vmpin_kb(0));		/* charged to the child, not to us */
+	EXPECT_EQ(0, vmpin_kb(0));		/* charged to the child, not to us */
 	/* The closed file's pins are gone with it, the child's included. */
 	mf_close(&z.f[0]);
-	EXPECT_EQ(0, pst_pins_settle(z.pins0, 2000));
+	EXPECT_EQ(0, pst_pins_settle(NULL, z.pins0, 2000));
 	mf_open(&z.f[0]);
 	EXPECT_EQ(-EINVAL, ioc_unpin(z.f[0].fd, h, 0));
 	h = ioc_pin(z.f[0].fd, buf, ps, 0, 0, NULL);
@@ -1515,37 +1571,20 @@ TEST(handles)
 		if (z.op % 50 == 0)
 			model_check(&z);
 	}
-	finish(_metadata, &z);
-	mem_teardown();
+	finish(_metadata, &z, NULL);
 }
 
 int main(int argc, char **argv)
 {
-	char **rest = calloc(argc + 1, sizeof(*rest));
 	const char *env = getenv("PINIO_FUZZ_OPS");
-	bool seeded = false;
-	int n = 0;
+	const struct pst_opt opts[] = { { "--ops", &nops }, { NULL } };
 
 	if (env && *env)
 		nops = strtoul(env, NULL, 0);
-	rest[n++] = argv[0];
-	for (int i = 1; i < argc; i++) {
-		if (i + 1 < argc && !strcmp(argv[i], "--seed")) {
-			seed = strtoull(argv[++i], NULL, 0);
-			seeded = true;
-		} else if (i + 1 < argc && !strcmp(argv[i], "--ops")) {
-			nops = strtoul(argv[++i], NULL, 0);
-		} else {
-			rest[n++] = argv[i];
-		}
-	}
-	if (!seeded)
-		seed = test_seed();
-	for (struct __fixture_metadata *f = __fixture_list; f; f = f->next)
-		for (struct __test_metadata *t = f->tests; t; t = t->next)
-			t->timeout = 120 + nops / 10;
+	argc = pst_parse_args(argc, argv, &seed, opts);
+	pst_clamp("--ops", &nops, 0, FUZZ_MAX_OPS);
 	st = pst_stats_new();
 	if (!st)
 		return KSFT_FAIL;
-	return test_harness_run(n, rest);
+	return test_harness_run(argc, argv);
 }

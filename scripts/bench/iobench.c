@@ -156,7 +156,7 @@ static uint64_t target_size(int f)
 	return sz;
 }
 
-static int fill(const char *path, size_t len, int direct)
+static int fill_file(const char *path, size_t len, int direct)
 {
 	size_t chunk = 1 << 20;
 	uint8_t *b = map_buf(chunk);
@@ -198,24 +198,47 @@ int main(int argc, char **argv)
 	is_write = -1;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
-		case 'f': path = optarg; break;
-		case 'o': is_write = !strcmp(optarg, "write") ? 1 : !strcmp(optarg, "read") ? 0 : -2; break;
-		case 'b': bs = parse_size("iobench", optarg); break;
-		case 't': nthreads = atoi(optarg); break;
-		case 's': span = parse_size("iobench", optarg); break;
-		case 'd': dur_ms = strtoull(optarg, NULL, 0); break;
-		case 'w': warm_ms = strtoull(optarg, NULL, 0); break;
-		case 'D': direct = 1; break;
-		case 'l': label = optarg; break;
-		case 'T': tag = optarg; break;
-		case 'F': fill_len = parse_size("iobench", optarg); break;
-		default: goto usage;
+		case 'f':
+			path = optarg;
+			break;
+		case 'o':
+			is_write = !strcmp(optarg, "write") ? 1 : !strcmp(optarg, "read") ? 0 : -2;
+			break;
+		case 'b':
+			bs = parse_size("iobench", optarg);
+			break;
+		case 't':
+			nthreads = atoi(optarg);
+			break;
+		case 's':
+			span = parse_size("iobench", optarg);
+			break;
+		case 'd':
+			dur_ms = strtoull(optarg, NULL, 0);
+			break;
+		case 'w':
+			warm_ms = strtoull(optarg, NULL, 0);
+			break;
+		case 'D':
+			direct = 1;
+			break;
+		case 'l':
+			label = optarg;
+			break;
+		case 'T':
+			tag = optarg;
+			break;
+		case 'F':
+			fill_len = parse_size("iobench", optarg);
+			break;
+		default:
+			goto usage;
 		}
 	}
 	if (!path)
 		goto usage;
 	if (fill_len)
-		return fill(path, fill_len, direct);
+		return fill_file(path, fill_len, direct);
 	if (is_write < 0 || !bs || nthreads < 1)
 		goto usage;
 
@@ -225,6 +248,7 @@ int main(int argc, char **argv)
 	if (!span)
 		span = target_size(fd);
 	size_t region = span / nthreads / bs * bs;
+
 	if (!region) {
 		fprintf(stderr, "iobench: span %zu too small for %d threads of %zu bytes\n", span,
 			nthreads, bs);
@@ -249,6 +273,7 @@ int main(int argc, char **argv)
 		if (pthread_create(&w[i].tid, NULL, work, &w[i]))
 			die("pthread_create");
 	uint64_t ops = 0, bytes = 0, nlat = 0, end = 0, sum = 0;
+
 	for (int i = 0; i < nthreads; i++) {
 		pthread_join(w[i].tid, NULL);
 		if (w[i].err) {
@@ -262,6 +287,7 @@ int main(int argc, char **argv)
 			end = w[i].end_ns;
 	}
 	uint32_t *all = malloc(sizeof(uint32_t) * (nlat ? nlat : 1));
+
 	if (!all)
 		die("malloc");
 	for (int i = 0, k = 0; i < nthreads; i++)
@@ -274,8 +300,8 @@ int main(int argc, char **argv)
 	/* Nearest-rank percentiles. */
 	uint64_t p50 = nlat ? all[(nlat * 50 + 99) / 100 - 1] : 0;
 	uint64_t p99 = nlat ? all[(nlat * 99 + 99) / 100 - 1] : 0;
-	printf("IO label=%s op=%s bs=%zu threads=%d ops=%llu bytes=%llu elapsed_ns=%llu MBps=%.1f "
-	       "mean_ns=%llu p50_ns=%llu p99_ns=%llu max_ns=%llu samples=%llu%s%s\n",
+
+	printf("IO label=%s op=%s bs=%zu threads=%d ops=%llu bytes=%llu elapsed_ns=%llu MBps=%.1f mean_ns=%llu p50_ns=%llu p99_ns=%llu max_ns=%llu samples=%llu%s%s\n",
 	       label, is_write ? "write" : "read", bs, nthreads, (unsigned long long)ops,
 	       (unsigned long long)bytes, (unsigned long long)elapsed,
 	       elapsed ? bytes * 1e3 / elapsed : 0.0,
