@@ -1000,10 +1000,23 @@ static void h_config(struct hthread *t)
 	memset(&c, 0, sizeof(c));
 	c.dma_delay_us = prng_chance(r, 2) ? 0 : prng_below(r, 2000);
 	if (bad) {
-		if (prng_chance(r, 2))
+		switch (prng_below(r, 5)) {
+		case 0:
 			c.dma_delay_us = 1000001 + prng_below(r, 1000);
-		else
-			c.reserved[prng_below(r, 3)] = 1 + prng_below(r, 100);
+			break;
+		case 1:
+			c.reserved[prng_below(r, 2)] = 1 + prng_below(r, 100);
+			break;
+		case 2:
+			c.flags = ~PINIO_CONFIG_FLAGS_ALL;
+			break;
+		case 3:
+			c.latency_us = 10000001 + prng_below(r, 1000);
+			break;
+		default:
+			c.queue_depth = PINIO_QUEUE_DEPTH_MAX + 1 + prng_below(r, 100);
+			break;
+		}
 	}
 	ret = ioctl(fd, PINIO_IOC_SET_CONFIG, &c);
 	e = errno;
@@ -1251,28 +1264,6 @@ static int hostile_main(int idx, uint64_t seed)
 /* Victims: killed with SIGKILL inside calls                                           */
 /* =================================================================================== */
 
-/* Whether a thread of @pid is inside pinio now: a pinio function on its kernel stack. */
-static bool in_pinio(pid_t pid)
-{
-	char path[320], buf[4096];
-	struct dirent *de;
-	bool found = false;
-	DIR *d;
-
-	snprintf(path, sizeof(path), "/proc/%d/task", pid);
-	d = opendir(path);
-	if (!d)
-		return false;
-	while (!found && (de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/proc/%d/task/%s/stack", pid, de->d_name);
-		found = !pst_read_file(path, buf, sizeof(buf)) && strstr(buf, "[pinio]");
-	}
-	closedir(d);
-	return found;
-}
-
 static void *victim_thread(void *arg)
 {
 	int fd = *(int *)arg;
@@ -1388,7 +1379,7 @@ static int killer_main(uint64_t seed)
 			}
 			if (pst_now_ns() < deadline[i])
 				continue;
-			if (in_pinio(pid[i]))
+			if (pst_in_pinio(pid[i]))
 				pst_add(st, S_killed_in_call, 1);
 			kill(pid[i], SIGKILL);
 			while (waitpid(pid[i], &status, 0) < 0 && errno == EINTR)
