@@ -8,8 +8,8 @@
 //! - **one bio** (`__blkdev_direct_IO_simple()` for a synchronous kiocb,
 //!   `__blkdev_direct_IO_async()` for an asynchronous one) when the iterator spans at most
 //!   [`BIO_MAX_VECS`] pages as `bio_iov_vecs_to_alloc()` counts them (`iov_iter_npages()`: each
-//!   segment's pages on their own, so 300 segments of 512 bytes in one page count 300; empty
-//!   segments count nothing; a BVEC iterator counts 0, its bvecs are used as they are);
+//!   segment's pages on their own, so 300 segments of 512 bytes packed into 38 pages count 300;
+//!   empty segments count nothing; a BVEC iterator counts 0, its bvecs are used as they are);
 //! - **bio after bio** (`__blkdev_direct_IO()`) above that.
 //!
 //! A bio is filled by `bio_iov_iter_get_pages()`: extraction after extraction

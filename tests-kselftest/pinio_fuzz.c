@@ -14,10 +14,13 @@
  *                  fails with a documented errno (ENOTTY for unknown commands).
  *   rw_model       read, pread, readv, preadv2, write, pwrite, writev, pwritev2 with
  *                  random buffers (valid, unpopulated, read-only, PROT_NONE, straddling,
- *                  kernel, misaligned), lengths (zero, huge, misaligned) and offsets
- *                  (negative, past the end, across the end, misaligned), checked against the
- *                  block-device rules of the README and, where the buffers are valid,
- *                  against the same call on the brd ramdisk /dev/ram0 with O_DIRECT.
+ *                  kernel, misaligned), up to IOV_MAX segments, lengths (zero, huge,
+ *                  misaligned, up to 16 MiB) and offsets (negative, past the end, across the
+ *                  end, misaligned, anywhere for reads), checked against the block-device
+ *                  rules of the README and against the same call on the brd ramdisk
+ *                  /dev/ram0 with O_DIRECT: the result, the errno, the caller's buffer and
+ *                  the device range written (both devices hold the same bytes from the
+ *                  start of the test).
  *   misc_fops      splice, sendfile, lseek, mmap, fsync, fallocate, ftruncate with garbage.
  *   async_model    batches of io_uring and libaio reads or writes (plain and vectored; valid,
  *                  unpopulated, read-only, PROT_NONE and straddling buffers; misaligned,
@@ -106,8 +109,10 @@ static void account(long long ret, int err)
  * One reservation: [guard][arena: touched part | untouched part][read-only][PROT_NONE]
  * [RW page][PROT_NONE page][guard]. Nothing else is ever mapped inside it.
  */
-#define ARENA_LEN	(8 * MiB)
-#define TOUCHED_LEN	(6 * MiB)
+#define ARENA_LEN	(20 * MiB)
+#define TOUCHED_LEN	(18 * MiB)
+/* The longest range the ioctl tests pin. */
+#define PIN_LEN		(8 * MiB)
 #define RO_LEN		(64 * KiB)
 #define NONE_LEN	(64 * KiB)
 #define GUARD_LEN	(1 * MiB)
@@ -231,7 +236,7 @@ static uint64_t gen_len(uint64_t *r)
 	case 4:
 		return (cap_pages + 1 + prng_below(r, 16)) * ps;	/* over the per-file cap */
 	case 5: case 6: case 7:
-		return ps * (1 + prng_below(r, ARENA_LEN / ps));
+		return ps * (1 + prng_below(r, PIN_LEN / ps));
 	default:
 		return ps * (1 + prng_below(r, 16));
 	}
@@ -1044,7 +1049,101 @@ static bool buf_valid(const uint8_t *b, uint64_t len, bool w)
 	return false;
 }
 
+/* How many leading bytes of [b, b + len) the caller may write: the arena, the edge page. */
+static uint64_t writable_len(const uint8_t *b, uint64_t len)
+{
+	uintptr_t a = (uintptr_t)b, arena = (uintptr_t)M.arena, edge = (uintptr_t)M.edge;
+
+	if (a >= arena && a < arena + ARENA_LEN)
+		return len < arena + ARENA_LEN - a ? len : arena + ARENA_LEN - a;
+	if (a >= edge && a < edge + ps)
+		return len < edge + ps - a ? len : edge + ps - a;
+	return 0;
+}
+
+/*
+ * The bytes a read of @count bytes into @iov may change, as far as the caller can write them:
+ * filled with @fill (@hash false), or hashed (@hash true, the hash returned).
+ */
+static uint64_t rw_span(const struct iovec *iov, int n, uint64_t count, bool hash, int fill)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	for (int i = 0; i < n && count; i++) {
+		uint64_t l = iov[i].iov_len < count ? iov[i].iov_len : count;
+		uint64_t w = writable_len(iov[i].iov_base, l);
+		const uint8_t *p = iov[i].iov_base;
+
+		count -= l;
+		if (!hash) {
+			memset(iov[i].iov_base, fill, w);
+			continue;
+		}
+		for (uint64_t j = 0; j < w; j += 8) {
+			uint64_t v = 0;
+
+			memcpy(&v, p + j, w - j < 8 ? w - j : 8);
+			h = (h ^ v) * 0x100000001b3ULL;
+		}
+		h = (h ^ w) * 0x100000001b3ULL;
+	}
+	return h;
+}
+
 static int ramfd = -1;
+static uint8_t *rw_scratch[2];		/* device ranges of both devices, win.len bytes each */
+
+/* Copies the store's range [@off, @off + @len) from pinio to /dev/ram0; 0 on success. */
+static int ram_sync(uint64_t off, uint64_t len)
+{
+	int fd = open(PINIO_DEV, O_RDWR | O_DIRECT);
+	int ret = fd < 0 ? -1 : 0;
+
+	while (!ret && len) {
+		uint64_t l = len < win.len ? len : win.len;
+
+		if (pread(fd, rw_scratch[0], l, off) != (ssize_t)l ||
+		    pwrite(ramfd, rw_scratch[0], l, off) != (ssize_t)l)
+			ret = -1;
+		off += l;
+		len -= l;
+	}
+	if (fd >= 0)
+		close(fd);
+	return ret;
+}
+
+/*
+ * After a write at @off of @len bytes (whatever it returned): the range it may have written
+ * must hold the same bytes on both devices (@compare), or is copied from pinio to the ramdisk.
+ * Returns the offset of the first byte that differs, or -1.
+ */
+static long long ram_written(struct fuzz *z, int fd, uint64_t off, uint64_t len, bool compare)
+{
+	uint64_t end = off + len < off || off + len > win.store_size ? win.store_size : off + len;
+	long long first = -1;
+
+	if (off >= end || off % sect)
+		return -1;
+	end = end - (end - off) % sect;
+	for (uint64_t at = off; at < end && first < 0 && compare; at += win.len) {
+		uint64_t l = end - at < win.len ? end - at : win.len;
+
+		if (pread(fd, rw_scratch[1], l, at) != (ssize_t)l ||
+		    pread(ramfd, rw_scratch[0], l, at) != (ssize_t)l) {
+			MISMATCH(z, "reading back %#llx+%#llx failed", (unsigned long long)at,
+				 (unsigned long long)l);
+			return -1;
+		}
+		for (uint64_t i = 0; i < l && first < 0; i++)
+			if (rw_scratch[0][i] != rw_scratch[1][i])
+				first = at + i;
+	}
+	if ((!compare || first >= 0) && ram_sync(off, end - off))
+		MISMATCH(z, "cannot copy %#llx+%#llx to the ramdisk", (unsigned long long)off,
+			 (unsigned long long)(end - off));
+	return first;
+}
 
 /* One read or write, checked against the README's rules and against /dev/ram0. */
 static void rw_one(struct fuzz *z)
@@ -1052,11 +1151,11 @@ static void rw_one(struct fuzz *z)
 	uint64_t *r = &z->r;
 	struct mfile *f = pick_file(z);
 	bool wr = prng_chance(r, 2), vec = prng_chance(r, 2), v2 = vec && prng_chance(r, 2), clean = true;
-	bool misaligned_mem = false, pos_form = !prng_chance(r, 6);
-	struct iovec iov[8];
-	int n = 1, flags = 0, e, want, rflags_bad = 0;
-	uint64_t len = 0, off, count, size = win.store_size;
-	long long ret, want_ret;
+	bool misaligned_mem = false, pos_form = !prng_chance(r, 6), compare, quirk;
+	static struct iovec iov[IOV_MAX];
+	int n = 1, flags = 0, e, re, want, rflags_bad = 0, first = 0;
+	uint64_t len = 0, off, count, size = win.store_size, h = 0;
+	long long ret, want_ret, rret, at;
 
 	/* Offset. */
 	switch (prng_below(r, 12)) {
@@ -1075,20 +1174,26 @@ static void rw_one(struct fuzz *z)
 	case 4:
 		off = win.start + 1 + prng_below(r, sect - 1);	/* misaligned */
 		break;
+	case 5:
+		off = sect * prng_below(r, size / sect);	/* anywhere (reads) */
+		break;
 	default:
 		off = win.start + sect * prng_below(r, win.len / sect);
 		break;
 	}
-	/* Buffers. */
-	n = vec ? (int)prng_below(r, 9) : 1;
+	/* Buffers: up to IOV_MAX segments. */
+	n = vec ? (int)(prng_chance(r, 20) ? 9 + prng_below(r, IOV_MAX - 8) : prng_below(r, 9)) : 1;
 	if (vec && prng_chance(r, 50))
 		n = 0;
 	for (int i = 0; i < n; i++) {
-		enum bufclass bc = prng_chance(r, 4) ? (enum bufclass)(1 + prng_below(r, NR_B - 1)) : B_OK;
-		bool mis = prng_chance(r, 16);
+		/* Long vectors: about as many odd segments per vector as short ones have. */
+		unsigned int odds = n > 8 ? n / 2 : 1;
+		enum bufclass bc = prng_chance(r, 4 * odds) ?
+			(enum bufclass)(1 + prng_below(r, NR_B - 1)) : B_OK;
+		bool mis = prng_chance(r, 16 * odds);
 		uint64_t l;
 
-		switch (prng_below(r, 12)) {
+		switch (prng_below(r, 12 * odds)) {
 		case 0:
 			l = 0;
 			break;
@@ -1098,11 +1203,11 @@ static void rw_one(struct fuzz *z)
 		case 2:
 			l = 1ULL << (31 + prng_below(r, 20));	/* huge */
 			break;
-		case 3:
-			l = sect * (1 + prng_below(r, 2 * MiB / sect));
+		case 3:					/* up to 2 or 16 MiB */
+			l = sect * (1 + prng_below(r, (prng_chance(r, 4) ? 16 : 2) * MiB / sect));
 			break;
 		default:
-			l = sect * (1 + prng_below(r, 64));
+			l = sect * (1 + prng_below(r, n > 64 ? 8 : 64));
 			break;
 		}
 		iov[i].iov_base = gen_buf(r, bc, l, mis);
@@ -1134,6 +1239,11 @@ static void rw_one(struct fuzz *z)
 			off = size + sect * prng_below(r, 4);
 	}
 
+	/* The ramdisk gets the same call (below): a read's bytes start the same both times. */
+	compare = ramfd >= 0 && pos_form && !rflags_bad && !(flags & RWF_NOWAIT);
+	count = len > MAX_RW_COUNT_USER ? MAX_RW_COUNT_USER : len;
+	if (compare && !wr)
+		rw_span(iov, n, off < size ? count : 0, false, 0x5a);
 	errno = 0;
 	if (!vec)
 		ret = wr ? (pos_form ? pwrite(f->fd, iov[0].iov_base, len, off) :
@@ -1150,7 +1260,6 @@ static void rw_one(struct fuzz *z)
 	account(ret, e);
 
 	/* What the README says. */
-	count = len > MAX_RW_COUNT_USER ? MAX_RW_COUNT_USER : len;
 	want = -1;
 	want_ret = -1;
 	if (!pos_form && !vec && off > size)	/* even lseek refuses it */
@@ -1203,61 +1312,67 @@ static void rw_one(struct fuzz *z)
 		pst_add(st, F_short_count, 1);
 
 	/*
-	 * The same call on the ramdisk, whose O_DIRECT rules pinio follows. Only with valid
-	 * memory: with bad memory the block layer may move more or less before failing.
+	 * The same call on the ramdisk, whose O_DIRECT rules pinio follows at every size and
+	 * with any memory: the same result, the same bytes in the caller's buffer, and the same
+	 * bytes on the device. (Not under RWF_NOWAIT, where pinio faults nothing in.)
 	 */
-	if (ramfd >= 0 && clean && pos_form && !rflags_bad && !(flags & RWF_NOWAIT)) {
-		long long rret;
-		int re;
+	if (!compare) {
+		if (wr && ramfd >= 0)
+			ram_written(z, f->fd, off, len, false);
+		return;
+	}
+	if (!wr) {
+		h = rw_span(iov, n, off < size ? count : 0, true, 0);
+		rw_span(iov, n, off < size ? count : 0, false, 0x5a);
+	}
+	errno = 0;
+	if (!vec)
+		rret = wr ? pwrite(ramfd, iov[0].iov_base, len, off) :
+			    pread(ramfd, iov[0].iov_base, len, off);
+	else if (!v2)
+		rret = wr ? pwritev(ramfd, iov, n, off) : preadv(ramfd, iov, n, off);
+	else
+		rret = wr ? pwritev2(ramfd, iov, n, off, flags) : preadv2(ramfd, iov, n, off, flags);
+	re = rret < 0 ? errno : 0;
+	pst_add(st, F_ramdisk_compared, 1);
+	/*
+	 * After leading empty segments the block layer takes the first non-empty one without
+	 * checking its alignment; brd then stores a misaligned one out of place (it advances by
+	 * whole sectors after each bvec), pinio in order: the README's documented difference in
+	 * the bytes, not in the result.
+	 */
+	while (first < n && !iov[first].iov_len)
+		first++;
+	quirk = vec && first > 0 && first < n &&
+		(((uintptr_t)iov[first].iov_base | iov[first].iov_len) % sect);
+	if ((rret < 0) != (ret < 0) || (ret < 0 && re != e) || (ret >= 0 && ret != rret)) {
+		char segs[160] = "";
 
-		errno = 0;
-		if (!vec)
-			rret = wr ? pwrite(ramfd, iov[0].iov_base, len, off) :
-				    pread(ramfd, iov[0].iov_base, len, off);
-		else if (!v2)
-			rret = wr ? pwritev(ramfd, iov, n, off) : preadv(ramfd, iov, n, off);
-		else
-			rret = wr ? pwritev2(ramfd, iov, n, off, flags) :
-				    preadv2(ramfd, iov, n, off, flags);
-		re = rret < 0 ? errno : 0;
-		pst_add(st, F_ramdisk_compared, 1);
-		/*
-		 * The block layer checks a segment's alignment when it starts extracting from
-		 * it, but after leading empty segments it extracts from the first non-empty one
-		 * without checking it (iov_iter_extract_bvecs() looks at the first, empty, one):
-		 * the ramdisk then accepts a misaligned buffer that the README's rule ("every
-		 * buffer segment's address and length", which pinio follows) refuses.
-		 */
-		int first = 0;
-		bool quirk;
-
-		while (first < n && !iov[first].iov_len)
-			first++;
-		quirk = vec && first > 0 && first < n && ret < 0 && e == EINVAL && rret >= 0 &&
-			!(((uintptr_t)iov[0].iov_base) % sect) &&
-			(((uintptr_t)iov[first].iov_base | iov[first].iov_len) % sect);
-
-		if (quirk) {
-			if (!st->v[F_ramdisk_quirks])
-				ksft_print_msg("note: the ramdisk accepts a misaligned segment after a leading empty one (op %lu); pinio refuses it, as the README says\n",
-					       z->op);
-			pst_add(st, F_ramdisk_quirks, 1);
-		} else if ((rret < 0) != (ret < 0) || (ret < 0 && re != e) ||
-			   (ret >= 0 && ret != rret)) {
-			char segs[160] = "";
-
-			for (int i = 0, o = 0; i < n && o < (int)sizeof(segs) - 24; i++)
-				o += snprintf(segs + o, sizeof(segs) - o, " %#lx+%#zx",
-					      (unsigned long)((uintptr_t)iov[i].iov_base & 0xfff),
-					      iov[i].iov_len);
-			ksft_print_msg("segments (address %% 4096 + length):%s\n", segs);
-			pst_add(st, F_ramdisk_differences, 1);
-			MISMATCH(z, "%s%s at %#llx, %d segment(s), %llu bytes%s: pinio %lld (%s), ramdisk %lld (%s)",
-				 wr ? "write" : "read", vec ? "v" : "",
-				 (unsigned long long)off, n, (unsigned long long)len,
-				 misaligned_mem ? " (misaligned memory)" : "", ret, errname(e),
-				 rret, errname(re));
-		}
+		for (int i = 0, o = 0; i < n && o < (int)sizeof(segs) - 24; i++)
+			o += snprintf(segs + o, sizeof(segs) - o, " %#lx+%#zx",
+				      (unsigned long)((uintptr_t)iov[i].iov_base & 0xfff),
+				      iov[i].iov_len);
+		ksft_print_msg("segments (address %% 4096 + length):%s\n", segs);
+		pst_add(st, F_ramdisk_differences, 1);
+		MISMATCH(z, "%s%s at %#llx, %d segment(s), %llu bytes%s%s: pinio %lld (%s), ramdisk %lld (%s)",
+			 wr ? "write" : "read", vec ? "v" : "", (unsigned long long)off, n,
+			 (unsigned long long)len, misaligned_mem ? " (misaligned memory)" : "",
+			 clean ? "" : " (bad memory)", ret, errname(e), rret, errname(re));
+	}
+	if (!wr && h != rw_span(iov, n, off < size ? count : 0, true, 0)) {
+		pst_add(st, quirk ? F_ramdisk_quirks : F_ramdisk_differences, 1);
+		if (!quirk)
+			MISMATCH(z, "read at %#llx, %d segment(s), %llu bytes, %lld read: %s",
+				 (unsigned long long)off, n, (unsigned long long)len, ret,
+				 "pinio and the ramdisk changed the buffer differently");
+	}
+	at = wr ? ram_written(z, f->fd, off, len, true) : -1;
+	if (at >= 0) {
+		pst_add(st, quirk ? F_ramdisk_quirks : F_ramdisk_differences, 1);
+		if (!quirk)
+			MISMATCH(z, "write at %#llx, %d segment(s), %llu bytes, %lld written: %s %#llx",
+				 (unsigned long long)off, n, (unsigned long long)len, ret,
+				 "the devices differ at", at);
 	}
 }
 
@@ -1266,6 +1381,10 @@ TEST_F_TIMEOUT(fuzzer, rw_model, FUZZ_TIMEOUT)
 	struct fuzz z;
 
 	ASSERT_EQ(0, fuzz_setup(_metadata, &z, 3));
+	for (int d = 0; d < 2; d++) {
+		rw_scratch[d] = map_anon(win.len);
+		ASSERT_NE(NULL, rw_scratch[d]);
+	}
 	ramfd = open(RAM_DEV, O_RDWR | O_DIRECT);
 	if (ramfd < 0 || dev_size(ramfd) != (long long)win.store_size) {
 		ksft_print_msg("no %s of the store's size: no comparison with it\n", RAM_DEV);
@@ -1273,10 +1392,19 @@ TEST_F_TIMEOUT(fuzzer, rw_model, FUZZ_TIMEOUT)
 			close(ramfd);
 		ramfd = -1;
 	}
+	/* The ramdisk starts with the store's bytes (but for the range never written). */
+	if (ramfd >= 0 && win.store_size >= 64 * MiB) {
+		ASSERT_EQ(0, ram_sync(0, 56 * MiB));
+		ASSERT_EQ(0, ram_sync(58 * MiB, win.store_size - 58 * MiB));
+	} else if (ramfd >= 0) {
+		ASSERT_EQ(0, ram_sync(0, win.store_size));
+	}
 	for (z.op = 0; z.op < nops && z.mismatches < 20; z.op++)
 		rw_one(&z);
 	if (ramfd >= 0)
 		close(ramfd);
+	for (int d = 0; d < 2; d++)
+		munmap(rw_scratch[d], win.len);
 	finish(_metadata, &z, "rw_model");
 }
 
