@@ -98,12 +98,13 @@ unsigned long pinio_foll_pin_acquired(void);
 #include <linux/fs.h>
 static const unsigned int PINIO_FOP_DONTCACHE = (__force unsigned int)FOP_DONTCACHE;
 /* Store pages: brd's GFP_NOIO, failing instead of looping when memory is short; GFP_NOWAIT
- * under IOCB_NOWAIT, as brd under REQ_NOWAIT. See src/sparse_pages.rs. */
+ * under IOCB_NOWAIT, as brd under REQ_NOWAIT. The xarray's nodes are allocated with these;
+ * the page itself adds PINIO_GFP_STORE_PAGE (never pass __GFP_ZERO to the xarray: its node
+ * cache has a constructor, and new_slab() warns). See src/sparse_pages.rs. */
 #include <linux/gfp_types.h>
-static const gfp_t PINIO_GFP_STORE = GFP_NOIO | __GFP_NORETRY | __GFP_NOWARN |
-				     __GFP_ZERO | __GFP_HIGHMEM;
-static const gfp_t PINIO_GFP_STORE_NOWAIT = GFP_NOWAIT | __GFP_NOWARN | __GFP_ZERO |
-					    __GFP_HIGHMEM;
+static const gfp_t PINIO_GFP_STORE = GFP_NOIO | __GFP_NORETRY | __GFP_NOWARN;
+static const gfp_t PINIO_GFP_STORE_NOWAIT = GFP_NOWAIT | __GFP_NOWARN;
+static const gfp_t PINIO_GFP_STORE_PAGE = __GFP_ZERO | __GFP_HIGHMEM;
 #endif
 
 #endif /* _PINIO_SHIM_H */

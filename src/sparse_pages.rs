@@ -29,7 +29,8 @@ use kernel::{
     types::Opaque, //
 };
 
-/// Allocation flags of a page inserted by [`SparsePages::get_or_insert`] (`gfp_t`).
+/// Allocation flags of [`SparsePages::get_or_insert`] (`gfp_t`): of the xarray node as they
+/// are, of the page with `__GFP_ZERO | __GFP_HIGHMEM` added, as `brd_insert_page()` does.
 #[derive(Clone, Copy)]
 pub(crate) struct Gfp(bindings::gfp_t);
 
@@ -104,9 +105,10 @@ impl SparsePages {
         if let Some(page) = self.get(index) {
             return Ok(page);
         }
+        // As `brd_insert_page()`: the page zeroed and possibly highmem, the xarray node plain.
         // SAFETY: An order-0 allocation; `gfp` sleeps only with `Gfp::MAY_SLEEP`, whose users
         // are in process context (documented above).
-        let new = unsafe { bindings::alloc_pages(gfp.0, 0) };
+        let new = unsafe { bindings::alloc_pages(gfp.0 | shim::PINIO_GFP_STORE_PAGE, 0) };
         let new = NonNull::new(new).ok_or(ENOMEM)?;
         // SAFETY: `xa` is initialised (type invariant). `new` is a `struct page` pointer, so
         // aligned to more than 4 bytes: a valid xarray entry, not an internal one. The xarray
