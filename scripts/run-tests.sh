@@ -141,7 +141,9 @@ while read -r _ name rc pins; do
 	fi
 done < <(cat "$log" "$log2" 2>/dev/null | tr -d '\r' | grep '^@@end ')
 for p in "${progs[@]}"; do
-	if ! cat "$log" "$log2" 2>/dev/null | grep -q "^@@end $(basename "$p") "; then
+	# (grep on the files, not "cat | grep -q": under pipefail, cat killed by SIGPIPE when grep
+	# stops at the first match fails the pipeline; that once reported a finished program.)
+	if ! grep -q "^@@end $(basename "$p") " "$log" "$log2" 2>/dev/null; then
 		fail=$((fail + 1))
 		failed+=("$(basename "$p") did not finish")
 	fi
