@@ -865,8 +865,9 @@ static inline int exp_ksm(struct exp *e)
 	exp_unpin(e, pl);
 	pk = gk = pl = 0;
 	/*
-	 * Two scans usually merge everything, but a page whose merge failed while it was pinned
-	 * may need more: ksmd keeps scanning, so wait up to ten pairs of full scans.
+	 * Two scans usually merge everything, but a page that failed to merge for several scans
+	 * while its twin was pinned may be skipped for up to 8 more (ksm_smart_scan:
+	 * should_skip_rmap_item(), skip_age()): wait up to ten pairs of full scans.
 	 */
 	exp_say(e, "3. all released; KSM runs two more full scans (or more, up to 20, until the duplicates merge)");
 	for (int scans = 0; scans < 10; scans++) {
