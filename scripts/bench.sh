@@ -8,7 +8,7 @@
 #                                    only the io_uring part, quick, results elsewhere
 #   scripts/bench.sh --report-only   recompute bench/results/ from bench/results/raw/
 #
-# Environment: PINIO_BENCH_QUICK=1, PINIO_BENCH_PARTS (any of "pin io uring", default all),
+# Environment: PINIO_BENCH_QUICK=1, PINIO_BENCH_PARTS (any of "pin io uring dma", default all),
 # PINIO_BENCH_SMP (guest vCPUs, default 2),
 # PINIO_BENCH_OUT (results directory, default bench/results), PINIO_BENCH_ERMS=1 (keep the ERMS
 # CPU flag; by default the guest boots with clearcpuid=erms, see below).
@@ -23,6 +23,9 @@
 # 3. io_uring: pinio's asynchronous engine against brd O_DIRECT through io_uring, queue
 #    depths 1, 8 and 32, one submitter; at depth 1 also both synchronous paths, so that the
 #    engine's cost per request shows (iobench --qd).
+# 4. DMA mapping: pinio with its DMA mappings (dma_map=1, the default) against the direct copy
+#    of the pages (the dma_map=0 benchmark knob) and brd O_DIRECT, one thread, the module
+#    reloaded for each cell (scripts/bench/dma-cost.sh).
 # Contenders are interleaved (rotated order, many rounds); medians with spread are reported.
 # The run is refused unless the guest ran on the tsc clocksource and had the vCPUs asked for.
 #
@@ -46,7 +49,7 @@ raw=$out/raw
 bdir=$PINIO_TOP/build/bench
 smp=${PINIO_BENCH_SMP:-2}
 quick=${PINIO_BENCH_QUICK:-0}
-parts=${PINIO_BENCH_PARTS:-pin io uring}
+parts=${PINIO_BENCH_PARTS:-pin io uring dma}
 append=
 [ "${PINIO_BENCH_ERMS:-0}" = 1 ] || append=clearcpuid=erms
 report_only=0
@@ -88,7 +91,7 @@ main() {
 			GUPTEST_MIB=16 GUPTEST_REPS=5
 			IO_ROUNDS=3 "IO_SIZES=4K 64K 1M 16M" "IO_THREADS=$threads" IO_MS=100 IO_WARMUP_MS=15
 			URING_ROUNDS=3 "URING_SIZES=4K 64K 1M" "URING_QDS=1 8 32" URING_MS=100
-			URING_WARMUP_MS=15 EXPECT_CPUS="$smp" "PARTS=$parts"
+			URING_WARMUP_MS=15 DMA_ROUNDS=2 DMA_MS=100 EXPECT_CPUS="$smp" "PARTS=$parts"
 		)
 	else
 		mode=full
@@ -98,21 +101,23 @@ main() {
 			"GUPTEST_MIB=1 16 256" GUPTEST_REPS=9
 			IO_ROUNDS=20 "IO_SIZES=4K 16K 64K 256K 1M 4M 16M" "IO_THREADS=$threads" IO_MS=250
 			IO_WARMUP_MS=25 URING_ROUNDS=12 "URING_SIZES=4K 16K 64K 256K 1M"
-			"URING_QDS=1 8 32" URING_MS=250 URING_WARMUP_MS=25 EXPECT_CPUS="$smp"
-			"PARTS=$parts"
+			"URING_QDS=1 8 32" URING_MS=250 URING_WARMUP_MS=25 DMA_ROUNDS=8 DMA_MS=250
+			EXPECT_CPUS="$smp" "PARTS=$parts"
 		)
 	fi
 
 	# --- build --------------------------------------------------------------------------------
 	module=$PINIO_TOP/build/release/pinio.ko
-	if [ ! -f "$module" ]; then
-		say "bench: building the release module"
-		make -s -C "$PINIO_TOP" FLAVOUR=release module >&2
-	fi
+	# Always through make: a pinio.ko left from older sources must not be measured.
+	say "bench: building the release module"
+	make -s -C "$PINIO_TOP" FLAVOUR=release module >&2
 	ksrc=$(kernel_src) || die "no kernel source cached (scripts/setup.sh)"
 	make -s -C "$PINIO_TOP/scripts/bench" KSRC="$ksrc" OUTPUT="$bdir" >&2 ||
 		die "bench: building the benchmark programs failed"
 	cp "$PINIO_TOP/scripts/bench/guest.sh" "$bdir/bench-guest.sh"
+	dma_add=()
+	[ ! -f "$PINIO_TOP/scripts/bench/dma-cost.sh" ] ||
+		dma_add=(--add "$PINIO_TOP/scripts/bench/dma-cost.sh")
 
 	# --- run ----------------------------------------------------------------------------------
 	tmp=$(mktemp -d)
@@ -148,7 +153,7 @@ main() {
 		--smp "$smp" ${append:+--append "$append"} \
 		--log "$tmp/raw/dmesg.log" \
 		--add "$bdir/pinbench" --add "$bdir/iobench" --add "$bdir/gup_test" --add "$bdir/copycal" \
-		--add "$bdir/bench-guest.sh" \
+		--add "$bdir/bench-guest.sh" "${dma_add[@]}" \
 		-- sh ./bench-guest.sh "${settings[@]}" 2> >(tee "$tmp/raw/vm.log" >&2) |
 		tee "$tmp/guest.out" |
 		while IFS= read -r line; do

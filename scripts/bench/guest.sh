@@ -13,7 +13,9 @@ done
 : "${IO_ROUNDS:=3}" "${IO_SIZES:=4K 64K 1M 16M}" "${IO_THREADS:=1 2 4}" "${IO_OPS:=read write}"
 : "${IO_MS:=100}" "${IO_WARMUP_MS:=15}" "${EXPECT_CPUS:=}"
 : "${URING_ROUNDS:=3}" "${URING_SIZES:=4K 64K 1M}" "${URING_QDS:=1 8 32}" "${URING_OPS:=read write}"
-: "${URING_MS:=100}" "${URING_WARMUP_MS:=15}" "${PARTS:=pin io uring}"
+: "${URING_MS:=100}" "${URING_WARMUP_MS:=15}"
+: "${DMA_ROUNDS:=2}" "${DMA_MS:=100}" "${DMA_SIZES:=4096 65536 1048576 16777216}"
+: "${DMA_OPS:=read write}" "${PARTS:=pin io uring dma}"
 part() { case " $PARTS " in *" $1 "*) return 0 ;; esac; return 1; }
 cd "$(dirname "$0")" || exit 1
 TMPFS_FILE=/tmp/pinio-bench.dat
@@ -23,6 +25,7 @@ PIN_OUT=/tmp/bench-pin.out
 GUP_OUT=/tmp/bench-guptest.out
 IO_OUT=/tmp/bench-io.out
 URING_OUT=/tmp/bench-uring.out
+DMA_OUT=/tmp/bench-dma.out
 
 info() { echo "INFO $*"; }
 progress() { echo "PROGRESS $*"; }
@@ -195,5 +198,19 @@ while [ "$r" -lt "$URING_ROUNDS" ]; do
 done
 [ -f "$URING_OUT" ] && cat "$URING_OUT"
 info "async_counters=$(grep -E '^async_(queued|completed)|^nowait_eagain' /sys/kernel/debug/pinio/counters 2>/dev/null | tr ' \n' '=,')"
+
+# --- 4. the DMA mapping's cost: pinio with dma_map=1 against dma_map=0 and brd --------------
+# Last: dma-cost.sh reloads the module for every cell (dma_map is a load-time knob).
+if part dma; then
+	if [ -e /sys/module/pinio/parameters/dma_map ] && [ -f ./dma-cost.sh ]; then
+		progress "dma: $DMA_ROUNDS rounds, sizes $DMA_SIZES, pinio dma_map=1/0 and brd"
+		sh ./dma-cost.sh "$DMA_ROUNDS" "$DMA_MS" "$DMA_SIZES" "$DMA_OPS" >"$DMA_OUT" ||
+			{ cat "$DMA_OUT"; echo "ERROR dma-cost.sh failed"; exit 1; }
+		grep '^ERROR' "$DMA_OUT" && exit 1
+		sed -n 's/^IO /DMACOST /p' "$DMA_OUT"
+	else
+		info "dma_part=skipped (this pinio.ko has no dma_map parameter)"
+	fi
+fi
 info "foll_pins_outstanding_after=$(pins)"
 echo "DONE"
