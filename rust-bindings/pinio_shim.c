@@ -96,9 +96,10 @@ void pinio_ki_complete(struct kiocb *iocb, long ret)
 	iocb->ki_complete(iocb, ret);
 }
 
+/* Per-CPU: a request's work runs where it was queued (see src/engine.rs). */
 struct workqueue_struct *pinio_alloc_workqueue(const char *name)
 {
-	return alloc_workqueue("%s", WQ_UNBOUND, 0, name);
+	return alloc_workqueue("%s", WQ_PERCPU, 0, name);
 }
 
 void pinio_memcpy_page(struct page *dst, size_t dst_off, struct page *src,

@@ -85,7 +85,8 @@ unsafe impl Send for Engine {}
 unsafe impl Sync for Engine {}
 
 impl Engine {
-    /// Allocates the engine's unbound workqueue, `pinio` (`alloc_workqueue()`); `ENOMEM` if it
+    /// Allocates the engine's per-CPU workqueue, `pinio` (`alloc_workqueue(WQ_PERCPU)`: a
+    /// request runs on the CPU that queued it, without a cross-CPU wakeup); `ENOMEM` if it
     /// cannot.
     pub(crate) fn new() -> Result<Self> {
         // SAFETY: The name is a NUL-terminated static string; this may sleep (module init).
