@@ -12,7 +12,7 @@
 #   make clippy | fmt | fmtcheck | rust-analyzer | clean
 #
 # Variables: KDIR (a Rust-enabled kernel build tree; default: the cached FLAVOUR kernel),
-# FLAVOUR (debug|release), LLVM, RUSTC, BINDGEN, KERNEL_SERIES.
+# FLAVOUR (debug|release), LLVM, RUSTC, BINDGEN, KERNEL_SERIES, PINIO_BROKEN_DMA (Kbuild).
 
 TOP := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
 SCRIPTS := $(TOP)/scripts
@@ -33,6 +33,11 @@ OUT := $(TOP)/build/$(FLAVOUR)
 else
 KDIR_CMD = $(KDIR)
 OUT := $(TOP)/build/kdir-$(shell echo '$(abspath $(KDIR))' | sha1sum | cut -c1-8)
+endif
+
+# A deliberately broken DMA variant (see Kbuild) never lands in the normal output directory.
+ifneq ($(PINIO_BROKEN_DMA),)
+OUT := $(OUT)-broken-$(PINIO_BROKEN_DMA)
 endif
 
 KBUILD_VARS = LLVM=$(LLVM) RUSTC=$(RUSTC) HOSTRUSTC=$(RUSTC) BINDGEN=$(BINDGEN) \

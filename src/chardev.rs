@@ -242,7 +242,7 @@ mod tests {
 
     impl KernelFile {
         fn open() -> Result<Self> {
-            let device = Arc::new(Device::new(1, 512, 16, None)?, GFP_KERNEL)?;
+            let device = Arc::new(Device::new(1, 512, 16, None, None, false)?, GFP_KERNEL)?;
             let private = OpenFile::new(device)?.into_foreign();
             // SAFETY: The name is NUL-terminated, `FOPS` is static, and `private` is a
             // `FilePtr`, which `release` takes back when the file goes.

@@ -3,8 +3,8 @@
 //! State shared by every open file of `/dev/pinio`: the store, the module parameters in
 //! effect, and the counters.
 
-use crate::{counters::Counters, engine::EngineRef, store::Store, uapi};
-use kernel::{page::PAGE_SIZE, prelude::*};
+use crate::{counters::Counters, dma_dev::DmaDevice, engine::EngineRef, store::Store, uapi};
+use kernel::{page::PAGE_SIZE, prelude::*, sync::Arc};
 
 /// The device behind `/dev/pinio`.
 pub(crate) struct Device {
@@ -19,6 +19,12 @@ pub(crate) struct Device {
     /// Where asynchronous requests are queued; `None` for a device without an engine (KUnit),
     /// which serves asynchronous kiocbs synchronously.
     pub(crate) engine: Option<EngineRef>,
+    /// The DMA device every transfer maps its pages for; `None` for a device without one
+    /// (KUnit), which copies straight between pages.
+    pub(crate) dma: Option<Arc<DmaDevice>>,
+    /// Whether transfers map their pages (`dma_map` parameter; off only to measure the cost
+    /// of mapping against the direct copy, a benchmark knob).
+    pub(crate) dma_map: bool,
 }
 
 /// Largest store the module accepts, in MiB.
@@ -31,6 +37,8 @@ impl Device {
         block_size: u32,
         max_pin_mib: u32,
         engine: Option<EngineRef>,
+        dma: Option<Arc<DmaDevice>>,
+        dma_map: bool,
     ) -> Result<Self> {
         let block_size = usize::try_from(block_size).map_err(|_| EINVAL)?;
         if size_mib == 0 || size_mib > MAX_SIZE_MIB {
@@ -53,7 +61,14 @@ impl Device {
             max_pinned_pages: mib(max_pin_mib)? / PAGE_SIZE,
             counters: Counters::new(),
             engine,
+            dma,
+            dma_map,
         })
+    }
+
+    /// The DMA device to map transfers for, unless there is none or mapping is switched off.
+    pub(crate) fn dma_path(&self) -> Option<&DmaDevice> {
+        self.dma.as_deref().filter(|_| self.dma_map)
     }
 
     /// Whether `value` is a multiple of the block size.

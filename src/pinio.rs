@@ -19,6 +19,8 @@ mod chardev;
 mod copy;
 mod counters;
 mod device;
+mod dma_dev;
+mod dma_map;
 mod engine;
 mod extract;
 mod held_pages;
@@ -53,6 +55,14 @@ module! {
             default: 1024,
             description: "Per-file cap on memory held by PINIO_IOC_PIN handles, in MiB",
         },
+        dma_mask_bits: u32 {
+            default: 64,
+            description: "DMA mask of pinio's device in bits (32..=64); 32 bounces through swiotlb what lies above 4 GiB",
+        },
+        dma_map: bool {
+            default: true,
+            description: "Benchmark knob: false copies straight between pages without DMA mappings (the pre-DMA-API path)",
+        },
     },
 }
 
@@ -62,7 +72,8 @@ struct PinioModule {
 }
 
 /// What the module holds while loaded. Fields drop in order: the device node goes first, then
-/// debugfs, and the engine last, draining every request still on its workqueue.
+/// debugfs, then the engine, draining every request still on its workqueue, and the DMA device
+/// last (the files and requests that map for it hold it too, and are all gone by then).
 #[pin_data]
 struct Registered {
     #[pin]
@@ -71,6 +82,7 @@ struct Registered {
     counters: debugfs::File<Arc<device::Device>>,
     _debugfs: debugfs::Dir,
     _engine: engine::Engine,
+    _dma: Arc<dma_dev::DmaDevice>,
 }
 
 /// Formats the counters file.
@@ -83,6 +95,10 @@ fn show_counters(
 
 impl kernel::Module for PinioModule {
     fn init(_module: &'static ThisModule) -> Result<Self> {
+        let dma = Arc::new(
+            dma_dev::DmaDevice::new(module_parameters::dma_mask_bits.value())?,
+            GFP_KERNEL,
+        )?;
         let engine = engine::Engine::new()?;
         let device = Arc::new(
             device::Device::new(
@@ -90,6 +106,8 @@ impl kernel::Module for PinioModule {
                 module_parameters::block_size.value(),
                 module_parameters::max_pin_mib.value(),
                 Some(engine.handle()),
+                Some(dma.clone()),
+                module_parameters::dma_map.value(),
             )?,
             GFP_KERNEL,
         )?;
@@ -100,6 +118,7 @@ impl kernel::Module for PinioModule {
                 counters <- dir.read_callback_file(c"counters", device, &show_counters),
                 _debugfs: dir,
                 _engine: engine,
+                _dma: dma,
             }),
             GFP_KERNEL,
         )?;
