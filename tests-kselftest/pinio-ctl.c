@@ -10,6 +10,7 @@
  *   pinio-ctl pin --len BYTES [--mode pin|get] [--write] [--longterm] [--nofault]
  *                 [--per-call N] [--thp] [--hold SECONDS]
  *   pinio-ctl query
+ *   pinio-ctl dma [--size BYTES]
  *
  * Sizes take K, M, G suffixes. Exit status: 0 if the scenario ran (and, for cow/rocow, the
  * outcome was the one the kernel's semantics predict), 1 otherwise.
@@ -381,11 +382,70 @@ static int cmd_query(void)
 	return 0;
 }
 
+/* A number from a one-value file (debugfs), or -1. */
+static long long read_number(const char *path)
+{
+	long long val = -1;
+	FILE *f = fopen(path, "r");
+
+	if (f) {
+		if (fscanf(f, "%lld", &val) != 1)
+			val = -1;
+		fclose(f);
+	}
+	return val;
+}
+
+/*
+ * The DMA mapping of the data path: a write and a read back, with pinio's mapping counters
+ * and DMA-API debug's entry count. Bytes bounce only with swiotlb=force, or with
+ * dma_mask_bits=32 on a machine with memory above 4 GiB (and so a swiotlb pool).
+ */
+static int cmd_dma(size_t size)
+{
+	static const char *const names[] = { "dma_maps", "dma_segments", "dma_bounced_bytes",
+					     "dma_map_errors" };
+	const char *entries = "/sys/kernel/debug/dma-api/num_free_entries";
+	int fd = open_dev();
+	uint8_t *w = map_anon(size, 0), *r = map_anon(size, 0);
+	long long before[4], free0 = read_number(entries), mask = -1;
+	FILE *f = fopen("/sys/module/pinio/parameters/dma_mask_bits", "r");
+	int differs;
+	size_t i;
+
+	if (f) {
+		if (fscanf(f, "%lld", &mask) != 1)
+			mask = -1;
+		fclose(f);
+	}
+	for (i = 0; i < 4; i++)
+		before[i] = pinio_counter(names[i]);
+	for (i = 0; i < size; i++)
+		w[i] = (uint8_t)(i * 13 + (i >> 12));
+	printf("DMA mask %lld bits; DMA-API debug free entries %lld\n", mask, free0);
+	printf("writing %zu bytes (the device reads: DMA_TO_DEVICE) ...\n", size);
+	printf("reading them back (the device writes: DMA_FROM_DEVICE) ...\n");
+	if (pwrite(fd, w, size, 0) != (ssize_t)size || pread(fd, r, size, 0) != (ssize_t)size)
+		die("pwrite/pread");
+	differs = memcmp(w, r, size) != 0;
+	printf("  data %s\n", differs ? "DIFFERS" : "identical");
+	for (i = 0; i < 4; i++)
+		printf("  %-18s +%lld\n", names[i], pinio_counter(names[i]) - before[i]);
+	printf("  DMA-API debug free entries now %lld (nothing left mapped: %s)\n",
+	       read_number(entries), read_number(entries) == free0 ? "yes" : "NO");
+	if (pinio_counter("dma_bounced_bytes") > before[2])
+		printf("  bounced through swiotlb slots: the device never saw the user pages\n");
+	else
+		printf("  no bounce: the DMA addresses were the user pages' physical addresses\n");
+	close(fd);
+	return differs;
+}
+
 static void usage(void)
 {
 	fprintf(stderr,
 		"usage: pinio-ctl info | rw [--size N] | cow --mode get|pin [--writer parent|child]\n"
-		"       | rocow --mode get|pin | query\n"
+		"       | rocow --mode get|pin | query | dma [--size N]\n"
 		"       | pin --len N [--mode pin|get] [--write] [--longterm] [--nofault]\n"
 		"             [--per-call N] [--thp] [--hold SECONDS]\n");
 	exit(2);
@@ -444,6 +504,8 @@ int main(int argc, char **argv)
 		return cmd_pin(len, get, write, longterm, nofault, per_call, thp, hold);
 	if (!strcmp(cmd, "query"))
 		return cmd_query();
+	if (!strcmp(cmd, "dma"))
+		return cmd_dma(len);
 	usage();
 	return 2;
 }
