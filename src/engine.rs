@@ -12,6 +12,12 @@
 //! past it waits, or gets `EAGAIN` under `IOCB_NOWAIT`), completed as their latency runs out
 //! or, with `PINIO_CONFIG_FIFO`, in submission order.
 //!
+//! A request waits out its latency in its worker (`fsleep()`), not on a timer: requests then
+//! start in submission order, so a FIFO request only ever waits for earlier requests that are
+//! already running, and the wait cannot deadlock however many requests the workqueue's
+//! `max_active` (`WQ_DFL_ACTIVE`, 1024) lets run at once. The price is one sleeping worker per
+//! request in flight, bounded by the files' queue depths.
+//!
 //! Lifetimes: a request holds its file through the submitter (aio and io_uring keep a file
 //! reference until completion), so the module cannot be unloaded while one is in flight. After
 //! `ki_complete()` the file, and with it the module reference, may go at once; the work item
