@@ -119,7 +119,7 @@ static long long bounced_since(const struct dma_counters *before)
 	EXPECT_EQ(self->forced ? (long long)(moved) : 0, bounced_since(&self->before))
 
 /* write(2) then read(2) of sizes from one block to several batches, data compared. */
-TEST_F_TIMEOUT(dma, rw_sizes, 120)
+TEST_F_TIMEOUT(dma, rw_sizes, 600)
 {
 	static const size_t sizes[] = { 512, 4 * KiB, 60 * KiB, 64 * KiB, 256 * KiB,
 					1 * MiB + 512, 3 * MiB };
@@ -153,7 +153,7 @@ TEST_F_TIMEOUT(dma, rw_sizes, 120)
 }
 
 /* readv/writev with several segments per page and per batch. */
-TEST_F(dma, vectors)
+TEST_F_TIMEOUT(dma, vectors, 300)
 {
 	const size_t seg = 1536, nseg = 16;
 	uint8_t *buf = map_small(2 * nseg * 2 * KiB), *out = map_small(nseg * 2 * KiB);
@@ -180,7 +180,7 @@ TEST_F(dma, vectors)
 }
 
 /* PINIO_IOC_DMA both ways on a long-held pin: mapped per call, unmapped before it returns. */
-TEST_F_TIMEOUT(dma, ioctl_dma, 60)
+TEST_F_TIMEOUT(dma, ioctl_dma, 600)
 {
 	const size_t len = 2 * MiB;
 	const off_t pos = 48 * MiB;
@@ -213,7 +213,7 @@ TEST_F_TIMEOUT(dma, ioctl_dma, 60)
  * A long-term pin larger than the 64 MiB swiotlb pool: mapping it at pin time would exhaust
  * the pool; mapped per DMA, its far end is reached like its start.
  */
-TEST_F_TIMEOUT(dma, pin_beyond_bounce_pool, 300)
+TEST_F_TIMEOUT(dma, pin_beyond_bounce_pool, 600)
 {
 	const size_t len = 72 * MiB, part = 4 * MiB;
 	uint8_t *buf = map_anon(len);
