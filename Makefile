@@ -6,13 +6,17 @@
 #   make            build pinio.ko against the cached debug kernel (or KDIR=...)
 #   make run        the demo: boot, write and read a pattern with O_DIRECT, show pins
 #   make test       build everything, boot the debug kernel once, run kselftests + KUnit
+#   make shell      an interactive root shell in the guest, pinio loaded (exit or Ctrl-D ends it)
 #   make bench      benchmarks on the release kernel (bench/results/)
 #   make stress     seeded stress run on the debug kernel
 #   make info       where everything is
+#   make checkpatch the kernel's checkpatch.pl on every C file (make test runs it too)
 #   make clippy | fmt | fmtcheck | rust-analyzer | clean
 #
-# Variables: KDIR (a Rust-enabled kernel build tree; default: the cached FLAVOUR kernel),
-# FLAVOUR (debug|release), LLVM, RUSTC, BINDGEN, KERNEL_SERIES, PINIO_BROKEN_DMA (Kbuild).
+# Variables: KDIR (a Rust-enabled kernel build tree; default: the cached FLAVOUR kernel; test,
+# run, stress and shell then boot that tree), FLAVOUR (debug|release), LLVM, RUSTC, BINDGEN,
+# KERNEL_SERIES, VM_ARGS (more scripts/vm options for make shell, e.g. --param size_mib=128),
+# PINIO_BROKEN_DMA (Kbuild: a deliberately broken DMA variant, built into its own directory).
 
 TOP := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
 SCRIPTS := $(TOP)/scripts
@@ -33,6 +37,8 @@ OUT := $(TOP)/build/$(FLAVOUR)
 else
 KDIR_CMD = $(KDIR)
 OUT := $(TOP)/build/kdir-$(shell echo '$(abspath $(KDIR))' | sha1sum | cut -c1-8)
+# The scripts boot this tree instead of a cached kernel (scripts/vm --kernel PATH).
+export PINIO_KERNEL := $(abspath $(KDIR))
 endif
 
 # A deliberately broken DMA variant (see Kbuild) never lands in the normal output directory.
@@ -47,7 +53,7 @@ kbuild = kdir=$(KDIR_CMD) && mkdir -p $(OUT) && \
 	flock $(OUT).lock $(MAKE) -C "$$kdir" M=$(TOP) MO=$(OUT) $(KBUILD_VARS) $(KBUILD_EXTRA)
 
 .PHONY: all module setup kernel kernels info clippy fmt fmtcheck rust-analyzer \
-	tests run test bench stress clean
+	tests run test shell bench stress checkpatch clean
 
 all: module
 
@@ -90,12 +96,18 @@ run: module tests
 test: module tests
 	@$(SCRIPTS)/run-tests.sh
 
+shell: module tests
+	@$(SCRIPTS)/vm --kernel $(or $(PINIO_KERNEL),$(FLAVOUR)) --shell $(VM_ARGS)
+
 bench:
 	+@$(MAKE) FLAVOUR=release module tests
 	@$(SCRIPTS)/bench.sh
 
 stress: module tests
 	@$(SCRIPTS)/stress.sh
+
+checkpatch:
+	@$(SCRIPTS)/setup.sh >&2 && $(SCRIPTS)/checkpatch.sh
 
 clean:
 	rm -rf $(TOP)/build

@@ -7,6 +7,7 @@
 #include <linux/device.h>
 #include <linux/dma-direct.h>
 #include <linux/dma-mapping.h>
+#include <linux/folio_queue.h>
 #include <linux/fs.h>
 #include <linux/highmem.h>
 #include <linux/mm.h>
@@ -17,8 +18,10 @@
 #include <linux/uio.h>
 #include <linux/vmstat.h>
 #include <linux/workqueue.h>
+#include <linux/xarray.h>
 
 #include "pinio_shim.h"
+#include "../include/uapi/linux/pinio.h"
 
 bool pinio_iov_iter_extract_will_pin(const struct iov_iter *iter)
 {
@@ -33,6 +36,11 @@ bool pinio_user_backed_iter(const struct iov_iter *iter)
 bool pinio_iov_iter_is_kvec(const struct iov_iter *iter)
 {
 	return iov_iter_is_kvec(iter);
+}
+
+unsigned int pinio_iov_iter_type(const struct iov_iter *iter)
+{
+	return iov_iter_type(iter);
 }
 
 size_t pinio_iov_iter_count(const struct iov_iter *iter)
@@ -186,6 +194,27 @@ size_t pinio_dma_max_mapping_size(struct device *dev)
 	return dma_max_mapping_size(dev);
 }
 
+void pinio_memzero_page(struct page *page, size_t offset, size_t len)
+{
+	memzero_page(page, offset, len);
+}
+
+void *pinio_xa_cmpxchg(struct xarray *xa, unsigned long index, void *old,
+		       void *entry, gfp_t gfp)
+{
+	return xa_cmpxchg(xa, index, old, entry, gfp);
+}
+
+unsigned long pinio_totalram_pages(void)
+{
+	return totalram_pages();
+}
+
+void pinio_cond_resched(void)
+{
+	cond_resched();
+}
+
 struct folio *pinio_page_folio(struct page *page)
 {
 	return page_folio(page);
@@ -247,6 +276,95 @@ bool pinio_is_zero_folio(const struct folio *folio)
 	return is_zero_folio(folio);
 }
 
+unsigned long pinio_page_to_pfn(const struct page *page)
+{
+	return page_to_pfn(page);
+}
+
+/* page_zonenum() as a PINIO_ZONE_* value: the kernel's numbering depends on the config. */
+u32 pinio_page_zone(const struct page *page)
+{
+	switch (page_zonenum(page)) {
+#ifdef CONFIG_ZONE_DMA
+	case ZONE_DMA:
+		return PINIO_ZONE_DMA;
+#endif
+#ifdef CONFIG_ZONE_DMA32
+	case ZONE_DMA32:
+		return PINIO_ZONE_DMA32;
+#endif
+#ifdef CONFIG_HIGHMEM
+	case ZONE_HIGHMEM:
+		return PINIO_ZONE_HIGHMEM;
+#endif
+#ifdef CONFIG_ZONE_DEVICE
+	case ZONE_DEVICE:
+		return PINIO_ZONE_DEVICE;
+#endif
+	case ZONE_MOVABLE:
+		return PINIO_ZONE_MOVABLE;
+	default:
+		return PINIO_ZONE_NORMAL;
+	}
+}
+
+unsigned int pinio_folio_order(const struct folio *folio)
+{
+	return folio_order(folio);
+}
+
+/* The exact pin count of a folio that keeps one (large folios), or -1. */
+int pinio_folio_pincount(const struct folio *folio)
+{
+	return folio_has_pincount(folio) ? atomic_read(&folio->_pincount) : -1;
+}
+
+bool pinio_folio_test_dirty(const struct folio *folio)
+{
+	return folio_test_dirty(folio);
+}
+
+bool pinio_folio_test_ksm(const struct folio *folio)
+{
+	return folio_test_ksm(folio);
+}
+
+bool pinio_folio_test_swapcache(const struct folio *folio)
+{
+	return folio_test_swapcache(folio);
+}
+
+bool pinio_folio_test_lru(const struct folio *folio)
+{
+	return folio_test_lru(folio);
+}
+
+bool pinio_folio_test_hugetlb(const struct folio *folio)
+{
+	return folio_test_hugetlb(folio);
+}
+
+/* An empty folio queue segment (kfree() it), for ITER_FOLIOQ iterators. */
+struct folio_queue *pinio_folioq_alloc(void)
+{
+	struct folio_queue *folioq = kmalloc(sizeof(*folioq), GFP_KERNEL);
+
+	if (folioq)
+		folioq_init(folioq, 0);
+	return folioq;
+}
+
+/* Appends @folio (no reference taken) to @folioq; returns its slot. */
+unsigned int pinio_folioq_append(struct folio_queue *folioq, struct folio *folio)
+{
+	return folioq_append(folioq, folio);
+}
+
+void pinio_xa_init(struct xarray *xa)
+{
+	xa_init(xa);
+}
+
 void pinio_put_pages(struct page **pages, int nr)
 {
 	release_pages(pages, nr);
@@ -287,9 +405,4 @@ unsigned long pinio_rlimit_memlock_pages(void)
 unsigned long pinio_foll_pin_acquired(void)
 {
 	return global_node_page_state(NR_FOLL_PIN_ACQUIRED);
-}
-
-unsigned long pinio_foll_pin_released(void)
-{
-	return global_node_page_state(NR_FOLL_PIN_RELEASED);
 }

@@ -14,17 +14,21 @@ struct kiocb;
 struct workqueue_struct;
 struct file_operations;
 struct folio;
+struct folio_queue;
+struct xarray;
 struct iov_iter;
 struct mm_struct;
 struct page;
 struct device;
 struct device_dma_parameters;
 struct scatterlist;
+struct xarray;
 
 /* iov_iter */
 bool pinio_iov_iter_extract_will_pin(const struct iov_iter *iter);
 bool pinio_user_backed_iter(const struct iov_iter *iter);
 bool pinio_iov_iter_is_kvec(const struct iov_iter *iter);
+unsigned int pinio_iov_iter_type(const struct iov_iter *iter);
 size_t pinio_iov_iter_count(const struct iov_iter *iter);
 unsigned long pinio_iter_iov_addr(const struct iov_iter *iter);
 size_t pinio_iter_iov_len(const struct iov_iter *iter);
@@ -45,6 +49,13 @@ struct workqueue_struct *pinio_alloc_workqueue(const char *name);
 void pinio_memcpy_page(struct page *dst, size_t dst_off, struct page *src,
 		       size_t src_off, size_t len);
 void pinio_flush_dcache_page(struct page *page);
+void pinio_memzero_page(struct page *page, size_t offset, size_t len);
+
+/* The store: an xarray of pages (as brd's), and the memory it may take */
+void *pinio_xa_cmpxchg(struct xarray *xa, unsigned long index, void *old,
+		       void *entry, gfp_t gfp);
+unsigned long pinio_totalram_pages(void);
+void pinio_cond_resched(void);
 
 /*
  * DMA mapping (src/dma_dev.rs, src/dma_map.rs). Directions are enum
@@ -79,7 +90,21 @@ bool pinio_folio_test_anon(const struct folio *folio);
 bool pinio_folio_is_longterm_pinnable(struct folio *folio);
 bool pinio_page_anon_exclusive(const struct page *page);
 bool pinio_is_zero_folio(const struct folio *folio);
+unsigned long pinio_page_to_pfn(const struct page *page);
+u32 pinio_page_zone(const struct page *page);
+unsigned int pinio_folio_order(const struct folio *folio);
+int pinio_folio_pincount(const struct folio *folio);
+bool pinio_folio_test_dirty(const struct folio *folio);
+bool pinio_folio_test_ksm(const struct folio *folio);
+bool pinio_folio_test_swapcache(const struct folio *folio);
+bool pinio_folio_test_lru(const struct folio *folio);
+bool pinio_folio_test_hugetlb(const struct folio *folio);
 void pinio_put_pages(struct page **pages, int nr);
+
+/* Iterators over kernel pages, for the KUnit suites */
+struct folio_queue *pinio_folioq_alloc(void);
+unsigned int pinio_folioq_append(struct folio_queue *folioq, struct folio *folio);
+void pinio_xa_init(struct xarray *xa);
 
 /* Files */
 void pinio_file_set_can_odirect(struct file *file);
@@ -93,12 +118,19 @@ bool pinio_fatal_signal_pending(void);
 s64 pinio_mm_pinned_vm_add(struct mm_struct *mm, s64 delta);
 unsigned long pinio_rlimit_memlock_pages(void);
 unsigned long pinio_foll_pin_acquired(void);
-unsigned long pinio_foll_pin_released(void);
 
 #ifdef __BINDGEN__
 /* Constants bindgen cannot evaluate from their (cast) macros; seen by bindgen only. */
 #include <linux/fs.h>
 static const unsigned int PINIO_FOP_DONTCACHE = (__force unsigned int)FOP_DONTCACHE;
+/* Store pages: brd's GFP_NOIO, failing instead of looping when memory is short; GFP_NOWAIT
+ * under IOCB_NOWAIT, as brd under REQ_NOWAIT. The xarray's nodes are allocated with these;
+ * the page itself adds PINIO_GFP_STORE_PAGE (never pass __GFP_ZERO to the xarray: its node
+ * cache has a constructor, and new_slab() warns). See src/sparse_pages.rs. */
+#include <linux/gfp_types.h>
+static const gfp_t PINIO_GFP_STORE = GFP_NOIO | __GFP_NORETRY | __GFP_NOWARN;
+static const gfp_t PINIO_GFP_STORE_NOWAIT = GFP_NOWAIT | __GFP_NOWARN;
+static const gfp_t PINIO_GFP_STORE_PAGE = __GFP_ZERO | __GFP_HIGHMEM;
 #endif
 
 #endif /* _PINIO_SHIM_H */

@@ -4,9 +4,12 @@
 #
 #   scripts/bench.sh                 full run (about 20 minutes on a 2-core host)
 #   PINIO_BENCH_QUICK=1 scripts/bench.sh     quick run for development (a couple of minutes)
+#   PINIO_BENCH_PARTS=uring PINIO_BENCH_QUICK=1 PINIO_BENCH_OUT=/tmp/b scripts/bench.sh
+#                                    only the io_uring part, quick, results elsewhere
 #   scripts/bench.sh --report-only   recompute bench/results/ from bench/results/raw/
 #
-# Environment: PINIO_BENCH_QUICK=1, PINIO_BENCH_SMP (guest vCPUs, default 2),
+# Environment: PINIO_BENCH_QUICK=1, PINIO_BENCH_PARTS (any of "pin io uring", default all),
+# PINIO_BENCH_SMP (guest vCPUs, default 2),
 # PINIO_BENCH_OUT (results directory, default bench/results), PINIO_BENCH_ERMS=1 (keep the ERMS
 # CPU flag; by default the guest boots with clearcpuid=erms, see below).
 #
@@ -17,6 +20,9 @@
 #    cross-check.
 # 2. Data path: /dev/pinio against O_DIRECT on the brd ramdisk /dev/ram0 (same size) and
 #    buffered read/write of a tmpfs file, 1, 2 and 4 threads (scripts/bench/iobench.c).
+# 3. io_uring: pinio's asynchronous engine against brd O_DIRECT through io_uring, queue
+#    depths 1, 8 and 32, one submitter; at depth 1 also both synchronous paths, so that the
+#    engine's cost per request shows (iobench --qd).
 # Contenders are interleaved (rotated order, many rounds); medians with spread are reported.
 # The run is refused unless the guest ran on the tsc clocksource and had the vCPUs asked for.
 #
@@ -40,6 +46,7 @@ raw=$out/raw
 bdir=$PINIO_TOP/build/bench
 smp=${PINIO_BENCH_SMP:-2}
 quick=${PINIO_BENCH_QUICK:-0}
+parts=${PINIO_BENCH_PARTS:-pin io uring}
 append=
 [ "${PINIO_BENCH_ERMS:-0}" = 1 ] || append=clearcpuid=erms
 report_only=0
@@ -53,7 +60,10 @@ report() {
 	say "bench: writing $out/latest.{csv,md} and plots"
 	python3 "$PINIO_TOP/scripts/bench/report.py" --raw "$raw" --out "$out" ||
 		die "bench: report failed"
-	(cd "$out" && gnuplot "$PINIO_TOP/scripts/bench/plots.gp") || die "bench: gnuplot failed"
+	# The plots are of the pinning and data path parts (report.py writes their variables).
+	if [ -f "$out/plot-vars.gp" ]; then
+		(cd "$out" && gnuplot "$PINIO_TOP/scripts/bench/plots.gp") || die "bench: gnuplot failed"
+	fi
 	rm -f "$out"/plot-*.dat "$out"/plot-vars.gp
 	say "bench: results in ${out#"$PINIO_TOP"/}/ (latest.md, latest.csv, *.png, raw/)"
 }
@@ -77,7 +87,8 @@ main() {
 			PIN_MIN_PAGES=4096 PIN_MIN_REPS=3 PIN_MAX_REPS=100
 			GUPTEST_MIB=16 GUPTEST_REPS=5
 			IO_ROUNDS=3 "IO_SIZES=4K 64K 1M 16M" "IO_THREADS=$threads" IO_MS=100 IO_WARMUP_MS=15
-			EXPECT_CPUS="$smp"
+			URING_ROUNDS=3 "URING_SIZES=4K 64K 1M" "URING_QDS=1 8 32" URING_MS=100
+			URING_WARMUP_MS=15 EXPECT_CPUS="$smp" "PARTS=$parts"
 		)
 	else
 		mode=full
@@ -86,7 +97,9 @@ main() {
 			PIN_MIN_PAGES=16384 PIN_MIN_REPS=3 PIN_MAX_REPS=300
 			"GUPTEST_MIB=1 16 256" GUPTEST_REPS=9
 			IO_ROUNDS=20 "IO_SIZES=4K 16K 64K 256K 1M 4M 16M" "IO_THREADS=$threads" IO_MS=250
-			IO_WARMUP_MS=25 EXPECT_CPUS="$smp"
+			IO_WARMUP_MS=25 URING_ROUNDS=12 "URING_SIZES=4K 16K 64K 256K 1M"
+			"URING_QDS=1 8 32" URING_MS=250 URING_WARMUP_MS=25 EXPECT_CPUS="$smp"
+			"PARTS=$parts"
 		)
 	fi
 
@@ -114,6 +127,7 @@ main() {
 		echo "host_loadavg_before=$(cut -d' ' -f1-3 /proc/loadavg)"
 		echo "qemu=$(qemu-system-x86_64 --version | head -1)"
 		echo "smp=$smp"
+		echo "parts=$parts"
 		echo "guest_append=$append"
 		echo "git_head=$(git -C "$PINIO_TOP" rev-parse --short HEAD 2>/dev/null || echo none)$(
 			git -C "$PINIO_TOP" diff --quiet HEAD -- src rust-bindings include Kbuild 2>/dev/null ||

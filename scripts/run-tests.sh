@@ -1,78 +1,145 @@
 #!/usr/bin/env bash
-# make test: boot the debug kernel, run every kselftest (TAP) and the module's Rust KUnit
-# suites (KTAP in dmesg at insmod), check the kernel log, and end with "N passed, N failed".
+# make test: boot the debug kernel, run every kselftest (TAP) and the module's Rust KUnit suites
+# (KTAP in dmesg at insmod), check the kernel log, check every C file with the kernel's
+# checkpatch.pl (one result per file, scripts/checkpatch.sh), and end with
+# "N passed, N failed". The programs that need boot options (BOOT2_PROGS) run in a second boot
+# with PINIO_BOOT2_APPEND (scripts/lib.sh) on the kernel command line and PINIO_BOOT2_PARAMS as
+# pinio's module parameters (every DMA mapping bounced through swiotlb, a 32-bit DMA mask, the
+# movable zone and CMA area of the experiments); those of them also in BOOT1_TOO run in the
+# first boot as well. The two boots run at the same time, in two guests; the KUnit suites and
+# the kernel log are checked in both. Each program's wall time is printed at the end.
+#
+# PINIO_KERNEL=PATH (make test KDIR=PATH) boots that kernel tree instead. A test that skips
+# because the tree lacks an option it needs (scripts/check-kernel.sh lists them, the test names
+# the option) is then reported as skipped, with the reason, and not counted as failed; the
+# line ends "N passed, N failed, N skipped". Any other skip counts as failed, as always.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
+
+BOOT2_APPEND=$PINIO_BOOT2_APPEND
+BOOT2_PARAMS=$PINIO_BOOT2_PARAMS
+# The second boot: the experiments that need its boot options, and the data-path, async,
+# ioctl-DMA and DMA tests, where a missing unmap or sync, or a wrong direction, loses data.
+BOOT2_PROGS=${PINIO_BOOT2_PROGS:-"pinio_exp_boot_test pinio_dma_test pinio_io_test pinio_async_test pinio_pin_test"}
+# Of those, the ones the normal (non-bounce) path needs too: the data path, and the DMA test,
+# which checks there that nothing bounces.
+BOOT1_TOO=${PINIO_BOOT1_TOO:-"pinio_io_test pinio_dma_test"}
 
 tests_dir=$PINIO_TOP/build/tests
 log=$PINIO_TOP/build/test-guest.log
 dmesg_log=$PINIO_TOP/build/test-dmesg.log
+log2=$PINIO_TOP/build/test-guest-boot2.log
+dmesg_log2=$PINIO_TOP/build/test-dmesg-boot2.log
 mapfile -t progs < <(ls "$tests_dir"/*_test 2>/dev/null)
 [ ${#progs[@]} -gt 0 ] || die "no test programs in $tests_dir (make tests)"
+progs1=() progs2=()
+for p in "${progs[@]}"; do
+	case " $BOOT2_PROGS " in
+	*" $(basename "$p") "*)
+		progs2+=("$p")
+		case " $BOOT1_TOO " in *" $(basename "$p") "*) progs1+=("$p") ;; esac
+		;;
+	*) progs1+=("$p") ;;
+	esac
+done
 
-# The second boot: the data-path, async and ioctl-DMA tests again with every DMA mapping
-# bounced through swiotlb, where a missing unmap or a wrong direction loses the device's
-# writes; pinio's DMA mask is 32 bits there (the bounce pool is below 4 GiB). Its extra kernel
-# command line, module parameters and programs are variables, so that other options that
-# coexist with these can share the boot.
-second_append=${PINIO_SECOND_BOOT_APPEND:-swiotlb=force}
-second_params=${PINIO_SECOND_BOOT_PARAMS:-dma_mask_bits=32}
-second_tests=${PINIO_SECOND_BOOT_TESTS:-pinio_io_test pinio_dma_test pinio_async_test pinio_pin_test}
-second_log=$PINIO_TOP/build/test-guest-2.log
-second_dmesg=$PINIO_TOP/build/test-dmesg-2.log
+checkpatch_log=$PINIO_TOP/build/checkpatch.log
+kernel=${PINIO_KERNEL:-debug}
+missing_config=
+case $kernel in
+debug | release) what="the $kernel kernel" ;;
+*)
+	what="kernel tree $kernel"
+	# scripts/vm prints the whole report (and refuses a tree that cannot run the suite).
+	missing_config=$("$PINIO_TOP/scripts/check-kernel.sh" --quiet "$kernel") || exit 1
+	;;
+esac
+# Whether $1 is an option the tree of one's own lacks (never with the project's kernels).
+option_missing() {
+	case " $missing_config " in *" $1 "*) [ -n "$1" ] ;; *) false ;; esac
+}
 
-pass=0 fail=0 skip=0
-failed=()
-skipped=()
-
-# boot LABEL LOG DMESG APPEND PARAMS PROGRAM...: one guest run of run_kselftests.sh over
-# PROGRAMs (paths), its results counted into pass/fail/skip (names prefixed with LABEL).
+# boot TAG LOG DMESG APPEND PARAMS PROG...: one boot running PROG... (kselftests), APPEND added
+# to the kernel command line, PARAMS (NAME=VALUE ...) given to pinio; its output in LOG (and on
+# stdout, each line prefixed with TAG), its kernel log in DMESG; scripts/vm's status.
 boot() {
-	local label=$1 log=$2 dmesg_log=$3 append=$4 params=$5
+	local tag=$1 out=$2 kmsg=$3 append=$4 params=$5 adds=() p
 	shift 5
-	local progs=("$@") adds=() names=() app=() p vm_rc
-	[ -z "$append" ] || app=(--append "$append")
-	for p in $params; do
-		app+=(--param "$p")
-	done
-	for p in "${progs[@]}" "$PINIO_TOP/tests-kselftest/run_kselftests.sh" ${PINIO_TEST_EXTRA:-}; do
+	for p in "$@" "$PINIO_TOP/tests-kselftest/run_kselftests.sh" \
+		"$PINIO_TOP/tests-kselftest/settings" ${PINIO_TEST_EXTRA:-}; do
 		adds+=(--add "$p")
 	done
-	for p in "${progs[@]}"; do
-		names+=("./$(basename "$p")")
+	for p in $params; do
+		adds+=(--param "$p")
 	done
-	# Results of an earlier run must not be read as this one's.
-	rm -f "$log" "$dmesg_log"
-	say "${label}running ${#progs[@]} kselftest programs"
-	set +e
-	"$PINIO_TOP/scripts/vm" --kernel debug --log "$dmesg_log" "${adds[@]}" \
-		"${app[@]+"${app[@]}"}" ${PINIO_VM_ARGS:-} \
-		-- env PINIO_TESTS="${names[*]}" ./run_kselftests.sh 2>&1 | tee "$log"
-	vm_rc=${PIPESTATUS[0]}
-	set -e
-	local kind name detail rc pins
-	# kselftests: each program's top-level TAP, between the runner's @@begin and @@end lines. A
-	# skip counts as a failure: in this guest everything is expected to run. A program whose
-	# results do not match its plan (it crashed, or stopped early) fails too.
+	"$PINIO_TOP/scripts/vm" --kernel "$kernel" --log "$kmsg" ${append:+--append "$append"} \
+		"${adds[@]}" ${PINIO_VM_ARGS:-} -- ./run_kselftests.sh 2>&1 | tee "$out" | sed -u "s/^/$tag/"
+	return "${PIPESTATUS[0]}"
+}
+
+# Results of an earlier run must not be read as this one's.
+rm -f "$log" "$dmesg_log" "$log2" "$dmesg_log2" "$checkpatch_log"
+t0=$(date +%s)
+# checkpatch runs meanwhile (half a minute of one CPU).
+nice -n 10 "$PINIO_TOP/scripts/checkpatch.sh" >"$checkpatch_log" 2>&1 &
+checkpatch_pid=$!
+say "running ${#progs1[@]} kselftest programs and the KUnit suites in one boot of $what"
+set +e
+boot "" "$log" "$dmesg_log" "" "" "${progs1[@]}" &
+boot1_pid=$!
+vm_rc2=0
+if [ ${#progs2[@]} -gt 0 ]; then
+	say "meanwhile, a second boot ($BOOT2_APPEND; pinio $BOOT2_PARAMS): ${#progs2[@]} program(s) and the KUnit suites, its lines prefixed [boot 2]"
+	boot "[boot 2] " "$log2" "$dmesg_log2" "$BOOT2_APPEND" "$BOOT2_PARAMS" "${progs2[@]}"
+	vm_rc2=$?
+fi
+wait "$boot1_pid"
+vm_rc=$?
+set -e
+
+pass=0 fail=0 skip=0 skip_ok=0
+failed=()
+skipped=()
+skipped_ok=()
+# kselftests: each program's top-level TAP, between the runner's @@begin and @@end lines. A
+# skip counts as a failure: in this guest everything is expected to run. A program whose
+# results do not match its plan (it crashed, or stopped early) fails too.
+# tap_boot LOG TAG PROG...: the results of one boot's programs.
+tap_boot() {
+	local out=$1 tag=$2 p
+	shift 2
 	while IFS='|' read -r kind name detail; do
 		case $kind in
 		pass) pass=$((pass + 1)) ;;
-		skip) skip=$((skip + 1)); skipped+=("$label$name: $detail") ;;
-		fail) fail=$((fail + 1)); failed+=("$label$name: $detail") ;;
+		skip)
+			opt=$(printf '%s\n' "$detail" | sed -n 's/.*\(CONFIG_[A-Z0-9_]*\) is not set in this kernel.*/\1/p')
+			if option_missing "$opt"; then
+				skip_ok=$((skip_ok + 1))
+				skipped_ok+=("$tag$name: $detail")
+			else
+				skip=$((skip + 1))
+				skipped+=("$tag$name: $detail")
+			fi
+			;;
+		fail) fail=$((fail + 1)); failed+=("$tag$name: $detail") ;;
 		esac
-	done < <(tr -d '\r' <"$log" | awk '
+	done < <(tr -d '\r' <"$out" 2>/dev/null | awk '
 		/^@@begin / { prog = $2; plan = -1; n = 0; next }
 		/^@@end / {
 			if (prog != "" && plan < 0)
 				print "fail|" prog "|no TAP plan"
 			else if (prog != "" && plan == 0 && planskip)
-				print "skip|" prog "|skipped as a whole"
+				print "skip|" prog "|skipped as a whole: " planwhy
 			else if (prog != "" && n != plan)
 				print "fail|" prog "|" n " results for a plan of " plan
 			prog = ""; planskip = 0; next
 		}
 		prog == "" { next }
-		/^1\.\.[0-9]+/ { plan = substr($1, 4) + 0; planskip = /# SKIP/; next }
+		/^1\.\.[0-9]+/ {
+			plan = substr($1, 4) + 0; planskip = /# SKIP/
+			planwhy = $0; sub(/^[^#]*# SKIP ?/, "", planwhy)
+			next
+		}
 		/^(not )?ok [0-9]+ / {
 			n++
 			line = $0
@@ -83,79 +150,123 @@ boot() {
 		}')
 	# A program that crashed or left pins behind is a failure of its own.
 	while read -r _ name rc pins; do
-		if [ "$rc" != 0 ] && [ "$rc" != 4 ]; then
+		if [ "$rc" = 137 ]; then
 			fail=$((fail + 1))
-			failed+=("$label$name exited $rc")
+			failed+=("$tag$name was killed (SIGKILL: past the time limit of tests-kselftest/settings?)")
+		elif [ "$rc" != 0 ] && [ "$rc" != 4 ]; then
+			fail=$((fail + 1))
+			failed+=("$tag$name exited $rc")
 		fi
 		if [ "${pins#pins_outstanding=}" != 0 ]; then
 			fail=$((fail + 1))
-			failed+=("$label$name left ${pins#pins_outstanding=} FOLL_PIN pins outstanding")
+			failed+=("$tag$name left ${pins#pins_outstanding=} FOLL_PIN pins outstanding")
 		fi
-	done < <(tr -d '\r' <"$log" | grep '^@@end ')
-	for p in "${progs[@]}"; do
-		if ! grep -q "^@@end $(basename "$p") " "$log"; then
+	done < <(tr -d '\r' <"$out" 2>/dev/null | grep '^@@end ')
+	for p in "$@"; do
+		if ! tr -d '\r' <"$out" 2>/dev/null | grep -q "^@@end $(basename "$p") "; then
 			fail=$((fail + 1))
-			failed+=("$label$(basename "$p") did not finish")
+			failed+=("$tag$(basename "$p") did not finish")
 		fi
 	done
-	# The guest's kernel log must be clean and rmmod must succeed (scripts/vm checks both).
-	if [ "$vm_rc" = 0 ]; then
-		pass=$((pass + 1))
-	else
-		fail=$((fail + 1))
-		failed+=("${label}guest run failed (kernel splat, kmemleak, rmmod or timeout; exit $vm_rc)")
-	fi
 }
-
-t0=$(date +%s)
-boot "" "$log" "$dmesg_log" "" "" "${progs[@]}"
-second_progs=()
-for t in $second_tests; do
-	[ -x "$tests_dir/$t" ] && second_progs+=("$tests_dir/$t")
-done
-if [ -n "$second_append" ] && [ ${#second_progs[@]} -gt 0 ]; then
-	boot "[$second_append${second_params:+ $second_params}] " "$second_log" "$second_dmesg" \
-		"$second_append" "$second_params" "${second_progs[@]}"
-fi
+tap_boot "$log" "" "${progs1[@]}"
+[ ${#progs2[@]} -eq 0 ] || tap_boot "$log2" "boot 2: " "${progs2[@]}"
 
 # KUnit: every suite the module declares (#[kunit_tests(NAME)] in src/) must have reported,
-# at insmod, as many cases as its plan, each passing.
+# at insmod, as many cases as its plan, each passing, in each boot.
 kunit_cases=0
 mapfile -t suites < <(grep -ho 'kunit_tests(pinio[a-z0-9_]*)' "$PINIO_TOP"/src/*.rs |
 	sed 's/kunit_tests(\(.*\))/\1/' | sort -u)
 [ ${#suites[@]} -gt 0 ] || die "no #[kunit_tests] suites found in src/"
-for suite in "${suites[@]}"; do
-	while IFS='|' read -r kind name; do
-		case $kind in
-		ok) pass=$((pass + 1)); kunit_cases=$((kunit_cases + 1)) ;;
-		skip) skip=$((skip + 1)); kunit_cases=$((kunit_cases + 1))
-			skipped+=("kunit $suite: $name") ;;
-		fail) fail=$((fail + 1)); kunit_cases=$((kunit_cases + 1))
-			failed+=("kunit $suite: $name") ;;
-		missing) fail=$((fail + 1)); failed+=("kunit $suite: $name") ;;
-		esac
-	done < <(sed -E 's/^\[[^]]*\] ?//' "$dmesg_log" 2>/dev/null | awk -v suite="$suite" '
-		$0 == "    # Subtest: " suite { insuite = 1; seen = 1; plan = -1; next }
-		insuite && /^    1\.\.[0-9]+/ { plan = substr($1, 4) + 0; next }
-		insuite && /^    (not )?ok [0-9]+ / {
-			n++
-			name = ($1 == "not") ? $4 : $3
-			if ($1 == "not") print "fail|" name
-			else if ($0 ~ /# SKIP/) print "skip|" name
-			else print "ok|" name
-			next
-		}
-		insuite && /^(not )?ok [0-9]+ / { insuite = 0 }
-		END {
-			if (!seen) print "missing|suite did not run (no KTAP in the kernel log)"
-			else if (plan < 0) print "missing|no KTAP plan"
-			else if (n != plan) print "missing|" n " cases for a plan of " plan
-		}')
-done
+# kunit_boot DMESG TAG: the KUnit results of one boot's kernel log.
+kunit_boot() {
+	local kmsg=$1 tag=$2 suite
+	for suite in "${suites[@]}"; do
+		if option_missing CONFIG_KUNIT; then
+			skip_ok=$((skip_ok + 1))
+			skipped_ok+=("kunit$tag $suite: CONFIG_KUNIT is not set in this kernel")
+			continue
+		fi
+		while IFS='|' read -r kind name; do
+			case $kind in
+			ok) pass=$((pass + 1)); kunit_cases=$((kunit_cases + 1)) ;;
+			skip) skip=$((skip + 1)); kunit_cases=$((kunit_cases + 1))
+				skipped+=("kunit$tag $suite: $name") ;;
+			fail) fail=$((fail + 1)); kunit_cases=$((kunit_cases + 1))
+				failed+=("kunit$tag $suite: $name") ;;
+			missing) fail=$((fail + 1)); failed+=("kunit$tag $suite: $name") ;;
+			esac
+		done < <(sed -E 's/^\[[^]]*\] ?//' "$kmsg" 2>/dev/null | awk -v suite="$suite" '
+			$0 == "    # Subtest: " suite { insuite = 1; seen = 1; plan = -1; next }
+			insuite && /^    1\.\.[0-9]+/ { plan = substr($1, 4) + 0; next }
+			insuite && /^    (not )?ok [0-9]+ / {
+				n++
+				name = ($1 == "not") ? $4 : $3
+				if ($1 == "not") print "fail|" name
+				else if ($0 ~ /# SKIP/) print "skip|" name
+				else print "ok|" name
+				next
+			}
+			insuite && /^(not )?ok [0-9]+ / { insuite = 0 }
+			END {
+				if (!seen) print "missing|suite did not run (no KTAP in the kernel log)"
+				else if (plan < 0) print "missing|no KTAP plan"
+				else if (n != plan) print "missing|" n " cases for a plan of " plan
+			}')
+	done
+}
+kunit_boot "$dmesg_log" ""
+[ ${#progs2[@]} -eq 0 ] || kunit_boot "$dmesg_log2" " (boot 2)"
+
+# The guest's kernel log must be clean and rmmod must succeed (scripts/vm checks both).
+if [ "$vm_rc" = 0 ]; then
+	pass=$((pass + 1))
+else
+	fail=$((fail + 1))
+	failed+=("guest run failed (kernel splat, kmemleak, rmmod or timeout; exit $vm_rc)")
+fi
+if [ ${#progs2[@]} -gt 0 ]; then
+	if [ "$vm_rc2" = 0 ]; then
+		pass=$((pass + 1))
+	else
+		fail=$((fail + 1))
+		failed+=("second guest run failed (kernel splat, kmemleak, rmmod or timeout; exit $vm_rc2)")
+	fi
+fi
+
+# checkpatch: one result per C file; its ERROR lines with the failure.
+checkpatch_rc=0
+wait "$checkpatch_pid" || checkpatch_rc=$?
+checkpatch_files=0
+while read -r _ verdict file nerr _; do
+	checkpatch_files=$((checkpatch_files + 1))
+	if [ "$verdict" = ok ]; then
+		pass=$((pass + 1))
+	else
+		fail=$((fail + 1))
+		failed+=("checkpatch $file: $nerr errors:
+$(grep -F "  $file:" "$checkpatch_log" | grep ': ERROR:' || true)")
+	fi
+done < <(grep '^@@checkpatch ' "$checkpatch_log")
+if [ "$checkpatch_rc" -gt 1 ] || [ "$checkpatch_files" = 0 ]; then
+	fail=$((fail + 1))
+	failed+=("checkpatch did not run: $(tail -1 "$checkpatch_log")")
+fi
 
 t1=$(date +%s)
 echo
-echo "kselftest + KUnit (${#suites[@]} suites, $kunit_cases cases) + clean kernel log, $((t1 - t0)) s"
+# Wall time per program (run_kselftests.sh's "# @@time NAME SECONDS" lines), per boot.
+for out in "$log" "$log2"; do
+	[ -f "$out" ] || continue
+	tr -d '\r' <"$out" | awk -v boot="$([ "$out" = "$log" ] && echo 1 || echo 2)" '
+		/^# @@time / { line = line sprintf(" %s %ss", $3, $4); sum += $4 }
+		END { if (line != "") printf "boot %s (%d s of programs):%s\n", boot, sum, line }'
+done
+boots=$((${#progs2[@]} ? 2 : 1))
+echo "kselftest + KUnit (${#suites[@]} suites, $kunit_cases cases) + clean kernel log + checkpatch ($checkpatch_files C files), $boots boot(s), $((t1 - t0)) s"
+for f in "${skipped_ok[@]+"${skipped_ok[@]}"}"; do
+	echo "SKIPPED (the kernel lacks an option): $f"
+done
 for f in "${skipped[@]+"${skipped[@]}"}"; do
 	echo "SKIPPED (counted as failed): $f"
 done
@@ -163,5 +274,8 @@ for f in "${failed[@]+"${failed[@]}"}"; do
 	echo "FAILED: $f"
 done
 fail=$((fail + skip))
-echo "$pass passed, $fail failed"
+case $kernel in
+debug | release) echo "$pass passed, $fail failed" ;;
+*) echo "$pass passed, $fail failed, $skip_ok skipped" ;;
+esac
 [ "$fail" = 0 ]

@@ -16,8 +16,11 @@ use kernel::{
     bindings,
     mm::Mm,
     prelude::*,
-    rbtree::{RBTree, RBTreeNode},
-    sync::aref::ARef,
+    rbtree::{
+        RBTree,
+        RBTreeNode, //
+    },
+    sync::aref::ARef, //
 };
 
 /// A folio of a pinned range: its identity (address, never dereferenced) and size in pages.
@@ -75,14 +78,18 @@ impl MmAccount {
         if delta != 0 {
             // SAFETY: `mm` is kept alive by `mmgrab()` (the `ARef`); the counter is atomic.
             let total = unsafe { shim::pinio_mm_pinned_vm_add(self.mm.as_raw(), delta) };
-            // SAFETY: Reads the current task's capabilities and rlimit.
-            let (capable, limit) = unsafe {
-                (
-                    bindings::capable(bindings::CAP_IPC_LOCK as i32),
-                    shim::pinio_rlimit_memlock_pages(),
-                )
-            };
-            if !capable && u64::try_from(total).unwrap_or(u64::MAX) > limit as u64 {
+            // SAFETY: `rlimit()` reads the current task's `RLIMIT_MEMLOCK` from its signal
+            // struct, which lives as long as the task; we are in process context (an ioctl).
+            let limit = unsafe { shim::pinio_rlimit_memlock_pages() };
+            let over = u64::try_from(total).unwrap_or(u64::MAX) > limit as u64;
+            // Only over the limit is the capability asked for, as `do_mlock()` does:
+            // `capable()` is not a plain read.
+            // SAFETY: `capable()` is called in process context (an ioctl), for the current
+            // task, with a valid capability number. It asks the LSMs whether the task's
+            // effective credentials hold `CAP_IPC_LOCK` in the initial user namespace; a
+            // denial may be audited, and a grant marks the task as having used a privilege
+            // (`PF_SUPERPRIV`). It keeps no reference to anything of ours.
+            if over && !unsafe { bindings::capable(bindings::CAP_IPC_LOCK as i32) } {
                 // SAFETY: As above; this undoes the addition.
                 unsafe { shim::pinio_mm_pinned_vm_add(self.mm.as_raw(), -delta) };
                 return Err(ENOMEM);

@@ -16,18 +16,32 @@ use crate::{
     kiocb::IoCb,
     open_file::OpenFile,
     shim,
-    transfer::{self, Done},
+    transfer::{
+        self,
+        Done, //
+    }, //
 };
 use core::pin::Pin;
 use kernel::{
     bindings,
     error::to_result,
-    ffi::{c_int, c_long, c_uint, c_ulong},
+    ffi::{
+        c_int,
+        c_long,
+        c_uint,
+        c_ulong, //
+    },
     fs::Kiocb,
-    iov::{IovIterDest, IovIterSource},
+    iov::{
+        IovIterDest,
+        IovIterSource, //
+    },
     prelude::*,
     sync::Arc,
-    types::{ForeignOwnable, Opaque},
+    types::{
+        ForeignOwnable,
+        Opaque, //
+    }, //
 };
 
 /// Name of the device node.
@@ -232,7 +246,11 @@ unsafe extern "C" fn ioctl(file: *mut bindings::file, cmd: c_uint, arg: c_ulong)
 #[kunit_tests(pinio_kernel_io)]
 mod tests {
     use super::*;
-    use kernel::sync::atomic::Relaxed;
+    use crate::device::Params;
+    use kernel::{
+        error::from_err_ptr,
+        sync::atomic::Relaxed, //
+    };
 
     /// A file with pinio's file operations over a private 1 MiB device, closed on drop.
     ///
@@ -242,25 +260,27 @@ mod tests {
 
     impl KernelFile {
         fn open() -> Result<Self> {
-            let device = Arc::new(Device::new(1, 512, 16, None, None, false)?, GFP_KERNEL)?;
+            let params = Params::new(1, 512, 16, 64)?;
+            let device = Arc::pin_init(Device::new(params, None, None), GFP_KERNEL)?;
             let private = OpenFile::new(device)?.into_foreign();
             // SAFETY: The name is NUL-terminated, `FOPS` is static, and `private` is a
             // `FilePtr`, which `release` takes back when the file goes.
-            let file = unsafe {
+            let file = from_err_ptr(unsafe {
                 shim::pinio_anon_inode_getfile(
                     c"[pinio-kunit]".as_char_ptr(),
                     &FOPS.0,
                     private.cast(),
                     bindings::O_RDWR as i32,
                 )
-            };
-            let err = file as isize;
-            if file.is_null() || (-4095..0).contains(&err) {
-                // SAFETY: The file was not created, so `private` is still ours.
-                drop(unsafe { <FilePtr as ForeignOwnable>::from_foreign(private) });
-                return Err(ENOMEM);
+            });
+            match file {
+                Ok(file) if !file.is_null() => Ok(Self(file)),
+                result => {
+                    // SAFETY: The file was not created, so `private` is still ours.
+                    drop(unsafe { <FilePtr as ForeignOwnable>::from_foreign(private) });
+                    Err(result.err().unwrap_or(ENOMEM))
+                }
             }
-            Ok(Self(file))
         }
 
         /// The file's [`OpenFile`].

@@ -5,7 +5,13 @@
 //! pins taken and released.
 
 use core::fmt;
-use kernel::sync::atomic::{Atomic, Relaxed};
+use kernel::{
+    bindings,
+    sync::atomic::{
+        Atomic,
+        Relaxed, //
+    }, //
+};
 
 /// Declares [`Counters`] with one relaxed atomic per name, and its debugfs text form.
 macro_rules! counters {
@@ -47,6 +53,18 @@ counters! {
     pages_dirtied,
     /// Kernel pages the data path only listed (BVEC/KVEC iterators), taking no reference.
     pages_listed,
+    /// Of `extract_calls`, those on an `ITER_UBUF` iterator (one user buffer).
+    extract_ubuf,
+    /// ... on an `ITER_IOVEC` iterator (a vector of user buffers).
+    extract_iovec,
+    /// ... on an `ITER_BVEC` iterator (pages: splice, io_uring registered buffers).
+    extract_bvec,
+    /// ... on an `ITER_KVEC` iterator (kernel buffers: `kernel_read()`/`kernel_write()`).
+    extract_kvec,
+    /// ... on an `ITER_XARRAY` iterator (folios of an xarray, e.g. a page cache).
+    extract_xarray,
+    /// ... on an `ITER_FOLIOQ` iterator (a folio queue, as netfs builds).
+    extract_folioq,
     /// Pages the data path took a `FOLL_GET` reference on (`PINIO_CONFIG_GET_PAGES`).
     pages_got,
     /// Of those, pages released with `put_page()`.
@@ -63,13 +81,18 @@ counters! {
     async_completed,
     /// `read_iter`/`write_iter` calls answered `EAGAIN` under `IOCB_NOWAIT`.
     nowait_eagain,
+    /// `read_iter`/`write_iter` calls on block/fops.c's multi-bio path (more than 256 pages).
+    multi_bio,
+    /// Calls whose answer was replayed before anything moved (a buffer segment that may be
+    /// misaligned, or `IOCB_NOWAIT` on the multi-bio path).
+    replays,
     /// Scatterlists mapped for the DMA device (`dma_map_sg()` calls that succeeded).
     dma_maps,
     /// DMA segments those mappings returned (contiguous pages merged into one).
     dma_segments,
     /// Bytes of those segments that swiotlb bounced (the DMA address is a bounce slot).
     dma_bounced_bytes,
-    /// `dma_map_sg()` calls that mapped nothing (the transfer failed or ended short).
+    /// `dma_map_sg()` calls that mapped nothing (the transfer failed).
     dma_map_errors,
     /// Successful `PINIO_IOC_PIN` calls.
     ioctl_pins,
@@ -84,6 +107,19 @@ counters! {
 }
 
 impl Counters {
+    /// The `extract_*` counter of an iterator of type `kind` (`enum iter_type`), if it has one.
+    pub(crate) fn by_iter_type(&self, kind: u32) -> Option<&Atomic<u64>> {
+        match kind {
+            bindings::iter_type_ITER_UBUF => Some(&self.extract_ubuf),
+            bindings::iter_type_ITER_IOVEC => Some(&self.extract_iovec),
+            bindings::iter_type_ITER_BVEC => Some(&self.extract_bvec),
+            bindings::iter_type_ITER_KVEC => Some(&self.extract_kvec),
+            bindings::iter_type_ITER_XARRAY => Some(&self.extract_xarray),
+            bindings::iter_type_ITER_FOLIOQ => Some(&self.extract_folioq),
+            _ => None,
+        }
+    }
+
     /// Adds `n` to `counter`.
     pub(crate) fn add(counter: &Atomic<u64>, n: usize) {
         counter.fetch_add(n as u64, Relaxed);

@@ -3,12 +3,114 @@
 //! State shared by every open file of `/dev/pinio`: the store, the module parameters in
 //! effect, and the counters.
 
-use crate::{counters::Counters, dma_dev::DmaDevice, engine::EngineRef, store::Store, uapi};
-use kernel::{page::PAGE_SIZE, prelude::*, sync::Arc};
+use crate::{
+    counters::Counters,
+    dma_dev::{
+        self,
+        DmaDevice, //
+    },
+    engine::EngineRef,
+    store::Store,
+    uapi, //
+};
+use core::{
+    fmt,
+    ops::RangeInclusive, //
+};
+use kernel::{
+    page::PAGE_SIZE,
+    prelude::*,
+    sync::Arc, //
+};
+
+/// Accepted `size_mib`: the store's size in MiB. The store takes memory only as it is written,
+/// so the size may exceed the machine's memory.
+pub(crate) const SIZE_MIB: RangeInclusive<u32> = 1..=64 * 1024;
+
+/// Accepted `max_pin_mib`: the per-file cap on memory held by `PINIO_IOC_PIN` handles, in MiB
+/// (0: no pins). 1 TiB is 2^28 pages of 4 KiB, so one pin call's page count always fits the
+/// `int` of `pin_user_pages_fast()`, and the page array a pin allocates is at most 2 GiB.
+pub(crate) const MAX_PIN_MIB: RangeInclusive<u32> = 0..=1 << 20;
+
+/// The module parameters, checked: sizes in bytes or pages.
+#[derive(Clone, Copy)]
+pub(crate) struct Params {
+    /// Store size in bytes, a non-zero multiple of `PAGE_SIZE`.
+    pub(crate) store_size: usize,
+    /// Alignment of read/write offsets, lengths and buffers in bytes: a power of two up to
+    /// `PAGE_SIZE` (1: none).
+    pub(crate) block_size: usize,
+    /// Per-file cap on pages held by `PINIO_IOC_PIN` handles.
+    pub(crate) max_pinned_pages: usize,
+    /// DMA mask of the DMA device in bits, in [`dma_dev::MASK_BITS`].
+    pub(crate) dma_mask_bits: u32,
+}
+
+impl Params {
+    /// Checks the module parameters `size_mib`, `block_size` (bytes), `max_pin_mib` and
+    /// `dma_mask_bits`.
+    ///
+    /// Every value out of its range gets one `pr_err` line naming the parameter, the value and
+    /// what is accepted; then `EINVAL`, as the kernel answers a parameter it cannot parse.
+    pub(crate) fn new(
+        size_mib: u32,
+        block_size: u32,
+        max_pin_mib: u32,
+        dma_mask_bits: u32,
+    ) -> Result<Self> {
+        let size_ok = in_range("size_mib", size_mib, SIZE_MIB, "the store size", "MiB");
+        let block_ok = block_size.is_power_of_two() && block_size as usize <= PAGE_SIZE;
+        if !block_ok {
+            pr_err!(
+                "block_size={block_size} is invalid: it must be a power of two from 1 to \
+                 {PAGE_SIZE} bytes (1: no alignment check)\n"
+            );
+        }
+        let pin_ok = in_range(
+            "max_pin_mib",
+            max_pin_mib,
+            MAX_PIN_MIB,
+            "the per-file pin cap",
+            "MiB",
+        );
+        let mask_ok = in_range(
+            "dma_mask_bits",
+            dma_mask_bits,
+            dma_dev::MASK_BITS,
+            "the DMA mask",
+            "bits",
+        );
+        if !(size_ok && pin_ok && block_ok && mask_ok) {
+            return Err(EINVAL);
+        }
+        let mib = |n: u32| usize::try_from(n).ok()?.checked_mul(1 << 20);
+        Ok(Self {
+            store_size: mib(size_mib).ok_or(EINVAL)?,
+            block_size: block_size as usize,
+            max_pinned_pages: mib(max_pin_mib).ok_or(EINVAL)? / PAGE_SIZE,
+            dma_mask_bits,
+        })
+    }
+}
+
+/// Whether `value` of the parameter `name` lies in `range`; logs why not.
+fn in_range(name: &str, value: u32, range: RangeInclusive<u32>, what: &str, unit: &str) -> bool {
+    if range.contains(&value) {
+        return true;
+    }
+    pr_err!(
+        "{name}={value} is invalid: {what} must be {} to {} {unit}\n",
+        range.start(),
+        range.end()
+    );
+    false
+}
 
 /// The device behind `/dev/pinio`.
+#[pin_data]
 pub(crate) struct Device {
     /// The device's memory.
+    #[pin]
     pub(crate) store: Store,
     /// Alignment of read/write offsets, lengths and buffers (a power of two; 1: none).
     pub(crate) block_size: usize,
@@ -20,60 +122,46 @@ pub(crate) struct Device {
     /// which serves asynchronous kiocbs synchronously.
     pub(crate) engine: Option<EngineRef>,
     /// The DMA device every transfer maps its pages for; `None` for a device without one
-    /// (KUnit), which copies straight between pages.
+    /// (KUnit) or with the `dma_map=0` benchmark knob, which copies straight between pages.
     pub(crate) dma: Option<Arc<DmaDevice>>,
-    /// Whether transfers map their pages (`dma_map` parameter; off only to measure the cost
-    /// of mapping against the direct copy, a benchmark knob).
-    pub(crate) dma_map: bool,
+    /// The DMA mask of the DMA device in bits (`dma_mask_bits`), for `PINIO_IOC_INFO`.
+    pub(crate) dma_mask_bits: u32,
 }
 
-/// Largest store the module accepts, in MiB.
-const MAX_SIZE_MIB: u32 = 64 * 1024;
-
 impl Device {
-    /// Allocates the device for the module parameters; `EINVAL` if they are out of range.
+    /// A device for checked parameters, with an empty store (nothing allocated for it), whose
+    /// transfers map their pages for `dma` (if any).
     pub(crate) fn new(
-        size_mib: u32,
-        block_size: u32,
-        max_pin_mib: u32,
+        params: Params,
         engine: Option<EngineRef>,
         dma: Option<Arc<DmaDevice>>,
-        dma_map: bool,
-    ) -> Result<Self> {
-        let block_size = usize::try_from(block_size).map_err(|_| EINVAL)?;
-        if size_mib == 0 || size_mib > MAX_SIZE_MIB {
-            pr_err!("size_mib must be 1..={MAX_SIZE_MIB}, not {size_mib}\n");
-            return Err(EINVAL);
-        }
-        if !block_size.is_power_of_two() || block_size > PAGE_SIZE {
-            pr_err!("block_size must be a power of two up to {PAGE_SIZE}, not {block_size}\n");
-            return Err(EINVAL);
-        }
-        let mib = |n: u32| {
-            usize::try_from(n)
-                .map_err(|_| EINVAL)?
-                .checked_mul(1 << 20)
-                .ok_or(EINVAL)
-        };
-        Ok(Self {
-            store: Store::new(mib(size_mib)?)?,
-            block_size,
-            max_pinned_pages: mib(max_pin_mib)? / PAGE_SIZE,
+    ) -> impl PinInit<Self, Error> {
+        try_pin_init!(Self {
+            store <- Store::new(params.store_size),
+            block_size: params.block_size,
+            max_pinned_pages: params.max_pinned_pages,
             counters: Counters::new(),
             engine,
             dma,
-            dma_map,
+            dma_mask_bits: params.dma_mask_bits,
         })
     }
 
-    /// The DMA device to map transfers for, unless there is none or mapping is switched off.
+    /// The DMA device to map transfers for, unless there is none.
     pub(crate) fn dma_path(&self) -> Option<&DmaDevice> {
-        self.dma.as_deref().filter(|_| self.dma_map)
+        self.dma.as_deref()
     }
 
     /// Whether `value` is a multiple of the block size.
     pub(crate) fn is_aligned(&self, value: usize) -> bool {
         value & (self.block_size - 1) == 0
+    }
+
+    /// The debugfs `counters` file: the event counters, then `store_pages`, the pages the
+    /// store has allocated, one `name value` line each.
+    pub(crate) fn show_counters(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.counters, f)?;
+        writeln!(f, "store_pages {}", self.store.nr_pages())
     }
 
     /// The `PINIO_IOC_INFO` answer.
@@ -89,6 +177,7 @@ impl Device {
             max_pinned_pages: self.max_pinned_pages as u64,
             config_flags: uapi::PINIO_CONFIG_FLAGS_ALL,
             max_queue_depth: uapi::PINIO_QUEUE_DEPTH_MAX,
+            dma_mask_bits: self.dma_mask_bits,
             ..Default::default()
         }
     }

@@ -22,11 +22,23 @@
 
 use crate::{
     dma_map::DmaSegment,
-    page_ref::{page_spans, PageMut, PageRef, Span},
-    shim,
+    page_ref::{
+        page_spans,
+        PageMut,
+        PageRef,
+        Span, //
+    },
+    shim, //
 };
 use core::ptr::NonNull;
-use kernel::{bindings, device, faux, page::PAGE_SIZE, prelude::*, types::Opaque};
+use kernel::{
+    bindings,
+    device,
+    faux,
+    page::PAGE_SIZE,
+    prelude::*,
+    types::Opaque, //
+};
 
 /// Accepted range of the `dma_mask_bits` module parameter.
 ///
@@ -55,16 +67,13 @@ unsafe impl Sync for DmaDevice {}
 
 impl DmaDevice {
     /// Creates the faux device `pinio` with a `mask_bits` DMA mask (`faux_device_create()`,
-    /// `dma_coerce_mask_and_coherent()`). `EINVAL` (with a `pr_err`) if `mask_bits` is outside
-    /// [`MASK_BITS`]; `ENODEV` if the device cannot be created; `EIO` if the DMA core refuses
-    /// the mask; `ENOMEM`. May sleep (module init).
+    /// `dma_coerce_mask_and_coherent()`). `EINVAL` if `mask_bits` is outside [`MASK_BITS`]
+    /// (the module parameters are checked before, with their message); `ENODEV` if the device
+    /// cannot be created (`faux_device_create()` returns NULL for any failure, its allocations
+    /// included, and its C callers such as vgem and vkms answer `-ENODEV`); `EIO` if the DMA
+    /// core refuses the mask; `ENOMEM`. May sleep (module init).
     pub(crate) fn new(mask_bits: u32) -> Result<Self> {
         if !MASK_BITS.contains(&mask_bits) {
-            pr_err!(
-                "dma_mask_bits must be {}..={}, not {mask_bits}\n",
-                MASK_BITS.start(),
-                MASK_BITS.end()
-            );
             return Err(EINVAL);
         }
         let parms = KBox::new(Opaque::zeroed(), GFP_KERNEL)?;

@@ -22,11 +22,20 @@
 use crate::{
     counters::Counters,
     dma_dev::DmaDevice,
-    page_ref::{PageMut, PageRef, Span},
-    shim,
+    page_ref::{
+        PageMut,
+        PageRef,
+        Span, //
+    },
+    shim, //
 };
 use core::marker::PhantomData;
-use kernel::{bindings, ffi::c_int, prelude::*, types::Opaque};
+use kernel::{
+    bindings,
+    ffi::c_int,
+    prelude::*,
+    types::Opaque, //
+};
 
 /// Entries of an [`SgTable`]: one per page of a 64-page batch, at most.
 pub(crate) const SG_ENTRIES: usize = 64;

@@ -32,19 +32,42 @@ use crate::{
     copy,
     counters::Counters,
     device::Device,
-    extract::{Mode, OwnedPages, Retention},
+    dio::Order,
+    extract::{
+        Mode,
+        OwnedPages,
+        Retention, //
+    },
     iter::Iter,
     kiocb::PendingIocb,
     open_file::Config,
     shim,
+    store::Alloc, //
 };
 use core::ptr::NonNull;
 use kernel::{
-    bindings, new_condvar, new_mutex,
+    bindings,
+    new_condvar,
+    new_mutex,
     prelude::*,
-    sync::{Arc, CondVar, Mutex},
-    time::{delay::fsleep, Delta, Instant, Monotonic},
-    workqueue::{self, impl_has_work, new_work, Work, WorkItem},
+    sync::{
+        Arc,
+        CondVar,
+        Mutex, //
+    },
+    time::{
+        delay::fsleep,
+        Delta,
+        Instant,
+        Monotonic, //
+    },
+    workqueue::{
+        self,
+        impl_has_work,
+        new_work,
+        Work,
+        WorkItem, //
+    }, //
 };
 
 /// The module's workqueue, on which every request completes.
@@ -227,7 +250,11 @@ impl Drop for Slot {
 /// One asynchronous request: its pages, where they go in the store, and the kiocb to complete.
 #[pin_data]
 pub(crate) struct Request {
+    /// `None` for a request that moves nothing and completes with `error`.
     pages: Option<OwnedPages>,
+    /// The error to complete with after moving the pages (block/fops.c's multi-bio path),
+    /// instead of the byte count.
+    error: Option<Error>,
     iocb: Option<PendingIocb>,
     device: Arc<Device>,
     queue: Arc<FileQueue>,
@@ -245,14 +272,17 @@ impl_has_work! {
 }
 
 /// Queues an asynchronous transfer of `iter` (which ends inside the store) at store offset
-/// `pos` for `iocb` on `device`'s engine, as `queue`'s file configured it.
+/// `pos` for `iocb` on `device`'s engine, as `queue`'s file configured it and as `order` says
+/// (decided by [`crate::transfer`] with [`crate::dio`]): take and move `order.len` bytes, then
+/// complete with `order.error` or the byte count.
 ///
-/// On success the request owns `iocb` and all of the iterator's pages, and the iterator has
-/// advanced over them; the caller returns `-EIOCBQUEUED`. Errors (the request was not queued,
-/// the caller returns them): `EAGAIN` under `nowait` when the queue is full or a page is not
-/// present (nothing is faulted in), `EINTR` if a signal arrived while waiting for a slot,
-/// `EFAULT` (or the extraction's error) if no byte could be taken, `ENOMEM`. A fault after
-/// the first byte queues a short request, as the block layer's single-bio path does.
+/// On success the request owns `iocb` and the pages it moves, and the iterator has advanced
+/// over them; the caller returns `-EIOCBQUEUED`. Errors (the request was not queued, the caller
+/// returns them): `EAGAIN` under `IOCB_NOWAIT` when the queue is full or a page is not present
+/// (nothing is faulted in), `EINTR` if a signal arrived while waiting for a slot, `EFAULT` (or
+/// the extraction's error) if no byte could be taken on the one-bio path, `ENOMEM`. If fewer
+/// bytes than ordered can be taken, [`Order::short`] decides: on the one-bio path a short
+/// request, on the multi-bio path one that completes with `EIO` after moving them.
 pub(crate) fn submit<I: Iter>(
     device: &Arc<Device>,
     queue: &Arc<FileQueue>,
@@ -260,11 +290,12 @@ pub(crate) fn submit<I: Iter>(
     iocb: PendingIocb,
     pos: usize,
     iter: &mut I,
-    nowait: bool,
+    order: Order,
 ) -> Result {
     let Some(engine) = device.engine else {
         return Err(EOPNOTSUPP);
     };
+    let nowait = order.plan.nowait;
     let slot = queue.reserve(config.queue_depth, nowait)?;
     let mode = if config.get_pages() {
         Mode::Get
@@ -275,6 +306,7 @@ pub(crate) fn submit<I: Iter>(
     let mut request = KBox::pin_init(
         pin_init!(Request {
             pages: None,
+            error: None,
             iocb: None,
             device: device.clone(),
             queue: queue.clone(),
@@ -286,12 +318,33 @@ pub(crate) fn submit<I: Iter>(
         }),
         flags,
     )?;
-    let max_len = iter.len();
-    // SAFETY: Listed kernel pages (io_uring's registered buffers) stay valid until the request
-    // is completed (`ki_complete()`), and `Request::run` releases the pages before it completes.
-    let pages = unsafe { OwnedPages::take_all(iter, max_len, mode, nowait, &device.counters) }?;
+    let (pages, order) = if order.len == 0 {
+        (None, order)
+    } else {
+        // SAFETY: Listed kernel pages (io_uring's registered buffers) stay valid until the
+        // request is completed (`ki_complete()`), and `Request::run` releases the pages before
+        // it completes.
+        let taken =
+            unsafe { OwnedPages::take_all(iter, order.len, mode, nowait, &device.counters) };
+        match taken {
+            Ok(pages) if pages.len() < order.len => {
+                let stopped_by = pages.stopped_by().unwrap_or(EFAULT);
+                match order.short(pages.len(), stopped_by) {
+                    Ok(order) => (Some(pages), order),
+                    Err(err) => {
+                        pages.release(&device.counters);
+                        return Err(err);
+                    }
+                }
+            }
+            Ok(pages) => (Some(pages), order),
+            Err(err) if err == EAGAIN || err == ENOMEM => return Err(err),
+            Err(err) => (None, order.short(0, err)?),
+        }
+    };
     let me = request.as_mut().project();
-    *me.pages = Some(pages);
+    *me.pages = pages;
+    *me.error = order.error;
     *me.iocb = Some(iocb);
     *me.seq = slot.queue_request();
     Counters::add(&device.counters.async_queued, 1);
@@ -311,27 +364,35 @@ impl WorkItem for Request {
         let queue = this.queue.clone();
         let (pos, seq) = (this.pos, this.seq);
         let me = this.as_mut().project();
-        let (Some(mut pages), Some(iocb)) = (me.pages.take(), me.iocb.take()) else {
+        let error = *me.error;
+        let Some(iocb) = me.iocb.take() else {
             return;
         };
-        let result = if pages.is_writable() {
-            pages
-                .segments_mut()
-                .and_then(|segments| copy::device_writes(&device, pos, segments))
-        } else {
-            copy::device_reads(&device, pos, pages.segments())
-        };
-        if let Ok(moved) = result {
-            let bytes = match pages.retention() {
-                Retention::Pinned => &device.counters.bytes_pinned,
-                Retention::Listed => &device.counters.bytes_listed,
-                Retention::Referenced => &device.counters.bytes_got,
+        let mut result = Ok(0);
+        if let Some(mut pages) = me.pages.take() {
+            result = if pages.is_writable() {
+                pages
+                    .segments_mut()
+                    .and_then(|segments| copy::device_writes(&device, pos, segments))
+            } else {
+                copy::device_reads(&device, pos, pages.segments(), Alloc::MaySleep)
             };
-            Counters::add(bytes, moved);
+            if let Ok(moved) = result {
+                let bytes = match pages.retention() {
+                    Retention::Pinned => &device.counters.bytes_pinned,
+                    Retention::Listed => &device.counters.bytes_listed,
+                    Retention::Referenced => &device.counters.bytes_got,
+                };
+                Counters::add(bytes, moved);
+            }
+            // Unpin (dirty) before completing: the submitter may look at the pages, and
+            // listed pages are only lent until completion.
+            pages.release(&device.counters);
         }
-        // Unpin (dirty) before completing: the submitter may look at the pages, and listed
-        // pages are only lent until completion.
-        pages.release(&device.counters);
+        // The multi-bio path's status: the bytes moved, the request failed.
+        if let (Ok(_), Some(error)) = (result, error) {
+            result = Err(error);
+        }
 
         let mut state = queue.state.lock();
         if state.fifo {

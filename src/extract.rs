@@ -20,13 +20,26 @@
 
 use crate::{
     counters::Counters,
+    dio::PageKey,
     iter::Iter,
-    page_ref::{page_spans, PageMut, PageRef, Span},
-    shim,
+    page_ref::{
+        page_spans,
+        PageMut,
+        PageRef,
+        Span, //
+    },
+    shim, //
 };
-use core::{marker::PhantomData, ptr};
+use core::{
+    marker::PhantomData,
+    ptr, //
+};
 use kernel::ffi::c_ulong;
-use kernel::{bindings, page::PAGE_SIZE, prelude::*};
+use kernel::{
+    bindings,
+    page::PAGE_SIZE,
+    prelude::*, //
+};
 
 /// The most pages one extraction takes: 256 KiB with 4 KiB pages.
 ///
@@ -79,6 +92,8 @@ fn take<I: Iter>(
     counters: &Counters,
 ) -> Result<Taken> {
     let raw = iter.as_raw();
+    // SAFETY: `raw` is the valid iterator borrowed from `iter`; this only reads its type.
+    let kind = unsafe { shim::pinio_iov_iter_type(raw) };
     let max_pages = u32::try_from(slots.len()).unwrap_or(u32::MAX);
     let mut list = slots.as_mut_ptr();
     let mut offset = 0usize;
@@ -110,6 +125,9 @@ fn take<I: Iter>(
         }
     };
     Counters::add(&counters.extract_calls, 1);
+    if let Some(by_kind) = counters.by_iter_type(kind) {
+        Counters::add(by_kind, 1);
+    }
     let len = match usize::try_from(ret) {
         Ok(0) => return Err(EFAULT),
         Ok(len) => len,
@@ -267,6 +285,22 @@ impl<'a> ExtractedPages<'a> {
         self.retention == Retention::Pinned
     }
 
+    /// The batch's pages, in order, as the block layer merges pages into bvecs: each page's
+    /// folio and `struct page` address (see [`PageKey`]).
+    pub(crate) fn page_keys(&self) -> impl Iterator<Item = PageKey> + '_ {
+        self.pages.iter().take(self.nr_pages).map(|&page| {
+            // SAFETY: The batch holds `page` (type invariants), so it is a valid page;
+            // `page_folio()` only reads it.
+            let folio = unsafe { shim::pinio_page_folio(page) };
+            let addr = page as usize;
+            PageKey {
+                folio: folio as usize,
+                page: addr,
+                next: addr.wrapping_add(core::mem::size_of::<bindings::page>()),
+            }
+        })
+    }
+
     /// The batch as (page, byte range) segments, in iterator order, for the device to read.
     pub(crate) fn segments(&self) -> impl Iterator<Item = (PageRef<'_>, Span)> + '_ {
         self.raw_segments().map(|(page, span)| {
@@ -342,6 +376,8 @@ pub(crate) struct OwnedPages {
     retention: Retention,
     writable: bool,
     written: bool,
+    /// The error that stopped [`OwnedPages::take_all`] short of what it was asked for.
+    failure: Option<Error>,
 }
 
 // SAFETY: The pages are held (pinned, referenced, or kept alive by the request's submitter) by
@@ -357,6 +393,7 @@ impl OwnedPages {
     /// `max_len` bytes fails with `EAGAIN`. Otherwise a fault after the first byte ends the
     /// request short, as the block layer's single-bio path does; `EFAULT` (or the error of the
     /// extraction) if no byte could be taken, `ENOMEM` if the arrays cannot be allocated.
+    /// [`OwnedPages::stopped_by`] tells the error that ended a short request.
     ///
     /// # Safety
     ///
@@ -370,7 +407,7 @@ impl OwnedPages {
         counters: &Counters,
     ) -> Result<Self> {
         let flags = if nowait { GFP_NOWAIT } else { GFP_KERNEL };
-        let npages = iter.npages();
+        let npages = iter.npages(usize::MAX);
         let mut pages = KVec::from_elem(ptr::null_mut(), npages, flags)?;
         let mut spans = KVec::with_capacity(npages, flags)?;
         let was_nofault = iter.set_nofault(nowait);
@@ -410,6 +447,7 @@ impl OwnedPages {
             retention,
             writable: I::DEVICE_WRITES,
             written: false,
+            failure: if len < max_len { failure } else { None },
         };
         let result = if len == max_len {
             Ok(())
@@ -432,6 +470,12 @@ impl OwnedPages {
     /// Bytes covered.
     pub(crate) fn len(&self) -> usize {
         self.len
+    }
+
+    /// The error that stopped taking pages short of the length asked for (`EFAULT`: memory
+    /// that cannot be taken), or `None` if every byte was taken.
+    pub(crate) fn stopped_by(&self) -> Option<Error> {
+        self.failure
     }
 
     /// Whether the device may write into the pages (they came from a destination iterator).
@@ -506,10 +550,20 @@ impl Drop for OwnedPages {
 #[kunit_tests(pinio_extract)]
 mod tests {
     use super::*;
-    use crate::{copy, store::Store};
+    use crate::{
+        copy,
+        store::{
+            Alloc,
+            Store, //
+        }, //
+    };
     use kernel::{
-        iov::{IovIterDest, IovIterSource},
+        iov::{
+            IovIterDest,
+            IovIterSource, //
+        },
         page::Page,
+        sync::atomic::Atomic, //
     };
 
     /// A byte of the test pattern at `pos`.
@@ -541,7 +595,7 @@ mod tests {
             done += if I::DEVICE_WRITES {
                 copy::store_to_pages(store, pos + done, batch.segments_mut()?)?
             } else {
-                copy::pages_to_store(store, pos + done, batch.segments())?
+                copy::pages_to_store(store, pos + done, batch.segments(), Alloc::MaySleep)?
             };
             let held: KVec<i32> = collect_refcounts(&batch)?;
             drop(batch);
@@ -591,7 +645,7 @@ mod tests {
     #[test]
     fn owned_pages_take_all_of_a_kvec() -> Result {
         let counters = Counters::new();
-        let store = Store::new(16 * PAGE_SIZE)?;
+        let store = KBox::pin_init(Store::new(16 * PAGE_SIZE), GFP_KERNEL)?;
         let len = 5 * PAGE_SIZE + 300;
         let mut src = KVec::from_elem(0u8, len, GFP_KERNEL)?;
         for (i, b) in src.iter_mut().enumerate() {
@@ -623,7 +677,10 @@ mod tests {
         assert!(owned.retention() == Retention::Listed);
         assert!(!owned.is_writable());
         assert!(owned.segments_mut().is_err());
-        assert_eq!(copy::pages_to_store(&store, 512, owned.segments())?, len);
+        assert_eq!(
+            copy::pages_to_store(&store, 512, owned.segments(), Alloc::MaySleep)?,
+            len
+        );
         owned.release(&counters);
 
         let mut back = KVec::from_elem(0u8, len, GFP_KERNEL)?;
@@ -650,7 +707,7 @@ mod tests {
     #[test]
     fn kvec_is_listed_and_round_trips() -> Result {
         let counters = Counters::new();
-        let store = Store::new(16 * PAGE_SIZE)?;
+        let store = KBox::pin_init(Store::new(16 * PAGE_SIZE), GFP_KERNEL)?;
         let len = 3 * PAGE_SIZE + 700;
         let skew = 100;
         let mut src = KVec::from_elem(0u8, len + skew, GFP_KERNEL)?;
@@ -687,7 +744,9 @@ mod tests {
         assert!(src.get(skew..) == dst.get(skew..));
         assert_eq!(counters.pages_pinned.load(kernel::sync::atomic::Relaxed), 0);
         assert!(counters.pages_listed.load(kernel::sync::atomic::Relaxed) >= 8);
+        assert!(counters.extract_kvec.load(kernel::sync::atomic::Relaxed) >= 2);
         assert_eq!(pins_acquired(), acquired);
+        report("KVEC", &counters, &counters.extract_kvec, acquired);
         Ok(())
     }
 
@@ -696,7 +755,7 @@ mod tests {
     #[test]
     fn bvec_is_listed_and_round_trips() -> Result {
         let counters = Counters::new();
-        let store = Store::new(16 * PAGE_SIZE)?;
+        let store = KBox::pin_init(Store::new(16 * PAGE_SIZE), GFP_KERNEL)?;
         let layout: [(usize, usize); 3] = [(100, 1000), (0, PAGE_SIZE), (512, 2048)];
         let total: usize = layout.iter().map(|&(_, l)| l).sum();
         let acquired = pins_acquired();
@@ -765,7 +824,215 @@ mod tests {
             assert!(b.get(..offset).is_some_and(|s| s.iter().all(|&x| x == 0)));
         }
         assert_eq!(counters.pages_pinned.load(kernel::sync::atomic::Relaxed), 0);
+        assert!(counters.extract_bvec.load(kernel::sync::atomic::Relaxed) >= 2);
         assert_eq!(pins_acquired(), acquired);
+        report("BVEC", &counters, &counters.extract_bvec, acquired);
         Ok(())
+    }
+
+    /// `count` order-0 pages, page `i` filled with `pattern(seed + i, ..)` (or zeroed if
+    /// `seed` is `None`).
+    fn pattern_pages(count: usize, seed: Option<u8>) -> Result<KVec<Page>> {
+        let mut pages = KVec::new();
+        let mut fill = KVec::from_elem(0u8, PAGE_SIZE, GFP_KERNEL)?;
+        for i in 0..count {
+            let page = Page::alloc_page(GFP_KERNEL | kernel::alloc::flags::__GFP_ZERO)?;
+            if let Some(seed) = seed {
+                for (j, b) in fill.iter_mut().enumerate() {
+                    *b = pattern(seed.wrapping_add(i as u8), j);
+                }
+                // SAFETY: `fill` holds `PAGE_SIZE` bytes; no one else uses the new page.
+                unsafe { page.write_raw(fill.as_ptr(), 0, PAGE_SIZE)? };
+            }
+            pages.push(page, GFP_KERNEL)?;
+        }
+        Ok(pages)
+    }
+
+    /// Whether the bytes `from..from + len` of the run of pages `a` (as one buffer) equal
+    /// those of `b`.
+    fn same_bytes(a: &[Page], b: &[Page], from: usize, len: usize) -> Result<bool> {
+        let mut x = KVec::from_elem(0u8, PAGE_SIZE, GFP_KERNEL)?;
+        let mut y = KVec::from_elem(0u8, PAGE_SIZE, GFP_KERNEL)?;
+        for (i, (pa, pb)) in a.iter().zip(b.iter()).enumerate() {
+            let lo = from.max(i * PAGE_SIZE);
+            let hi = (from + len).min((i + 1) * PAGE_SIZE);
+            if lo >= hi {
+                continue;
+            }
+            // SAFETY: Valid destinations of `PAGE_SIZE` bytes; the pages are the test's alone.
+            unsafe {
+                pa.read_raw(x.as_mut_ptr(), 0, PAGE_SIZE)?;
+                pb.read_raw(y.as_mut_ptr(), 0, PAGE_SIZE)?;
+            }
+            let r = (lo - i * PAGE_SIZE)..(hi - i * PAGE_SIZE);
+            if x.get(r.clone()) != y.get(r) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// An xarray (as a page cache is) holding the folios of `pages` at indices `0..`, destroyed
+    /// on drop (the folios are not its to free).
+    struct FolioXarray(KBox<bindings::xarray>);
+
+    impl FolioXarray {
+        fn new(pages: &[Page]) -> Result<Self> {
+            let mut xa = KBox::new(pin_init::zeroed::<bindings::xarray>(), GFP_KERNEL)?;
+            // SAFETY: `xa` is a zeroed xarray in memory that does not move while `Self` lives.
+            unsafe { shim::pinio_xa_init(&mut *xa) };
+            let mut this = Self(xa);
+            for (i, page) in pages.iter().enumerate() {
+                // SAFETY: `page` is a valid page the caller keeps alive longer than `this`.
+                let folio = unsafe { shim::pinio_page_folio(page.as_ptr()) };
+                // SAFETY: The xarray was initialised above; a folio pointer is an aligned,
+                // ordinary entry. Storing may allocate nodes, which `xa_destroy()` frees.
+                let old = unsafe {
+                    bindings::xa_store(&mut *this.0, i, folio.cast(), bindings::GFP_KERNEL)
+                };
+                if !old.is_null() {
+                    return Err(ENOMEM);
+                }
+            }
+            Ok(this)
+        }
+    }
+
+    impl Drop for FolioXarray {
+        fn drop(&mut self) {
+            // SAFETY: The xarray was initialised in `new()`; its entries are not freed.
+            unsafe { bindings::xa_destroy(&mut *self.0) };
+        }
+    }
+
+    /// A folio queue segment (as netfs builds) holding the folios of `pages`, freed on drop.
+    struct FolioQueue(*mut bindings::folio_queue);
+
+    impl FolioQueue {
+        fn new(pages: &[Page]) -> Result<Self> {
+            // SAFETY: Allocates and initialises an empty segment, or returns NULL.
+            let fq = unsafe { shim::pinio_folioq_alloc() };
+            if fq.is_null() {
+                return Err(ENOMEM);
+            }
+            let this = Self(fq);
+            for page in pages {
+                // SAFETY: `fq` is a valid segment with room for these few folios, and each
+                // page outlives `this` (the caller keeps them).
+                unsafe { shim::pinio_folioq_append(fq, shim::pinio_page_folio(page.as_ptr())) };
+            }
+            Ok(this)
+        }
+    }
+
+    impl Drop for FolioQueue {
+        fn drop(&mut self) {
+            // SAFETY: Allocated with `kmalloc()` by `pinio_folioq_alloc()`; the folios are not
+            // the queue's to free.
+            unsafe { bindings::kfree(self.0.cast()) };
+        }
+    }
+
+    /// Moves `len` bytes from `src`'s iterator into the store and back out into `dst`'s, both
+    /// starting `offset` bytes into their first page, via `make_iter`; checks that both were
+    /// listed (no pin, no reference) and that the bytes arrived.
+    fn round_trip(
+        mut make_iter: impl FnMut(&[Page], u32, &mut bindings::iov_iter) -> Result,
+        offset: usize,
+        len: usize,
+        counters: &Counters,
+    ) -> Result {
+        let store = KBox::pin_init(Store::new(16 * PAGE_SIZE), GFP_KERNEL)?;
+        let nr = (offset + len).div_ceil(PAGE_SIZE);
+        let src = pattern_pages(nr, Some(11))?;
+        let dst = pattern_pages(nr, None)?;
+        let mut raw = new_iter(|_| {});
+        make_iter(&src, bindings::ITER_SOURCE, &mut raw)?;
+        // SAFETY: `raw` is a valid source iterator over `src`, which outlives it.
+        let iter = unsafe { IovIterSource::from_raw(&mut raw) };
+        assert_eq!(drain(iter, &store, 3 * 512, counters)?, len);
+        let mut raw = new_iter(|_| {});
+        make_iter(&dst, bindings::ITER_DEST, &mut raw)?;
+        // SAFETY: `raw` is a valid destination iterator over `dst`, which outlives it.
+        let iter = unsafe { IovIterDest::from_raw(&mut raw) };
+        assert_eq!(drain(iter, &store, 3 * 512, counters)?, len);
+        assert!(same_bytes(&src, &dst, offset, len)?);
+        // Bytes before the range were not written.
+        assert!(offset == 0 || !same_bytes(&src, &dst, 0, offset)?);
+        Ok(())
+    }
+
+    /// ITER_XARRAY (the folios of an xarray, as netfs and cachefiles hand them to a driver):
+    /// listed, not pinned, and the bytes round-trip.
+    #[test]
+    fn xarray_is_listed_and_round_trips() -> Result {
+        let counters = Counters::new();
+        let acquired = pins_acquired();
+        let (offset, len) = (700, 2 * PAGE_SIZE + 1000);
+        let mut xarrays = KVec::new();
+        round_trip(
+            |pages, dir, raw| {
+                let mut xa = FolioXarray::new(pages)?;
+                // SAFETY: `raw` is writable; the xarray (boxed, so it does not move) and its
+                // folios outlive the iterator (kept in `xarrays` and by the caller).
+                unsafe { bindings::iov_iter_xarray(raw, dir, &mut *xa.0, offset as i64, len) };
+                xarrays.push(xa, GFP_KERNEL)?;
+                Ok(())
+            },
+            offset,
+            len,
+            &counters,
+        )?;
+        assert_eq!(counters.pages_pinned.load(kernel::sync::atomic::Relaxed), 0);
+        assert!(counters.pages_listed.load(kernel::sync::atomic::Relaxed) >= 6);
+        assert!(counters.extract_xarray.load(kernel::sync::atomic::Relaxed) >= 2);
+        assert_eq!(pins_acquired(), acquired);
+        report("XARRAY", &counters, &counters.extract_xarray, acquired);
+        Ok(())
+    }
+
+    /// ITER_FOLIOQ (a folio queue, as netfs builds for its I/O): listed, not pinned, and the
+    /// bytes round-trip.
+    #[test]
+    fn folioq_is_listed_and_round_trips() -> Result {
+        let counters = Counters::new();
+        let acquired = pins_acquired();
+        let (offset, len) = (300, 3 * PAGE_SIZE - 100);
+        let mut queues = KVec::new();
+        round_trip(
+            |pages, dir, raw| {
+                let fq = FolioQueue::new(pages)?;
+                // SAFETY: `raw` is writable; the queue and its folios outlive the iterator
+                // (kept in `queues` and by the caller).
+                unsafe { bindings::iov_iter_folio_queue(raw, dir, fq.0, 0, offset as u32, len) };
+                queues.push(fq, GFP_KERNEL)?;
+                Ok(())
+            },
+            offset,
+            len,
+            &counters,
+        )?;
+        assert_eq!(counters.pages_pinned.load(kernel::sync::atomic::Relaxed), 0);
+        assert!(counters.pages_listed.load(kernel::sync::atomic::Relaxed) >= 6);
+        assert!(counters.extract_folioq.load(kernel::sync::atomic::Relaxed) >= 2);
+        assert_eq!(pins_acquired(), acquired);
+        report("FOLIOQ", &counters, &counters.extract_folioq, acquired);
+        Ok(())
+    }
+
+    /// One row of the iterator-kind table that pinio_exp_test prints (it reads these lines
+    /// from the kernel log): what extraction did with this kind of kernel iterator.
+    fn report(kind: &str, counters: &Counters, by_kind: &Atomic<u64>, acquired: u64) {
+        use kernel::sync::atomic::Relaxed;
+        pr_info!(
+            "iter-kind {} calls={} kind_calls={} pinned={} listed={} foll_pin={}\n",
+            kind,
+            counters.extract_calls.load(Relaxed),
+            by_kind.load(Relaxed),
+            counters.pages_pinned.load(Relaxed),
+            counters.pages_listed.load(Relaxed),
+            pins_acquired().saturating_sub(acquired)
+        );
     }
 }

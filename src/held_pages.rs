@@ -5,17 +5,29 @@
 //! semantics kept for experiments), and released exactly once the matching way.
 
 use crate::{
-    page_ref::{page_spans, PageMut, PageRef, Span},
-    shim,
+    page_ref::{
+        page_spans,
+        PageMut,
+        PageRef,
+        Span, //
+    },
+    shim, //
 };
 use core::ptr::NonNull;
 use kernel::{
     alloc::flags::__GFP_ZERO,
     bindings,
-    ffi::{c_int, c_ulong},
+    ffi::{
+        c_int,
+        c_ulong, //
+    },
     page::PAGE_SIZE,
     prelude::*,
-    time::{Delta, Instant, Monotonic},
+    time::{
+        Delta,
+        Instant,
+        Monotonic, //
+    }, //
 };
 
 /// How the pages are retained.

@@ -6,12 +6,21 @@
 //! direction decides how its argument crosses the user boundary: `_IOR` commands only write a
 //! struct out, `_IOW` only read one in, `_IOWR` read, handle and write back.
 
-use crate::{open_file::OpenFile, uapi};
+use crate::{
+    open_file::OpenFile,
+    uapi, //
+};
 use core::mem::size_of;
 use kernel::{
     prelude::*,
-    transmute::{AsBytes, FromBytes},
-    uaccess::{UserPtr, UserSlice},
+    transmute::{
+        AsBytes,
+        FromBytes, //
+    },
+    uaccess::{
+        UserPtr,
+        UserSlice, //
+    }, //
 };
 
 /// Handles `cmd` with argument `arg` on `file`. Unknown commands give `ENOTTY`, a bad argument
@@ -25,6 +34,7 @@ pub(crate) fn dispatch(file: &OpenFile, cmd: u32, arg: usize) -> Result<isize> {
         uapi::PINIO_IOC_UNPIN => read_update_write(arg, |unpin| file.unpin(unpin)),
         uapi::PINIO_IOC_QUERY => read_update_write(arg, |query| file.query(query)),
         uapi::PINIO_IOC_DMA => read_update_write(arg, |dma| file.dma(dma)),
+        uapi::PINIO_IOC_DUMP => read_update_write(arg, |d| dump(file, d)),
         _ => Err(ENOTTY),
     }
 }
@@ -46,6 +56,54 @@ fn pin(file: &OpenFile, arg: usize) -> Result<isize> {
         return Err(err);
     }
     Ok(0)
+}
+
+/// Records `PINIO_IOC_DUMP` takes under the pin table lock at a time: 4 KiB of them.
+const DUMP_BATCH: usize = 64;
+
+/// `PINIO_IOC_DUMP`: writes the records of a handle's pages to the user array batch by batch,
+/// outside the pin table lock (the writes may fault). After the first record, a record that
+/// cannot be written or a handle released meanwhile ends the call with a short `count`.
+fn dump(file: &OpenFile, arg: &mut uapi::pinio_dump) -> Result {
+    if arg.reserved.iter().any(|&r| r != 0) {
+        return Err(EINVAL);
+    }
+    let room = arg.count as usize;
+    let bytes = room
+        .checked_mul(size_of::<uapi::pinio_page_record>())
+        .ok_or(EINVAL)?;
+    let records = usize::try_from(arg.records).map_err(|_| EFAULT)?;
+    let mut writer = UserSlice::new(UserPtr::from_addr(records), bytes).writer();
+    // An offset beyond `usize` is past the end of any range: no records.
+    let offset = usize::try_from(arg.offset).unwrap_or(usize::MAX);
+    let mut batch = KVec::with_capacity(DUMP_BATCH.min(room), GFP_KERNEL)?;
+    let mut nr_pages = file.dump_records(arg.handle, offset, 0, &mut batch)?;
+    let mut done = 0usize;
+    'batches: while done < room {
+        batch.clear();
+        let at = offset.saturating_add(done);
+        match file.dump_records(arg.handle, at, room - done, &mut batch) {
+            Ok(n) => nr_pages = n,
+            // Released by another thread after the first batch: what was written stands.
+            Err(_) if done != 0 => break,
+            Err(err) => return Err(err),
+        }
+        if batch.is_empty() {
+            break;
+        }
+        for record in batch.iter() {
+            if let Err(err) = writer.write(record) {
+                if done == 0 {
+                    return Err(err);
+                }
+                break 'batches;
+            }
+            done += 1;
+        }
+    }
+    arg.count = done as u32;
+    arg.nr_pages = nr_pages as u64;
+    Ok(())
 }
 
 /// `_IOR`: copies `value` out to the user struct at `arg`.

@@ -11,11 +11,17 @@
 use crate::shim;
 use core::{
     marker::PhantomData,
-    ops::{Deref, DerefMut},
+    ops::{
+        Deref,
+        DerefMut, //
+    }, //
 };
 use kernel::{
     bindings,
-    iov::{IovIterDest, IovIterSource},
+    iov::{
+        IovIterDest,
+        IovIterSource, //
+    }, //
 };
 
 /// An `iov_iter` the device moves data for.
@@ -50,10 +56,12 @@ pub(crate) trait Iter {
         unsafe { bindings::iov_iter_alignment(self.as_raw()) as usize }
     }
 
-    /// Pages the bytes left in the iterator span (`iov_iter_npages()`).
-    fn npages(&mut self) -> usize {
+    /// Pages the bytes left in the iterator span, counted up to `max` (`iov_iter_npages()`:
+    /// each segment's pages on their own, empty segments none).
+    fn npages(&mut self, max: usize) -> usize {
+        let max = i32::try_from(max).unwrap_or(i32::MAX);
         // SAFETY: `as_raw()` is a valid iterator; `iov_iter_npages()` only reads it.
-        let n = unsafe { bindings::iov_iter_npages(self.as_raw(), i32::MAX) };
+        let n = unsafe { bindings::iov_iter_npages(self.as_raw(), max) };
         usize::try_from(n).unwrap_or(0)
     }
 
@@ -210,6 +218,76 @@ impl<I: Iter> Deref for Truncated<'_, I> {
 }
 
 impl<I: Iter> DerefMut for Truncated<'_, I> {
+    fn deref_mut(&mut self) -> &mut I {
+        self.iter
+    }
+}
+
+/// An iterator walked ahead and put back: [`Rewind::rewind`] moves it back, and when the guard
+/// is dropped the iterator is where it was when the guard was made.
+///
+/// # Invariants
+///
+/// `saved` is a bitwise copy of the iterator when the guard was made. Iterators are plain values
+/// that refer to (never own) their segment arrays, and the guard borrows the iterator, so the
+/// arrays `saved` refers to stay alive and unchanged while the guard exists.
+pub(crate) struct Rewind<'i, I: Iter> {
+    iter: &'i mut I,
+    saved: bindings::iov_iter,
+}
+
+impl<'i, I: Iter> Rewind<'i, I> {
+    /// Holds `iter` from where it is now.
+    pub(crate) fn new(iter: &'i mut I) -> Self {
+        // SAFETY: `as_raw()` points to a valid, initialised iterator; a bitwise copy of it is a
+        // valid description of the same position.
+        let saved = unsafe { core::ptr::read(iter.as_raw()) };
+        // INVARIANT: Copied from the iterator, which the guard now borrows.
+        Self { iter, saved }
+    }
+
+    /// Bytes the iterator has advanced by since the guard was made.
+    fn advanced(&mut self) -> usize {
+        let saved: *const bindings::iov_iter = &self.saved;
+        // SAFETY: `saved` is a valid iterator (type invariant); this only reads its count.
+        let start = unsafe { shim::pinio_iov_iter_count(saved) };
+        start.saturating_sub(self.iter.len())
+    }
+
+    /// Puts the iterator back where it was when the guard was made.
+    fn restore(&mut self) {
+        // SAFETY: `saved` describes a position in the segment arrays the iterator still refers
+        // to (type invariant), so writing it back leaves a valid iterator; the guard holds the
+        // only borrow of it.
+        unsafe { core::ptr::write(self.iter.as_raw(), core::ptr::read(&self.saved)) };
+    }
+
+    /// Moves the iterator back by `bytes` (at most to where it was when the guard was made).
+    pub(crate) fn rewind(&mut self, bytes: usize) {
+        let to = self.advanced().saturating_sub(bytes);
+        self.restore();
+        if to != 0 {
+            // SAFETY: `as_raw()` is a valid iterator; advancing never goes past its count.
+            unsafe { bindings::iov_iter_advance(self.iter.as_raw(), to) };
+        }
+    }
+}
+
+impl<I: Iter> Drop for Rewind<'_, I> {
+    fn drop(&mut self) {
+        self.restore();
+    }
+}
+
+impl<I: Iter> Deref for Rewind<'_, I> {
+    type Target = I;
+
+    fn deref(&self) -> &I {
+        self.iter
+    }
+}
+
+impl<I: Iter> DerefMut for Rewind<'_, I> {
     fn deref_mut(&mut self) -> &mut I {
         self.iter
     }

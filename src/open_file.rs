@@ -1,17 +1,50 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The state of one open file of `/dev/pinio`.
+//!
+//! # Locks, in the order they nest
+//!
+//! 1. [`OpenFile::pins`], a mutex (lockdep class `pinio::OpenFile::pins`): the file's handle
+//!    table. Held by `PINIO_IOC_PIN` only to insert a range, by `UNPIN`, `QUERY`, `DMA`
+//!    (across the copy) and by the release of every pin on the last close. Never held across
+//!    `pin_user_pages_fast()`/`get_user_pages_fast()`, which fault pages in (`mmap_lock`, page
+//!    I/O) and may run long: `PIN` takes the pages first, with the tree node and the folio
+//!    list allocated, and the handle pool grows with the lock dropped.
+//! 2. Under it, the kernel's own: the folio lock, taken by `unpin_user_pages_dirty_lock()`
+//!    when a release dirties pages; `mm->pinned_vm` updates (atomic); the allocations of
+//!    a long-term charge's records (`GFP_KERNEL`) and of store pages `PINIO_IOC_DMA` writes
+//!    first (`GFP_NOIO`), which may reclaim but take no lock of pinio.
+//!
+//! [`OpenFile::config`] is a spinlock held only to copy the device model in or out, and the
+//! engine's queue lock ([`crate::engine`]) is taken under neither: both are leaves.
 
 use crate::{
-    device::Device, engine::FileQueue, held_pages::HeldPages, pins::PinTable,
-    task::fatal_signal_pending, uapi,
+    device::Device,
+    engine::FileQueue,
+    held_pages::HeldPages,
+    pins::{
+        distinct_folios,
+        PinTable, //
+    },
+    task::fatal_signal_pending,
+    uapi, //
 };
 use kernel::{
     mm::Mm,
-    new_mutex, new_spinlock,
+    new_mutex,
+    new_spinlock,
     prelude::*,
-    sync::{aref::ARef, Arc, Mutex, SpinLock},
-    time::{delay::fsleep, Delta},
+    rbtree::RBTreeNodeReservation,
+    sync::{
+        aref::ARef,
+        Arc,
+        Mutex,
+        SpinLock, //
+    },
+    time::{
+        delay::fsleep,
+        Delta, //
+    }, //
 };
 
 /// Longest accepted `dma_delay_us`: one second per batch.
@@ -96,8 +129,8 @@ pub(crate) struct OpenFile {
     config: SpinLock<Config>,
     /// Asynchronous requests of this file in flight.
     pub(crate) queue: Arc<FileQueue>,
-    /// Ranges held by `PINIO_IOC_PIN`. Held across the copy of `PINIO_IOC_DMA` only: a lock of
-    /// this file, never of the device.
+    /// Ranges held by `PINIO_IOC_PIN`: a lock of this file, never of the device (see the lock
+    /// order above).
     #[pin]
     pins: Mutex<PinTable>,
 }
@@ -111,7 +144,7 @@ impl PinnedDrop for OpenFile {
 }
 
 impl OpenFile {
-    /// A new open file of `device`.
+    /// A new open file of `device`. `ENOMEM` if it cannot be allocated.
     pub(crate) fn new(device: Arc<Device>) -> Result<Pin<KBox<Self>>> {
         let queue = FileQueue::new()?;
         KBox::try_pin_init(
@@ -119,7 +152,7 @@ impl OpenFile {
                 device,
                 config <- new_spinlock!(Config::default().with_defaults(), "pinio::OpenFile::config"),
                 queue,
-                pins <- new_mutex!(PinTable::new()),
+                pins <- new_mutex!(PinTable::new(), "pinio::OpenFile::pins"),
             }),
             GFP_KERNEL,
         )
@@ -156,7 +189,13 @@ impl OpenFile {
         Ok(())
     }
 
-    /// `PINIO_IOC_PIN`: pins (or gets) a range of the calling process.
+    /// `PINIO_IOC_PIN`: pins (or gets) a range of the calling process and gives it a handle.
+    ///
+    /// Errors, with nothing left held: `EINVAL` for a bad argument
+    /// ([`PinTable::validate`]); `ENOMEM` past the per-file cap or `RLIMIT_MEMLOCK`, or when
+    /// memory for the page array, the table or the charge cannot be allocated; `EFAULT` (or
+    /// the pin call's own error, e.g. `EFAULT`, `ENOMEM`, `EINTR`) if not all pages could be
+    /// taken; `ENOSPC` if the file has 2^31 - 1 handles.
     pub(crate) fn pin(&self, arg: &mut uapi::pinio_pin) -> Result {
         let (addr, nr_pages, request) = PinTable::validate(arg)?;
         if !self.pins.lock().has_room(&self.device, nr_pages) {
@@ -165,26 +204,47 @@ impl OpenFile {
         // Pinning can fault and sleep for long: not under the table lock.
         let (held, elapsed) =
             HeldPages::take(addr, nr_pages, arg.pages_per_call as usize, request)?;
-        let mm = if request.longterm {
-            kernel::current!().mm().map(|mm| ARef::<Mm>::from(&**mm))
+        arg.pin_ns = u64::try_from(elapsed.as_nanos()).unwrap_or(0);
+        // What the table will need, allocated before its lock too.
+        let node = RBTreeNodeReservation::new(GFP_KERNEL)?;
+        let charge = if request.longterm {
+            let mm = kernel::current!().mm().map(|mm| ARef::<Mm>::from(&**mm));
+            Some((mm.ok_or(EINVAL)?, distinct_folios(&held)?))
         } else {
             None
         };
-        arg.pin_ns = u64::try_from(elapsed.as_nanos()).unwrap_or(0);
-        self.pins.lock().insert(&self.device, arg, held, mm)
+        let mut pins = self.pins.lock();
+        while let Some(request) = pins.handles_request()? {
+            drop(pins);
+            let resizer = request.realloc(GFP_KERNEL)?;
+            pins = self.pins.lock();
+            pins.grow_handles(resizer);
+        }
+        pins.insert(&self.device, arg, held, charge, node)
     }
 
-    /// `PINIO_IOC_UNPIN`.
+    /// `PINIO_IOC_UNPIN`; errors as [`PinTable::unpin`].
     pub(crate) fn unpin(&self, arg: &mut uapi::pinio_unpin) -> Result {
         self.pins.lock().unpin(&self.device, arg)
     }
 
-    /// `PINIO_IOC_QUERY`.
+    /// `PINIO_IOC_QUERY`; errors as [`PinTable::query`].
     pub(crate) fn query(&self, arg: &mut uapi::pinio_query) -> Result {
         self.pins.lock().query(arg)
     }
 
-    /// `PINIO_IOC_DMA`.
+    /// One batch of `PINIO_IOC_DUMP` (see [`PinTable::dump_records`]), under the table lock.
+    pub(crate) fn dump_records(
+        &self,
+        handle: u32,
+        offset: usize,
+        max: usize,
+        out: &mut KVec<uapi::pinio_page_record>,
+    ) -> Result<usize> {
+        self.pins.lock().dump_records(handle, offset, max, out)
+    }
+
+    /// `PINIO_IOC_DMA`; errors as [`PinTable::dma`].
     pub(crate) fn dma(&self, arg: &mut uapi::pinio_dma) -> Result {
         self.pins.lock().dma(&self.device, arg)
     }

@@ -7,8 +7,14 @@
 //! [`crate::copy::copy`].
 
 use crate::shim;
-use core::{marker::PhantomData, ptr::NonNull};
-use kernel::{bindings, page::PAGE_SIZE};
+use core::{
+    marker::PhantomData,
+    ptr::NonNull, //
+};
+use kernel::{
+    bindings,
+    page::PAGE_SIZE, //
+};
 
 /// A page that its lender keeps alive for `'a`; the device may read it.
 ///
@@ -74,6 +80,32 @@ impl<'a> PageRef<'a> {
             }
         }
     }
+
+    /// Where the page is and what its folio's flags and counters say, for `PINIO_IOC_DUMP`.
+    pub(crate) fn detail(self) -> PageDetail {
+        let info = self.info();
+        // SAFETY: As in `info()`: the page and its folio stay allocated for this call.
+        let folio = unsafe { shim::pinio_page_folio(self.as_ptr()) };
+        // SAFETY: `self` and `folio` are valid for this call (type invariant); these helpers only
+        // read the page's flags (its zone and pfn) and the folio's flags and counters.
+        unsafe {
+            PageDetail {
+                info,
+                pfn: shim::pinio_page_to_pfn(self.as_ptr()) as u64,
+                zone: shim::pinio_page_zone(self.as_ptr()),
+                order: shim::pinio_folio_order(folio),
+                pincount: match shim::pinio_folio_pincount(folio) {
+                    n if n >= 0 => Some(n),
+                    _ => None,
+                },
+                dirty: shim::pinio_folio_test_dirty(folio),
+                ksm: shim::pinio_folio_test_ksm(folio),
+                swapcache: shim::pinio_folio_test_swapcache(folio),
+                lru: shim::pinio_folio_test_lru(folio),
+                hugetlb: shim::pinio_folio_test_hugetlb(folio),
+            }
+        }
+    }
 }
 
 impl<'a> PageMut<'a> {
@@ -113,6 +145,26 @@ pub(crate) struct PageInfo {
     pub(crate) anon: bool,
     pub(crate) anon_exclusive: bool,
     pub(crate) zero_page: bool,
+}
+
+/// A snapshot of one page and its folio, as [`PageRef::detail`] saw it.
+#[derive(Clone, Copy)]
+pub(crate) struct PageDetail {
+    /// The folio's counters and flags, as [`PageRef::info`] reports them.
+    pub(crate) info: PageInfo,
+    /// `page_to_pfn()`.
+    pub(crate) pfn: u64,
+    /// `page_zonenum()`, as a `PINIO_ZONE_*` value.
+    pub(crate) zone: u32,
+    /// `folio_order()`: the folio has `1 << order` pages.
+    pub(crate) order: u32,
+    /// The folio's exact pin counter (`folio->_pincount`), kept only by large folios.
+    pub(crate) pincount: Option<i32>,
+    pub(crate) dirty: bool,
+    pub(crate) ksm: bool,
+    pub(crate) swapcache: bool,
+    pub(crate) lru: bool,
+    pub(crate) hugetlb: bool,
 }
 
 /// A byte range within one page.

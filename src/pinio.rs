@@ -9,16 +9,23 @@
 //! ioctls pin user ranges for experiments on page retention (`include/uapi/linux/pinio.h`).
 //!
 //! Layers, bottom up: [`shim`] (bindgen output for the C shims), [`uapi`] (the ABI),
-//! [`page_ref`] (borrowed pages), [`iter`] (the iterator), [`extract`] (page batches), [`store`], [`copy`] (the copy
-//! engine), [`transfer`] (read/write), [`ioctl`], [`chardev`] (the misc device).
+//! [`page_ref`] (borrowed pages), [`iter`] (the iterator), [`extract`] (page batches),
+//! [`sparse_pages`] and [`store`] (the device's memory), [`copy`] (the copy engine), [`dio`]
+//! (block/fops.c's direct I/O rules), [`transfer`] (read/write), [`ioctl`], [`chardev`] (the misc
+//! device).
 
-use kernel::{debugfs, prelude::*, sync::Arc};
+use kernel::{
+    debugfs,
+    prelude::*,
+    sync::Arc, //
+};
 
 mod accounting;
 mod chardev;
 mod copy;
 mod counters;
 mod device;
+mod dio;
 mod dma_dev;
 mod dma_map;
 mod engine;
@@ -27,10 +34,12 @@ mod held_pages;
 mod ioctl;
 mod iter;
 mod kiocb;
+mod mem;
 mod open_file;
 mod page_ref;
 mod pins;
 mod shim;
+mod sparse_pages;
 mod store;
 mod task;
 mod transfer;
@@ -45,7 +54,7 @@ module! {
     params: {
         size_mib: u32 {
             default: 64,
-            description: "Store size in MiB (1..=65536)",
+            description: "Store size in MiB, 1 to 65536; memory is taken as the store is written",
         },
         block_size: u32 {
             default: 512,
@@ -53,11 +62,11 @@ module! {
         },
         max_pin_mib: u32 {
             default: 1024,
-            description: "Per-file cap on memory held by PINIO_IOC_PIN handles, in MiB",
+            description: "Per-file cap on memory held by PINIO_IOC_PIN handles in MiB, 0 to 1048576 (0: no pins)",
         },
         dma_mask_bits: u32 {
             default: 64,
-            description: "DMA mask of pinio's device in bits (32..=64); 32 bounces through swiotlb what lies above 4 GiB",
+            description: "DMA mask of pinio's device in bits, 32 to 64; 32 bounces through swiotlb what lies above 4 GiB",
         },
         dma_map: bool {
             default: true,
@@ -66,23 +75,50 @@ module! {
     },
 }
 
-/// The loaded module: the device node and its debugfs directory.
-struct PinioModule {
-    _inner: Pin<KBox<Registered>>,
-}
-
-/// What the module holds while loaded. Fields drop in order: the device node goes first, then
-/// debugfs, then the engine, draining every request still on its workqueue, and the DMA device
-/// last (the files and requests that map for it hold it too, and are all gone by then).
+/// The loaded module: the device node, its debugfs directory and the engine. Fields drop in
+/// order: the device node goes first, then debugfs, then the engine, draining every request
+/// still on its workqueue; the device, its store's pages and its DMA device go with the last
+/// reference (no file or request is left to map for the DMA device by then).
 #[pin_data]
-struct Registered {
+struct PinioModule {
     #[pin]
     chardev: chardev::Registration,
     #[pin]
     counters: debugfs::File<Arc<device::Device>>,
-    _debugfs: debugfs::Dir,
-    _engine: engine::Engine,
-    _dma: Arc<dma_dev::DmaDevice>,
+    debugfs: debugfs::Dir,
+    device: Arc<device::Device>,
+    engine: engine::Engine,
+}
+
+impl kernel::InPlaceModule for PinioModule {
+    fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
+        let params = device::Params::new(
+            module_parameters::size_mib.value(),
+            module_parameters::block_size.value(),
+            module_parameters::max_pin_mib.value(),
+            module_parameters::dma_mask_bits.value(),
+        );
+        try_pin_init!(Self {
+            // Refuse bad parameters before allocating anything.
+            _: {
+                params?;
+            },
+            engine: engine::Engine::new()?,
+            // Allocates no store memory: the pages come with the first writes. The DMA device
+            // is left out only by the `dma_map=0` benchmark knob.
+            device: Arc::pin_init(
+                device::Device::new(
+                    params?,
+                    Some(engine.handle()),
+                    dma_device(params?.dma_mask_bits, module_parameters::dma_map.value())?,
+                ),
+                GFP_KERNEL,
+            )?,
+            debugfs: debugfs::Dir::new(c"pinio"),
+            counters <- debugfs.read_callback_file(c"counters", device.clone(), &show_counters),
+            chardev <- chardev::Registration::new(device.clone()),
+        })
+    }
 }
 
 /// Formats the counters file.
@@ -90,38 +126,17 @@ fn show_counters(
     device: &Arc<device::Device>,
     f: &mut core::fmt::Formatter<'_>,
 ) -> core::fmt::Result {
-    core::fmt::Debug::fmt(&device.counters, f)
+    device.show_counters(f)
 }
 
-impl kernel::Module for PinioModule {
-    fn init(_module: &'static ThisModule) -> Result<Self> {
-        let dma = Arc::new(
-            dma_dev::DmaDevice::new(module_parameters::dma_mask_bits.value())?,
-            GFP_KERNEL,
-        )?;
-        let engine = engine::Engine::new()?;
-        let device = Arc::new(
-            device::Device::new(
-                module_parameters::size_mib.value(),
-                module_parameters::block_size.value(),
-                module_parameters::max_pin_mib.value(),
-                Some(engine.handle()),
-                Some(dma.clone()),
-                module_parameters::dma_map.value(),
-            )?,
-            GFP_KERNEL,
-        )?;
-        let dir = debugfs::Dir::new(c"pinio");
-        let inner = KBox::try_pin_init(
-            try_pin_init!(Registered {
-                chardev <- chardev::Registration::new(device.clone()),
-                counters <- dir.read_callback_file(c"counters", device, &show_counters),
-                _debugfs: dir,
-                _engine: engine,
-                _dma: dma,
-            }),
-            GFP_KERNEL,
-        )?;
-        Ok(Self { _inner: inner })
+/// The DMA device transfers map for: a faux device with a `mask_bits` DMA mask, or none if
+/// `map` is false. Errors of [`dma_dev::DmaDevice::new`]. May sleep (module init).
+fn dma_device(mask_bits: u32, map: bool) -> Result<Option<Arc<dma_dev::DmaDevice>>> {
+    if !map {
+        return Ok(None);
     }
+    Ok(Some(Arc::new(
+        dma_dev::DmaDevice::new(mask_bits)?,
+        GFP_KERNEL,
+    )?))
 }

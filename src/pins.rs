@@ -6,22 +6,44 @@
 //! process: they are released by `PINIO_IOC_UNPIN` or when the file's last reference goes, in
 //! whatever process that happens (after a fork, or after the pinner exited). Long-term pins are
 //! charged through [`crate::accounting`]; every file has a cap on the pages it holds.
+//!
+//! Handles are allocated from an [`IdPool`], next-fit from the last one given out, so that a
+//! handle just released is not at once given to another range; the table lives under the
+//! file's mutex (see [`crate::open_file`] for the lock order).
 
 use crate::{
-    accounting::{FolioCharge, MmAccount},
+    accounting::{
+        FolioCharge,
+        MmAccount, //
+    },
     copy,
     counters::Counters,
     device::Device,
-    held_pages::{HeldPages, Request, Retention},
-    uapi,
+    held_pages::{
+        HeldPages,
+        Request,
+        Retention, //
+    },
+    page_ref::PageDetail,
+    store::Alloc,
+    uapi, //
 };
 use kernel::{
+    bindings,
+    id_pool::{
+        IdPool,
+        PoolResizer,
+        ReallocRequest, //
+    },
     mm::Mm,
     page::PAGE_SIZE,
     prelude::*,
-    rbtree::{RBTree, RBTreeNodeReservation},
+    rbtree::{
+        RBTree,
+        RBTreeNodeReservation, //
+    },
     sync::aref::ARef,
-    time::Delta,
+    time::Delta, //
 };
 
 /// One pinned user range.
@@ -41,7 +63,10 @@ pub(crate) struct PinnedRange {
 /// wrote into it), then `accounts`, uncharging what is still charged.
 pub(crate) struct PinTable {
     ranges: RBTree<u32, PinnedRange>,
-    next_handle: u32,
+    /// The handles of `ranges` (bit `n` set: handle `n` is in use; 0 is never a handle).
+    handles: IdPool,
+    /// Where the search for the next handle starts.
+    next_handle: usize,
     /// Pages held by all ranges (for the per-file cap).
     held_pages: usize,
     /// Long-term charges, one account per mm that pinned through this file.
@@ -53,13 +78,16 @@ impl PinTable {
     pub(crate) fn new() -> Self {
         Self {
             ranges: RBTree::new(),
+            handles: IdPool::new(),
             next_handle: 1,
             held_pages: 0,
             accounts: KVec::new(),
         }
     }
 
-    /// Checks `PINIO_IOC_PIN` arguments and returns (address, pages, request).
+    /// Checks `PINIO_IOC_PIN` arguments and returns (address, pages, request). `EINVAL` for
+    /// reserved fields or unknown flags that are set, a range that is empty, not page-aligned
+    /// or wraps, or `PINIO_PIN_GET` with `PINIO_PIN_LONGTERM`.
     pub(crate) fn validate(arg: &uapi::pinio_pin) -> Result<(usize, usize, Request)> {
         if arg.reserved0 != 0 || arg.reserved.iter().any(|&r| r != 0) {
             return Err(EINVAL);
@@ -97,22 +125,57 @@ impl PinTable {
             .is_some_and(|total| total <= device.max_pinned_pages)
     }
 
-    /// Adds a range whose pages were taken by the current process; charges it if long-term.
-    /// Fills in the handle and charge of `arg`. On failure the pages are released.
+    /// The pool request to make before [`PinTable::insert`] can find a free handle: `None` if
+    /// one is free. The caller allocates it without the table's lock and hands the result to
+    /// [`PinTable::grow_handles`]. `ENOSPC` if the pool cannot grow (2^31 - 1 handles).
+    pub(crate) fn handles_request(&mut self) -> Result<Option<ReallocRequest>> {
+        if self.free_handle().is_some() {
+            return Ok(None);
+        }
+        self.handles.grow_request().map(Some).ok_or(ENOSPC)
+    }
+
+    /// Grows the handle pool with what [`PinTable::handles_request`] asked for (nothing if
+    /// another thread grew it meanwhile).
+    pub(crate) fn grow_handles(&mut self, resizer: PoolResizer) {
+        self.handles.grow(resizer);
+    }
+
+    /// A free handle, next-fit from `next_handle`, without taking it.
+    fn free_handle(&mut self) -> Option<usize> {
+        // Searches start inside the pool (`next_zero_bit()` asserts it with
+        // CONFIG_RUST_BITMAP_HARDENED), which always holds more than one id.
+        let next = self.next_handle;
+        if (1..self.handles.capacity()).contains(&next) {
+            if let Some(id) = self.handles.find_unused_id(next) {
+                return Some(id.as_usize());
+            }
+        }
+        self.handles.find_unused_id(1).map(|id| id.as_usize())
+    }
+
+    /// Adds a range whose pages were taken by the current process, with the tree `node`
+    /// allocated for it; charges it if long-term (to `mm`, for its distinct `folios`). Fills
+    /// in the handle, page count and charge of `arg`.
+    ///
+    /// Allocates only the charge's records. Errors, with the pages released: `ENOMEM` past
+    /// the per-file cap or `RLIMIT_MEMLOCK`, or if the charge's records cannot be allocated;
+    /// `ENOSPC` if no handle is free (call [`PinTable::handles_request`] first); `EINVAL` for a
+    /// long-term pin without an `mm` or its folios.
     pub(crate) fn insert(
         &mut self,
         device: &Device,
         arg: &mut uapi::pinio_pin,
         held: HeldPages,
-        mm: Option<ARef<Mm>>,
+        charge: Option<(ARef<Mm>, KVec<FolioCharge>)>,
+        node: RBTreeNodeReservation<u32, PinnedRange>,
     ) -> Result {
         let nr = held.len();
         if !self.has_room(device, nr) {
             return Err(ENOMEM);
         }
-        let handle = self.free_handle()?;
-        // Allocate the tree node first, so nothing can fail once the range is charged.
-        let node = RBTreeNodeReservation::new(GFP_KERNEL)?;
+        let id = self.free_handle().ok_or(ENOSPC)?;
+        let handle = u32::try_from(id).map_err(|_| ENOSPC)?;
         let mut range = PinnedRange {
             addr: arg.addr,
             len: arg.len,
@@ -122,31 +185,28 @@ impl PinTable {
         };
         arg.charged_pages = 0;
         if range.held.request().longterm {
-            let mm = mm.ok_or(EINVAL)?;
-            let folios = distinct_folios(&range.held)?;
+            let (mm, folios) = charge.ok_or(EINVAL)?;
             let charged = self.account_for(mm.clone())?.charge(&folios)?;
             arg.charged_pages = charged as u64;
             range.charge = Some((mm, folios));
         }
+        // Nothing fails from here on. `id` is still free (found above, under the same lock), so
+        // the search from it finds it.
+        if let Some(unused) = self
+            .handles
+            .find_unused_id(id)
+            .filter(|u| u.as_usize() == id)
+        {
+            unused.acquire();
+        }
         self.ranges.insert(node.into_node(handle, range));
         self.held_pages += nr;
-        self.next_handle = handle.wrapping_add(1).max(1);
+        self.next_handle = id.saturating_add(1);
         Counters::add(&device.counters.ioctl_pins, 1);
         Counters::add(&device.counters.ioctl_pages_held, nr);
         arg.handle = handle;
         arg.nr_pages = nr as u64;
         Ok(())
-    }
-
-    fn free_handle(&self) -> Result<u32> {
-        let mut handle = self.next_handle.max(1);
-        for _ in 0..u32::MAX {
-            if self.ranges.get(&handle).is_none() {
-                return Ok(handle);
-            }
-            handle = handle.wrapping_add(1).max(1);
-        }
-        Err(ENOSPC)
     }
 
     fn account_for(&mut self, mm: ARef<Mm>) -> Result<&mut MmAccount> {
@@ -160,12 +220,15 @@ impl PinTable {
         self.accounts.get_mut(idx).ok_or(EINVAL)
     }
 
-    /// `PINIO_IOC_UNPIN`: releases a handle's pages (dirty if asked) and its charge.
+    /// `PINIO_IOC_UNPIN`: releases a handle's pages (dirty if asked) and its charge, and
+    /// frees the handle. `EINVAL` for reserved fields or unknown flags that are set, or a
+    /// handle this file does not hold.
     pub(crate) fn unpin(&mut self, device: &Device, arg: &mut uapi::pinio_unpin) -> Result {
         if arg.reserved.iter().any(|&r| r != 0) || arg.flags & !uapi::PINIO_UNPIN_FLAGS_ALL != 0 {
             return Err(EINVAL);
         }
         let range = self.ranges.remove(&arg.handle).ok_or(EINVAL)?;
+        self.handles.release_id(arg.handle as usize);
         // Only pages taken for writing can have been written: a read-only pin may hold the shared
         // zero page or page cache the device never touched, which must not be dirtied.
         let dirty = arg.flags & uapi::PINIO_UNPIN_DIRTY != 0 && range.held.request().write;
@@ -179,7 +242,8 @@ impl PinTable {
     pub(crate) fn release_all(&mut self, device: &Device) {
         while let Some(cursor) = self.ranges.cursor_front_mut() {
             let (_, node) = cursor.remove_current();
-            let (_, range) = node.to_key_value();
+            let (handle, range) = node.to_key_value();
+            self.handles.release_id(handle as usize);
             let dirty = range.held.written();
             self.release(device, range, dirty);
         }
@@ -205,7 +269,8 @@ impl PinTable {
         }
     }
 
-    /// `PINIO_IOC_QUERY`: what the kernel now thinks of a handle's pages.
+    /// `PINIO_IOC_QUERY`: what the kernel now thinks of a handle's pages. `EINVAL` for reserved
+    /// fields that are set, or a handle this file does not hold.
     pub(crate) fn query(&self, arg: &mut uapi::pinio_query) -> Result {
         if arg.reserved.iter().any(|&r| r != 0) {
             return Err(EINVAL);
@@ -248,7 +313,32 @@ impl PinTable {
         Ok(())
     }
 
+    /// `PINIO_IOC_DUMP`, one batch: appends to `out` the records of up to `max` pages of
+    /// `handle` from page index `offset` on (none if `offset` is past the end), as many as `out`
+    /// has spare capacity for. Returns the pages the handle holds; `EINVAL` for an unknown
+    /// handle.
+    pub(crate) fn dump_records(
+        &self,
+        handle: u32,
+        offset: usize,
+        max: usize,
+        out: &mut KVec<uapi::pinio_page_record>,
+    ) -> Result<usize> {
+        let range = self.ranges.get(&handle).ok_or(EINVAL)?;
+        let room = max.min(out.capacity() - out.len());
+        for (index, page) in range.held.pages().enumerate().skip(offset).take(room) {
+            out.push(page_record(index, page.detail()), GFP_KERNEL)?;
+        }
+        Ok(range.held.len())
+    }
+
     /// `PINIO_IOC_DMA`: the device moves bytes between its store and a handle's pages.
+    ///
+    /// Errors, before anything moved: `EINVAL` for reserved fields that are set, a handle this
+    /// file does not hold, a direction other than exactly one of `PINIO_DMA_TO_PAGES` and
+    /// `PINIO_DMA_FROM_PAGES`, or a range outside the store or the pinned range; `EPERM` for
+    /// `PINIO_DMA_TO_PAGES` into a pin taken without `PINIO_PIN_WRITE`. `EIO` if a store page
+    /// never written cannot be allocated (bytes before it may have moved).
     pub(crate) fn dma(&mut self, device: &Device, arg: &mut uapi::pinio_dma) -> Result {
         if arg.reserved.iter().any(|&r| r != 0) {
             return Err(EINVAL);
@@ -267,9 +357,12 @@ impl PinTable {
             uapi::PINIO_DMA_TO_PAGES => {
                 copy::device_writes(device, pos, range.held.segments_mut(offset, len)?)?
             }
-            uapi::PINIO_DMA_FROM_PAGES => {
-                copy::device_reads(device, pos, range.held.segments(offset, len).ok_or(EINVAL)?)?
-            }
+            uapi::PINIO_DMA_FROM_PAGES => copy::device_reads(
+                device,
+                pos,
+                range.held.segments(offset, len).ok_or(EINVAL)?,
+                Alloc::MaySleep,
+            )?,
             _ => return Err(EINVAL),
         };
         Counters::add(&device.counters.ioctl_dma_bytes, done);
@@ -278,9 +371,43 @@ impl PinTable {
     }
 }
 
-/// The distinct folios of `held` with their sizes (each folio once, in address order of first
-/// appearance).
-fn distinct_folios(held: &HeldPages) -> Result<KVec<FolioCharge>> {
+/// The `PINIO_IOC_DUMP` record of the page at `index` of a range.
+fn page_record(index: usize, d: PageDetail) -> uapi::pinio_page_record {
+    let i = d.info;
+    let flags = [
+        (i.maybe_dma_pinned, uapi::PINIO_PAGE_DMA_PINNED),
+        (i.anon, uapi::PINIO_PAGE_ANON),
+        (i.anon_exclusive, uapi::PINIO_PAGE_ANON_EXCLUSIVE),
+        (i.zero_page, uapi::PINIO_PAGE_ZERO),
+        (d.dirty, uapi::PINIO_PAGE_DIRTY),
+        (d.ksm, uapi::PINIO_PAGE_KSM),
+        (d.swapcache, uapi::PINIO_PAGE_SWAPCACHE),
+        (d.lru, uapi::PINIO_PAGE_LRU),
+        (d.hugetlb, uapi::PINIO_PAGE_HUGETLB),
+        (i.longterm_pinnable, uapi::PINIO_PAGE_LONGTERM_PINNABLE),
+    ]
+    .iter()
+    .filter(|(set, _)| *set)
+    .fold(0, |acc, (_, bit)| acc | bit);
+    uapi::pinio_page_record {
+        pfn: d.pfn,
+        index: index as u64,
+        flags,
+        zone: d.zone,
+        order: d.order,
+        refcount: i.ref_count,
+        mapcount: i.mapcount,
+        // An order-0 folio keeps its pins in the refcount, GUP_PIN_COUNTING_BIAS each.
+        pincount: d
+            .pincount
+            .unwrap_or(i.ref_count / bindings::GUP_PIN_COUNTING_BIAS as i32),
+        ..Default::default()
+    }
+}
+
+/// The distinct folios of `held` with their sizes (each folio once, in address order), what a
+/// long-term pin of them is charged. `ENOMEM` if the list cannot be allocated.
+pub(crate) fn distinct_folios(held: &HeldPages) -> Result<KVec<FolioCharge>> {
     let mut folios: KVec<FolioCharge> = KVec::new();
     for page in held.pages() {
         let info = page.info();

@@ -6,23 +6,57 @@
 //! The checks follow a block device opened with `O_DIRECT` (`blkdev_read_iter()`,
 //! `blkdev_write_iter()`, `blkdev_direct_IO()`), so a program sees the same results from
 //! `/dev/pinio` as from a brd ramdisk: reads at or past the end return 0, writes there fail
-//! with `ENOSPC`, transfers across the end are short, and offsets, lengths and every buffer
-//! segment must be multiples of the block size (`EINVAL`). The pages are then taken in bounded
-//! batches ([`ExtractedPages`]) and copied by the copy engine ([`crate::copy`]); no lock is held.
+//! with `ENOSPC`, transfers across the end are short, the offset and length must be multiples
+//! of the block size (`EINVAL`), and so must every buffer segment the block layer looks at.
+//! What happens beyond that depends on the size and shape of the request, as in
+//! `block/fops.c`: [`crate::dio`] has those rules. When every segment is aligned (and the
+//! request is not `IOCB_NOWAIT` on the multi-bio path) the answer depends only on where taking
+//! pages fails, so the data moves as the pages are taken: in bounded batches
+//! ([`ExtractedPages`]) copied by the copy engine ([`crate::copy`]), with no lock held. Otherwise
+//! the block layer's steps are first replayed over the iterator ([`dio::replay`]: pages taken
+//! and released, nothing copied), and then exactly the bytes it would move are moved.
+//! Asynchronous kiocbs are queued on the engine ([`crate::engine`]) with the same decisions.
 
 use crate::{
     copy,
     counters::Counters,
+    dio::{
+        self,
+        End,
+        Extent,
+        Order,
+        PageKey,
+        Path,
+        Plan,
+        Settled,
+        Shape,
+        Source, //
+    },
     engine,
-    extract::{ExtractedPages, Mode, Retention},
-    iter::{Iter, Truncated},
+    extract::{
+        ExtractedPages,
+        Mode,
+        Retention, //
+    },
+    iter::{
+        Iter,
+        Rewind,
+        Truncated, //
+    },
     kiocb::IoCb,
-    open_file::{Config, OpenFile},
-    task,
+    open_file::{
+        Config,
+        OpenFile, //
+    },
+    store::Alloc,
+    task, //
 };
 use kernel::{
-    iov::{IovIterDest, IovIterSource},
-    prelude::*,
+    iov::{
+        IovIterDest,
+        IovIterSource, //
+    },
+    prelude::*, //
 };
 
 /// How a `read_iter`/`write_iter` call was answered.
@@ -63,11 +97,15 @@ pub(crate) fn write(file: &OpenFile, iocb: IoCb<'_>, iter: &mut IovIterSource<'_
 }
 
 /// Checks a transfer of all of `iter` (which ends inside the store) at store offset `start`,
-/// then moves it now (a synchronous kiocb) or queues it on the engine (an asynchronous one).
+/// then moves it now (a synchronous kiocb) or queues it on the engine (an asynchronous one), as
+/// `block/fops.c` would serve it ([`crate::dio`]).
 ///
-/// Errors before anything moved: `EINVAL` for misalignment, `EFAULT` for memory that cannot
-/// be taken for the access, `EAGAIN` under `IOCB_NOWAIT` when the transfer would sleep (a
-/// `dma_delay_us` wait, a page not present, a full queue), and those of [`engine::submit`].
+/// Errors before anything moved: `EINVAL` for a misaligned offset, length or buffer segment,
+/// `EFAULT` for memory that cannot be taken for the access, `EIO` for a write that cannot get a
+/// store page, `EAGAIN` under `IOCB_NOWAIT` when the transfer would sleep (a `dma_delay_us`
+/// wait, a page not present, a store page not to be had without reclaim, a full queue) or
+/// needs more than one bio, and those of [`engine::submit`]. On the multi-bio path `EINVAL`
+/// and `EFAULT` also come after some bytes moved.
 fn submit<I: Iter>(
     file: &OpenFile,
     mut iocb: IoCb<'_>,
@@ -83,33 +121,68 @@ fn submit<I: Iter>(
     if end > device.store.size() {
         return Err(EINVAL);
     }
-    if !device.is_aligned(start | count) || !buffers_aligned(file, iter) {
+    // blkdev_dio_invalid()
+    if !device.is_aligned(start | count) {
         return Err(EINVAL);
     }
     let config = file.config();
     let nowait = iocb.nowait();
-    let result = if iocb.is_sync() || device.engine.is_none() {
-        if nowait && config.dma_delay_us != 0 {
-            Err(EAGAIN)
-        } else {
-            transfer(file, config, start, iter, nowait).map(|done| {
-                iocb.set_pos(iocb.pos().saturating_add(done as i64));
-                Done::Now(done)
-            })
-        }
+    let sync = iocb.is_sync() || device.engine.is_none();
+    let segmented = iter.is_segmented();
+    // bio_iov_vecs_to_alloc(): a BVEC iterator's bvecs are used as they are.
+    let pages = if segmented {
+        iter.npages(dio::BIO_MAX_VECS + 1)
     } else {
-        match iocb.into_pending() {
-            Some(pending) => engine::submit(
-                &file.device,
-                &file.queue,
-                config,
-                pending,
-                start,
-                iter,
-                nowait,
-            )
-            .map(|()| Done::Queued),
-            None => Err(EINVAL),
+        0
+    };
+    let plan = Plan::classify(Shape {
+        pages,
+        sync,
+        nowait,
+    });
+    let aligned = if segmented {
+        segments_aligned(file, iter)
+    } else if sync && !device.is_aligned(iter.alignment()) {
+        // bio_iov_iter_get_pages() checks every bvec; __blkdev_direct_IO_async() none.
+        return Err(EINVAL);
+    } else {
+        true
+    };
+    if plan.path == Path::Multi {
+        Counters::add(&device.counters.multi_bio, 1);
+    }
+    let settled = if plan.needs_replay(aligned) {
+        Counters::add(&device.counters.replays, 1);
+        let end = replay(file, config, &plan, iter, pages);
+        Some(plan.settle(count, end))
+    } else {
+        None
+    };
+    let result = if sync {
+        serve(file, config, &plan, settled, start, iter).map(|done| {
+            iocb.set_pos(iocb.pos().saturating_add(done as i64));
+            Done::Now(done)
+        })
+    } else {
+        match (settled, iocb.into_pending()) {
+            // Answered at once: nothing is queued.
+            (Some(settled), _) if !settled.queued => settled.result.map(Done::Now),
+            (settled, Some(pending)) => {
+                let order = settled.map_or(Order::all(plan, count), |settled| {
+                    Order::from_settled(plan, count, settled)
+                });
+                engine::submit(
+                    &file.device,
+                    &file.queue,
+                    config,
+                    pending,
+                    start,
+                    iter,
+                    order,
+                )
+                .map(|()| Done::Queued)
+            }
+            (_, None) => Err(EINVAL),
         }
     };
     if nowait && matches!(result, Err(e) if e == EAGAIN) {
@@ -118,48 +191,80 @@ fn submit<I: Iter>(
     result
 }
 
-/// Moves all of `iter` (checked, ending inside the store) between the store at `start` and
-/// the iterator's pages now, batch by batch.
+/// The data-path retention mode of the file's configuration.
+fn mode(config: Config) -> Mode {
+    if config.get_pages() {
+        Mode::Get
+    } else {
+        Mode::Extract
+    }
+}
+
+/// Serves a synchronous request of all of `iter` at store offset `start` now: moves what
+/// `settled` (the replayed answer, if the request needed one) says, or else moves as it goes,
+/// and returns the answer for `plan`.
+fn serve<I: Iter>(
+    file: &OpenFile,
+    config: Config,
+    plan: &Plan,
+    settled: Option<Settled>,
+    start: usize,
+    iter: &mut I,
+) -> Result<usize> {
+    let count = iter.len();
+    let len = settled.map_or(count, |settled| settled.moved);
+    if plan.nowait && config.dma_delay_us != 0 && len != 0 {
+        return Err(EAGAIN);
+    }
+    let (done, error) = transfer(file, config, start, iter, len, plan.nowait);
+    match settled {
+        Some(settled) if done == settled.moved => settled.result,
+        // Moved as it went, or the memory changed since the replay: the answer for where
+        // taking pages stopped.
+        _ => plan.settle(count, plan.end_at(count, done, error)).result,
+    }
+}
+
+/// Moves up to `len` bytes of `iter` (checked, ending inside the store) between the store at
+/// `start` and the iterator's pages now, batch by batch.
 ///
-/// Returns the bytes moved. An error before the first byte is returned as such (`EFAULT` for
-/// memory that cannot be taken for the access; `EAGAIN` if `nowait` and a page is not
-/// present); after that the transfer ends short, as `O_DIRECT` on a block device does. A fatal
-/// signal also ends it short.
+/// Returns the bytes moved and, if that is less than `len`, the error that stopped it: the
+/// extraction's (`EFAULT` for memory that cannot be taken; `EAGAIN` under `nowait` for a page
+/// not present), the store's (`EIO` for a write that cannot get a store page, `EAGAIN` under
+/// `nowait`), or `EINTR` if a fatal signal arrived before the first byte. A fatal signal after
+/// that ends the transfer short with no error.
 fn transfer<I: Iter>(
     file: &OpenFile,
     config: Config,
     start: usize,
     iter: &mut I,
+    len: usize,
     nowait: bool,
-) -> Result<usize> {
-    let count = iter.len();
-    let mode = if config.get_pages() {
-        Mode::Get
-    } else {
-        Mode::Extract
-    };
+) -> (usize, Option<Error>) {
+    let mode = mode(config);
     let was_nofault = iter.set_nofault(nowait);
     let mut done = 0;
-    while done < count {
+    let mut error = None;
+    while done < len {
         if done > 0 && task::fatal_signal_pending() {
             break;
         }
-        match move_batch(file, config, mode, start + done, iter, count - done) {
+        match move_batch(file, config, mode, start + done, iter, len - done, nowait) {
             Ok(moved) => done += moved,
-            Err(err) if done == 0 => {
-                iter.set_nofault(was_nofault);
-                return Err(if nowait && err == EFAULT { EAGAIN } else { err });
+            Err(err) if err == EINTR && done > 0 => break,
+            Err(err) => {
+                error = Some(if nowait && err == EFAULT { EAGAIN } else { err });
+                break;
             }
-            Err(_) => break,
         }
     }
     iter.set_nofault(was_nofault);
-    Ok(done)
+    (done, error)
 }
-
 /// Extracts one batch of at most `max_len` bytes from `iter` and moves it; the batch's pages
 /// are released (unpinned, dirtied if written) whatever happens, and if the batch cannot be
-/// moved the iterator is reverted over it ([`ExtractedPages::with_batch`]).
+/// moved the iterator is reverted over it ([`ExtractedPages::with_batch`]). A write that
+/// cannot get a store page fails with `EIO`, or `EAGAIN` if `nowait` (as brd).
 fn move_batch<I: Iter>(
     file: &OpenFile,
     config: Config,
@@ -167,7 +272,13 @@ fn move_batch<I: Iter>(
     pos: usize,
     iter: &mut I,
     max_len: usize,
+    nowait: bool,
 ) -> Result<usize> {
+    let alloc = if nowait {
+        Alloc::NoWait
+    } else {
+        Alloc::MaySleep
+    };
     let device = &*file.device;
     let (moved, retention) =
         ExtractedPages::with_batch(iter, max_len, mode, &device.counters, |batch| {
@@ -175,7 +286,7 @@ fn move_batch<I: Iter>(
             if I::DEVICE_WRITES {
                 copy::device_writes(device, pos, batch.segments_mut()?)
             } else {
-                copy::device_reads(device, pos, batch.segments())
+                copy::device_reads(device, pos, batch.segments(), alloc)
             }
         })?;
     let bytes = match retention {
@@ -187,32 +298,113 @@ fn move_batch<I: Iter>(
     Ok(moved)
 }
 
-/// Whether the buffer segments of `iter` are aligned to the block size, checked exactly as the
-/// block layer's `iov_iter_extract_bvecs()` checks them for brd.
+/// Whether every alignment check the block layer's `iov_iter_extract_bvecs()` can make on the
+/// buffer segments of `iter` (a user-backed or KVEC iterator) passes.
 ///
-/// For user-backed and KVEC iterators, the block layer checks the segment the iterator points
-/// at before each extraction: its address and its whole remaining length, even when the end
-/// of the device cuts the transfer short inside it. Each extraction consumes one segment and
-/// leaves the iterator at the next non-empty one, so every segment reached is checked, with
-/// one exception the block layer has and pinio keeps for fidelity: when the vector starts with
-/// empty segments, the first of them is checked and the extraction then skips to the first
-/// non-empty segment, which is taken unchecked. For other iterators (BVEC from splice) the
-/// alignment of all their segments counts (`iov_iter_alignment()`).
-fn buffers_aligned<I: Iter>(file: &OpenFile, iter: &mut I) -> bool {
+/// Before each extraction the block layer checks the segment the iterator points at: its
+/// address and all its remaining length, even when the end of the device cuts the transfer
+/// short inside it. An extraction consumes pages of one segment and leaves the iterator inside
+/// it (at a page boundary, which an aligned segment passes again) or at the next non-empty
+/// segment, so the checks are those of every segment the walk reaches, with one exception: when
+/// the vector starts with empty segments, the first of them is checked and the extraction
+/// takes the first non-empty one unchecked. Here that segment is required to be aligned too;
+/// if it is not, [`dio::replay`] works out what the block layer does with it.
+fn segments_aligned<I: Iter>(file: &OpenFile, iter: &mut I) -> bool {
     let device = &*file.device;
-    if !iter.is_segmented() {
-        return device.is_aligned(iter.alignment());
-    }
-    // Set for the segment after leading empty ones: the one the extraction takes unchecked.
-    let mut unchecked = false;
-    for (round, segment) in iter.segments().enumerate() {
-        if !unchecked && !device.is_aligned(segment.addr | segment.len) {
+    for segment in iter.segments() {
+        if !device.is_aligned(segment.addr | segment.len) {
             return false;
         }
         if segment.last {
             return true;
         }
-        unchecked = round == 0 && segment.len == 0;
     }
+    // A walk that did not reach the end: let the replay look at it.
     false
+}
+
+/// Works out how the block layer would end the request of all of `iter` on `plan`'s path
+/// (spanning `pages` pages as [`Shape::pages`] counts them), by taking and releasing its pages
+/// as the block layer would take them; nothing is copied, and `iter` is left where it was.
+fn replay<I: Iter>(
+    file: &OpenFile,
+    config: Config,
+    plan: &Plan,
+    iter: &mut I,
+    pages: usize,
+) -> End {
+    let device = &*file.device;
+    let mut walk = Walk {
+        iter: Rewind::new(iter),
+        mode: mode(config),
+        nowait: plan.nowait,
+        counters: &device.counters,
+    };
+    walk.iter.set_nofault(plan.nowait);
+    dio::replay(plan, &mut walk, pages, device.block_size)
+}
+
+/// The request's iterator as [`dio::replay`] walks it: pages are taken (with `FOLL_NOFAULT`
+/// under `IOCB_NOWAIT`) and released at once, nothing is copied, and the iterator goes back to
+/// where it was when the walk is dropped.
+struct Walk<'a, 'i, I: Iter> {
+    iter: Rewind<'i, I>,
+    mode: Mode,
+    nowait: bool,
+    counters: &'a Counters,
+}
+
+impl<I: Iter> Source for Walk<'_, '_, I> {
+    fn left(&self) -> usize {
+        self.iter.len()
+    }
+
+    fn checked(&mut self) -> Extent {
+        self.iter
+            .segments()
+            .next()
+            .map_or(Extent { addr: 0, len: 0 }, |segment| Extent {
+                addr: segment.addr,
+                len: segment.len,
+            })
+    }
+
+    fn extent(&mut self) -> Extent {
+        let mut walk = self.iter.segments();
+        let mut segment = walk.next();
+        // Leading empty segments: the extraction takes from the first non-empty one.
+        if segment.is_some_and(|s| s.len == 0 && !s.last) {
+            segment = walk.next();
+        }
+        segment.map_or(Extent { addr: 0, len: 0 }, |segment| Extent {
+            addr: segment.addr,
+            len: segment.len,
+        })
+    }
+
+    fn take(&mut self, max_len: usize, page: &mut dyn FnMut(PageKey)) -> Result<usize> {
+        let mut done = 0;
+        while done < max_len {
+            match ExtractedPages::extract(&mut *self.iter, max_len - done, self.mode, self.counters)
+            {
+                Ok(batch) => {
+                    batch.page_keys().for_each(&mut *page);
+                    done += batch.len();
+                }
+                Err(err) if done == 0 => {
+                    return Err(if self.nowait && err == EFAULT {
+                        EAGAIN
+                    } else {
+                        err
+                    })
+                }
+                Err(_) => break,
+            }
+        }
+        Ok(done)
+    }
+
+    fn back(&mut self, bytes: usize) {
+        self.iter.rewind(bytes);
+    }
 }

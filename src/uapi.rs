@@ -22,7 +22,10 @@ mod generated {
 pub(crate) use generated::*;
 
 use core::mem::size_of;
-use kernel::transmute::{AsBytes, FromBytes};
+use kernel::transmute::{
+    AsBytes,
+    FromBytes, //
+};
 
 /// Marks uapi structs as plain old data for the user-copy helpers.
 macro_rules! uapi_pod {
@@ -47,4 +50,6 @@ uapi_pod! {
     pinio_query = 144,
     pinio_dma = 56,
     pinio_config = 32,
+    pinio_page_record = 64,
+    pinio_dump = 64,
 }

@@ -10,15 +10,21 @@
  *   pinio-ctl pin --len BYTES [--mode pin|get] [--write] [--longterm] [--nofault]
  *                 [--per-call N] [--thp] [--hold SECONDS]
  *   pinio-ctl query
+ *   pinio-ctl dio-fork --mode pin|get [--latency US]
  *   pinio-ctl dma [--size BYTES]
+ *   pinio-ctl list                      every scenario, with one line of what it shows
+ *   pinio-ctl NAME [--rows N]           an experiment of pinio_exp.h (dump, longterm, ...):
+ *                                       N rows of each DUMP table (default 4)
  *
- * Sizes take K, M, G suffixes. Exit status: 0 if the scenario ran (and, for cow/rocow, the
- * outcome was the one the kernel's semantics predict), 1 otherwise.
+ * Sizes take K, M, G suffixes. Exit status: 0 if the scenario ran (and, for cow/rocow,
+ * dio-fork and the experiments, the outcome was the one the kernel's semantics predict),
+ * 1 otherwise.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,10 +37,10 @@
 #include <unistd.h>
 #include <linux/pinio.h>
 
+#include "pinio_async.h"
 #include "pinio_ioctl.h"
 #include "pinio_util.h"
-
-static long page_size;
+#include "pinio_exp.h"
 
 static void die_errno(const char *what, int err)
 {
@@ -56,21 +62,13 @@ static int open_dev(void)
 	return fd;
 }
 
-static void *map_anon(size_t len, int thp)
+/* Anonymous memory, THP-advised at a THP boundary (@thp) or not. */
+static void *map_mem(size_t len, int thp)
 {
-	size_t align = thp ? 2UL << 20 : 0;
-	uint8_t *p = mmap(NULL, len + align, PROT_READ | PROT_WRITE,
-			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	void *p = thp ? map_thp(len) : map_anon(len);
 
-	if (p == MAP_FAILED)
+	if (!p)
 		die("mmap");
-	if (thp) {
-		uint8_t *a = (uint8_t *)(((uintptr_t)p + align - 1) & ~(align - 1));
-
-		if (madvise(a, len, MADV_HUGEPAGE))
-			perror("madvise(MADV_HUGEPAGE)");
-		return a;
-	}
 	return p;
 }
 
@@ -84,16 +82,14 @@ static unsigned long long unpin(int fd, unsigned int handle, unsigned int flags)
 	return ns;
 }
 
-static void query(int fd, unsigned int handle, const char *when)
+static void show_query(int fd, unsigned int handle, const char *when)
 {
 	struct pinio_query q;
 	int ret = ioc_query(fd, handle, &q);
 
 	if (ret)
 		die_errno("PINIO_IOC_QUERY", -ret);
-	printf("  query %-22s pages %llu, folios %llu (large %llu), dma-pinned %llu, anon %llu "
-	       "(exclusive %llu), zero-page %llu, longterm-pinnable %llu, charged %llu, "
-	       "refcount %d..%d, mapcount %d..%d\n",
+	printf("  query %-22s pages %llu, folios %llu (large %llu), dma-pinned %llu, anon %llu (exclusive %llu), zero-page %llu, longterm-pinnable %llu, charged %llu, refcount %d..%d, mapcount %d..%d\n",
 	       when, q.nr_pages, q.nr_folios, q.nr_large_folios, q.nr_dma_pinned, q.nr_anon,
 	       q.nr_anon_exclusive, q.nr_zero_page, q.nr_longterm_pinnable, q.charged_pages,
 	       q.refcount_min, q.refcount_max, q.mapcount_min, q.mapcount_max);
@@ -109,7 +105,7 @@ static void dma(int fd, unsigned int handle, unsigned int dir, size_t store_off,
 
 static void store_fill(int fd, size_t off, size_t len, int byte)
 {
-	void *b = map_anon(len, 0);
+	void *b = map_mem(len, 0);
 
 	memset(b, byte, len);
 	if (pwrite(fd, b, len, off) != (ssize_t)len)
@@ -119,13 +115,13 @@ static void store_fill(int fd, size_t off, size_t len, int byte)
 
 static int store_byte(int fd, size_t off)
 {
-	uint8_t *b = map_anon(page_size, 0);
+	uint8_t *b = map_mem(psize(), 0);
 	int v;
 
-	if (pread(fd, b, page_size, off) != page_size)
+	if (pread(fd, b, psize(), off) != (ssize_t)psize())
 		die("pread");
 	v = b[0];
-	munmap(b, page_size);
+	munmap(b, psize());
 	return v;
 }
 
@@ -159,8 +155,8 @@ static int cmd_info(void)
 static int cmd_rw(size_t size)
 {
 	int fd = open_dev();
-	uint8_t *w = map_anon(size, 0), *r = map_anon(size, 0);
-	long long acq0 = vmstat("nr_foll_pin_acquired"), rel0 = vmstat("nr_foll_pin_released");
+	uint8_t *w = map_mem(size, 0), *r = map_mem(size, 0);
+	long long acq0 = vmstat_read("nr_foll_pin_acquired"), rel0 = vmstat_read("nr_foll_pin_released");
 	long long bp0 = pinio_counter("bytes_pinned");
 	ssize_t n;
 	size_t i;
@@ -178,7 +174,7 @@ static int cmd_rw(size_t size)
 	i = memcmp(w, r, size) ? 1 : 0;
 	printf("  %zd bytes moved each way; data %s\n", n, i ? "DIFFERS" : "identical");
 	printf("  FOLL_PIN pins: %lld acquired, %lld released (/proc/vmstat deltas)\n",
-	       vmstat("nr_foll_pin_acquired") - acq0, vmstat("nr_foll_pin_released") - rel0);
+	       vmstat_read("nr_foll_pin_acquired") - acq0, vmstat_read("nr_foll_pin_released") - rel0);
 	printf("  bytes through pinned user pages (debugfs): %lld\n",
 	       pinio_counter("bytes_pinned") - bp0);
 	close(fd);
@@ -193,22 +189,23 @@ static int cmd_rw(size_t size)
 static int cmd_cow(int get, int child_writes)
 {
 	int fd = open_dev();
-	uint8_t *buf = map_anon(page_size, 0);
+	uint8_t *buf = map_mem(psize(), 0);
 	int to_child[2], from_child[2];
 	unsigned int flags = PINIO_PIN_WRITE | (get ? PINIO_PIN_GET : 0);
 	int handle, child_sees, parent_sees, expect_parent;
 	char c;
 	pid_t pid;
 
-	printf("cow --mode %s --writer %s\n", get ? "get" : "pin", child_writes ? "child" : "parent");
-	memset(buf, 'P', page_size);
+	printf("cow --mode %s --writer %s\n",
+	       get ? "get" : "pin", child_writes ? "child" : "parent");
+	memset(buf, 'P', psize());
 	printf("1. private anonymous page filled with 'P'\n");
-	handle = ioc_pin(fd, buf, page_size, flags, 0, NULL);
+	handle = ioc_pin(fd, buf, psize(), flags, 0, NULL);
 	if (handle < 0)
 		die_errno("PINIO_IOC_PIN", (int)-handle);
 	printf("2. %s it for writing (handle %d)\n",
 	       get ? "get_user_pages_fast (FOLL_GET)" : "pin_user_pages_fast (FOLL_PIN)", handle);
-	query(fd, handle, "after pin:");
+	show_query(fd, handle, "after pin:");
 	if (pipe(to_child) || pipe(from_child))
 		die("pipe");
 	pid = fork();
@@ -216,7 +213,7 @@ static int cmd_cow(int get, int child_writes)
 		die("fork");
 	if (!pid) {
 		if (child_writes)
-			memset(buf, 'C', page_size);
+			memset(buf, 'C', psize());
 		c = 1;
 		write(from_child[1], &c, 1);
 		read(to_child[0], &c, 1); /* wait for the device write */
@@ -225,14 +222,15 @@ static int cmd_cow(int get, int child_writes)
 		_exit(0);
 	}
 	read(from_child[0], &c, 1);
-	printf("3. fork()%s\n", child_writes ? "; the child writes 'C' to its view of the page" : "");
+	printf("3. fork()%s\n",
+	       child_writes ? "; the child writes 'C' to its view of the page" : "");
 	if (!child_writes) {
-		memset(buf, 'W', page_size);
+		memset(buf, 'W', psize());
 		printf("4. the parent writes 'W' to the page\n");
 	}
-	query(fd, handle, "after fork+write:");
-	store_fill(fd, 0, page_size, 'D');
-	dma(fd, handle, PINIO_DMA_TO_PAGES, 0, page_size);
+	show_query(fd, handle, "after fork+write:");
+	store_fill(fd, 0, psize(), 'D');
+	dma(fd, handle, PINIO_DMA_TO_PAGES, 0, psize());
 	printf("5. the device writes 'D' into the held page (PINIO_IOC_DMA)\n");
 	c = 1;
 	write(to_child[1], &c, 1);
@@ -263,14 +261,14 @@ static int cmd_cow(int get, int child_writes)
 static int cmd_rocow(int get)
 {
 	int fd = open_dev();
-	uint8_t *buf = map_anon(page_size, 0);
+	uint8_t *buf = map_mem(psize(), 0);
 	int handle, seen, expect;
 	int p[2];
 	pid_t pid;
 	char c;
 
 	printf("rocow --mode %s\n", get ? "get" : "pin");
-	memset(buf, 'A', page_size);
+	memset(buf, 'A', psize());
 	if (pipe(p))
 		die("pipe");
 	pid = fork();
@@ -281,14 +279,14 @@ static int cmd_rocow(int get)
 		_exit(0);
 	}
 	printf("1. page filled with 'A', shared with a child by fork()\n");
-	handle = ioc_pin(fd, buf, page_size, get ? PINIO_PIN_GET : 0, 0, NULL);
+	handle = ioc_pin(fd, buf, psize(), get ? PINIO_PIN_GET : 0, 0, NULL);
 	if (handle < 0)
 		die_errno("PINIO_IOC_PIN", (int)-handle);
 	printf("2. the parent %s it read-only\n", get ? "gets (FOLL_GET)" : "pins (FOLL_PIN)");
-	query(fd, handle, "after R/O pin:");
-	memset(buf, 'B', page_size);
+	show_query(fd, handle, "after R/O pin:");
+	memset(buf, 'B', psize());
 	printf("3. the parent writes 'B'\n");
-	dma(fd, handle, PINIO_DMA_FROM_PAGES, 0, page_size);
+	dma(fd, handle, PINIO_DMA_FROM_PAGES, 0, psize());
 	seen = store_byte(fd, 0);
 	printf("4. the device reads the held page: %s\n", show(seen));
 	c = 1;
@@ -308,11 +306,11 @@ static int cmd_pin(size_t len, int get, int write, int longterm, int nofault,
 		   unsigned int per_call, int thp, int hold)
 {
 	int fd = open_dev();
-	uint8_t *buf = map_anon(len, thp);
+	uint8_t *buf = map_mem(len, thp);
 	unsigned int flags = (get ? PINIO_PIN_GET : 0) | (write ? PINIO_PIN_WRITE : 0) |
 			     (longterm ? PINIO_PIN_LONGTERM : 0) | (nofault ? PINIO_PIN_NOFAULT : 0);
-	long long acq0 = vmstat("nr_foll_pin_acquired"), rel0 = vmstat("nr_foll_pin_released");
-	long long vmpin0 = proc_status_kb("VmPin:");
+	long long acq0 = vmstat_read("nr_foll_pin_acquired"), rel0 = vmstat_read("nr_foll_pin_released");
+	long long vmpin0 = vmpin_kb(0);
 	struct pinio_pin p;
 	unsigned long long unpin_ns;
 	int handle;
@@ -329,9 +327,9 @@ static int cmd_pin(size_t len, int get, int write, int longterm, int nofault,
 	}
 	printf("  handle %d: %llu pages in %llu ns (%.1f ns/page), %llu pages charged to pinned_vm\n",
 	       handle, p.nr_pages, p.pin_ns, (double)p.pin_ns / p.nr_pages, p.charged_pages);
-	printf("  VmPin %lld kB -> %lld kB; nr_foll_pin_acquired +%lld\n", vmpin0, proc_status_kb("VmPin:"),
-	       vmstat("nr_foll_pin_acquired") - acq0);
-	query(fd, handle, "while held:");
+	printf("  VmPin %lld kB -> %lld kB; nr_foll_pin_acquired +%lld\n", vmpin0, vmpin_kb(0),
+	       vmstat_read("nr_foll_pin_acquired") - acq0);
+	show_query(fd, handle, "while held:");
 	if (hold > 0) {
 		printf("  holding for %d s ...\n", hold);
 		fflush(stdout);
@@ -339,8 +337,8 @@ static int cmd_pin(size_t len, int get, int write, int longterm, int nofault,
 	}
 	unpin_ns = unpin(fd, handle, 0);
 	printf("  unpinned in %llu ns (%.1f ns/page); VmPin %lld kB; nr_foll_pin_released +%lld\n",
-	       unpin_ns, (double)unpin_ns / p.nr_pages, proc_status_kb("VmPin:"),
-	       vmstat("nr_foll_pin_released") - rel0);
+	       unpin_ns, (double)unpin_ns / p.nr_pages, vmpin_kb(0),
+	       vmstat_read("nr_foll_pin_released") - rel0);
 	close(fd);
 	return 0;
 }
@@ -350,7 +348,7 @@ static int cmd_query(void)
 {
 	int fd = open_dev(), handle, mfd;
 	size_t len = 4UL << 20;
-	uint8_t *anon = map_anon(len, 0), *thp = map_anon(len, 1), *shm;
+	uint8_t *anon = map_mem(len, 0), *thp = map_mem(len, 1), *shm;
 
 	memset(anon, 1, len);
 	memset(thp, 1, len);
@@ -367,33 +365,19 @@ static int cmd_query(void)
 		{ "THP-advised, long-term", thp, PINIO_PIN_WRITE | PINIO_PIN_LONGTERM },
 		{ "memfd (shmem), pin", shm, PINIO_PIN_WRITE },
 	};
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		handle = ioc_pin(fd, cases[i].addr, len, cases[i].flags, 0, NULL);
 		printf("%s:\n", cases[i].name);
 		if (handle < 0) {
 			printf("  PINIO_IOC_PIN failed: %s\n", strerror(-handle));
 			continue;
 		}
-		query(fd, handle, "");
+		show_query(fd, handle, "");
 		unpin(fd, handle, 0);
 	}
 	close(mfd);
 	close(fd);
 	return 0;
-}
-
-/* A number from a one-value file (debugfs), or -1. */
-static long long read_number(const char *path)
-{
-	long long val = -1;
-	FILE *f = fopen(path, "r");
-
-	if (f) {
-		if (fscanf(f, "%lld", &val) != 1)
-			val = -1;
-		fclose(f);
-	}
-	return val;
 }
 
 /*
@@ -407,22 +391,22 @@ static int cmd_dma(size_t size)
 					     "dma_map_errors" };
 	const char *entries = "/sys/kernel/debug/dma-api/num_free_entries";
 	int fd = open_dev();
-	uint8_t *w = map_anon(size, 0), *r = map_anon(size, 0);
-	long long before[4], free0 = read_number(entries), mask = -1;
-	FILE *f = fopen("/sys/module/pinio/parameters/dma_mask_bits", "r");
+	uint8_t *w = map_anon(size), *r = map_anon(size);
+	unsigned long free0 = 0, free1 = 0;
+	long long before[4];
+	struct pinio_info info;
 	int differs;
 	size_t i;
 
-	if (f) {
-		if (fscanf(f, "%lld", &mask) != 1)
-			mask = -1;
-		fclose(f);
-	}
+	if (ioctl(fd, PINIO_IOC_INFO, &info))
+		die("PINIO_IOC_INFO");
+	if (read_sysfs(entries, &free0))
+		die("DMA-API debug (CONFIG_DMA_API_DEBUG)");
 	for (i = 0; i < 4; i++)
 		before[i] = pinio_counter(names[i]);
 	for (i = 0; i < size; i++)
 		w[i] = (uint8_t)(i * 13 + (i >> 12));
-	printf("DMA mask %lld bits; DMA-API debug free entries %lld\n", mask, free0);
+	printf("DMA mask %u bits; DMA-API debug free entries %lu\n", info.dma_mask_bits, free0);
 	printf("writing %zu bytes (the device reads: DMA_TO_DEVICE) ...\n", size);
 	printf("reading them back (the device writes: DMA_FROM_DEVICE) ...\n");
 	if (pwrite(fd, w, size, 0) != (ssize_t)size || pread(fd, r, size, 0) != (ssize_t)size)
@@ -431,8 +415,10 @@ static int cmd_dma(size_t size)
 	printf("  data %s\n", differs ? "DIFFERS" : "identical");
 	for (i = 0; i < 4; i++)
 		printf("  %-18s +%lld\n", names[i], pinio_counter(names[i]) - before[i]);
-	printf("  DMA-API debug free entries now %lld (nothing left mapped: %s)\n",
-	       read_number(entries), read_number(entries) == free0 ? "yes" : "NO");
+	if (read_sysfs(entries, &free1))
+		die("DMA-API debug");
+	printf("  DMA-API debug free entries now %lu (nothing left mapped: %s)\n", free1,
+	       free1 == free0 ? "yes" : "NO");
 	if (pinio_counter("dma_bounced_bytes") > before[2])
 		printf("  bounced through swiotlb slots: the device never saw the user pages\n");
 	else
@@ -441,13 +427,106 @@ static int cmd_dma(size_t size)
 	return differs;
 }
 
-static void usage(void)
+/* The experiments of the background mails (pinio_exp.h). */
+static const struct exp_scenario experiments[] = {
+	{ "dump",
+	  "PINIO_IOC_DUMP: one record per held page, for anonymous, THP, zero-page and memfd memory",
+	  NULL, exp_dump_kinds },
+	{ "cve-2020-29374",
+	  "the vmsplice/GUP-after-fork leak is closed: a child's R/O FOLL_GET page keeps the old data when the parent writes",
+	  NULL, exp_cve_2020_29374 },
+	{ "ro-pins",
+	  "read-only pins stay coherent through fork, mprotect and COW sharing (selftests/mm/cow.c's cases), small pages and THP",
+	  NULL, exp_ro_pins },
+	{ "ksm", "KSM merges unpinned duplicates, not pinned or referenced pages", NULL, exp_ksm },
+	{ "iterators",
+	  "extraction by iterator kind: UBUF/IOVEC pinned, BVEC/KVEC/XARRAY/FOLIOQ listed",
+	  NULL, exp_iterators },
+	{ "longterm", "FOLL_LONGTERM migrates pages out of ZONE_MOVABLE and CMA before pinning",
+	  "movablecore= cma=", exp_longterm },
+	{ "reclaim", "pinned pages are not swapped out, their neighbours are; VmPin charge",
+	  "brd.rd_nr=2 (swap)", exp_reclaim },
+};
+
+static int cmd_list(void)
+{
+	static const char * const classic[][2] = {
+		{ "info", "the device's ABI version, flags and geometry" },
+		{ "rw", "an O_DIRECT write and read back through pinned pages, with the pin counts" },
+		{ "cow", "O_DIRECT + fork: whose memory gets the device's data, FOLL_GET vs FOLL_PIN" },
+		{ "rocow", "a read-only pin of a page shared with a child, FOLL_GET vs FOLL_PIN" },
+		{ "pin", "pin a range with any flags, time it, QUERY it, hold it" },
+		{ "query", "what QUERY reports for anonymous, THP and memfd memory" },
+		{ "dio-fork", "O_DIRECT + fork with an io_uring read in flight, FOLL_GET vs FOLL_PIN" },
+		{ "dma", "a write and read back through DMA mappings: counters, bounces, DMA-API debug" },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(classic); i++)
+		printf("%-16s %s\n", classic[i][0], classic[i][1]);
+	for (size_t i = 0; i < ARRAY_SIZE(experiments); i++)
+		printf("%-16s %s%s%s%s\n", experiments[i].name, experiments[i].summary,
+		       experiments[i].needs ? " [boot with " : "",
+		       experiments[i].needs ? experiments[i].needs : "",
+		       experiments[i].needs ? "]" : "");
+	return 0;
+}
+
+/* Runs an experiment: its steps, its checks, the verdict; 1 if anything was unexpected. */
+static int cmd_experiment(const struct exp_scenario *s, int rows)
+{
+	struct exp e;
+	int ret;
+
+	printf("%s: %s\n", s->name, s->summary);
+	ret = exp_init(&e, "", rows);
+	if (!ret)
+		ret = s->run(&e);
+	exp_fini(&e);
+	return exp_verdict(&e, s->name) || ret ? 1 : 0;
+}
+
+/* A step of an experiment, on stdout. */
+static void say(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * The O_DIRECT + fork problem with a real asynchronous read in flight (pinio_async.h): the
+ * read is queued with all its pages taken, the process forks, the parent writes the other
+ * half of the same page, then the device's data lands. Whose memory got it?
+ */
+static int cmd_dio_fork(int get, unsigned int latency_us)
+{
+	struct dio_fork x = { .get = get, .latency_us = latency_us, .store_off = 0 };
+	int ok;
+
+	printf("dio-fork --mode %s --latency %u\n", get ? "get" : "pin", latency_us);
+	if (dio_fork_run(&x, say)) {
+		printf("=> no verdict: %s\n", x.error);
+		return 1;
+	}
+	ok = dio_fork_as_expected(&x);
+	printf("=> %s: the parent %s the device's data%s (expected for this mode: %s)\n",
+	       ok ? "as expected" : "UNEXPECTED",
+	       x.parent[0] == DIO_FORK_DEVICE ? "got" : "lost",
+	       x.child[0] == DIO_FORK_DEVICE ? ", the child's copy got it" : "",
+	       dio_fork_expected_parent(get) == DIO_FORK_DEVICE ? "got" : "lost");
+	return ok ? 0 : 1;
+}
+
+static void usage_exit(void)
 {
 	fprintf(stderr,
 		"usage: pinio-ctl info | rw [--size N] | cow --mode get|pin [--writer parent|child]\n"
-		"       | rocow --mode get|pin | query | dma [--size N]\n"
+		"       | rocow --mode get|pin | query | list | EXPERIMENT [--rows N]\n"
 		"       | pin --len N [--mode pin|get] [--write] [--longterm] [--nofault]\n"
-		"             [--per-call N] [--thp] [--hold SECONDS]\n");
+		"             [--per-call N] [--thp] [--hold SECONDS]\n"
+		"       | dio-fork --mode pin|get [--latency US] | dma [--size N]\n");
 	exit(2);
 }
 
@@ -459,18 +538,20 @@ int main(int argc, char **argv)
 		{ "write", no_argument, 0, 'W' }, { "longterm", no_argument, 0, 'L' },
 		{ "nofault", no_argument, 0, 'N' }, { "per-call", required_argument, 0, 'n' },
 		{ "thp", no_argument, 0, 'T' }, { "hold", required_argument, 0, 'H' },
+		{ "rows", required_argument, 0, 'R' },
+		{ "latency", required_argument, 0, 'u' },
 		{ 0 },
 	};
 	int get = 0, child_writes = 0, write = 0, longterm = 0, nofault = 0, thp = 0, hold = 0;
+	int rows = 4;
 	size_t len = 1UL << 20;
-	unsigned int per_call = 0;
+	unsigned int per_call = 0, latency_us = 300000;
 	const char *cmd;
 	int c;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	page_size = sysconf(_SC_PAGESIZE);
 	if (argc < 2)
-		usage();
+		usage_exit();
 	cmd = argv[1];
 	optind = 2;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -479,17 +560,41 @@ int main(int argc, char **argv)
 			if (!strcmp(optarg, "get"))
 				get = 1;
 			else if (strcmp(optarg, "pin"))
-				usage();
+				usage_exit();
 			break;
-		case 'w': child_writes = !strcmp(optarg, "child"); break;
-		case 'l': case 's': len = parse_size("pinio-ctl", optarg); break;
-		case 'W': write = 1; break;
-		case 'L': longterm = 1; break;
-		case 'N': nofault = 1; break;
-		case 'n': per_call = strtoul(optarg, NULL, 0); break;
-		case 'T': thp = 1; break;
-		case 'H': hold = atoi(optarg); break;
-		default: usage();
+		case 'w':
+			child_writes = !strcmp(optarg, "child");
+			break;
+		case 'l':
+		case 's':
+			len = parse_size("pinio-ctl", optarg);
+			break;
+		case 'W':
+			write = 1;
+			break;
+		case 'L':
+			longterm = 1;
+			break;
+		case 'N':
+			nofault = 1;
+			break;
+		case 'n':
+			per_call = strtoul(optarg, NULL, 0);
+			break;
+		case 'T':
+			thp = 1;
+			break;
+		case 'H':
+			hold = atoi(optarg);
+			break;
+		case 'u':
+			latency_us = strtoul(optarg, NULL, 0);
+			break;
+		case 'R':
+			rows = atoi(optarg);
+			break;
+		default:
+			usage_exit();
 		}
 	}
 	if (!strcmp(cmd, "info"))
@@ -504,8 +609,15 @@ int main(int argc, char **argv)
 		return cmd_pin(len, get, write, longterm, nofault, per_call, thp, hold);
 	if (!strcmp(cmd, "query"))
 		return cmd_query();
+	if (!strcmp(cmd, "dio-fork"))
+		return cmd_dio_fork(get, latency_us);
 	if (!strcmp(cmd, "dma"))
 		return cmd_dma(len);
-	usage();
+	if (!strcmp(cmd, "list"))
+		return cmd_list();
+	for (size_t i = 0; i < ARRAY_SIZE(experiments); i++)
+		if (!strcmp(cmd, experiments[i].name))
+			return cmd_experiment(&experiments[i], rows);
+	usage_exit();
 	return 2;
 }

@@ -27,22 +27,15 @@
 #include "pinio_test.h"
 #include "pinio_util.h"
 
-#define KiB 1024UL
-#define MiB (1024 * KiB)
-#define DMA_API "/sys/kernel/debug/dma-api/"
 
-/* A number from a one-value file, or -1. */
-static long long read_value(const char *path)
+/* A DMA-API debug value (read_sysfs() of vm_util.h), or -1. */
+static long long dma_api(const char *name)
 {
-	long long val = -1;
-	FILE *f = fopen(path, "r");
+	char path[128];
+	unsigned long val;
 
-	if (!f)
-		return -1;
-	if (fscanf(f, "%lld", &val) != 1)
-		val = -1;
-	fclose(f);
-	return val;
+	snprintf(path, sizeof(path), "/sys/kernel/debug/dma-api/%s", name);
+	return read_sysfs(path, &val) ? -1 : (long long)val;
 }
 
 /* Whether this boot forces every mapping through swiotlb. */
@@ -80,9 +73,9 @@ FIXTURE(dma) {
 
 FIXTURE_SETUP(dma)
 {
-	self->free_entries = read_value(DMA_API "num_free_entries");
+	self->free_entries = dma_api("num_free_entries");
 	ASSERT_LT(0, self->free_entries) TH_LOG("no DMA-API debug (CONFIG_DMA_API_DEBUG)");
-	ASSERT_EQ(0, read_value(DMA_API "error_count"));
+	ASSERT_EQ(0, dma_api("error_count"));
 	self->forced = swiotlb_forced();
 	self->fd = open(PINIO_DEV, O_RDWR | O_DIRECT);
 	ASSERT_LE(0, self->fd);
@@ -98,8 +91,8 @@ FIXTURE_TEARDOWN(dma)
 	EXPECT_EQ(self->before.errors, after.errors);
 	close(self->fd);
 	/* Every entry the transfers took is back: nothing is left mapped. */
-	EXPECT_EQ(self->free_entries, read_value(DMA_API "num_free_entries"));
-	EXPECT_EQ(0, read_value(DMA_API "error_count"));
+	EXPECT_EQ(self->free_entries, dma_api("num_free_entries"));
+	EXPECT_EQ(0, dma_api("error_count"));
 	EXPECT_PINS_BALANCED();
 }
 
@@ -202,7 +195,7 @@ TEST_F_TIMEOUT(dma, ioctl_dma, 600)
 	ASSERT_EQ((ssize_t)len, pread(self->fd, chk, len, pos));
 	EXPECT_EQ(len, pattern_mismatch(chk, len, 0x92, pos));
 	/* While pinned, nothing is mapped: mappings live only as long as one DMA. */
-	EXPECT_EQ(self->free_entries, read_value(DMA_API "num_free_entries"));
+	EXPECT_EQ(self->free_entries, dma_api("num_free_entries"));
 	ASSERT_EQ(0, ioc_unpin(self->fd, handle, PINIO_UNPIN_DIRTY));
 	EXPECT_BOUNCED(4 * len);
 	munmap(buf, len);

@@ -8,8 +8,9 @@
  *                        in the call chain (/proc/self/task/TID/fail-nth with failslab and
  *                        fail_page_alloc scoped to pinio by the stack trace filter), until
  *                        the call runs without reaching the armed one. Every call must fail
- *                        cleanly (ENOMEM, EFAULT or a short count) or succeed correctly, and
- *                        leave nothing behind: pins balanced, VmPin 0.
+ *                        cleanly (ENOMEM, EFAULT or a short count; EIO for a write whose store
+ *                        page could not be allocated) or succeed correctly, and leave nothing
+ *                        behind: pins balanced, VmPin 0.
  *   fail_random          probabilistic injection for this task only (make-it-fail,
  *                        task-filter, probability 100, several intervals and a bounded number
  *                        of failures) during a random mix of valid pinio calls.
@@ -37,13 +38,20 @@ static size_t ps;
 static struct pst_fi_saved fi_saved;
 static bool fi_touched;
 
+/* Each test's time limit (memory_pressure's twice that), in seconds. */
+#define FAULT_TIMEOUT	300
+
+FIXTURE(fault) {};
+FIXTURE_SETUP(fault) {}
+FIXTURE_TEARDOWN(fault) {}
+
 static void geometry(void)
 {
 	int fd = open(PINIO_DEV, O_RDWR);
 
 	ksft_print_msg("seed %#llx (reproduce: --seed %#llx)\n", (unsigned long long)seed,
 		       (unsigned long long)seed);
-	ps = pst_psz();
+	ps = psize();
 	if (fd >= 0) {
 		pst_window_get(fd, &win);
 		close(fd);
@@ -59,16 +67,13 @@ static uint8_t *touched(size_t len)
 	return p;
 }
 
+/* THP-advised memory, touched. */
 static uint8_t *thp_buf(size_t len)
 {
-	uint8_t *raw = mmap(NULL, len + 2 * PST_MiB, PROT_READ | PROT_WRITE,
-			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), *p;
+	uint8_t *p = map_thp(len);
 
-	if (raw == MAP_FAILED)
-		return NULL;
-	p = (uint8_t *)(((uintptr_t)raw + 2 * PST_MiB - 1) & ~(uintptr_t)(2 * PST_MiB - 1));
-	madvise(p, len, MADV_HUGEPAGE);
-	memset(p, 0x5e, len);
+	if (p)
+		memset(p, 0x5e, len);
 	return p;
 }
 
@@ -126,11 +131,15 @@ static const char *clean_failure(long long ret, long long want, const int *ok_er
 
 static const int E_NOMEM_FAULT[] = { ENOMEM, EFAULT, 0 };
 static const int E_NOMEM[] = { ENOMEM, 0 };
+/* A write may also find no memory for a store page it is the first to write: EIO, as brd. */
+static const int E_NOMEM_FAULT_IO[] = { ENOMEM, EFAULT, EIO, 0 };
 
 struct scenario {
 	const char *name;
-	/* Runs one instance with c->n armed around the call under test; fills @why and
-	 * returns -1 if the outcome was wrong, 0 otherwise. */
+	/*
+	 * Runs one instance with c->n armed around the call under test; fills @why and
+	 * returns -1 if the outcome was wrong, 0 otherwise.
+	 */
 	int (*run)(struct fctx *c, char *why, size_t len);
 };
 
@@ -154,8 +163,8 @@ static int sc_open(struct fctx *c, char *why, size_t wlen)
 
 /* Populated memory, kept across iterations (touching it anew each time is slow). */
 static uint8_t *pool_small, *pool_thp;
-#define POOL_SMALL	(4 * PST_MiB)
-#define POOL_THP	(4 * PST_MiB)
+#define POOL_SMALL	(4 * MiB)
+#define POOL_THP	(4 * MiB)
 
 static int pin_case(struct fctx *c, char *why, size_t wlen, size_t pages, uint32_t flags,
 		    uint32_t per_call, int kind)
@@ -181,7 +190,7 @@ static int pin_case(struct fctx *c, char *why, size_t wlen, size_t pages, uint32
 		if (ioc_query(c->fd, h, &q) || q.nr_pages != pages || p.nr_pages != pages)
 			ret = WHY("PIN succeeded but holds %llu of %zu pages",
 				  (unsigned long long)q.nr_pages, pages);
-		vmpin = pst_vmpin_kb(0);
+		vmpin = vmpin_kb(0);
 		if ((flags & PINIO_PIN_LONGTERM) && vmpin * 1024 < (long)len)
 			ret = WHY("long-term PIN succeeded but VmPin is %ld kB", vmpin);
 		if (ioc_unpin(c->fd, h, 0))
@@ -252,6 +261,9 @@ static int sc_handle_calls(struct fctx *c, char *why, size_t wlen)
 
 	if (h <= 0)
 		return WHY("set-up pin: %s", strerror((int)-h));
+	/* The store pages exist, so writing them needs no allocation either. */
+	if (ioc_dma(c->fd, h, PINIO_DMA_FROM_PAGES, 0, win.start, 16 * ps) != (long long)(16 * ps))
+		return WHY("set-up DMA: %s", strerror(errno));
 	arm(c);
 	rq = ioc_query(c->fd, h, &q);
 	d1 = ioc_dma(c->fd, h, PINIO_DMA_FROM_PAGES, 0, win.start, 16 * ps);
@@ -271,12 +283,12 @@ static int sc_handle_calls(struct fctx *c, char *why, size_t wlen)
 
 static int rw_case(struct fctx *c, char *why, size_t wlen, int kind)
 {
-	const size_t len = 64 * PST_KiB;
-	uint64_t off = win.start + 128 * PST_KiB;
+	const size_t len = 64 * KiB;
+	uint64_t off = win.start + 128 * KiB;
 	uint8_t *b = map_small(len), *ref = pool_small + POOL_SMALL - len;
 	struct iovec iov[3];
 	int pipefd[2] = { -1, -1 };
-	long long ret = -ENOSYS;
+	long long ret;
 	const char *bad;
 	int rc = 0;
 
@@ -287,9 +299,9 @@ static int rw_case(struct fctx *c, char *why, size_t wlen, int kind)
 		return WHY("set-up write: %s", strerror(errno));
 	if (kind >= 4 && pipe(pipefd))
 		return WHY("pipe");
-	iov[0] = (struct iovec){ b, 8 * PST_KiB };
-	iov[1] = (struct iovec){ b + 8 * PST_KiB, 24 * PST_KiB };
-	iov[2] = (struct iovec){ b + 32 * PST_KiB, 32 * PST_KiB };
+	iov[0] = (struct iovec){ b, 8 * KiB };
+	iov[1] = (struct iovec){ b + 8 * KiB, 24 * KiB };
+	iov[2] = (struct iovec){ b + 32 * KiB, 32 * KiB };
 	if (kind == 5 && write(pipefd[1], ref, len) != (ssize_t)len)
 		return WHY("pipe write");
 	arm(c);
@@ -382,6 +394,9 @@ static const struct scenario scenarios[] = {
 };
 
 #define MAX_NTH 400
+/* What fault injection scoped to pinio needs of the kernel. */
+#define FI_CONFIG "CONFIG_FAULT_INJECTION CONFIG_FAILSLAB CONFIG_FAIL_PAGE_ALLOC " \
+	"CONFIG_FAULT_INJECTION_DEBUG_FS CONFIG_FAULT_INJECTION_STACKTRACE_FILTER"
 
 static int fi_setup(struct __test_metadata *_metadata)
 {
@@ -391,13 +406,15 @@ static int fi_setup(struct __test_metadata *_metadata)
 	return pst_fi_scope_to_pinio();
 }
 
-TEST(fail_nth_each_call)
+TEST_F_TIMEOUT(fault, fail_nth_each_call, FAULT_TIMEOUT)
 {
 	struct fctx c = { .nth = -1 };
 	char why[256];
 	unsigned long total = 0;
 	int bad = 0, r;
 
+	if (kconfig_missing(FI_CONFIG))
+		SKIP(return, "%s is not set in this kernel", kconfig_missing(FI_CONFIG));
 	geometry();
 	if (fi_setup(_metadata))
 		SKIP(return, "fault injection (failslab, fail_page_alloc, stack filter) unavailable");
@@ -415,11 +432,10 @@ TEST(fail_nth_each_call)
 	c.n = 1;
 	r = sc_pin_fresh(&c, why, sizeof(why));
 	if (!c.injected)
-		SKIP(goto out, "no allocation with pinio in its stack trace could be failed "
-			       "(stack trace filter vs. pinio's text range?)");
+		SKIP(goto out, "no allocation with pinio in its stack trace could be failed (stack trace filter vs. pinio's text range?)");
 	EXPECT_EQ(0, r) TH_LOG("%s", why);
 
-	for (size_t s = 0; s < sizeof(scenarios) / sizeof(scenarios[0]); s++) {
+	for (size_t s = 0; s < ARRAY_SIZE(scenarios); s++) {
 		const struct scenario *sc = &scenarios[s];
 		unsigned long points = 0;
 
@@ -441,10 +457,10 @@ TEST(fail_nth_each_call)
 					       sc->name, c.n, left);
 				c.pins0 += left;
 			}
-			if (pst_vmpin_kb(0)) {
+			if (vmpin_kb(0)) {
 				bad++;
-				ksft_print_msg("%s, fault %u: VmPin %lld kB left behind\n", sc->name,
-					       c.n, pst_vmpin_kb(0));
+				ksft_print_msg("%s, fault %u: VmPin %lld kB left behind\n",
+					       sc->name, c.n, vmpin_kb(0));
 			}
 			if (!c.injected || bad > 20)
 				break;
@@ -466,8 +482,8 @@ out:
 	pst_fail_nth_arm(c.nth, 0);
 	close(c.nth);
 	close(c.fd);
-	EXPECT_EQ(0, pst_pins_settle(c.pins0, 3000));
-	EXPECT_EQ(0, pst_vmpin_kb(0));
+	EXPECT_EQ(0, pst_pins_settle(NULL, c.pins0, 3000));
+	EXPECT_EQ(0, vmpin_kb(0));
 	EXPECT_EQ(0, pst_device_works(win.start, seed, why, sizeof(why))) TH_LOG("%s", why);
 }
 
@@ -478,7 +494,7 @@ out:
 #define RND_FDS		2
 #define RND_HANDLES	64
 
-TEST(fail_random)
+TEST_F_TIMEOUT(fault, fail_random, FAULT_TIMEOUT)
 {
 	static const unsigned long intervals[][2] = {
 		{ 1, 1 }, { 2, 3 }, { 3, 1 }, { 5, 2 }, { 7, 11 }, { 1, 13 }, { 11, 5 }, { 17, 29 },
@@ -488,15 +504,17 @@ TEST(fail_random)
 	unsigned long fails[10] = { 0 }, calls[10] = { 0 }, injected = 0;
 	uint64_t r = pst_mix(seed, 77);
 	long long pins0 = pins_outstanding();
-	uint8_t *pool = touched(4 * PST_MiB);
+	uint8_t *pool = touched(4 * MiB);
 	char why[256];
 	int bad = 0;
 
+	if (kconfig_missing(FI_CONFIG))
+		SKIP(return, "%s is not set in this kernel", kconfig_missing(FI_CONFIG));
 	geometry();
 	if (fi_setup(_metadata))
 		SKIP(return, "fault injection unavailable");
 	ASSERT_NE(NULL, pool);
-	for (size_t round = 0; round < sizeof(intervals) / sizeof(intervals[0]); round++) {
+	for (size_t round = 0; round < ARRAY_SIZE(intervals); round++) {
 		struct { int fd; int n; struct { uint32_t h; uint32_t flags; } hs[RND_HANDLES]; }
 			f[RND_FDS];
 		long long t0 = 0, t1 = 0;
@@ -548,7 +566,7 @@ TEST(fail_random)
 				bool fr = prng_below(&r, 2);
 
 				len = ps * (1 + prng_below(&r, 64));
-				b = fr ? map_small(len) : pool + ps * prng_below(&r, (4 * PST_MiB - len) / ps);
+				b = fr ? map_small(len) : pool + ps * prng_below(&r, (4 * MiB - len) / ps);
 				if (prng_below(&r, 4) == 0)
 					flags = PINIO_PIN_GET | (flags & PINIO_PIN_WRITE);
 				if (F->fd < 0 || F->n == RND_HANDLES)
@@ -570,7 +588,7 @@ TEST(fail_random)
 			}
 			case 2:		/* UNPIN: never fails */
 			case 3:		/* QUERY: never fails */
-			case 4: {	/* DMA: never fails */
+			case 4: {	/* DMA: fails only for a store page it cannot allocate (EIO) */
 				int i;
 				long long want;
 
@@ -594,8 +612,11 @@ TEST(fail_random)
 				}
 				if (ret != want) {
 					fails[k]++;
-					bad++;
-					ksft_print_msg("%s: %lld, want %lld\n", opn[k], ret, want);
+					if (k != 4 || ret != -EIO) {
+						bad++;
+						ksft_print_msg("%s: %lld, want %lld\n", opn[k], ret,
+							       want);
+					}
 				}
 				break;
 			}
@@ -605,7 +626,7 @@ TEST(fail_random)
 
 				len = 512 * (1 + prng_below(&r, 256));
 				off = win.start + 512 * prng_below(&r, (win.len - len) / 512);
-				b = fr ? map_small(len) : pool + 512 * prng_below(&r, (4 * PST_MiB - len) / 512);
+				b = fr ? map_small(len) : pool + 512 * prng_below(&r, (4 * MiB - len) / 512);
 				if (F->fd < 0)
 					break;
 				iov[0] = (struct iovec){ b, len / 512 / 2 * 512 };
@@ -628,9 +649,11 @@ TEST(fail_random)
 					ret = -errno;
 				if (ret != (long long)len) {
 					fails[k]++;
-					if (clean_failure(ret, len, k == 8 ? E_NOMEM : E_NOMEM_FAULT)) {
+					if (clean_failure(ret, len, k == 8 ? E_NOMEM : k == 6 ?
+							  E_NOMEM_FAULT_IO : E_NOMEM_FAULT)) {
 						bad++;
-						ksft_print_msg("%s of %zu bytes: %lld\n", opn[k], len, ret);
+						ksft_print_msg("%s of %zu bytes: %lld\n",
+							       opn[k], len, ret);
 					}
 				}
 				if (fr)
@@ -649,14 +672,15 @@ TEST(fail_random)
 				close(f[i].fd);
 		close(pipefd[0]);
 		close(pipefd[1]);
-		if (pst_pins_settle(pins0, 3000)) {
+		if (pst_pins_settle(NULL, pins0, 3000)) {
 			bad++;
 			ksft_print_msg("round %zu: %lld FOLL_PIN pins left behind\n", round,
 				       pins_outstanding() - pins0);
 		}
-		if (pst_vmpin_kb(0)) {
+		if (vmpin_kb(0)) {
 			bad++;
-			ksft_print_msg("round %zu: VmPin %lld kB left behind\n", round, pst_vmpin_kb(0));
+			ksft_print_msg("round %zu: VmPin %lld kB left behind\n",
+				       round, vmpin_kb(0));
 		}
 	}
 	for (int k = 0; k < 10; k++)
@@ -696,103 +720,38 @@ static size_t ml_charged(const struct mlh *hs, int nh, int file, uint8_t *mark)
 }
 
 /*
- * FOLL_PIN pins outstanding, from a helper that stays root: folding the per-CPU vmstat
- * deltas (/proc/sys/vm/stat_refresh) needs root, and without it the counters can be off by
- * the per-CPU thresholds.
+ * FOLL_PIN pins outstanding, from a helper that stays root (pinio_test.h) once the test has
+ * dropped its privileges.
  */
-static int helper_req = -1, helper_ans = -1;
+static struct pins_helper helper = { .req = -1, .ans = -1 };
 
-static void pins_helper_start(void)
+TEST_F_TIMEOUT(fault, memlock_exhaustion, FAULT_TIMEOUT)
 {
-	int req[2], ans[2];
-
-	if (pipe(req) || pipe(ans))
-		return;
-	if (fork() == 0) {
-		char c;
-
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		close(req[1]);
-		close(ans[0]);
-		while (read(req[0], &c, 1) == 1) {
-			long long v = pins_outstanding();
-
-			if (write(ans[1], &v, sizeof(v)) != sizeof(v))
-				break;
-		}
-		_exit(0);
-	}
-	close(req[0]);
-	close(ans[1]);
-	helper_req = req[1];
-	helper_ans = ans[0];
-}
-
-static long long pins_now(void)
-{
-	long long v = LLONG_MIN;
-
-	if (helper_req < 0)
-		return pins_outstanding();
-	if (write(helper_req, "?", 1) != 1 || read(helper_ans, &v, sizeof(v)) != sizeof(v))
-		return LLONG_MIN;
-	return v;
-}
-
-static long long pins_settle_now(long long base, int ms)
-{
-	long long d = pins_now() - base;
-
-	for (int i = 0; d && i < ms / 20; i++) {
-		pst_sleep_us(20000);
-		d = pins_now() - base;
-	}
-	return d;
-}
-
-TEST(memlock_exhaustion)
-{
-	struct rlimit rl = { .rlim_cur = ML_LIMIT * 4096, .rlim_max = ML_LIMIT * 4096 };
 	static struct mlh hs[1024];
 	static uint8_t mark[ML_PAGES];
 	uint64_t r = pst_mix(seed, 33);
 	long long pins0;
 	int fds[2], nh = 0, bad = 0, enomem = 0, ok = 0;
 	uint8_t *buf, *thp;
-	char cap[64], status[4096], *cp;
 	bool have_thp;
-	ssize_t sn;
-	int sfd;
 
 	geometry();
 	if (geteuid() != 0)
 		SKIP(return, "needs root to open the device and then drop privileges");
-	rl.rlim_cur = rl.rlim_max = ML_LIMIT * ps;
-	pins_helper_start();	/* before any file is open: it must hold none */
-	pins0 = pins_now();
+	pins_helper_start(&helper);	/* before any file is open: it must hold none */
+	pins0 = pins_helper_get(&helper);
 	fds[0] = open(PINIO_DEV, O_RDWR);
 	fds[1] = open(PINIO_DEV, O_RDWR);
 	ASSERT_LE(0, fds[0]);
 	ASSERT_LE(0, fds[1]);
 	buf = touched(ML_PAGES * ps);
-	thp = thp_buf(2 * PST_MiB);
+	thp = thp_buf(2 * MiB);
 	ASSERT_NE(NULL, buf);
 	ASSERT_NE(NULL, thp);
-	have_thp = is_thp(fds[0], thp, 2 * PST_MiB);
+	have_thp = is_thp(fds[0], thp, 2 * MiB);
 
-	ASSERT_EQ(0, setrlimit(RLIMIT_MEMLOCK, &rl));
-	ASSERT_EQ(0, setgroups(0, NULL));
-	ASSERT_EQ(0, setresgid(PST_NOBODY, PST_NOBODY, PST_NOBODY));
-	ASSERT_EQ(0, setresuid(PST_NOBODY, PST_NOBODY, PST_NOBODY));
-	sfd = open("/proc/self/status", O_RDONLY);
-	sn = read(sfd, status, sizeof(status) - 1);
-	close(sfd);
-	ASSERT_LT(0, sn);
-	status[sn] = 0;
-	cp = strstr(status, "CapEff:");
-	ASSERT_NE(NULL, cp);
-	sscanf(cp, "CapEff: %63s", cap);
-	ASSERT_EQ(0, strtoull(cap, NULL, 16)) TH_LOG("still has capabilities: %s", cap);
+	ASSERT_EQ(0, drop_privileges(ML_LIMIT * ps))
+		TH_LOG("dropping privileges: %s", strerror(errno));
 
 	for (int op = 0; op < 400 && bad < 10; op++) {
 		int file = prng_below(&r, 2);
@@ -835,9 +794,9 @@ TEST(memlock_exhaustion)
 			if (total > ML_LIMIT) {
 				if (h != -ENOMEM) {
 					bad++;
-					ksft_print_msg("PIN of %zu pages (%zu new) with %zu of %d charged: "
-						       "%s, want ENOMEM\n", n, news, before, ML_LIMIT,
-						       h > 0 ? "success" : strerror((int)-h));
+					ksft_print_msg("PIN of %zu pages (%zu new) with %zu of %d charged: %s, want ENOMEM\n",
+						       n, news, before, ML_LIMIT, h > 0 ? "success" :
+						       strerror((int)-h));
 				}
 				enomem++;
 				if (h > 0)
@@ -858,11 +817,12 @@ TEST(memlock_exhaustion)
 		}
 		{
 			size_t now = ml_charged(hs, nh, 0, mark) + ml_charged(hs, nh, 1, mark);
-			long long vm = pst_vmpin_kb(0);
+			long long vm = vmpin_kb(0);
 
 			if (vm != (long long)(now * ps / 1024)) {
 				bad++;
-				ksft_print_msg("VmPin %lld kB, model %zu kB\n", vm, now * ps / 1024);
+				ksft_print_msg("VmPin %lld kB, model %zu kB\n",
+					       vm, now * ps / 1024);
 			}
 			if (vm > ML_LIMIT * (long long)ps / 1024) {
 				bad++;
@@ -879,8 +839,8 @@ TEST(memlock_exhaustion)
 	for (int i = 0; i < nh; i++)
 		EXPECT_EQ(0, ioc_unpin(fds[hs[i].file], hs[i].h, 0));
 	nh = 0;
-	EXPECT_EQ(0, pst_vmpin_kb(0));
-	EXPECT_EQ(0, pins_settle_now(pins0, 2000));
+	EXPECT_EQ(0, vmpin_kb(0));
+	EXPECT_EQ(0, pst_pins_settle(&helper, pins0, 2000));
 
 	/* A large folio is charged whole, once per file. */
 	if (have_thp) {
@@ -891,27 +851,28 @@ TEST(memlock_exhaustion)
 		if (h > 0 && !ioc_query(fds[0], h, &q) && !q.nr_large_folios) {
 			ksft_print_msg("the THP was split meanwhile: no large folio to charge\n");
 			ioc_unpin(fds[0], h, 0);
-		} else if (ML_LIMIT * ps >= 2 * PST_MiB) {
-			long long p0 = pins_now();
+		} else if (ML_LIMIT * ps >= 2 * MiB) {
+			long long p0 = pins_helper_get(&helper);
 
 			EXPECT_LT(0, h);
-			EXPECT_EQ(2 * PST_MiB / ps, p.charged_pages);
-			EXPECT_EQ(2048, pst_vmpin_kb(0));
+			EXPECT_EQ(2 * MiB / ps, p.charged_pages);
+			EXPECT_EQ(2048, vmpin_kb(0));
 			/* The rest of the THP is charged already: free. */
-			EXPECT_LT(0, ioc_pin(fds[0], thp + ps, 2 * PST_MiB - ps, PINIO_PIN_LONGTERM,
+			EXPECT_LT(0, ioc_pin(fds[0], thp + ps, 2 * MiB - ps, PINIO_PIN_LONGTERM,
 					     0, &p));
 			EXPECT_EQ(0, p.charged_pages);
 			/* Through the other file it is charged again: over the limit. */
 			EXPECT_EQ(-ENOMEM, ioc_pin(fds[1], thp, ps, PINIO_PIN_LONGTERM, 0, NULL));
-			EXPECT_EQ(511, pins_now() - p0);
+			EXPECT_EQ(511, pins_helper_get(&helper) - p0);
 		} else {
-			EXPECT_EQ(-ENOMEM, h) TH_LOG("a 2 MiB folio is over a %d-page limit", ML_LIMIT);
+			EXPECT_EQ(-ENOMEM, h) TH_LOG("a 2 MiB folio is over a %d-page limit",
+						     ML_LIMIT);
 		}
 	}
 
 	/* A child's long-term pins on the inherited file charge the child, not us. */
 	{
-		long long vm0 = pst_vmpin_kb(0), before = pins_now();
+		long long vm0 = vmpin_kb(0), before = pins_helper_get(&helper);
 		int status;
 		pid_t pid = fork();
 
@@ -919,26 +880,27 @@ TEST(memlock_exhaustion)
 		if (pid == 0) {
 			long h = ioc_pin(fds[1], buf, 64 * ps, PINIO_PIN_LONGTERM, 0, NULL);
 
-			_exit(h > 0 && pst_vmpin_kb_raw() == (long long)(64 * ps / 1024) ? 0 : 1);
+			_exit(h > 0 && vmpin_kb(0) == (long long)(64 * ps / 1024) ? 0 : 1);
 		}
 		ASSERT_EQ(pid, waitpid(pid, &status, 0));
 		EXPECT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status));
-		EXPECT_EQ(vm0, pst_vmpin_kb(0));
-		EXPECT_EQ(64, pins_now() - before);
+		EXPECT_EQ(vm0, vmpin_kb(0));
+		EXPECT_EQ(64, pins_helper_get(&helper) - before);
 	}
 	close(fds[1]);
 	close(fds[0]);
-	EXPECT_EQ(0, pst_vmpin_kb(0));
-	EXPECT_EQ(0, pins_settle_now(pins0, 3000));
+	EXPECT_EQ(0, vmpin_kb(0));
+	EXPECT_EQ(0, pst_pins_settle(&helper, pins0, 3000));
+	pins_helper_stop(&helper);
 }
 
 /* =================================================================================== */
 /* The per-file cap                                                                    */
 /* =================================================================================== */
 
-TEST(per_file_cap)
+TEST_F_TIMEOUT(fault, per_file_cap, FAULT_TIMEOUT)
 {
-	const size_t blen = 2 * PST_MiB;
+	const size_t blen = 2 * MiB;
 	struct pinio_info info;
 	struct pinio_query q;
 	long long pins0 = pins_outstanding(), get_pages = 0;
@@ -978,8 +940,8 @@ TEST(per_file_cap)
 		EXPECT_EQ(-ENOMEM, ioc_pin(fd, buf, (rest + 1) * ps, 0, 0, NULL));
 		EXPECT_LT(0, ioc_pin(fd, buf, rest * ps, 0, 0, NULL));
 	}
-	ksft_print_msg("%llu pins of the same %zu KiB buffer up to the cap of %llu pages in "
-		       "%llu ms\n", (unsigned long long)n + !!rest, blen / 1024,
+	ksft_print_msg("%llu pins of the same %zu KiB buffer up to the cap of %llu pages in %llu ms\n",
+		       (unsigned long long)n + !!rest, blen / 1024,
 		       (unsigned long long)cap, (unsigned long long)(pst_now_ns() - t0) / 1000000);
 	/* Full: nothing more, in no mode. */
 	EXPECT_EQ(-ENOMEM, ioc_pin(fd, buf, ps, 0, 0, NULL));
@@ -987,7 +949,7 @@ TEST(per_file_cap)
 	EXPECT_EQ(-ENOMEM, ioc_pin(fd, buf, ps, PINIO_PIN_LONGTERM, 0, NULL));
 	EXPECT_EQ((long long)cap - get_pages, pins_outstanding() - pins0);
 	/* Long-term pins of the same folios are charged once. */
-	EXPECT_EQ((long long)(blen / 1024), pst_vmpin_kb(0));
+	EXPECT_EQ((long long)(blen / 1024), vmpin_kb(0));
 	EXPECT_EQ(0, ioc_query(fd, first, &q));
 	EXPECT_EQ(bp, q.nr_dma_pinned);
 	/* The cap is per file. */
@@ -1001,8 +963,8 @@ TEST(per_file_cap)
 	EXPECT_EQ(-ENOMEM, ioc_pin(fd, buf, ps, 0, 0, NULL));
 out:
 	close(fd);
-	EXPECT_EQ(0, pst_pins_settle(pins0, 3000));
-	EXPECT_EQ(0, pst_vmpin_kb(0));
+	EXPECT_EQ(0, pst_pins_settle(NULL, pins0, 3000));
+	EXPECT_EQ(0, vmpin_kb(0));
 	EXPECT_EQ(0, pst_device_works(win.start, seed, why, sizeof(why))) TH_LOG("%s", why);
 }
 
@@ -1011,25 +973,22 @@ out:
 /* =================================================================================== */
 
 /* The page frame numbers of [addr, addr + len) (0: not present), from /proc/self/pagemap. */
-static void pfns_of(int pagemap, const void *addr, size_t len, uint64_t *pfn)
+static void pfns_of(int pagemap, uint8_t *addr, size_t len, uint64_t *pfn)
 {
-	size_t n = len / ps;
+	for (size_t i = 0; i < len / ps; i++) {
+		unsigned long p = pagemap_get_pfn(pagemap, (char *)addr + i * ps);
 
-	if (pread(pagemap, pfn, n * 8, (uintptr_t)addr / ps * 8) != (ssize_t)(n * 8)) {
-		memset(pfn, 0, n * 8);
-		return;
+		pfn[i] = p == -1UL ? 0 : p;
 	}
-	for (size_t i = 0; i < n; i++)
-		pfn[i] = (pfn[i] & (1ULL << 63)) ? pfn[i] & ((1ULL << 55) - 1) : 0;
 }
 
-TEST(memory_pressure)
+TEST_F_TIMEOUT(fault, memory_pressure, 2 * FAULT_TIMEOUT)
 {
 	const bool full = getenv("PINIO_PRESSURE") && !strcmp(getenv("PINIO_PRESSURE"), "full");
-	const size_t l1 = (full ? 32 : 8) * PST_MiB, l2 = (full ? 16 : 8) * PST_MiB;
+	const size_t l1 = (full ? 32 : 8) * MiB, l2 = (full ? 16 : 8) * MiB;
 	long long pins0 = pins_outstanding(), avail_kb;
 	int fd = open(PINIO_DEV, O_RDWR), pagemap, status, bad = 0;
-	uint8_t *p1 = touched(l1), *p2 = thp_buf(l2), *chk = touched(PST_MiB);
+	uint8_t *p1 = touched(l1), *p2 = thp_buf(l2), *chk = touched(MiB);
 	uint64_t *pfn1, *pfn2, *now1, *now2, hog, verified = 0;
 	struct pinio_query q;
 	long h1, h2;
@@ -1057,26 +1016,28 @@ TEST(memory_pressure)
 	pfns_of(pagemap, p1, l1, pfn1);
 	pfns_of(pagemap, p2, l2, pfn2);
 
-	/* How much to touch: $PINIO_PRESSURE "full" (all but 192 MiB of what is available),
-	 * or MiB; by default a sixth of what is available (make test's short form). */
-	avail_kb = pst_meminfo_kb("MemAvailable");
+	/*
+	 * How much to touch: $PINIO_PRESSURE "full" (all but 192 MiB of what is available),
+	 * or MiB; by default a sixth of what is available (make test's short form).
+	 */
+	avail_kb = read_field("/proc/meminfo", "MemAvailable:", 10);
 	ASSERT_LT(0, avail_kb);
-	hog = avail_kb > 320 * 1024 ? (avail_kb - 192 * 1024) * 1024ULL : 128 * PST_MiB;
+	hog = avail_kb > 320 * 1024 ? (avail_kb - 192 * 1024) * 1024ULL : 128 * MiB;
 	if (!getenv("PINIO_PRESSURE") || strcmp(getenv("PINIO_PRESSURE"), "full")) {
 		uint64_t want = getenv("PINIO_PRESSURE") ? strtoull(getenv("PINIO_PRESSURE"), NULL, 0) *
-				PST_MiB : avail_kb * 1024ULL / 6;
+				MiB : avail_kb * 1024ULL / 6;
 
 		if (want && want < hog)
 			hog = want;
 	}
-	ksft_print_msg("pressure: %llu MiB of anonymous memory touched, MemAvailable %lld MiB, "
-		       "%zu MiB pinned\n", (unsigned long long)(hog >> 20), avail_kb >> 10,
+	ksft_print_msg("pressure: %llu MiB of anonymous memory touched, MemAvailable %lld MiB, %zu MiB pinned\n",
+		       (unsigned long long)(hog >> 20), avail_kb >> 10,
 		       (l1 + l2) >> 20);
 	pid = fork();
 	ASSERT_LE(0, pid);
 	if (pid == 0) {
-		for (uint64_t done = 0; done < hog; done += 32 * PST_MiB) {
-			uint8_t *m = mmap(NULL, 32 * PST_MiB, PROT_READ | PROT_WRITE,
+		for (uint64_t done = 0; done < hog; done += 32 * MiB) {
+			uint8_t *m = mmap(NULL, 32 * MiB, PROT_READ | PROT_WRITE,
 					  MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
 
 			if (m == MAP_FAILED)
@@ -1096,15 +1057,15 @@ TEST(memory_pressure)
 		if (reaped < 0)
 			break;
 		uint64_t off = win.start;
-		size_t at = (verified / PST_MiB * 7 % (l1 / PST_MiB)) * PST_MiB;
+		size_t at = (verified / MiB * 7 % (l1 / MiB)) * MiB;
 
-		if (ioc_dma(fd, h1, PINIO_DMA_FROM_PAGES, at, off, PST_MiB) != (long long)PST_MiB ||
-		    pread(fd, chk, PST_MiB, off) != (ssize_t)PST_MiB ||
-		    pattern_mismatch(chk, PST_MiB, 21, at) != PST_MiB) {
+		if (ioc_dma(fd, h1, PINIO_DMA_FROM_PAGES, at, off, MiB) != (long long)MiB ||
+		    pread(fd, chk, MiB, off) != (ssize_t)MiB ||
+		    pattern_mismatch(chk, MiB, 21, at) != MiB) {
 			bad++;
 			break;
 		}
-		verified += PST_MiB;
+		verified += MiB;
 	}
 	if (!reaped)
 		reaped = waitpid(pid, &status, 0);
@@ -1133,9 +1094,9 @@ TEST(memory_pressure)
 	EXPECT_EQ(0, ioc_query(fd, h2, &q));
 	EXPECT_EQ(l2 / ps, q.nr_dma_pinned);
 	/* DMA into the pinned pages lands where the process sees it. */
-	EXPECT_EQ((long long)PST_MiB, ioc_dma(fd, h1, PINIO_DMA_FROM_PAGES, 0, win.start, PST_MiB));
-	EXPECT_EQ((long long)PST_MiB, ioc_dma(fd, h2, PINIO_DMA_TO_PAGES, 0, win.start, PST_MiB));
-	EXPECT_EQ(PST_MiB, pattern_mismatch(p2, PST_MiB, 21, 0));
+	EXPECT_EQ((long long)MiB, ioc_dma(fd, h1, PINIO_DMA_FROM_PAGES, 0, win.start, MiB));
+	EXPECT_EQ((long long)MiB, ioc_dma(fd, h2, PINIO_DMA_TO_PAGES, 0, win.start, MiB));
+	EXPECT_EQ(MiB, pattern_mismatch(p2, MiB, 21, 0));
 	ksft_print_msg("@@stat memory_pressure hog_mib %llu\n", (unsigned long long)(hog >> 20));
 	ksft_print_msg("@@stat memory_pressure verified_mib %llu\n",
 		       (unsigned long long)(verified >> 20));
@@ -1143,8 +1104,8 @@ TEST(memory_pressure)
 	EXPECT_EQ(0, ioc_unpin(fd, h2, PINIO_UNPIN_DIRTY));
 	close(pagemap);
 	close(fd);
-	EXPECT_EQ(0, pst_pins_settle(pins0, 3000));
-	EXPECT_EQ(0, pst_vmpin_kb(0));
+	EXPECT_EQ(0, pst_pins_settle(NULL, pins0, 3000));
+	EXPECT_EQ(0, vmpin_kb(0));
 	EXPECT_EQ(0, pst_device_works(win.start, seed, why, sizeof(why))) TH_LOG("%s", why);
 }
 
@@ -1156,29 +1117,12 @@ static void restore_fault_injection(void)
 
 int main(int argc, char **argv)
 {
-	char **rest = calloc(argc + 1, sizeof(*rest));
-	bool seeded = false;
-	int n = 0;
-
-	rest[n++] = argv[0];
-	for (int i = 1; i < argc; i++) {
-		if (i + 1 < argc && !strcmp(argv[i], "--seed")) {
-			seed = strtoull(argv[++i], NULL, 0);
-			seeded = true;
-		} else {
-			rest[n++] = argv[i];
-		}
-	}
-	if (!seeded)
-		seed = test_seed();
+	argc = pst_parse_args(argc, argv, &seed, NULL);
 	/* The tests run in children: save the knobs here, put them back when all are done. */
 	if (pst_fi_available()) {
 		pst_fi_save(&fi_saved);
 		fi_touched = true;
 		atexit(restore_fault_injection);
 	}
-	for (struct __fixture_metadata *f = __fixture_list; f; f = f->next)
-		for (struct __test_metadata *t = f->tests; t; t = t->next)
-			t->timeout = !strcmp(t->name, "memory_pressure") ? 600 : 300;
-	return test_harness_run(n, rest);
+	return test_harness_run(argc, argv);
 }

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Helpers shared by pinio's reliability tests (pinio_stress.c, pinio_fuzz.c,
- * pinio_fault_test.c): the store window these tests may write, statistics shared between
- * processes, checks that the device still works, and the kernel's fault injection (failslab, fail_page_alloc) scoped to pinio's code.
+ * pinio_fault_test.c): their command line, the store window these tests may write,
+ * statistics shared between processes, checks that the device still works, and the kernel's
+ * fault injection (failslab, fail_page_alloc) scoped to pinio's code.
  *
  * The store window: make test runs every program in one boot on one store, and
  * pinio_io_test checks that [56 MiB, 58 MiB) was never written (see pinio_test.h). These
@@ -15,6 +16,7 @@
 #define _PINIO_STRESS_H
 
 #include <ctype.h>
+#include <dirent.h>
 #include <limits.h>
 #include <pthread.h>
 #include <sched.h>
@@ -29,19 +31,6 @@
 #include <sys/wait.h>
 
 #include "pinio_test.h"
-
-#define PST_KiB		1024ULL
-#define PST_MiB		(1024ULL * 1024)
-#define PST_NOBODY	65534
-
-static inline size_t pst_psz(void)
-{
-	static size_t ps;
-
-	if (!ps)
-		ps = (size_t)sysconf(_SC_PAGESIZE);
-	return ps;
-}
 
 static inline uint64_t pst_now_ns(void)
 {
@@ -67,25 +56,61 @@ static inline uint64_t pst_mix(uint64_t a, uint64_t b)
 	return prng_next(&s);
 }
 
+/* ---- the command line ---------------------------------------------------------------- */
+
+/* A numeric option "--name N" of a test program, taken before the harness's own options. */
+struct pst_opt {
+	const char *name;	/* "--ops" */
+	unsigned int *val;
+};
+
+/*
+ * Takes "--seed N" (into *@seed; without it $PINIO_SEED, else one from the clock) and the
+ * options of @opts (ended by an empty one) out of @argv; returns how many arguments are left
+ * in @argv for test_harness_run(), the program's name first.
+ */
+static inline int pst_parse_args(int argc, char **argv, uint64_t *seed,
+				 const struct pst_opt *opts)
+{
+	bool seeded = false;
+	int n = 1;
+
+	for (int i = 1; i < argc; i++) {
+		const struct pst_opt *o = opts;
+
+		while (o && o->name && strcmp(argv[i], o->name))
+			o++;
+		if (i + 1 < argc && !strcmp(argv[i], "--seed")) {
+			*seed = strtoull(argv[++i], NULL, 0);
+			seeded = true;
+		} else if (i + 1 < argc && o && o->name) {
+			*o->val = strtoul(argv[++i], NULL, 0);
+		} else {
+			argv[n++] = argv[i];
+		}
+	}
+	argv[n] = NULL;
+	if (!seeded)
+		*seed = test_seed();
+	return n;
+}
+
+/* Keeps the option @name's value *@v within [@lo, @hi], saying so if it had to. */
+static inline void pst_clamp(const char *name, unsigned int *v, unsigned int lo, unsigned int hi)
+{
+	unsigned int was = *v;
+
+	*v = was < lo ? lo : was > hi ? hi : was;
+	if (*v != was)
+		ksft_print_msg("%s %u is out of [%u, %u]: %u it is\n", name, was, lo, hi, *v);
+}
+
 /* ---- the store window ---------------------------------------------------------------- */
 
 struct pst_window {
 	uint64_t start, len;	/* the part of the store these tests may write */
 	uint64_t store_size;
 };
-
-static inline uint64_t pst_parse_size(const char *s, char **end)
-{
-	uint64_t v = strtoull(s, end, 0);
-
-	switch (**end) {
-	case 'G': case 'g': v <<= 10; /* fall through */
-	case 'M': case 'm': v <<= 10; /* fall through */
-	case 'K': case 'k': v <<= 10; (*end)++; break;
-	default: break;
-	}
-	return v;
-}
 
 /* 0, or -1 with the window left empty if the store is too small or the override is bad. */
 static inline int pst_window_get(int fd, struct pst_window *w)
@@ -100,22 +125,22 @@ static inline int pst_window_get(int fd, struct pst_window *w)
 	if (env && *env) {
 		char *end;
 
-		w->start = pst_parse_size(env, &end);
+		w->start = parse_size_end(env, &end);
 		if (*end != ':')
 			return -1;
 		if (!strcmp(end + 1, "all"))
 			w->len = size > (long long)w->start ? size - w->start : 0;
 		else
-			w->len = pst_parse_size(end + 1, &end);
-	} else if (size >= (long long)(64 * PST_MiB)) {
-		w->start = 58 * PST_MiB;
-		w->len = size - PST_MiB - w->start;
+			w->len = parse_size_end(end + 1, &end);
+	} else if (size >= (long long)(64 * MiB)) {
+		w->start = 58 * MiB;
+		w->len = size - MiB - w->start;
 	} else {
 		w->start = (uint64_t)size / 64 * 58;
 		w->len = (uint64_t)size / 64 * 5;
 	}
-	w->start &= ~(uint64_t)(pst_psz() - 1);
-	w->len &= ~(uint64_t)(pst_psz() - 1);
+	w->start &= ~(uint64_t)(psize() - 1);
+	w->len &= ~(uint64_t)(psize() - 1);
 	if (!w->len || w->start + w->len > (uint64_t)size)
 		return -1;
 	lseek(fd, 0, SEEK_SET);
@@ -150,9 +175,11 @@ static inline void pst_add(struct pst_stats *st, int idx, unsigned long long n)
 	atomic_fetch_add_explicit(&st->v[idx], n, memory_order_relaxed);
 }
 
-/* Records a failure (an invariant broken), printing it at once; async-signal-safe enough
- * for forked children of threaded processes (no locks, one write(2)). */
-static inline void __attribute__((format(printf, 2, 3)))
+/*
+ * Records a failure (an invariant broken), printing it at once; async-signal-safe enough
+ * for forked children of threaded processes (no locks, one write(2)).
+ */
+static inline void __printf(2, 3)
 pst_fail(struct pst_stats *st, const char *fmt, ...)
 {
 	char line[256];
@@ -185,73 +212,25 @@ static inline void pst_print_invariant(const char *test, const char *name, bool 
 
 /* ---- system state -------------------------------------------------------------------- */
 
-/* Waits up to @ms for the FOLL_PIN counters to come back to @baseline; the last difference. */
-static inline long long pst_pins_settle(long long baseline, int ms)
+/*
+ * Waits up to @ms for the FOLL_PIN counters to come back to @baseline, read through the root
+ * helper @h if there is one; the last difference.
+ */
+static inline long long pst_pins_settle(struct pins_helper *h, long long baseline, int ms)
 {
-	long long d = pins_outstanding() - baseline;
+	long long d = pins_helper_get(h) - baseline;
 
 	for (int i = 0; d && i < ms / 20; i++) {
 		pst_sleep_us(20000);
-		d = pins_outstanding() - baseline;
+		d = pins_helper_get(h) - baseline;
 	}
 	return d;
 }
 
-static inline long long pst_vmpin_kb(pid_t pid)
-{
-	char path[64], line[256];
-	long long val = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", pid ? pid : getpid());
-	f = fopen(path, "r");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, "VmPin:", 6))
-			val = strtoll(line + 6, NULL, 10);
-	fclose(f);
-	return val;
-}
-
-/* VmPin without stdio (for forked children of threaded processes). */
-static inline long long pst_vmpin_kb_raw(void)
-{
-	char buf[4096], *p;
-	int fd = open("/proc/self/status", O_RDONLY);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = 0;
-	p = strstr(buf, "VmPin:");
-	return p ? strtoll(p + 6, NULL, 10) : -1;
-}
-
-static inline long long pst_meminfo_kb(const char *field)
-{
-	char line[256];
-	long long val = -1;
-	size_t n = strlen(field);
-	FILE *f = fopen("/proc/meminfo", "r");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, field, n) && line[n] == ':') {
-			val = strtoll(line + n + 1, NULL, 10);
-			break;
-		}
-	fclose(f);
-	return val;
-}
-
-/* The ioctl counters of /sys/kernel/debug/pinio/counters (pinio_counters_read() has the
- * data path ones). */
+/*
+ * The ioctl counters of /sys/kernel/debug/pinio/counters (pinio_counters_read() has the
+ * data path ones).
+ */
 struct pst_ioctl_counters {
 	long long pins, unpins, pages_held, pages_released, dma_bytes;
 };
@@ -277,21 +256,38 @@ static inline int pst_write_file(const char *path, const char *val)
 	return n == (ssize_t)strlen(val) ? 0 : -errno;
 }
 
+/* A whole small file (vm_util's read_file()) without trailing white space; 0, or -1. */
 static inline int pst_read_file(const char *path, char *buf, size_t len)
 {
-	int fd = open(path, O_RDONLY);
-	ssize_t n;
+	size_t n = read_file(path, buf, len);
 
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, len - 1);
-	close(fd);
-	if (n < 0)
-		return -errno;
-	buf[n] = 0;
+	if (!n)
+		return -1;
 	while (n > 0 && isspace((unsigned char)buf[n - 1]))
 		buf[--n] = 0;
 	return 0;
+}
+
+/* Whether a thread of @pid is inside pinio now: a pinio function on its kernel stack. */
+static inline bool pst_in_pinio(pid_t pid)
+{
+	char path[320], buf[4096];
+	struct dirent *de;
+	bool found = false;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	d = opendir(path);
+	if (!d)
+		return false;
+	while (!found && (de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/stack", pid, de->d_name);
+		found = !pst_read_file(path, buf, sizeof(buf)) && strstr(buf, "[pinio]");
+	}
+	closedir(d);
+	return found;
 }
 
 /*
@@ -301,7 +297,7 @@ static inline int pst_read_file(const char *path, char *buf, size_t len)
  */
 static inline int pst_device_works(uint64_t off, uint64_t seed, char *why, size_t whylen)
 {
-	const size_t len = 64 * PST_KiB;
+	const size_t len = 64 * KiB;
 	uint8_t *w = map_anon(len), *r = map_anon(len);
 	long long pins0 = pins_outstanding();
 	int fd = open(PINIO_DEV, O_RDWR | O_DIRECT);
@@ -350,7 +346,7 @@ out:
 		munmap(w, len);
 	if (r)
 		munmap(r, len);
-	if (!ret && pst_pins_settle(pins0, 2000)) {
+	if (!ret && pst_pins_settle(NULL, pins0, 2000)) {
 		snprintf(why, whylen, "pins not released: %lld outstanding",
 			 pins_outstanding() - pins0);
 		ret = -1;
@@ -368,7 +364,7 @@ static const char *const pst_fi_knobs[] = {
 	"require-start", "require-end", "reject-start", "reject-end", "stacktrace-depth",
 	"ignore-gfp-wait", "ignore-gfp-highmem", "min-order", "cache-filter",
 };
-#define PST_FI_NKNOBS (sizeof(pst_fi_knobs) / sizeof(pst_fi_knobs[0]))
+#define PST_FI_NKNOBS ARRAY_SIZE(pst_fi_knobs)
 
 struct pst_fi_saved {
 	char val[2][PST_FI_NKNOBS][40];
@@ -455,19 +451,16 @@ static inline int pst_pinio_text(unsigned long *start, unsigned long *end)
 }
 
 /*
- * Scopes both fault types to pinio: only allocations with pinio's code in the call chain
- * may fail, sleeping and highmem (user page) allocations included, order 0 included, no
- * messages (verbose 0: the runner must not mistake an injected failure for a splat).
- * Probability 0: nothing fails until pst_fi_random() or a task's fail-nth says so.
+ * Scopes both fault types to the code range [@start, @end): only allocations with it in the
+ * call chain may fail, sleeping and highmem (user page) allocations included, order 0
+ * included, no messages (verbose 0: the runner must not mistake an injected failure for a
+ * splat). Probability 0: nothing fails until pst_fi_random() or a task's fail-nth says so.
  */
-static inline int pst_fi_scope_to_pinio(void)
+static inline int pst_fi_scope(unsigned long start, unsigned long end)
 {
-	unsigned long start = 0, end = 0;
 	char buf[64];
 	int ret = 0;
 
-	if (pst_pinio_text(&start, &end))
-		return -ENOENT;
 	for (int a = 0; a < 2; a++) {
 		ret |= pst_fi_set(a, "probability", "0");
 		ret |= pst_fi_set(a, "verbose", "0");
@@ -490,8 +483,20 @@ static inline int pst_fi_scope_to_pinio(void)
 	return ret ? -EIO : 0;
 }
 
-/* Probabilistic mode for tasks with make-it-fail: every @interval-th allocation in pinio's
- * call chains fails, at most @times times (per fault type). */
+/* pst_fi_scope() to pinio's code, wherever the module is loaded now. */
+static inline int pst_fi_scope_to_pinio(void)
+{
+	unsigned long start = 0, end = 0;
+
+	if (pst_pinio_text(&start, &end))
+		return -ENOENT;
+	return pst_fi_scope(start, end);
+}
+
+/*
+ * Probabilistic mode for tasks with make-it-fail: every @interval-th allocation in pinio's
+ * call chains fails, at most @times times (per fault type).
+ */
 static inline int pst_fi_random(unsigned long slab_interval, unsigned long page_interval,
 				int times)
 {
@@ -553,6 +558,184 @@ static inline bool pst_fail_nth_injected(int fd)
 	if (pread(fd, buf, sizeof(buf) - 1, 0) <= 0)
 		return false;
 	return atoi(buf) == 0;
+}
+
+/* ---- loading and unloading the module -------------------------------------------------- */
+
+/* The module file in the scripts/vm guest, or $PINIO_KO. */
+static inline const char *pst_module_path(void)
+{
+	const char *ko = getenv("PINIO_KO");
+
+	return ko && *ko ? ko : "/pinio/pinio.ko";
+}
+
+/* finit_module(), as insmod loads a module: 0, or -1 with errno. */
+static inline long pst_module_load(const char *ko, const char *params)
+{
+	int fd = open(ko, O_RDONLY | O_CLOEXEC);
+	long ret;
+
+	if (fd < 0)
+		return -1;
+	ret = syscall(SYS_finit_module, fd, params, 0);
+	close(fd);
+	return ret;
+}
+
+/* delete_module("pinio"), as rmmod: 0, or -1 with errno (EWOULDBLOCK while in use). */
+static inline long pst_module_unload(void)
+{
+	return syscall(SYS_delete_module, "pinio", O_NONBLOCK);
+}
+
+static inline bool pst_module_loaded(void)
+{
+	return !access("/sys/module/pinio", F_OK);
+}
+
+/* No trace of the module: not loaded, no device node, no debugfs directory. */
+static inline bool pst_module_gone(void)
+{
+	for (int i = 0; i < 50 && !access(PINIO_DEV, F_OK); i++)
+		pst_sleep_us(20000);
+	return !pst_module_loaded() && access(PINIO_DEV, F_OK) &&
+	       access("/sys/kernel/debug/pinio", F_OK);
+}
+
+/* The device node of a module just loaded (devtmpfs creates it asynchronously). */
+static inline bool pst_module_node(void)
+{
+	for (int i = 0; i < 50 && access(PINIO_DEV, F_OK); i++)
+		pst_sleep_us(20000);
+	return !access(PINIO_DEV, F_OK);
+}
+
+/*
+ * KUnit runs the module's suites at every load, and make test counts them from the log of
+ * the first one: reloads must not run them again. pst_kunit_mute() sets a filter no suite
+ * matches; pst_kunit_restore() puts the previous one back.
+ */
+#define PST_KUNIT_FILTER "/sys/module/kunit/parameters/filter_glob"
+
+struct pst_kunit_filter {
+	char glob[256];
+};
+
+static inline void pst_kunit_mute(struct pst_kunit_filter *saved)
+{
+	saved->glob[0] = 0;
+	if (!pst_read_file(PST_KUNIT_FILTER, saved->glob, sizeof(saved->glob)))
+		pst_write_file(PST_KUNIT_FILTER, "pinio-reload-runs-no-kunit");
+}
+
+static inline void pst_kunit_restore(const struct pst_kunit_filter *saved)
+{
+	if (saved->glob[0])
+		pst_write_file(PST_KUNIT_FILTER, strcmp(saved->glob, "(null)") ? saved->glob : "*.*");
+}
+
+/*
+ * Module init under allocation failures: with the stack trace filter on the text range
+ * [@start, @end) pinio had, which a reload of the same module gets again, the n-th
+ * allocation of pinio's init fails (fail-nth), for every n, or, if the init makes more than
+ * @max_loads (1..256) allocations, for n = 1..8, the last 8 and others evenly spread between.
+ * Each load must fail with ENOMEM and leave nothing behind, or, if the failure was absorbed,
+ * succeed with a working device (checked at store offset @off) and unload. Call with the
+ * module unloaded; it is unloaded again on return. Returns the number of faults injected, or
+ * -1 (with @why) on a wrong outcome.
+ */
+static inline int pst_init_faults(const char *ko, const char *params, unsigned long start,
+				  unsigned long end, unsigned int max_loads, uint64_t off,
+				  char *why, size_t wlen)
+{
+	struct pst_fi_saved saved;
+	unsigned int samples[256], total, n = 0;
+	int nth, injected = 0, ret = 0;
+	char buf[64];
+
+	if (!pst_fi_available())
+		return 0;
+	pst_fi_save(&saved);
+	for (int a = 0; a < 2; a++) {
+		pst_fi_set(a, "verbose", "0");
+		pst_fi_set(a, "probability", "0");
+		snprintf(buf, sizeof(buf), "%#lx", start);
+		pst_fi_set(a, "require-start", buf);
+		snprintf(buf, sizeof(buf), "%#lx", end);
+		pst_fi_set(a, "require-end", buf);
+		pst_fi_set(a, "stacktrace-depth", "32");
+		pst_fi_set(a, "ignore-gfp-wait", "N");
+	}
+	pst_fi_set(1, "ignore-gfp-highmem", "N");
+	pst_fi_set(1, "min-order", "0");
+	nth = pst_task_fi_open("fail-nth");
+	if (nth < 0)
+		goto out;
+	/* How many allocations does a whole init make? */
+	pst_fail_nth_arm(nth, 100000000);
+	if (pst_module_load(ko, params)) {
+		ret = snprintf(why, wlen, "load to count init allocations: %s", strerror(errno));
+		goto out;
+	}
+	if (pread(nth, buf, sizeof(buf) - 1, 0) <= 0)
+		buf[0] = 0;
+	pst_fail_nth_arm(nth, 0);
+	total = 100000000 - strtoul(buf, NULL, 0);
+	ksft_print_msg("module init: %u allocations with pinio in the call chain\n", total);
+	if (pst_module_unload() || !pst_module_gone()) {
+		ret = snprintf(why, wlen, "unload after counting: %s", strerror(errno));
+		goto out;
+	}
+	if (!total) {
+		ksft_print_msg("module init: the module moved, no allocation matched the filter\n");
+		goto out;
+	}
+	if (max_loads < 17 || max_loads > 256)
+		max_loads = 256;
+	for (unsigned int k = 1; k <= total && n < max_loads; k++) {
+		/* Past the first 8 and before the last 8, every step-th. */
+		unsigned int step = total <= max_loads ? 1 : (total - 16) / (max_loads - 16) + 1;
+
+		if (k <= 8 || k > total - 8 || (k - 8) % step == 0)
+			samples[n++] = k;
+	}
+	for (unsigned int i = 0; i < n; i++) {
+		long r;
+		bool hit;
+
+		pst_fail_nth_arm(nth, samples[i]);
+		r = pst_module_load(ko, params);
+		hit = pst_fail_nth_injected(nth);
+		pst_fail_nth_arm(nth, 0);
+		injected += hit;
+		if (r && errno != ENOMEM) {
+			ret = snprintf(why, wlen, "init with allocation %u failing: %s", samples[i],
+				       strerror(errno));
+			break;
+		}
+		if (r && !pst_module_gone()) {
+			ret = snprintf(why, wlen, "init failed at allocation %u but left the module behind (/sys/module/pinio, /dev/pinio or debugfs)",
+				       samples[i]);
+			break;
+		}
+		if (!r) {	/* absorbed: the module must work, and go */
+			if (!pst_module_node() || pst_device_works(off, samples[i], why, wlen)) {
+				ret = 1;
+				break;
+			}
+			if (pst_module_unload() || !pst_module_gone()) {
+				ret = snprintf(why, wlen, "unload: %s", strerror(errno));
+				break;
+			}
+		}
+	}
+	ksft_print_msg("module init: %d of %u loads had a fault injected\n", injected, n);
+out:
+	if (nth >= 0)
+		close(nth);
+	pst_fi_restore(&saved);
+	return ret ? -1 : injected;
 }
 
 #endif /* _PINIO_STRESS_H */

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Helpers shared by pinio's kselftests: device paths, /proc/vmstat pin counters, the
- * module's debugfs counters, data patterns and a seeded generator.
+ * Helpers shared by pinio's kselftests (on top of pinio_util.h and the mm selftests'
+ * vm_util.h and hugepage_settings.h): data patterns, a seeded generator, the module's
+ * debugfs counters, the THP size, and a root helper for tests that drop their privileges.
  *
  * The store is shared by all test programs of a boot (make test runs them all in one
  * guest). pinio_io_test writes the store ranges [0, 56 MiB) and the last MiB, and checks
@@ -12,24 +13,36 @@
 #define _PINIO_TEST_H
 
 #include <errno.h>
-#include <stddef.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <linux/fs.h>
 #include <linux/pinio.h>
 
 #include "kselftest_harness.h"
+#include "hugepage_settings.h"
 #include "pinio_ioctl.h"
 #include "pinio_util.h"
 
+#define KiB		1024ULL
+#define MiB		(1024ULL * KiB)
+
+/* The unprivileged user (and group) that tests drop to. */
+#define NOBODY_ID	65534
 
 /* The 8 bytes a pattern with @seed holds at device offsets 8 * @word .. 8 * @word + 7. */
 static inline uint64_t pattern_word(uint64_t seed, uint64_t word)
@@ -103,6 +116,23 @@ static inline size_t bytes_mismatch(const void *buf, size_t len, uint8_t byte)
 	return len;
 }
 
+/*
+ * Writes the pattern @seed to the device range [@off, @off + @len) (@len a multiple of the
+ * block size) from a buffer of its own; 0 on success.
+ */
+static inline int dev_fill(int fd, uint64_t off, size_t len, uint64_t seed)
+{
+	uint8_t *buf = map_small(len);
+	ssize_t ret;
+
+	if (!buf)
+		return -1;
+	fill_pattern(buf, len, seed, off);
+	ret = pwrite(fd, buf, len, off);
+	munmap(buf, len);
+	return ret == (ssize_t)len ? 0 : -1;
+}
+
 /* splitmix64: a small seeded generator for reproducible random tests. */
 static inline uint64_t prng_next(uint64_t *state)
 {
@@ -113,10 +143,16 @@ static inline uint64_t prng_next(uint64_t *state)
 	return z ^ (z >> 31);
 }
 
-/* Uniform enough in [0, @n) for tests; @n > 0. */
+/* Uniform enough in [0, @n) for tests; 0 (the state left alone) if @n is 0. */
 static inline uint64_t prng_below(uint64_t *state, uint64_t n)
 {
-	return prng_next(state) % n;
+	return n ? prng_next(state) % n : 0;
+}
+
+/* True once in @one_in times, on average. */
+static inline bool prng_chance(uint64_t *state, unsigned int one_in)
+{
+	return prng_below(state, one_in) == 0;
 }
 
 /* A seed for random tests: $PINIO_SEED if set, else one from the clock. */
@@ -199,22 +235,129 @@ static inline long long dev_size(int fd)
 	return lseek(fd, 0, SEEK_END);
 }
 
-static inline void *map_anon(size_t len)
+/* The PMD-sized THP if THP serves MADV_HUGEPAGE memory ("always" or "madvise"), else 0. */
+static inline size_t thp_size(void)
 {
-	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	return p == MAP_FAILED ? NULL : p;
+	return thp_is_enabled() ? read_pmd_pagesize() : 0;
 }
 
-/* Private anonymous memory in small pages only (no THP, no mTHP): one folio per page. */
-static inline uint8_t *map_small(size_t len)
-{
-	uint8_t *p = map_anon(len);
+/*
+ * A helper process that stays root, for a test that drops its privileges: folding the
+ * per-CPU vmstat deltas (vmstat_refresh()) needs root, and without it the FOLL_PIN counters
+ * can be off by the per-CPU thresholds. Start it before opening the device (it must hold none
+ * of the test's files); it dies with the test.
+ */
+struct pins_helper {
+	int req, ans;
+	pid_t pid;
+};
 
-	if (p)
-		madvise(p, len, MADV_NOHUGEPAGE);
-	return p;
+static inline int pins_helper_start(struct pins_helper *h)
+{
+	int req[2], ans[2];
+	char c;
+
+	h->req = h->ans = -1;
+	if (pipe(req) || pipe(ans))
+		return -1;
+	h->pid = fork();
+	if (h->pid < 0)
+		return -1;
+	if (h->pid) {
+		close(req[0]);
+		close(ans[1]);
+		h->req = req[1];
+		h->ans = ans[0];
+		return 0;
+	}
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	close(req[1]);
+	close(ans[0]);
+	while (read(req[0], &c, 1) == 1) {
+		long long v = pins_outstanding();
+
+		if (write(ans[1], &v, sizeof(v)) != sizeof(v))
+			break;
+	}
+	_exit(0);
 }
+
+/* pins_outstanding(), from the helper @h if it runs; LLONG_MIN if it does not answer. */
+static inline long long pins_helper_get(struct pins_helper *h)
+{
+	long long v = LLONG_MIN;
+
+	if (!h || h->req < 0)
+		return pins_outstanding();
+	if (write(h->req, "?", 1) != 1 || read(h->ans, &v, sizeof(v)) != sizeof(v))
+		return LLONG_MIN;
+	return v;
+}
+
+static inline void pins_helper_stop(struct pins_helper *h)
+{
+	if (h->req < 0)
+		return;
+	close(h->req);
+	close(h->ans);
+	waitpid(h->pid, NULL, 0);
+	h->req = h->ans = -1;
+}
+
+/*
+ * Becomes NOBODY_ID with an RLIMIT_MEMLOCK of @memlock bytes and no capability left
+ * (CAP_IPC_LOCK included); files opened before stay open. 0, or -1 with errno set.
+ */
+static inline int drop_privileges(rlim_t memlock)
+{
+	struct rlimit rl = { .rlim_cur = memlock, .rlim_max = memlock };
+
+	if (setrlimit(RLIMIT_MEMLOCK, &rl) || setgroups(0, NULL) ||
+	    setresgid(NOBODY_ID, NOBODY_ID, NOBODY_ID) ||
+	    setresuid(NOBODY_ID, NOBODY_ID, NOBODY_ID))
+		return -1;
+	if (read_field("/proc/self/status", "CapEff:", 16)) {
+		errno = EPERM;
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The first of the space-separated @options ("CONFIG_A CONFIG_B") that the kernel lacks, or NULL.
+ * The runner lists the options that a kernel tree of one's own lacks in $PINIO_MISSING_CONFIG
+ * (scripts/vm --kernel PATH); the project's own kernels lack none, so there a test that needs
+ * an option fails rather than skips. Use:
+ *
+ *	if (kconfig_missing(THP_CONFIG))
+ *		SKIP(return, "%s is not set in this kernel", kconfig_missing(THP_CONFIG));
+ */
+static inline const char *kconfig_missing(const char *options)
+{
+	static char found[64];
+	const char *list = getenv("PINIO_MISSING_CONFIG");
+	const char *o = options + strspn(options, " ");
+
+	while (list && *o) {
+		size_t n = strcspn(o, " ");
+
+		if (n < sizeof(found)) {
+			memcpy(found, o, n);
+			found[n] = '\0';
+			for (const char *p = list; (p = strstr(p, found)); p += n)
+				if ((p == list || p[-1] == ' ') && (p[n] == ' ' || p[n] == '\0'))
+					return found;
+		}
+		o += n;
+		o += strspn(o, " ");
+	}
+	return NULL;
+}
+
+/* What fault injection, THP, hugetlb and brd tests need of the kernel. */
+#define THP_CONFIG	"CONFIG_TRANSPARENT_HUGEPAGE CONFIG_MIGRATION CONFIG_COMPACTION"
+#define HUGETLB_CONFIG	"CONFIG_HUGETLBFS CONFIG_HUGETLB_PAGE"
+#define BRD_CONFIG	"CONFIG_BLK_DEV CONFIG_BLK_DEV_RAM"
 
 /* Every FOLL_PIN pin taken so far has been released. */
 #define ASSERT_PINS_BALANCED() ASSERT_EQ(0, pins_outstanding())

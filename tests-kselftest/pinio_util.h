@@ -1,48 +1,91 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Small helpers shared by pinio's user-space programs (tests, pinio-ctl, benchmarks): reading
- * "name value" files such as /proc/vmstat and the module's debugfs counters, the system-wide
- * FOLL_PIN balance, /proc/self/status fields, and size arguments. No test harness here:
- * pinio_test.h adds that for the kselftests.
+ * a field of a /proc, sysfs or debugfs file (/proc/vmstat, /proc/<pid>/status, the module's
+ * debugfs counters), the system-wide FOLL_PIN balance, size arguments, anonymous mappings in
+ * small pages or THP, and /proc/self/smaps. No test harness here: pinio_test.h adds that for
+ * the kselftests. Page size, THP size, pagemap and kpageflags come from the mm selftests'
+ * vm_util.h, which every program links (vm_util.c).
  */
 #ifndef _PINIO_UTIL_H
 #define _PINIO_UTIL_H
 
+#include <ctype.h>
 #include <fcntl.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/types.h>
 #include <unistd.h>
+
+#include "vm_util.h"
 
 #define PINIO_DEV	"/dev/pinio"
 #define RAM_DEV		"/dev/ram0"
 #define PINIO_COUNTERS	"/sys/kernel/debug/pinio/counters"
 
-/* A "name value" line from a file such as /proc/vmstat; -1 if absent. */
-static inline long long read_named_value(const char *path, const char *name)
+static inline bool field_matches(const char *line, const char *name, size_t len)
 {
-	char key[128];
-	long long val;
-	FILE *f = fopen(path, "r");
-	long long found = -1;
+	const char c = line[len];
 
-	if (!f)
+	if (strncmp(line, name, len))
+		return false;
+	/* A whole name: "VmPin:" or "nr_foll_pin_acquired", not a longer one it starts. */
+	return !len || !(isalnum((unsigned char)c) || c == '_');
+}
+
+/*
+ * The number after @name at the start of a line of the file @path, in @base; -1 if the file
+ * or the line is absent. @name is spelt as in the file: "nr_foll_pin_acquired" in /proc/vmstat
+ * or the debugfs counters, "VmPin:" in /proc/<pid>/status, "MemAvailable:" in /proc/meminfo;
+ * "" reads the number a file starts with (a sysctl or sysfs attribute). Only open(2) and
+ * read(2): safe in a forked child of a threaded process.
+ */
+static inline long long read_field(const char *path, const char *name, int base)
+{
+	const size_t len = strlen(name);
+	char buf[4096], *line, *nl;
+	long long val = -1;
+	size_t have = 0;
+	ssize_t n = 1;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
 		return -1;
-	while (fscanf(f, "%127s %lld", key, &val) == 2) {
-		if (!strcmp(key, name)) {
-			found = val;
-			break;
+	while (n > 0) {
+		n = read(fd, buf + have, sizeof(buf) - 1 - have);
+		if (n > 0)
+			have += n;
+		buf[have] = 0;
+		line = buf;
+		/* Whole lines; at the end of the file the last one, newline or not. */
+		while ((nl = strchr(line, '\n')) || (n <= 0 && *line)) {
+			if (nl)
+				*nl = 0;
+			if (field_matches(line, name, len)) {
+				val = strtoll(line + len, NULL, base);
+				goto out;
+			}
+			line = nl ? nl + 1 : line + strlen(line);
 		}
+		have -= line - buf;
+		memmove(buf, line, have);
+		if (have == sizeof(buf) - 1)
+			have = 0;	/* a line longer than the buffer: not one of ours */
 	}
-	fclose(f);
-	return found;
+out:
+	close(fd);
+	return val;
 }
 
 /*
  * Folds the per-CPU vmstat deltas into the global counters. Node counters such as
  * nr_foll_pin_acquired are updated per CPU and only folded when a CPU's delta passes a
  * threshold or at the next vmstat interval (1 s), so without this /proc/vmstat can show
- * pins "outstanding" that were acquired on one CPU and released on another.
+ * pins "outstanding" that were acquired on one CPU and released on another. Needs root.
  */
 static inline void vmstat_refresh(void)
 {
@@ -57,60 +100,134 @@ static inline void vmstat_refresh(void)
 	close(fd);
 }
 
-static inline long long vmstat(const char *name)
+static inline long long vmstat_read(const char *name)
 {
 	vmstat_refresh();
-	return read_named_value("/proc/vmstat", name);
+	return read_field("/proc/vmstat", name, 10);
 }
 
 /* FOLL_PIN pins taken and not yet released, system wide. */
 static inline long long pins_outstanding(void)
 {
-	long long acquired = vmstat("nr_foll_pin_acquired");
+	long long acquired = vmstat_read("nr_foll_pin_acquired");
 
-	return acquired - read_named_value("/proc/vmstat", "nr_foll_pin_released");
+	return acquired - read_field("/proc/vmstat", "nr_foll_pin_released", 10);
 }
 
 static inline long long pinio_counter(const char *name)
 {
-	return read_named_value(PINIO_COUNTERS, name);
+	return read_field(PINIO_COUNTERS, name, 10);
 }
 
-/* A value from /proc/self/status in kB (e.g. "VmPin:"); -1 if absent. */
-static inline long long proc_status_kb(const char *field)
+/* VmPin (kB) of process @pid, 0 for this one; -1 if unknown. */
+static inline long long vmpin_kb(pid_t pid)
 {
-	char line[256];
-	long long val = -1;
-	FILE *f = fopen("/proc/self/status", "r");
+	char path[64] = "/proc/self/status";
 
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f)) {
-		if (!strncmp(line, field, strlen(field))) {
-			val = strtoll(line + strlen(field), NULL, 10);
-			break;
-		}
-	}
-	fclose(f);
-	return val;
+	if (pid)
+		snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	return read_field(path, "VmPin:", 10);
 }
 
-/* A size with an optional K, M or G suffix (powers of 1024); exits with status 2 if bad. */
+/* A size with an optional K, M or G suffix (powers of 1024); *@end is what follows. */
+static inline unsigned long long parse_size_end(const char *s, char **end)
+{
+	static const char units[] = "kmg";
+	unsigned long long v = strtoull(s, end, 0);
+	const char *u = **end ? strchr(units, tolower((unsigned char)**end)) : NULL;
+
+	if (u) {
+		(*end)++;
+		v <<= 10 * (u - units + 1);
+	}
+	return v;
+}
+
+/* A size argument of @prog (see parse_size_end()); exits with status 2 if bad. */
 static inline unsigned long long parse_size(const char *prog, const char *s)
 {
 	char *end;
-	unsigned long long v = strtoull(s, &end, 0);
+	unsigned long long v = parse_size_end(s, &end);
 
-	switch (*end) {
-	case 'G': case 'g': v <<= 10; /* fall through */
-	case 'M': case 'm': v <<= 10; /* fall through */
-	case 'K': case 'k': v <<= 10; break;
-	case 0: break;
-	default:
+	if (*end) {
 		fprintf(stderr, "%s: bad size %s\n", prog, s);
 		exit(2);
 	}
 	return v;
+}
+
+/* @len rounded up to whole pages. */
+static inline size_t page_round_up(size_t len)
+{
+	const size_t ps = psize();
+
+	return (len + ps - 1) & ~(ps - 1);
+}
+
+/* Private anonymous memory; NULL on failure. */
+static inline void *map_anon(size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+/* Private anonymous memory in small pages only (no THP, no mTHP): one folio per page. */
+static inline uint8_t *map_small(size_t len)
+{
+	uint8_t *p = map_anon(len);
+
+	if (p)
+		madvise(p, len, MADV_NOHUGEPAGE);
+	return p;
+}
+
+/*
+ * Private anonymous memory advised MADV_HUGEPAGE, starting at a PMD-sized THP boundary (2 MiB
+ * where THP is unavailable), not touched; munmap(p, @len) releases all of it. NULL on failure.
+ */
+static inline uint8_t *map_thp(size_t len)
+{
+	size_t align = read_pmd_pagesize() ?: 2UL << 20;
+	uint8_t *p = map_anon(len + align), *a;
+
+	if (!p)
+		return NULL;
+	a = (uint8_t *)(((uintptr_t)p + align - 1) & ~(uintptr_t)(align - 1));
+	/* Trim, so that nothing else of the reservation stays mapped. */
+	if (a > p)
+		munmap(p, a - p);
+	munmap(a + len, p + align - a);
+	madvise(a, len, MADV_HUGEPAGE);
+	return a;
+}
+
+/*
+ * A "Field:  N kB" value (@field is "AnonHugePages:", "Rss:" ...) of the mapping holding
+ * @addr in /proc/self/smaps; -1 if absent.
+ */
+static inline long long smaps_kb(const void *addr, const char *field)
+{
+	const size_t len = strlen(field);
+	unsigned long start, end;
+	long long kb = -1;
+	bool in = false;
+	char line[512];
+	FILE *f = fopen("/proc/self/smaps", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		/* Mapping headers are "start-end perms ..."; field lines never parse so. */
+		if (sscanf(line, "%lx-%lx ", &start, &end) == 2) {
+			in = (uintptr_t)addr >= start && (uintptr_t)addr < end;
+		} else if (in && !strncmp(line, field, len)) {
+			kb = strtoll(line + len, NULL, 10);
+			break;
+		}
+	}
+	fclose(f);
+	return kb;
 }
 
 #endif /* _PINIO_UTIL_H */

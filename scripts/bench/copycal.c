@@ -15,6 +15,8 @@
 #include <string.h>
 #include <time.h>
 
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
 static uint64_t now_ns(void)
 {
 	struct timespec t;
@@ -23,12 +25,12 @@ static uint64_t now_ns(void)
 	return (uint64_t)t.tv_sec * 1000000000ull + t.tv_nsec;
 }
 
-static void movsb(void *d, const void *s, size_t n)
+static void rep_movsb(void *d, const void *s, size_t n)
 {
 	asm volatile("rep movsb" : "+D"(d), "+S"(s), "+c"(n) : : "memory");
 }
 
-static void movsq(void *d, const void *s, size_t n)
+static void rep_movsq(void *d, const void *s, size_t n)
 {
 	n /= 8;
 	asm volatile("rep movsq" : "+D"(d), "+S"(s), "+c"(n) : : "memory");
@@ -55,7 +57,7 @@ int main(int argc, char **argv)
 	size_t n = argc > 1 ? strtoull(argv[1], NULL, 0) : 1 << 20;
 	char *a, *b;
 	struct { const char *name; void (*f)(void *, const void *, size_t); } v[] = {
-		{ "rep_movsb", movsb }, { "rep_movsq", movsq }, { "mov_loop_8x4", loop8 },
+		{ "rep_movsb", rep_movsb }, { "rep_movsq", rep_movsq }, { "mov_loop_8x4", loop8 },
 	};
 
 	n &= ~(size_t)31;
@@ -65,7 +67,7 @@ int main(int argc, char **argv)
 		return 1;
 	memset(a, 1, n);
 	memset(b, 2, n);
-	for (size_t k = 0; k < sizeof(v) / sizeof(v[0]); k++) {
+	for (size_t k = 0; k < ARRAY_SIZE(v); k++) {
 		uint64_t best = UINT64_MAX;
 
 		for (int r = 0; r < 20; r++) {

@@ -12,6 +12,9 @@ done
 : "${GUPTEST_MIB:=16}" "${GUPTEST_REPS:=5}"
 : "${IO_ROUNDS:=3}" "${IO_SIZES:=4K 64K 1M 16M}" "${IO_THREADS:=1 2 4}" "${IO_OPS:=read write}"
 : "${IO_MS:=100}" "${IO_WARMUP_MS:=15}" "${EXPECT_CPUS:=}"
+: "${URING_ROUNDS:=3}" "${URING_SIZES:=4K 64K 1M}" "${URING_QDS:=1 8 32}" "${URING_OPS:=read write}"
+: "${URING_MS:=100}" "${URING_WARMUP_MS:=15}" "${PARTS:=pin io uring}"
+part() { case " $PARTS " in *" $1 "*) return 0 ;; esac; return 1; }
 cd "$(dirname "$0")" || exit 1
 TMPFS_FILE=/tmp/pinio-bench.dat
 # Results are collected in files and printed after each phase: stdout is a serial port, and
@@ -19,6 +22,7 @@ TMPFS_FILE=/tmp/pinio-bench.dat
 PIN_OUT=/tmp/bench-pin.out
 GUP_OUT=/tmp/bench-guptest.out
 IO_OUT=/tmp/bench-io.out
+URING_OUT=/tmp/bench-uring.out
 
 info() { echo "INFO $*"; }
 progress() { echo "PROGRESS $*"; }
@@ -66,6 +70,7 @@ info "foll_pins_outstanding_before=$(pins)"
 ./copycal 1048576
 
 # --- 1. pinning: pinio PIN/UNPIN against gup_test, interleaved in one process -----------------
+if part pin; then
 progress "pin: $PIN_ROUNDS rounds, sizes $PIN_SIZES, pages per call $PIN_PPC, 4k and thp"
 ./pinbench --rounds "$PIN_ROUNDS" --sizes "$PIN_SIZES" --ppc "$PIN_PPC" --mem 4k,thp \
 	--min-pages "$PIN_MIN_PAGES" --min-reps "$PIN_MIN_REPS" --max-reps "$PIN_MAX_REPS" \
@@ -88,12 +93,15 @@ for mib in $GUPTEST_MIB; do
 	done
 done
 cat "$GUP_OUT"
+fi
 
 # --- 2. data path: /dev/pinio vs brd O_DIRECT vs tmpfs buffered ------------------------------
+if part io || part uring; then
 progress "io: filling the three targets ($store bytes each)"
 ./iobench --path /dev/pinio --fill "$store" --direct || { echo "ERROR fill pinio"; exit 1; }
 ./iobench --path /dev/ram0 --fill "$store" --direct || { echo "ERROR fill brd"; exit 1; }
 ./iobench --path "$TMPFS_FILE" --fill "$store" || { echo "ERROR fill tmpfs"; exit 1; }
+fi
 
 run_io() { # target op bs threads round
 	case $1 in
@@ -107,6 +115,7 @@ run_io() { # target op bs threads round
 }
 
 r=0
+part io || r=$IO_ROUNDS
 while [ "$r" -lt "$IO_ROUNDS" ]; do
 	t0=$(date +%s)
 	cell=0
@@ -129,6 +138,62 @@ while [ "$r" -lt "$IO_ROUNDS" ]; do
 	r=$((r + 1))
 	progress "io round $r/$IO_ROUNDS done in $(($(date +%s) - t0)) s"
 done
-cat "$IO_OUT"
+[ -f "$IO_OUT" ] && cat "$IO_OUT"
+
+# --- 3. io_uring: pinio's engine vs brd O_DIRECT, queue depths -------------------------------
+# One submitting thread per run. pinio's requests are queued on its engine (latency_us 0, the
+# default queue depth 128) and complete from its workqueue; brd completes each bio in the
+# submitter's context. At queue depth 1 the synchronous path (pread/pwrite) of both runs too,
+# in the same rounds: pinio's io_uring time minus its synchronous time is what the engine
+# costs per request.
+run_uring() { # target op bs qd round
+	case $1 in
+	pinio) set -- /dev/pinio pinio "$2" "$3" "$4" "$5" ;;
+	brd) set -- /dev/ram0 brd "$2" "$3" "$4" "$5" ;;
+	pinio-sync) set -- /dev/pinio pinio-sync "$2" "$3" 0 "$5" ;;
+	brd-sync) set -- /dev/ram0 brd-sync "$2" "$3" 0 "$5" ;;
+	esac
+	out=$(./iobench --path "$1" --direct --label "$2" --op "$3" --bs "$4" --qd "$5" \
+		--span "$store" --duration-ms "$URING_MS" --warmup-ms "$URING_WARMUP_MS" \
+		--tag "round=$6") || { echo "ERROR iobench uring $2 $3 $4 qd=$5"; exit 1; }
+	# The synchronous runs are the queue depth 1 reference of this section.
+	case $out in
+	IO\ *) out="URING qd=0 ${out#IO }" ;;
+	esac
+	echo "$out" >>"$URING_OUT"
+}
+
+r=0
+part uring || r=$URING_ROUNDS
+while [ "$r" -lt "$URING_ROUNDS" ]; do
+	t0=$(date +%s)
+	cell=0
+	for op in $URING_OPS; do
+		for qd in $URING_QDS; do
+			for bs in $URING_SIZES; do
+				if [ "$qd" = 1 ]; then
+					case $(((r + cell) % 4)) in
+					0) order="pinio brd pinio-sync brd-sync" ;;
+					1) order="brd pinio-sync brd-sync pinio" ;;
+					2) order="pinio-sync brd-sync pinio brd" ;;
+					3) order="brd-sync pinio brd pinio-sync" ;;
+					esac
+				elif [ $(((r + cell) % 2)) = 0 ]; then
+					order="pinio brd"
+				else
+					order="brd pinio"
+				fi
+				for t in $order; do
+					run_uring "$t" "$op" "$bs" "$qd" "$r"
+				done
+				cell=$((cell + 1))
+			done
+		done
+	done
+	r=$((r + 1))
+	progress "uring round $r/$URING_ROUNDS done in $(($(date +%s) - t0)) s"
+done
+[ -f "$URING_OUT" ] && cat "$URING_OUT"
+info "async_counters=$(grep -E '^async_(queued|completed)|^nowait_eagain' /sys/kernel/debug/pinio/counters 2>/dev/null | tr ' \n' '=,')"
 info "foll_pins_outstanding_after=$(pins)"
 echo "DONE"

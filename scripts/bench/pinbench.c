@@ -89,8 +89,10 @@ static uint64_t median(uint64_t *v, int n)
 	return v[(n - 1) / 2];
 }
 
-/* An anonymous private buffer as gup_test maps it, pre-faulted one write per page as gup_test
- * does; THP-advised (and 2 MiB aligned) or explicitly not. */
+/*
+ * An anonymous private buffer as gup_test maps it, pre-faulted one write per page as gup_test
+ * does; THP-advised (and 2 MiB aligned) or explicitly not.
+ */
 static uint8_t *map_buffer(size_t len, int thp)
 {
 	uint8_t *p = mmap(NULL, len + HPAGE, PROT_READ | PROT_WRITE,
@@ -105,32 +107,6 @@ static uint8_t *map_buffer(size_t len, int thp)
 	for (size_t off = 0; off < len; off += page_size)
 		a[off] = 0;
 	return a;
-}
-
-/* AnonHugePages (kB) of the mapping that contains addr, from /proc/self/smaps. */
-static long long anon_huge_kb(void *addr)
-{
-	char line[512];
-	unsigned long lo, hi;
-	char perms[8];
-	int in = 0;
-	long long kb = -1;
-	FILE *f = fopen("/proc/self/smaps", "r");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) == 3) {
-			in = (uintptr_t)addr >= lo && (uintptr_t)addr < hi;
-			continue;
-		}
-		if (in && !strncmp(line, "AnonHugePages:", 14)) {
-			kb = strtoll(line + 14, NULL, 10);
-			break;
-		}
-	}
-	fclose(f);
-	return kb;
 }
 
 /* One pin + unpin by a contender; times in its own unit. Returns 0 or -1. */
@@ -184,6 +160,47 @@ static int run_one(int who, uint8_t *buf, size_t len, unsigned int ppc, uint64_t
 	return 0;
 }
 
+/*
+ * Round @r of one case: @reps repetitions of every contender pinning @len bytes of @buf, @ppc
+ * pages per call, in an order rotated by round and repetition; prints a PIN line per
+ * contender. @pin_v and @unpin_v hold @max_reps samples per contender.
+ */
+static void run_case(int r, int thp, uint8_t *buf, size_t len, unsigned int ppc, long long reps,
+		     int max_reps, uint64_t *pin_v, uint64_t *unpin_v)
+{
+	size_t pages = len / page_size;
+	char ppc_s[16] = "all";
+
+	if (ppc)
+		snprintf(ppc_s, sizeof(ppc_s), "%u", ppc);
+	for (int k = 0; k < reps; k++) {
+		for (int j = 0; j < NWHO; j++) {
+			int who = (j + r + k) % NWHO;
+
+			run_one(who, buf, len, ppc, &pin_v[who * max_reps + k],
+				&unpin_v[who * max_reps + k]);
+		}
+	}
+	for (int who = 0; who < NWHO; who++) {
+		uint64_t *pv = &pin_v[who * max_reps];
+		uint64_t *uv = &unpin_v[who * max_reps];
+		uint64_t ps = 0, us = 0, pmed, umed;
+
+		for (int k = 0; k < reps; k++) {
+			ps += pv[k];
+			us += uv[k];
+		}
+		pmed = median(pv, reps);
+		umed = median(uv, reps);
+		printf("PIN round=%d mem=%s size=%zu pages=%zu ppc=%s who=%s unit=%s n=%lld pin_med=%llu pin_min=%llu pin_max=%llu pin_sum=%llu unpin_med=%llu unpin_min=%llu unpin_max=%llu unpin_sum=%llu\n",
+		       r, thp ? "thp" : "4k", len, pages, ppc_s, who_name[who],
+		       (who & 1) ? "us" : "ns", reps, (unsigned long long)pmed,
+		       (unsigned long long)pv[0], (unsigned long long)pv[reps - 1],
+		       (unsigned long long)ps, (unsigned long long)umed, (unsigned long long)uv[0],
+		       (unsigned long long)uv[reps - 1], (unsigned long long)us);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -205,16 +222,29 @@ int main(int argc, char **argv)
 	page_size = sysconf(_SC_PAGESIZE);
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
-		case 's': snprintf(sizes_arg, sizeof(sizes_arg), "%s", optarg); break;
-		case 'p': snprintf(ppc_arg, sizeof(ppc_arg), "%s", optarg); break;
-		case 'm': snprintf(mem_arg, sizeof(mem_arg), "%s", optarg); break;
-		case 'r': rounds = atoi(optarg); break;
-		case 'P': min_pages = parse_size("pinbench", optarg); break;
-		case 'a': min_reps = atoi(optarg); break;
-		case 'b': max_reps = atoi(optarg); break;
+		case 's':
+			snprintf(sizes_arg, sizeof(sizes_arg), "%s", optarg);
+			break;
+		case 'p':
+			snprintf(ppc_arg, sizeof(ppc_arg), "%s", optarg);
+			break;
+		case 'm':
+			snprintf(mem_arg, sizeof(mem_arg), "%s", optarg);
+			break;
+		case 'r':
+			rounds = atoi(optarg);
+			break;
+		case 'P':
+			min_pages = parse_size("pinbench", optarg);
+			break;
+		case 'a':
+			min_reps = atoi(optarg);
+			break;
+		case 'b':
+			max_reps = atoi(optarg);
+			break;
 		default:
-			fprintf(stderr, "usage: pinbench [--sizes L] [--ppc L] [--mem 4k,thp] "
-				"[--rounds N] [--min-pages N] [--min-reps N] [--max-reps N]\n");
+			fprintf(stderr, "usage: pinbench [--sizes L] [--ppc L] [--mem 4k,thp] [--rounds N] [--min-pages N] [--min-reps N] [--max-reps N]\n");
 			return 2;
 		}
 	}
@@ -248,13 +278,14 @@ int main(int argc, char **argv)
 		long long kb;
 
 		bufs[thp] = map_buffer(max_size, thp);
-		kb = anon_huge_kb(bufs[thp]);
+		kb = smaps_kb(bufs[thp], "AnonHugePages:");
 		printf("INFO pin_buffer mem=%s size=%zu anon_huge_kb=%lld thp_fraction=%.3f\n",
 		       thp ? "thp" : "4k", max_size, kb, kb < 0 ? -1.0 : kb * 1024.0 / max_size);
 	}
 
 	uint64_t *pin_v = malloc(sizeof(uint64_t) * max_reps * NWHO);
 	uint64_t *unpin_v = malloc(sizeof(uint64_t) * max_reps * NWHO);
+
 	if (!pin_v || !unpin_v)
 		die("malloc");
 
@@ -273,48 +304,9 @@ int main(int argc, char **argv)
 					reps = min_reps;
 				if (reps > max_reps)
 					reps = max_reps;
-				for (int q = 0; q < nppc; q++) {
-					unsigned int ppc = ppcs[q];
-
-					for (int k = 0; k < reps; k++) {
-						for (int j = 0; j < NWHO; j++) {
-							int who = (j + r + k) % NWHO;
-
-							run_one(who, bufs[thp], len, ppc,
-								&pin_v[who * max_reps + k],
-								&unpin_v[who * max_reps + k]);
-						}
-					}
-					for (int who = 0; who < NWHO; who++) {
-						uint64_t *pv = &pin_v[who * max_reps];
-						uint64_t *uv = &unpin_v[who * max_reps];
-						uint64_t ps = 0, us = 0;
-
-						for (int k = 0; k < reps; k++) {
-							ps += pv[k];
-							us += uv[k];
-						}
-						uint64_t pmed = median(pv, reps), umed = median(uv, reps);
-						char ppc_s[16];
-
-						if (ppc)
-							snprintf(ppc_s, sizeof(ppc_s), "%u", ppc);
-						else
-							strcpy(ppc_s, "all");
-						printf("PIN round=%d mem=%s size=%zu pages=%zu ppc=%s who=%s "
-						       "unit=%s n=%lld pin_med=%llu pin_min=%llu "
-						       "pin_max=%llu pin_sum=%llu unpin_med=%llu "
-						       "unpin_min=%llu unpin_max=%llu unpin_sum=%llu\n",
-						       r, thp ? "thp" : "4k", len, pages, ppc_s,
-						       who_name[who], (who & 1) ? "us" : "ns", reps,
-						       (unsigned long long)pmed, (unsigned long long)pv[0],
-						       (unsigned long long)pv[reps - 1],
-						       (unsigned long long)ps, (unsigned long long)umed,
-						       (unsigned long long)uv[0],
-						       (unsigned long long)uv[reps - 1],
-						       (unsigned long long)us);
-					}
-				}
+				for (int q = 0; q < nppc; q++)
+					run_case(r, thp, bufs[thp], len, ppcs[q], reps, max_reps,
+						 pin_v, unpin_v);
 			}
 		}
 		clock_gettime(CLOCK_MONOTONIC, &t1);

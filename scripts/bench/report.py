@@ -4,9 +4,10 @@
 
     report.py --raw bench/results/raw --out bench/results
 
-Reads raw/guest.log (the guest's PIN/GUPTEST/IO/INFO lines), raw/meta.txt and raw/dmesg.log;
-writes raw/pin_rounds.csv and raw/io_rounds.csv (one row per round, for recomputation),
-latest.csv, latest.md and the plot-*.dat files that plots.gp draws.
+Reads raw/guest.log (the guest's PIN/GUPTEST/IO/URING/INFO lines), raw/meta.txt and
+raw/dmesg.log; writes raw/pin_rounds.csv, raw/io_rounds.csv and raw/uring_rounds.csv (one row
+per round, for recomputation), latest.csv, latest.md and the plot-*.dat files that plots.gp
+draws (only when the pinning and data path parts ran).
 
 Statistics: each contender's figure for a configuration is the median over rounds of its
 per-round value (for pinning, the per-round value is itself the median over the round's
@@ -81,7 +82,7 @@ def load(raw):
             elif "=" in line:
                 k, _, v = line.partition("=")
                 meta[k] = v
-    pin, gupt, io, buffers, copycal = [], [], [], [], []
+    pin, gupt, io, buffers, copycal, uring = [], [], [], [], [], []
     with open(os.path.join(raw, "guest.log"), errors="replace") as f:
         for line in f:
             line = line.rstrip("\r\n")
@@ -89,6 +90,8 @@ def load(raw):
                 pin.append(kv(line))
             elif line.startswith("IO "):
                 io.append(kv(line))
+            elif line.startswith("URING "):
+                uring.append(kv(line))
             elif line.startswith("GUPTEST "):
                 gupt.append(kv(line))
             elif line.startswith("COPYCAL "):
@@ -99,6 +102,7 @@ def load(raw):
                 k, _, v = line[5:].partition("=")
                 info[k] = v
     info["copycal"] = copycal
+    info["uring"] = uring
     return meta, settings, info, pin, gupt, io, buffers
 
 
@@ -144,8 +148,22 @@ def main():
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
     meta, settings, info, pin, gupt, io, buffers = load(args.raw)
-    if not pin or not io:
+    uring = info["uring"]
+    if not uring and (not pin or not io):
         sys.exit("report.py: no PIN or IO lines in the guest log")
+    if uring:
+        write_rounds(os.path.join(args.raw, "uring_rounds.csv"), uring,
+                     ["round", "label", "op", "bs", "qd", "threads", "ops", "bytes",
+                      "elapsed_ns", "MBps", "mean_ns", "p50_ns", "p99_ns", "max_ns", "samples"])
+    if not pin or not io:
+        # The io_uring part alone (PINIO_BENCH_PARTS=uring).
+        rows = []
+        lines = uring_md(uring, rows)
+        os.makedirs(args.out, exist_ok=True)
+        write_csv(args.out, rows)
+        with open(os.path.join(args.out, "latest.md"), "w") as f:
+            f.write("\n".join(md_header(meta, settings, info) + lines) + "\n")
+        return
 
     write_rounds(os.path.join(args.raw, "pin_rounds.csv"), pin,
                  ["round", "mem", "size", "pages", "ppc", "who", "unit", "n", "pin_med",
@@ -230,15 +248,9 @@ def main():
                                          reference_value=sb.median, unit=unit, ratio=ratio,
                                          paired=paired, sa=sa, sb=sb))
 
+    uring_lines = uring_md(uring, rows) if uring else []
     os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "latest.csv"), "w", newline="") as f:
-        w = csv.writer(f, lineterminator="\n")
-        w.writerow(["benchmark", "reference", "size_bytes", "pinio", "reference_value", "unit",
-                    "ratio"])
-        for r in rows:
-            w.writerow([r["benchmark"], r["reference"], r["size_bytes"], fmt(r["pinio"]),
-                        fmt(r["reference_value"]), r["unit"],
-                        "" if r["ratio"] is None else f"{r['ratio']:.3f}"])
+    write_csv(args.out, rows)
 
     # --- plot data: one file per series: x median q1 q3 ---
     def series(name, points):
@@ -276,11 +288,139 @@ def main():
         f.write(f"threads = \"{' '.join(str(t) for t in threads)}\"\n")
 
     write_md(args, meta, settings, info, rows, unresolved, pinres, iores, gupt, buffers,
-             mems, sizes, ppcs, ops, threads, bss, per_page)
+             mems, sizes, ppcs, ops, threads, bss, per_page, uring_lines)
+
+
+def write_csv(out, rows):
+    with open(os.path.join(out, "latest.csv"), "w", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(["benchmark", "reference", "size_bytes", "pinio", "reference_value", "unit",
+                    "ratio"])
+        for r in rows:
+            w.writerow([r["benchmark"], r["reference"], r["size_bytes"], fmt(r["pinio"]),
+                        fmt(r["reference_value"]), r["unit"],
+                        "" if r["ratio"] is None else f"{r['ratio']:.3f}"])
+
+
+def md_header(meta, settings, info):
+    """The run's identification, for a latest.md of the io_uring part alone."""
+    accel = meta.get("accel", "unknown").upper()
+    return [f"# pinio benchmarks ({meta.get('mode', '?')} run, parts: "
+            f"{settings.get('PARTS', '?')})", "",
+            "| | |", "|---|---|",
+            f"| date (UTC) | {meta.get('date', '?')} |",
+            f"| guest kernel | {info.get('uname_r', '?')} (release flavour), pinio "
+            f"{meta.get('git_head', '?')} |",
+            f"| guest ran on | QEMU {accel}, {info.get('nproc', '?')} vCPUs, clocksource "
+            f"{info.get('clocksource', '?')} |",
+            f"| host CPU | {meta.get('host_cpu', '?')} ({meta.get('host_cpus', '?')} CPUs), "
+            f"load average before/after {meta.get('host_loadavg_before', '?')} / "
+            f"{meta.get('host_loadavg_after', '?')} |",
+            f"| store / brd | {human(int(info.get('brd_bytes', '0')))} each |",
+            f"| wall time | {meta.get('wall_seconds', '?')} s |", ""]
+
+
+def uring_md(uring, rows):
+    """The io_uring tables; appends their comparisons to @rows. Returns markdown lines."""
+    L = []
+    add = L.append
+    d = defaultdict(dict)  # (label, op, qd, bs) -> {round: record}
+    for r in uring:
+        d[(r["label"], r["op"], int(r["qd"]), int(r["bs"]))][int(r["round"])] = r
+    ops = [o for o in ("read", "write") if any(k[1] == o for k in d)]
+    qds = sorted({k[2] for k in d if k[2] > 0})
+    bss = sorted({k[3] for k in d})
+    rounds = len({r["round"] for r in uring})
+
+    def stat(label, op, qd, bs, get):
+        recs = d.get((label, op, qd, bs))
+        if not recs:
+            return None, None
+        v = {rd: get(rec) for rd, rec in recs.items()}
+        return v, Stat(list(v.values()))
+
+    mbps = lambda r: float(r["MBps"])  # noqa: E731
+    p50 = lambda r: int(r["p50_ns"]) / 1000.0  # noqa: E731
+    mean = lambda r: int(r["mean_ns"]) / 1000.0  # noqa: E731
+
+    add(f"## io_uring: pinio's engine against brd O_DIRECT ({rounds} rounds)")
+    add("")
+    add("One submitting thread keeps *queue depth* requests in flight (iobench --qd: one ring, "
+        "completions reaped in batches, replacements submitted together). pinio's requests "
+        "go through its engine (latency_us 0, default queue depth) and complete from its "
+        "workqueue; brd completes each bio in the submitter's context. Throughput MB/s "
+        "(10^6 B/s) and p50 time from submission to reaping, median [IQR]; ratio > 1: pinio "
+        "better.")
+    add("")
+    add("| op | queue depth | size | pinio MB/s | brd MB/s | ratio (paired) | pinio p50 µs | "
+        "brd p50 µs |")
+    add("|---|---|---|---|---|---|---|---|")
+    for op in ops:
+        for qd in qds:
+            for bs in bss:
+                a, sa = stat("pinio", op, qd, bs, mbps)
+                b, sb = stat("brd", op, qd, bs, mbps)
+                if not sa or not sb:
+                    continue
+                paired = [a[r] / b[r] for r in a if r in b and b[r] > 0]
+                ratio = sa.median / sb.median if sb.median else None
+                rows.append(dict(benchmark=f"uring_{op}_MBps/qd={qd}", reference="brd-uring",
+                                 size_bytes=bs, pinio=sa.median, reference_value=sb.median,
+                                 unit="MB/s", ratio=ratio, paired=paired, sa=sa, sb=sb))
+                la, sla = stat("pinio", op, qd, bs, p50)
+                lb, slb = stat("brd", op, qd, bs, p50)
+                rows.append(dict(benchmark=f"uring_{op}_p50_us/qd={qd}", reference="brd-uring",
+                                 size_bytes=bs, pinio=sla.median, reference_value=slb.median,
+                                 unit="us", ratio=slb.median / sla.median if sla.median else None,
+                                 paired=[lb[r] / la[r] for r in la if r in lb and la[r] > 0],
+                                 sa=sla, sb=slb))
+                add(f"| {op} | {qd} | {human(bs)} | {fmt(sa.median)} [{sa.spread()}] | "
+                    f"{fmt(sb.median)} [{sb.spread()}] | **{ratio:.2f}** "
+                    f"({fmt(med(paired)) if paired else ''}) | {fmt(sla.median)} | "
+                    f"{fmt(slb.median)} |")
+    add("")
+    add("### What the engine costs per request (queue depth 1)")
+    add("")
+    add("Mean time per request through io_uring at queue depth 1 against the same device's "
+        "synchronous `pread`/`pwrite` (O_DIRECT) in the same rounds; *cost* is the per-round "
+        "difference, median [IQR], in µs. For pinio it is the price of the asynchronous "
+        "path: the request and page arrays allocated, the work item queued and run on the "
+        "workqueue, `ki_complete()` and io_uring's task work; for brd it is io_uring's own "
+        "overhead over a synchronous call (brd completes inline).")
+    add("")
+    add("| op | size | pinio io_uring µs | pinio sync µs | pinio engine cost µs | "
+        "brd io_uring µs | brd sync µs | brd io_uring cost µs |")
+    add("|---|---|---|---|---|---|---|---|")
+    for op in ops:
+        for bs in bss:
+            cells = []
+            for label in ("pinio", "brd"):
+                u, su = stat(label, op, 1, bs, mean)
+                y, sy = stat(f"{label}-sync", op, 0, bs, mean)
+                if not su or not sy:
+                    cells += ["", "", ""]
+                    continue
+                diff = Stat([u[r] - y[r] for r in u if r in y] or [0.0])
+                cells += [fmt(su.median), fmt(sy.median), f"{fmt(diff.median)} [{diff.spread()}]"]
+                rows.append(dict(benchmark=f"uring_{op}_mean_us/qd=1",
+                                 reference=f"{label}-sync" if label == "pinio" else "brd-sync-vs-uring",
+                                 size_bytes=bs, pinio=su.median, reference_value=sy.median,
+                                 unit="us", ratio=sy.median / su.median if su.median else None,
+                                 paired=[], sa=su, sb=sy))
+            add(f"| {op} | {human(bs)} | " + " | ".join(cells) + " |")
+    add("")
+    for qd in qds:
+        v = [r["ratio"] for r in rows if r["benchmark"].startswith("uring_") and
+             r["benchmark"].endswith(f"_MBps/qd={qd}") and r["ratio"]]
+        if v:
+            add(f"- queue depth {qd}: pinio/brd throughput {med(v):.2f} (median over "
+                f"{len(v)} rows, {min(v):.2f}–{max(v):.2f}).")
+    add("")
+    return L
 
 
 def write_md(args, meta, settings, info, rows, unresolved, pinres, iores, gupt, buffers,
-             mems, sizes, ppcs, ops, threads, bss, per_page):
+             mems, sizes, ppcs, ops, threads, bss, per_page, uring_lines):
     L = []
     add = L.append
     nproc = info.get("nproc", "?")
@@ -482,6 +622,8 @@ def write_md(args, meta, settings, info, rows, unresolved, pinres, iores, gupt, 
     add("Pin cost against size (4 KiB pages vs THP, pages per call 1/512/all): see "
         "`pin_vs_size.png` and `pin_ppc.png`; the full set of comparisons is in `latest.csv`.")
     add("")
+
+    L.extend(uring_lines)
 
     add("## Notes and caveats")
     add("")

@@ -7,7 +7,8 @@
  *
  * Rules for every struct: fixed-size fields, explicit padding, and reserved
  * fields that user space must zero on input (EINVAL otherwise). The module
- * zeroes reserved fields on output.
+ * zeroes reserved fields on output. User addresses are __aligned_u64, so the
+ * layout is the same for 32-bit and 64-bit callers.
  *
  * Pins taken with PINIO_IOC_PIN belong to the open file, not to the process:
  * they are released by PINIO_IOC_UNPIN or when the last reference to the file
@@ -23,8 +24,10 @@
  * 1: INFO, PIN, UNPIN, QUERY, DMA, SET_CONFIG (dma_delay_us).
  * 2: asynchronous requests; SET_CONFIG flags, latency_us, queue_depth;
  *    GET_CONFIG. Version 1 structs keep their layout and meaning.
+ * 3: DUMP (one record per held page). Earlier structs unchanged.
+ * 4: INFO's dma_mask_bits (from its first reserved word).
  */
-#define PINIO_ABI_VERSION	2
+#define PINIO_ABI_VERSION	4
 #define PINIO_IOC_MAGIC		0xB9
 
 /* PINIO_IOC_PIN flags */
@@ -71,12 +74,14 @@ struct pinio_info {
 	__u64 max_pinned_pages;	/* per-file cap on held pages */
 	__u32 config_flags;	/* PINIO_CONFIG_* bits accepted (ABI 2) */
 	__u32 max_queue_depth;	/* largest queue_depth (ABI 2) */
-	__u64 reserved[3];
+	__u32 dma_mask_bits;	/* DMA mask of the device, bits (ABI 4) */
+	__u32 reserved0;
+	__u64 reserved[2];
 };
 
 /* PINIO_IOC_PIN: pin (or get) a page-aligned user range; returns a handle. */
 struct pinio_pin {
-	__u64 addr;		/* in: page aligned */
+	__aligned_u64 addr;	/* in: page aligned */
 	__u64 len;		/* in: page aligned, non-zero */
 	__u32 flags;		/* in: PINIO_PIN_* */
 	__u32 pages_per_call;	/* in: pages per pin/get call; 0: all in one */
@@ -100,7 +105,7 @@ struct pinio_unpin {
 struct pinio_query {
 	__u32 handle;		/* in */
 	__u32 flags;		/* out: the PINIO_PIN_* flags of the pin */
-	__u64 addr;		/* out: the pinned range */
+	__aligned_u64 addr;	/* out: the pinned range */
 	__u64 len;
 	__u64 nr_pages;		/* out: pages held */
 	__u64 nr_folios;	/* out: folios they belong to */
@@ -174,6 +179,73 @@ struct pinio_config {
 	__u64 reserved[2];	/* in: zero */
 };
 
+/* PINIO_IOC_DUMP: struct pinio_page_record flags (what the kernel says of the page). */
+#define PINIO_PAGE_DMA_PINNED	(1U << 0)	/* folio_maybe_dma_pinned() */
+#define PINIO_PAGE_ANON		(1U << 1)	/* folio_test_anon() */
+#define PINIO_PAGE_ANON_EXCLUSIVE (1U << 2)	/* PageAnonExclusive() (anon pages only) */
+#define PINIO_PAGE_ZERO		(1U << 3)	/* the shared zero page (is_zero_folio()) */
+#define PINIO_PAGE_DIRTY	(1U << 4)	/* folio_test_dirty() */
+#define PINIO_PAGE_KSM		(1U << 5)	/* folio_test_ksm(): a KSM page */
+#define PINIO_PAGE_SWAPCACHE	(1U << 6)	/* folio_test_swapcache() */
+#define PINIO_PAGE_LRU		(1U << 7)	/* folio_test_lru(): on an LRU list */
+#define PINIO_PAGE_HUGETLB	(1U << 8)	/* folio_test_hugetlb() */
+/*
+ * folio_is_longterm_pinnable() without its CMA test: zero page, device-coherent,
+ * fsdax and ZONE_MOVABLE are checked; whether the pageblock is MIGRATE_CMA is
+ * not, because get_pfnblock_migratetype() is not exported to modules. Compare
+ * pfn with the CMA areas (the kernel log's "cma: Reserved") for that half.
+ */
+#define PINIO_PAGE_LONGTERM_PINNABLE (1U << 9)
+
+/* PINIO_IOC_DUMP: struct pinio_page_record zone (page_zonenum()). */
+#define PINIO_ZONE_DMA		0
+#define PINIO_ZONE_DMA32	1
+#define PINIO_ZONE_NORMAL	2
+#define PINIO_ZONE_HIGHMEM	3
+#define PINIO_ZONE_MOVABLE	4
+#define PINIO_ZONE_DEVICE	5
+
+/*
+ * PINIO_IOC_DUMP: one held page, as the kernel sees it at the time of the call.
+ * Counts are of the page's folio. For a large folio, pincount is the folio's
+ * exact pin counter (folio->_pincount); an order-0 folio has none, and pincount
+ * is refcount / GUP_PIN_COUNTING_BIAS (1024), the estimate
+ * folio_maybe_dma_pinned() relies on (exact unless the page has 1024 or more
+ * other references).
+ */
+struct pinio_page_record {
+	__u64 pfn;		/* page_to_pfn() */
+	__u64 index;		/* page index within the handle's range */
+	__u32 flags;		/* PINIO_PAGE_* */
+	__u32 zone;		/* PINIO_ZONE_* */
+	__u32 order;		/* folio_order(): the folio has 2^order pages */
+	__s32 refcount;		/* folio_ref_count() */
+	__s32 mapcount;		/* folio_mapcount(): page table mappings */
+	__s32 pincount;		/* see above */
+	__u64 reserved[3];	/* zeroed */
+};
+
+/*
+ * PINIO_IOC_DUMP: records of a handle's pages, from page index offset on
+ * (ABI 3). The module writes min(count, nr_pages - offset) records to the
+ * array at records (none if offset >= nr_pages) and sets count to the number
+ * written and nr_pages to the pages the handle holds; count 0 only asks for
+ * nr_pages. EINVAL: unknown handle, non-zero reserved fields. EFAULT: the
+ * argument, or the first record, cannot be written. If a later record cannot
+ * be written, or the handle is released by another thread while the records
+ * are written, the call succeeds with the records written so far (count is
+ * short, as read(2) would be). Records are taken in batches under the
+ * file's pin table lock; each is a snapshot of its page at that time.
+ */
+struct pinio_dump {
+	__u32 handle;		/* in */
+	__u32 count;		/* in: room at records; out: records written */
+	__u64 offset;		/* in: index of the first page */
+	__u64 records;		/* in: user address of struct pinio_page_record[count] */
+	__u64 nr_pages;		/* out: pages the handle holds */
+	__u64 reserved[4];	/* in: zero */
+};
+
 #define PINIO_IOC_INFO		_IOR(PINIO_IOC_MAGIC, 0x00, struct pinio_info)
 #define PINIO_IOC_PIN		_IOWR(PINIO_IOC_MAGIC, 0x01, struct pinio_pin)
 #define PINIO_IOC_UNPIN		_IOWR(PINIO_IOC_MAGIC, 0x02, struct pinio_unpin)
@@ -181,5 +253,6 @@ struct pinio_config {
 #define PINIO_IOC_DMA		_IOWR(PINIO_IOC_MAGIC, 0x04, struct pinio_dma)
 #define PINIO_IOC_SET_CONFIG	_IOW(PINIO_IOC_MAGIC, 0x05, struct pinio_config)
 #define PINIO_IOC_GET_CONFIG	_IOR(PINIO_IOC_MAGIC, 0x06, struct pinio_config)
+#define PINIO_IOC_DUMP		_IOWR(PINIO_IOC_MAGIC, 0x07, struct pinio_dump)
 
 #endif /* _UAPI_LINUX_PINIO_H */
