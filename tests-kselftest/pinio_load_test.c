@@ -286,7 +286,7 @@ TEST_F_TIMEOUT(load, parameters, 900)
 	static const struct {
 		const char *params;
 		int err;
-		const char *log[4];	/* the lines about pinio, in order */
+		const char *log[5];	/* the lines about pinio, in order; NULL-ended */
 	} refused[] = {
 		{ "size_mib=0", EINVAL, { SIZE_BAD("0") } },
 		{ "size_mib=65537", EINVAL, { SIZE_BAD("65537") } },
