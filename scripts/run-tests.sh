@@ -166,7 +166,10 @@ tap_boot() {
 		fi
 	done < <(tr -d '\r' <"$out" 2>/dev/null | grep '^@@end ')
 	for p in "$@"; do
-		if ! tr -d '\r' <"$out" 2>/dev/null | grep -q "^@@end $(basename "$p") "; then
+		# (grep on the file, not "tr | grep -q": under pipefail, tr killed by SIGPIPE when
+		# grep stops at the first match fails the pipeline; that once reported a finished
+		# program.)
+		if ! grep -q "^@@end $(basename "$p") " "$out" 2>/dev/null; then
 			fail=$((fail + 1))
 			failed+=("$tag$(basename "$p") did not finish")
 		fi

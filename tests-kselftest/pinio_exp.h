@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -626,7 +627,11 @@ struct exp_scenario {
  *   parent gets its own copy and the pin is of the copy.
  * - pin a previously shared page (the child has exited): the page is mapped read-only and not
  *   exclusive, but nobody else holds it: unsharing reuses it in place
- *   (wp_can_reuse_anon_folio()), the pfn does not change.
+ *   (wp_can_reuse_anon_folio()), the pfn does not change. One more reference is allowed for:
+ *   a small page fresh from a fault sits in a per-CPU LRU batch, which holds a reference until
+ *   it is drained, and wp_can_reuse_anon_folio() drains only the batch of the CPU it runs on
+ *   (lru_add_drain()): a page in another CPU's batch is copied instead. So each case runs on
+ *   one CPU, where the batch of the faulting CPU is the one drained.
  *
  * Each for a small page, a PMD-mapped THP and a THP that was PTE-mapped by a partial
  * mprotect() (cow.c's THP_RUN_PTE).
@@ -680,7 +685,15 @@ static inline int exp_ro_pin_case(struct exp *e, enum exp_mem mem, enum exp_ro c
 	uint32_t probe, h = 0;
 	pid_t child = -1;
 	char what[160];
+	int cpu = sched_getcpu();
+	cpu_set_t cpus, one;
+	bool bound;
 
+	/* One CPU for the case (see above); the child inherits it. */
+	CPU_ZERO(&one);
+	CPU_SET(cpu < 0 ? 0 : cpu, &one);
+	bound = !sched_getaffinity(0, sizeof(cpus), &cpus) &&
+		!sched_setaffinity(0, sizeof(one), &one);
 	snprintf(what, sizeof(what), "%s: %s", exp_mem_names[mem], exp_ro_names[c]);
 	exp_say(e, "ro-pins: %s", what);
 	snprintf(row, rowlen, "%-18s %-36s not run", exp_mem_names[mem], exp_ro_names[c]);
@@ -779,6 +792,8 @@ out:
 	free(before);
 	free(after);
 	free(seen);
+	if (bound)
+		sched_setaffinity(0, sizeof(cpus), &cpus);
 	return 0;
 }
 
