@@ -23,8 +23,7 @@ BOOT2_PARAMS=$PINIO_BOOT2_PARAMS
 # direction, loses data. Not pinio_pin_test: its long-term pins of pages already pinned
 # short-term fail there (EFAULT, ENOMEM), as they must when a FOLL_LONGTERM pin has to migrate
 # a page out of ZONE_MOVABLE or CMA.
-# pinio_exp_test needs no boot option but passes with these: it runs there to balance the boots.
-BOOT2_PROGS=${PINIO_BOOT2_PROGS:-"pinio_exp_boot_test pinio_exp_test pinio_dma_test pinio_io_test pinio_async_test"}
+BOOT2_PROGS=${PINIO_BOOT2_PROGS:-"pinio_exp_boot_test pinio_dma_test pinio_io_test pinio_async_test"}
 # Of those, the ones the normal (non-bounce) path needs too: the data path, and the DMA test,
 # which checks there that nothing bounces.
 BOOT1_TOO=${PINIO_BOOT1_TOO:-"pinio_io_test pinio_dma_test"}
