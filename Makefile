@@ -15,7 +15,8 @@
 #
 # Variables: KDIR (a Rust-enabled kernel build tree; default: the cached FLAVOUR kernel; test,
 # run, stress and shell then boot that tree), FLAVOUR (debug|release), LLVM, RUSTC, BINDGEN,
-# KERNEL_SERIES, VM_ARGS (more scripts/vm options for make shell, e.g. --param size_mib=128).
+# KERNEL_SERIES, VM_ARGS (more scripts/vm options for make shell, e.g. --param size_mib=128),
+# PINIO_BROKEN_DMA (Kbuild: a deliberately broken DMA variant, built into its own directory).
 
 TOP := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
 SCRIPTS := $(TOP)/scripts
@@ -38,6 +39,11 @@ KDIR_CMD = $(KDIR)
 OUT := $(TOP)/build/kdir-$(shell echo '$(abspath $(KDIR))' | sha1sum | cut -c1-8)
 # The scripts boot this tree instead of a cached kernel (scripts/vm --kernel PATH).
 export PINIO_KERNEL := $(abspath $(KDIR))
+endif
+
+# A deliberately broken DMA variant (see Kbuild) never lands in the normal output directory.
+ifneq ($(PINIO_BROKEN_DMA),)
+OUT := $(OUT)-broken-$(PINIO_BROKEN_DMA)
 endif
 
 KBUILD_VARS = LLVM=$(LLVM) RUSTC=$(RUSTC) HOSTRUSTC=$(RUSTC) BINDGEN=$(BINDGEN) \

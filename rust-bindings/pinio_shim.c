@@ -4,12 +4,17 @@
  * static inline or macro; see pinio_shim.h.
  */
 #include <linux/anon_inodes.h>
+#include <linux/device.h>
+#include <linux/dma-direct.h>
+#include <linux/dma-mapping.h>
 #include <linux/folio_queue.h>
 #include <linux/fs.h>
 #include <linux/highmem.h>
 #include <linux/mm.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
+#include <linux/scatterlist.h>
+#include <linux/swiotlb.h>
 #include <linux/uio.h>
 #include <linux/vmstat.h>
 #include <linux/workqueue.h>
@@ -111,6 +116,83 @@ void pinio_memcpy_page(struct page *dst, size_t dst_off, struct page *src,
 void pinio_flush_dcache_page(struct page *page)
 {
 	flush_dcache_page(page);
+}
+
+/*
+ * Gives a device without a bus (a faux device) what a platform device gets:
+ * dma_parms (here the caller's, which must outlive the device's use of them)
+ * with no segment-size or boundary limit, and a coherent and streaming mask of mask_bits.
+ */
+int pinio_dma_setup(struct device *dev, struct device_dma_parameters *parms,
+		    unsigned int mask_bits)
+{
+	dev->dma_parms = parms;
+	dma_set_max_seg_size(dev, UINT_MAX);
+	dma_set_seg_boundary(dev, ULONG_MAX);
+	return dma_coerce_mask_and_coherent(dev, DMA_BIT_MASK(mask_bits));
+}
+
+void pinio_dma_teardown(struct device *dev)
+{
+	dev->dma_parms = NULL;
+}
+
+void pinio_sg_set_page(struct scatterlist *sg, struct page *page,
+		       unsigned int len, unsigned int offset)
+{
+	sg_set_page(sg, page, len, offset);
+}
+
+void pinio_sg_mark_end(struct scatterlist *sg)
+{
+	sg_mark_end(sg);
+}
+
+int pinio_dma_map_sg(struct device *dev, struct scatterlist *sg, int nents,
+		     int dir)
+{
+	return dma_map_sg(dev, sg, nents, (enum dma_data_direction)dir);
+}
+
+void pinio_dma_unmap_sg(struct device *dev, struct scatterlist *sg, int nents,
+			int dir)
+{
+	dma_unmap_sg(dev, sg, nents, (enum dma_data_direction)dir);
+}
+
+u64 pinio_sg_dma_address(const struct scatterlist *sg)
+{
+	return sg_dma_address(sg);
+}
+
+unsigned int pinio_sg_dma_len(const struct scatterlist *sg)
+{
+	return sg_dma_len(sg);
+}
+
+u64 pinio_dma_to_phys(struct device *dev, u64 dma_addr)
+{
+	return dma_to_phys(dev, dma_addr);
+}
+
+bool pinio_is_swiotlb_buffer(struct device *dev, u64 phys)
+{
+	return swiotlb_find_pool(dev, phys);
+}
+
+struct page *pinio_phys_to_page(u64 phys)
+{
+	return pfn_to_page(PHYS_PFN(phys));
+}
+
+u64 pinio_page_to_phys(struct page *page)
+{
+	return page_to_phys(page);
+}
+
+size_t pinio_dma_max_mapping_size(struct device *dev)
+{
+	return dma_max_mapping_size(dev);
 }
 
 void pinio_memzero_page(struct page *page, size_t offset, size_t len)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make run: a newcomer's tour. Boots the debug test kernel with pinio loaded (and the boot
-# options of make test's second boot) and shows the O_DIRECT data path through pinned pages,
+# options and parameters of make test's second boot) and shows the O_DIRECT data path through
+# pinned pages and its DMA mappings bounced through swiotlb,
 # the O_DIRECT + fork experiment in both retention modes (with pins held by an ioctl, then with
 # a real asynchronous read in flight), and three experiments of the background mails: long-term
 # pins migrate out of movable memory, the GUP-after-fork leak is closed, pinned pages are not
@@ -10,8 +11,12 @@ set -euo pipefail
 
 ctl=$PINIO_TOP/build/tests/pinio-ctl
 [ -x "$ctl" ] || die "no $ctl (make tests)"
+params=()
+for p in $PINIO_BOOT2_PARAMS; do
+	params+=(--param "$p")
+done
 exec "$PINIO_TOP/scripts/vm" --kernel "${PINIO_KERNEL:-${FLAVOUR:-debug}}" \
-	--append "$PINIO_BOOT2_APPEND" --add "$ctl" -- sh -c '
+	--append "$PINIO_BOOT2_APPEND" "${params[@]}" --add "$ctl" -- sh -c '
 step() { printf "\n=== %s\n" "$*"; }
 step "the device"
 ls -l /dev/pinio
@@ -20,6 +25,8 @@ step "O_DIRECT write and read back of a 4 MiB pattern (user pages pinned, device
 ./pinio-ctl rw --size 4M
 step "pinio counters (/sys/kernel/debug/pinio/counters)"
 cat /sys/kernel/debug/pinio/counters | grep -E "^(reads|writes|extract_calls|pages_|bytes_)"
+step "the same through DMA mappings that all bounce (swiotlb=force, dma_mask_bits=32)"
+./pinio-ctl dma --size 1M
 step "O_DIRECT + fork with the pre-2020 semantics: FOLL_GET references"
 ./pinio-ctl cow --mode get
 step "the same with FOLL_PIN, as the block layer does since 2020"

@@ -15,8 +15,14 @@ LLVM_SUFFIX=${LLVM_SUFFIX:--19}
 #   mostly memblock allocations: KASAN shadow, memmap, the initramfs);
 # - cma=640M@384M: a CMA area in DMA32 holding most of its free memory, so that user pages
 #   reach it once ZONE_MOVABLE is full (sized for the default 1728 MiB guest);
-# - brd.rd_nr=2: a second ramdisk, /dev/ram1, for swap.
-PINIO_BOOT2_APPEND=${PINIO_BOOT2_APPEND:-"movablecore=368M cma=640M@384M brd.rd_nr=2"}
+# - brd.rd_nr=2: a second ramdisk, /dev/ram1, for swap;
+# - swiotlb=force: every DMA mapping bounces through swiotlb's pool, so that a missing unmap or
+#   a wrong direction loses data (pinio_dma_test, pinio_io_test, ...). The pool's 64 MiB are
+#   allocated at the top of memory, where ZONE_MOVABLE is: movablecore is 64 MiB larger for it
+#   (with 368M, ZONE_MOVABLE had 31 free pages left).
+PINIO_BOOT2_APPEND=${PINIO_BOOT2_APPEND:-"movablecore=432M cma=640M@384M brd.rd_nr=2 swiotlb=force"}
+# pinio's module parameters in that boot: a 32-bit DMA mask (NAME=VALUE, space-separated).
+PINIO_BOOT2_PARAMS=${PINIO_BOOT2_PARAMS:-"dma_mask_bits=32"}
 
 PINIO_TOOLS=$PINIO_CACHE/tools
 PINIO_SRC_ROOT=$PINIO_CACHE/src

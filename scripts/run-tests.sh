@@ -3,8 +3,11 @@
 # (KTAP in dmesg at insmod), check the kernel log, check every C file with the kernel's
 # checkpatch.pl (one result per file, scripts/checkpatch.sh), and end with
 # "N passed, N failed". The programs that need boot options (BOOT2_PROGS) run in a second boot
-# with PINIO_BOOT2_APPEND (scripts/lib.sh) on the kernel command line; the KUnit suites and the
-# kernel log are checked in both boots.
+# with PINIO_BOOT2_APPEND (scripts/lib.sh) on the kernel command line and PINIO_BOOT2_PARAMS as
+# pinio's module parameters (every DMA mapping bounced through swiotlb, a 32-bit DMA mask, the
+# movable zone and CMA area of the experiments); those of them also in BOOT1_TOO run in the
+# first boot as well. The two boots run at the same time, in two guests; the KUnit suites and
+# the kernel log are checked in both. Each program's wall time is printed at the end.
 #
 # PINIO_KERNEL=PATH (make test KDIR=PATH) boots that kernel tree instead. A test that skips
 # because the tree lacks an option it needs (scripts/check-kernel.sh lists them, the test names
@@ -14,7 +17,16 @@ set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
 BOOT2_APPEND=$PINIO_BOOT2_APPEND
-BOOT2_PROGS=${PINIO_BOOT2_PROGS:-"pinio_exp_boot_test"}
+BOOT2_PARAMS=$PINIO_BOOT2_PARAMS
+# The second boot: the experiments that need its boot options, and the data-path, async and
+# DMA tests (pinio_dma_test has the ioctl-DMA cases), where a missing unmap or sync, or a wrong
+# direction, loses data. Not pinio_pin_test: its long-term pins of pages already pinned
+# short-term fail there (EFAULT, ENOMEM), as they must when a FOLL_LONGTERM pin has to migrate
+# a page out of ZONE_MOVABLE or CMA.
+BOOT2_PROGS=${PINIO_BOOT2_PROGS:-"pinio_exp_boot_test pinio_dma_test pinio_io_test pinio_async_test"}
+# Of those, the ones the normal (non-bounce) path needs too: the data path, and the DMA test,
+# which checks there that nothing bounces.
+BOOT1_TOO=${PINIO_BOOT1_TOO:-"pinio_io_test pinio_dma_test"}
 
 tests_dir=$PINIO_TOP/build/tests
 log=$PINIO_TOP/build/test-guest.log
@@ -26,7 +38,10 @@ mapfile -t progs < <(ls "$tests_dir"/*_test 2>/dev/null)
 progs1=() progs2=()
 for p in "${progs[@]}"; do
 	case " $BOOT2_PROGS " in
-	*" $(basename "$p") "*) progs2+=("$p") ;;
+	*" $(basename "$p") "*)
+		progs2+=("$p")
+		case " $BOOT1_TOO " in *" $(basename "$p") "*) progs1+=("$p") ;; esac
+		;;
 	*) progs1+=("$p") ;;
 	esac
 done
@@ -47,17 +62,21 @@ option_missing() {
 	case " $missing_config " in *" $1 "*) [ -n "$1" ] ;; *) false ;; esac
 }
 
-# boot LOG DMESG APPEND PROG...: one boot running PROG... (kselftests), APPEND added to the
-# kernel command line; its output in LOG, its kernel log in DMESG; scripts/vm's status.
+# boot TAG LOG DMESG APPEND PARAMS PROG...: one boot running PROG... (kselftests), APPEND added
+# to the kernel command line, PARAMS (NAME=VALUE ...) given to pinio; its output in LOG (and on
+# stdout, each line prefixed with TAG), its kernel log in DMESG; scripts/vm's status.
 boot() {
-	local out=$1 kmsg=$2 append=$3 adds=() p
-	shift 3
+	local tag=$1 out=$2 kmsg=$3 append=$4 params=$5 adds=() p
+	shift 5
 	for p in "$@" "$PINIO_TOP/tests-kselftest/run_kselftests.sh" \
 		"$PINIO_TOP/tests-kselftest/settings" ${PINIO_TEST_EXTRA:-}; do
 		adds+=(--add "$p")
 	done
+	for p in $params; do
+		adds+=(--param "$p")
+	done
 	"$PINIO_TOP/scripts/vm" --kernel "$kernel" --log "$kmsg" ${append:+--append "$append"} \
-		"${adds[@]}" ${PINIO_VM_ARGS:-} -- ./run_kselftests.sh 2>&1 | tee "$out"
+		"${adds[@]}" ${PINIO_VM_ARGS:-} -- ./run_kselftests.sh 2>&1 | tee "$out" | sed -u "s/^/$tag/"
 	return "${PIPESTATUS[0]}"
 }
 
@@ -69,14 +88,16 @@ nice -n 10 "$PINIO_TOP/scripts/checkpatch.sh" >"$checkpatch_log" 2>&1 &
 checkpatch_pid=$!
 say "running ${#progs1[@]} kselftest programs and the KUnit suites in one boot of $what"
 set +e
-boot "$log" "$dmesg_log" "" "${progs1[@]}"
-vm_rc=$?
+boot "" "$log" "$dmesg_log" "" "" "${progs1[@]}" &
+boot1_pid=$!
 vm_rc2=0
 if [ ${#progs2[@]} -gt 0 ]; then
-	say "second boot ($BOOT2_APPEND): ${#progs2[@]} program(s) and the KUnit suites"
-	boot "$log2" "$dmesg_log2" "$BOOT2_APPEND" "${progs2[@]}"
+	say "meanwhile, a second boot ($BOOT2_APPEND; pinio $BOOT2_PARAMS): ${#progs2[@]} program(s) and the KUnit suites, its lines prefixed [boot 2]"
+	boot "[boot 2] " "$log2" "$dmesg_log2" "$BOOT2_APPEND" "$BOOT2_PARAMS" "${progs2[@]}"
 	vm_rc2=$?
 fi
+wait "$boot1_pid"
+vm_rc=$?
 set -e
 
 pass=0 fail=0 skip=0 skip_ok=0
@@ -86,68 +107,76 @@ skipped_ok=()
 # kselftests: each program's top-level TAP, between the runner's @@begin and @@end lines. A
 # skip counts as a failure: in this guest everything is expected to run. A program whose
 # results do not match its plan (it crashed, or stopped early) fails too.
-while IFS='|' read -r kind name detail; do
-	case $kind in
-	pass) pass=$((pass + 1)) ;;
-	skip)
-		opt=$(printf '%s\n' "$detail" | sed -n 's/.*\(CONFIG_[A-Z0-9_]*\) is not set in this kernel.*/\1/p')
-		if option_missing "$opt"; then
-			skip_ok=$((skip_ok + 1))
-			skipped_ok+=("$name: $detail")
-		else
-			skip=$((skip + 1))
-			skipped+=("$name: $detail")
+# tap_boot LOG TAG PROG...: the results of one boot's programs.
+tap_boot() {
+	local out=$1 tag=$2 p
+	shift 2
+	while IFS='|' read -r kind name detail; do
+		case $kind in
+		pass) pass=$((pass + 1)) ;;
+		skip)
+			opt=$(printf '%s\n' "$detail" | sed -n 's/.*\(CONFIG_[A-Z0-9_]*\) is not set in this kernel.*/\1/p')
+			if option_missing "$opt"; then
+				skip_ok=$((skip_ok + 1))
+				skipped_ok+=("$tag$name: $detail")
+			else
+				skip=$((skip + 1))
+				skipped+=("$tag$name: $detail")
+			fi
+			;;
+		fail) fail=$((fail + 1)); failed+=("$tag$name: $detail") ;;
+		esac
+	done < <(tr -d '\r' <"$out" 2>/dev/null | awk '
+		/^@@begin / { prog = $2; plan = -1; n = 0; next }
+		/^@@end / {
+			if (prog != "" && plan < 0)
+				print "fail|" prog "|no TAP plan"
+			else if (prog != "" && plan == 0 && planskip)
+				print "skip|" prog "|skipped as a whole: " planwhy
+			else if (prog != "" && n != plan)
+				print "fail|" prog "|" n " results for a plan of " plan
+			prog = ""; planskip = 0; next
+		}
+		prog == "" { next }
+		/^1\.\.[0-9]+/ {
+			plan = substr($1, 4) + 0; planskip = /# SKIP/
+			planwhy = $0; sub(/^[^#]*# SKIP ?/, "", planwhy)
+			next
+		}
+		/^(not )?ok [0-9]+ / {
+			n++
+			line = $0
+			sub(/^(not )?ok [0-9]+ /, "", line)
+			if ($1 == "not") print "fail|" prog "|" line
+			else if ($0 ~ /# SKIP/) print "skip|" prog "|" line
+			else print "pass|" prog "|"
+		}')
+	# A program that crashed or left pins behind is a failure of its own.
+	while read -r _ name rc pins; do
+		if [ "$rc" = 137 ]; then
+			fail=$((fail + 1))
+			failed+=("$tag$name was killed (SIGKILL: past the time limit of tests-kselftest/settings?)")
+		elif [ "$rc" != 0 ] && [ "$rc" != 4 ]; then
+			fail=$((fail + 1))
+			failed+=("$tag$name exited $rc")
 		fi
-		;;
-	fail) fail=$((fail + 1)); failed+=("$name: $detail") ;;
-	esac
-done < <(cat "$log" "$log2" 2>/dev/null | tr -d '\r' | awk '
-	/^@@begin / { prog = $2; plan = -1; n = 0; next }
-	/^@@end / {
-		if (prog != "" && plan < 0)
-			print "fail|" prog "|no TAP plan"
-		else if (prog != "" && plan == 0 && planskip)
-			print "skip|" prog "|skipped as a whole: " planwhy
-		else if (prog != "" && n != plan)
-			print "fail|" prog "|" n " results for a plan of " plan
-		prog = ""; planskip = 0; next
-	}
-	prog == "" { next }
-	/^1\.\.[0-9]+/ {
-		plan = substr($1, 4) + 0; planskip = /# SKIP/
-		planwhy = $0; sub(/^[^#]*# SKIP ?/, "", planwhy)
-		next
-	}
-	/^(not )?ok [0-9]+ / {
-		n++
-		line = $0
-		sub(/^(not )?ok [0-9]+ /, "", line)
-		if ($1 == "not") print "fail|" prog "|" line
-		else if ($0 ~ /# SKIP/) print "skip|" prog "|" line
-		else print "pass|" prog "|"
-	}')
-# A program that crashed or left pins behind is a failure of its own.
-while read -r _ name rc pins; do
-	if [ "$rc" = 137 ]; then
-		fail=$((fail + 1))
-		failed+=("$name was killed (SIGKILL: past the time limit of tests-kselftest/settings?)")
-	elif [ "$rc" != 0 ] && [ "$rc" != 4 ]; then
-		fail=$((fail + 1))
-		failed+=("$name exited $rc")
-	fi
-	if [ "${pins#pins_outstanding=}" != 0 ]; then
-		fail=$((fail + 1))
-		failed+=("$name left ${pins#pins_outstanding=} FOLL_PIN pins outstanding")
-	fi
-done < <(cat "$log" "$log2" 2>/dev/null | tr -d '\r' | grep '^@@end ')
-for p in "${progs[@]}"; do
-	# (grep on the files, not "cat | grep -q": under pipefail, cat killed by SIGPIPE when grep
-	# stops at the first match fails the pipeline; that once reported a finished program.)
-	if ! grep -q "^@@end $(basename "$p") " "$log" "$log2" 2>/dev/null; then
-		fail=$((fail + 1))
-		failed+=("$(basename "$p") did not finish")
-	fi
-done
+		if [ "${pins#pins_outstanding=}" != 0 ]; then
+			fail=$((fail + 1))
+			failed+=("$tag$name left ${pins#pins_outstanding=} FOLL_PIN pins outstanding")
+		fi
+	done < <(tr -d '\r' <"$out" 2>/dev/null | grep '^@@end ')
+	for p in "$@"; do
+		# (grep on the file, not "tr | grep -q": under pipefail, tr killed by SIGPIPE when
+		# grep stops at the first match fails the pipeline; that once reported a finished
+		# program.)
+		if ! grep -q "^@@end $(basename "$p") " "$out" 2>/dev/null; then
+			fail=$((fail + 1))
+			failed+=("$tag$(basename "$p") did not finish")
+		fi
+	done
+}
+tap_boot "$log" "" "${progs1[@]}"
+[ ${#progs2[@]} -eq 0 ] || tap_boot "$log2" "boot 2: " "${progs2[@]}"
 
 # KUnit: every suite the module declares (#[kunit_tests(NAME)] in src/) must have reported,
 # at insmod, as many cases as its plan, each passing, in each boot.
@@ -232,6 +261,13 @@ fi
 
 t1=$(date +%s)
 echo
+# Wall time per program (run_kselftests.sh's "# @@time NAME SECONDS" lines), per boot.
+for out in "$log" "$log2"; do
+	[ -f "$out" ] || continue
+	tr -d '\r' <"$out" | awk -v boot="$([ "$out" = "$log" ] && echo 1 || echo 2)" '
+		/^# @@time / { line = line sprintf(" %s %ss", $3, $4); sum += $4 }
+		END { if (line != "") printf "boot %s (%d s of programs):%s\n", boot, sum, line }'
+done
 boots=$((${#progs2[@]} ? 2 : 1))
 echo "kselftest + KUnit (${#suites[@]} suites, $kunit_cases cases) + clean kernel log + checkpatch ($checkpatch_files C files), $boots boot(s), $((t1 - t0)) s"
 for f in "${skipped_ok[@]+"${skipped_ok[@]}"}"; do

@@ -1,14 +1,26 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The copy engine: the device's "DMA" between its store and borrowed pages.
+//! The copy engine: the device's DMA between its store and borrowed pages.
 //!
 //! This is the one place where data is copied. Bytes move with the kernel's `memcpy_page()`
 //! through short-lived local mappings of both pages (store bytes never written are zeros, set
 //! with `memzero_page()`); no `copy_to_user()`/`copy_from_user()` and no page-table walk of the
 //! current process is involved, so the same code serves `read(2)`, `write(2)`, splice, the
 //! engine's asynchronous requests and the `PINIO_IOC_DMA` ioctl on pages pinned long ago.
+//!
+//! [`device_writes`] and [`device_reads`] are the data path's entry points: when the device has
+//! a DMA device (always, outside KUnit and the `dma_map=0` benchmark knob) they map the pages
+//! at most [`SG_ENTRIES`](crate::dma_map::SG_ENTRIES) at a time ([`MappedSg`]), move the bytes
+//! through the DMA addresses only ([`DmaDevice::pages`](crate::dma_dev::DmaDevice::pages)) and
+//! unmap before returning, so before the caller releases the pages. Without one they copy
+//! straight between the pages (what brd does).
 
 use crate::{
+    device::Device,
+    dma_map::{
+        MappedSg,
+        SgTable, //
+    },
     page_ref::{
         PageMut,
         PageRef,
@@ -21,6 +33,59 @@ use crate::{
     }, //
 };
 use kernel::prelude::*;
+
+/// The device writes the store's bytes, from `pos` on, into `segments` (in order): a read.
+/// Allocates nothing of pinio's own. Returns the bytes moved.
+///
+/// Errors, after which some bytes may have moved: `ENOMEM` if a mapping fails
+/// ([`MappedSg::map_from_device`]), `EINVAL` for a segment past the store.
+pub(crate) fn device_writes<'p>(
+    device: &Device,
+    pos: usize,
+    segments: impl Iterator<Item = (PageMut<'p>, Span)>,
+) -> Result<usize> {
+    let Some(dma) = device.dma_path() else {
+        return store_to_pages(&device.store, pos, segments);
+    };
+    let mut segments = segments.peekable();
+    let mut done = 0usize;
+    while segments.peek().is_some() {
+        let mut table = SgTable::new();
+        let mapped = MappedSg::map_from_device(dma, &mut table, &mut segments, &device.counters)?;
+        for seg in mapped.segments() {
+            let at = pos.checked_add(done).ok_or(EINVAL)?;
+            done += store_to_pages(&device.store, at, dma.pages_mut(seg).ok_or(EPERM)?)?;
+        }
+    }
+    Ok(done)
+}
+
+/// The device reads `segments` (in order) into the store from `pos` on, allocating store
+/// pages as `alloc` allows: a write. Returns the bytes moved.
+///
+/// Errors, after which some bytes may have moved: `ENOMEM` if a mapping fails
+/// ([`MappedSg::map_to_device`]), and those of [`pages_to_store`].
+pub(crate) fn device_reads<'p>(
+    device: &Device,
+    pos: usize,
+    segments: impl Iterator<Item = (PageRef<'p>, Span)>,
+    alloc: Alloc,
+) -> Result<usize> {
+    let Some(dma) = device.dma_path() else {
+        return pages_to_store(&device.store, pos, segments, alloc);
+    };
+    let mut segments = segments.peekable();
+    let mut done = 0usize;
+    while segments.peek().is_some() {
+        let mut table = SgTable::new();
+        let mapped = MappedSg::map_to_device(dma, &mut table, &mut segments, &device.counters)?;
+        for seg in mapped.segments() {
+            let at = pos.checked_add(done).ok_or(EINVAL)?;
+            done += pages_to_store(&device.store, at, dma.pages(seg), alloc)?;
+        }
+    }
+    Ok(done)
+}
 
 /// Copies `src` (bytes of `src_page`) into `dst_page` at `dst_offset`.
 ///

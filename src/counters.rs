@@ -86,6 +86,14 @@ counters! {
     /// Calls whose answer was replayed before anything moved (a buffer segment that may be
     /// misaligned, or `IOCB_NOWAIT` on the multi-bio path).
     replays,
+    /// Scatterlists mapped for the DMA device (`dma_map_sg()` calls that succeeded).
+    dma_maps,
+    /// DMA segments those mappings returned (contiguous pages merged into one).
+    dma_segments,
+    /// Bytes of those segments that swiotlb bounced (the DMA address is a bounce slot).
+    dma_bounced_bytes,
+    /// `dma_map_sg()` calls that mapped nothing (the transfer failed).
+    dma_map_errors,
     /// Successful `PINIO_IOC_PIN` calls.
     ioctl_pins,
     /// Handles released, by `PINIO_IOC_UNPIN` or on close.

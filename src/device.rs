@@ -5,6 +5,10 @@
 
 use crate::{
     counters::Counters,
+    dma_dev::{
+        self,
+        DmaDevice, //
+    },
     engine::EngineRef,
     store::Store,
     uapi, //
@@ -15,7 +19,8 @@ use core::{
 };
 use kernel::{
     page::PAGE_SIZE,
-    prelude::*, //
+    prelude::*,
+    sync::Arc, //
 };
 
 /// Accepted `size_mib`: the store's size in MiB. The store takes memory only as it is written,
@@ -37,14 +42,22 @@ pub(crate) struct Params {
     pub(crate) block_size: usize,
     /// Per-file cap on pages held by `PINIO_IOC_PIN` handles.
     pub(crate) max_pinned_pages: usize,
+    /// DMA mask of the DMA device in bits, in [`dma_dev::MASK_BITS`].
+    pub(crate) dma_mask_bits: u32,
 }
 
 impl Params {
-    /// Checks the module parameters `size_mib`, `block_size` (bytes) and `max_pin_mib`.
+    /// Checks the module parameters `size_mib`, `block_size` (bytes), `max_pin_mib` and
+    /// `dma_mask_bits`.
     ///
     /// Every value out of its range gets one `pr_err` line naming the parameter, the value and
     /// what is accepted; then `EINVAL`, as the kernel answers a parameter it cannot parse.
-    pub(crate) fn new(size_mib: u32, block_size: u32, max_pin_mib: u32) -> Result<Self> {
+    pub(crate) fn new(
+        size_mib: u32,
+        block_size: u32,
+        max_pin_mib: u32,
+        dma_mask_bits: u32,
+    ) -> Result<Self> {
         let size_ok = in_range("size_mib", size_mib, SIZE_MIB, "the store size", "MiB");
         let block_ok = block_size.is_power_of_two() && block_size as usize <= PAGE_SIZE;
         if !block_ok {
@@ -60,7 +73,14 @@ impl Params {
             "the per-file pin cap",
             "MiB",
         );
-        if !(size_ok && pin_ok && block_ok) {
+        let mask_ok = in_range(
+            "dma_mask_bits",
+            dma_mask_bits,
+            dma_dev::MASK_BITS,
+            "the DMA mask",
+            "bits",
+        );
+        if !(size_ok && pin_ok && block_ok && mask_ok) {
             return Err(EINVAL);
         }
         let mib = |n: u32| usize::try_from(n).ok()?.checked_mul(1 << 20);
@@ -68,6 +88,7 @@ impl Params {
             store_size: mib(size_mib).ok_or(EINVAL)?,
             block_size: block_size as usize,
             max_pinned_pages: mib(max_pin_mib).ok_or(EINVAL)? / PAGE_SIZE,
+            dma_mask_bits,
         })
     }
 }
@@ -100,18 +121,35 @@ pub(crate) struct Device {
     /// Where asynchronous requests are queued; `None` for a device without an engine (KUnit),
     /// which serves asynchronous kiocbs synchronously.
     pub(crate) engine: Option<EngineRef>,
+    /// The DMA device every transfer maps its pages for; `None` for a device without one
+    /// (KUnit) or with the `dma_map=0` benchmark knob, which copies straight between pages.
+    pub(crate) dma: Option<Arc<DmaDevice>>,
+    /// The DMA mask of the DMA device in bits (`dma_mask_bits`), for `PINIO_IOC_INFO`.
+    pub(crate) dma_mask_bits: u32,
 }
 
 impl Device {
-    /// A device for checked parameters, with an empty store (nothing allocated for it).
-    pub(crate) fn new(params: Params, engine: Option<EngineRef>) -> impl PinInit<Self, Error> {
+    /// A device for checked parameters, with an empty store (nothing allocated for it), whose
+    /// transfers map their pages for `dma` (if any).
+    pub(crate) fn new(
+        params: Params,
+        engine: Option<EngineRef>,
+        dma: Option<Arc<DmaDevice>>,
+    ) -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
             store <- Store::new(params.store_size),
             block_size: params.block_size,
             max_pinned_pages: params.max_pinned_pages,
             counters: Counters::new(),
             engine,
+            dma,
+            dma_mask_bits: params.dma_mask_bits,
         })
+    }
+
+    /// The DMA device to map transfers for, unless there is none.
+    pub(crate) fn dma_path(&self) -> Option<&DmaDevice> {
+        self.dma.as_deref()
     }
 
     /// Whether `value` is a multiple of the block size.
@@ -139,6 +177,7 @@ impl Device {
             max_pinned_pages: self.max_pinned_pages as u64,
             config_flags: uapi::PINIO_CONFIG_FLAGS_ALL,
             max_queue_depth: uapi::PINIO_QUEUE_DEPTH_MAX,
+            dma_mask_bits: self.dma_mask_bits,
             ..Default::default()
         }
     }

@@ -374,9 +374,9 @@ impl WorkItem for Request {
             result = if pages.is_writable() {
                 pages
                     .segments_mut()
-                    .and_then(|segments| copy::store_to_pages(&device.store, pos, segments))
+                    .and_then(|segments| copy::device_writes(&device, pos, segments))
             } else {
-                copy::pages_to_store(&device.store, pos, pages.segments(), Alloc::MaySleep)
+                copy::device_reads(&device, pos, pages.segments(), Alloc::MaySleep)
             };
             if let Ok(moved) = result {
                 let bytes = match pages.retention() {

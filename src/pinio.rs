@@ -26,6 +26,8 @@ mod copy;
 mod counters;
 mod device;
 mod dio;
+mod dma_dev;
+mod dma_map;
 mod engine;
 mod extract;
 mod held_pages;
@@ -62,12 +64,21 @@ module! {
             default: 1024,
             description: "Per-file cap on memory held by PINIO_IOC_PIN handles in MiB, 0 to 1048576 (0: no pins)",
         },
+        dma_mask_bits: u32 {
+            default: 64,
+            description: "DMA mask of pinio's device in bits, 32 to 64; 32 bounces through swiotlb what lies above 4 GiB",
+        },
+        dma_map: bool {
+            default: true,
+            description: "Benchmark knob: false copies straight between pages without DMA mappings (the pre-DMA-API path)",
+        },
     },
 }
 
 /// The loaded module: the device node, its debugfs directory and the engine. Fields drop in
 /// order: the device node goes first, then debugfs, then the engine, draining every request
-/// still on its workqueue; the device, and its store's pages, go with the last reference.
+/// still on its workqueue; the device, its store's pages and its DMA device go with the last
+/// reference (no file or request is left to map for the DMA device by then).
 #[pin_data]
 struct PinioModule {
     #[pin]
@@ -85,6 +96,7 @@ impl kernel::InPlaceModule for PinioModule {
             module_parameters::size_mib.value(),
             module_parameters::block_size.value(),
             module_parameters::max_pin_mib.value(),
+            module_parameters::dma_mask_bits.value(),
         );
         try_pin_init!(Self {
             // Refuse bad parameters before allocating anything.
@@ -92,9 +104,14 @@ impl kernel::InPlaceModule for PinioModule {
                 params?;
             },
             engine: engine::Engine::new()?,
-            // Allocates no store memory: the pages come with the first writes.
+            // Allocates no store memory: the pages come with the first writes. The DMA device
+            // is left out only by the `dma_map=0` benchmark knob.
             device: Arc::pin_init(
-                device::Device::new(params?, Some(engine.handle())),
+                device::Device::new(
+                    params?,
+                    Some(engine.handle()),
+                    dma_device(params?.dma_mask_bits, module_parameters::dma_map.value())?,
+                ),
                 GFP_KERNEL,
             )?,
             debugfs: debugfs::Dir::new(c"pinio"),
@@ -110,4 +127,16 @@ fn show_counters(
     f: &mut core::fmt::Formatter<'_>,
 ) -> core::fmt::Result {
     device.show_counters(f)
+}
+
+/// The DMA device transfers map for: a faux device with a `mask_bits` DMA mask, or none if
+/// `map` is false. Errors of [`dma_dev::DmaDevice::new`]. May sleep (module init).
+fn dma_device(mask_bits: u32, map: bool) -> Result<Option<Arc<dma_dev::DmaDevice>>> {
+    if !map {
+        return Ok(None);
+    }
+    Ok(Some(Arc::new(
+        dma_dev::DmaDevice::new(mask_bits)?,
+        GFP_KERNEL,
+    )?))
 }

@@ -355,10 +355,10 @@ impl PinTable {
         }
         let done = match arg.flags {
             uapi::PINIO_DMA_TO_PAGES => {
-                copy::store_to_pages(&device.store, pos, range.held.segments_mut(offset, len)?)?
+                copy::device_writes(device, pos, range.held.segments_mut(offset, len)?)?
             }
-            uapi::PINIO_DMA_FROM_PAGES => copy::pages_to_store(
-                &device.store,
+            uapi::PINIO_DMA_FROM_PAGES => copy::device_reads(
+                device,
                 pos,
                 range.held.segments(offset, len).ok_or(EINVAL)?,
                 Alloc::MaySleep,

@@ -284,9 +284,9 @@ fn move_batch<I: Iter>(
         ExtractedPages::with_batch(iter, max_len, mode, &device.counters, |batch| {
             file.dma_delay(config.dma_delay_us)?;
             if I::DEVICE_WRITES {
-                copy::store_to_pages(&device.store, pos, batch.segments_mut()?)
+                copy::device_writes(device, pos, batch.segments_mut()?)
             } else {
-                copy::pages_to_store(&device.store, pos, batch.segments(), alloc)
+                copy::device_reads(device, pos, batch.segments(), alloc)
             }
         })?;
     let bytes = match retention {

@@ -11,6 +11,7 @@
  *                 [--per-call N] [--thp] [--hold SECONDS]
  *   pinio-ctl query
  *   pinio-ctl dio-fork --mode pin|get [--latency US]
+ *   pinio-ctl dma [--size BYTES]
  *   pinio-ctl list                      every scenario, with one line of what it shows
  *   pinio-ctl NAME [--rows N]           an experiment of pinio_exp.h (dump, longterm, ...):
  *                                       N rows of each DUMP table (default 4)
@@ -379,6 +380,53 @@ static int cmd_query(void)
 	return 0;
 }
 
+/*
+ * The DMA mapping of the data path: a write and a read back, with pinio's mapping counters
+ * and DMA-API debug's entry count. Bytes bounce only with swiotlb=force, or with
+ * dma_mask_bits=32 on a machine with memory above 4 GiB (and so a swiotlb pool).
+ */
+static int cmd_dma(size_t size)
+{
+	static const char *const names[] = { "dma_maps", "dma_segments", "dma_bounced_bytes",
+					     "dma_map_errors" };
+	const char *entries = "/sys/kernel/debug/dma-api/num_free_entries";
+	int fd = open_dev();
+	uint8_t *w = map_anon(size), *r = map_anon(size);
+	unsigned long free0 = 0, free1 = 0;
+	long long before[4];
+	struct pinio_info info;
+	int differs;
+	size_t i;
+
+	if (ioctl(fd, PINIO_IOC_INFO, &info))
+		die("PINIO_IOC_INFO");
+	if (read_sysfs(entries, &free0))
+		die("DMA-API debug (CONFIG_DMA_API_DEBUG)");
+	for (i = 0; i < 4; i++)
+		before[i] = pinio_counter(names[i]);
+	for (i = 0; i < size; i++)
+		w[i] = (uint8_t)(i * 13 + (i >> 12));
+	printf("DMA mask %u bits; DMA-API debug free entries %lu\n", info.dma_mask_bits, free0);
+	printf("writing %zu bytes (the device reads: DMA_TO_DEVICE) ...\n", size);
+	printf("reading them back (the device writes: DMA_FROM_DEVICE) ...\n");
+	if (pwrite(fd, w, size, 0) != (ssize_t)size || pread(fd, r, size, 0) != (ssize_t)size)
+		die("pwrite/pread");
+	differs = memcmp(w, r, size) != 0;
+	printf("  data %s\n", differs ? "DIFFERS" : "identical");
+	for (i = 0; i < 4; i++)
+		printf("  %-18s +%lld\n", names[i], pinio_counter(names[i]) - before[i]);
+	if (read_sysfs(entries, &free1))
+		die("DMA-API debug");
+	printf("  DMA-API debug free entries now %lu (nothing left mapped: %s)\n", free1,
+	       free1 == free0 ? "yes" : "NO");
+	if (pinio_counter("dma_bounced_bytes") > before[2])
+		printf("  bounced through swiotlb slots: the device never saw the user pages\n");
+	else
+		printf("  no bounce: the DMA addresses were the user pages' physical addresses\n");
+	close(fd);
+	return differs;
+}
+
 /* The experiments of the background mails (pinio_exp.h). */
 static const struct exp_scenario experiments[] = {
 	{ "dump",
@@ -410,6 +458,7 @@ static int cmd_list(void)
 		{ "pin", "pin a range with any flags, time it, QUERY it, hold it" },
 		{ "query", "what QUERY reports for anonymous, THP and memfd memory" },
 		{ "dio-fork", "O_DIRECT + fork with an io_uring read in flight, FOLL_GET vs FOLL_PIN" },
+		{ "dma", "a write and read back through DMA mappings: counters, bounces, DMA-API debug" },
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(classic); i++)
@@ -477,7 +526,7 @@ static void usage_exit(void)
 		"       | rocow --mode get|pin | query | list | EXPERIMENT [--rows N]\n"
 		"       | pin --len N [--mode pin|get] [--write] [--longterm] [--nofault]\n"
 		"             [--per-call N] [--thp] [--hold SECONDS]\n"
-		"       | dio-fork --mode pin|get [--latency US]\n");
+		"       | dio-fork --mode pin|get [--latency US] | dma [--size N]\n");
 	exit(2);
 }
 
@@ -562,6 +611,8 @@ int main(int argc, char **argv)
 		return cmd_query();
 	if (!strcmp(cmd, "dio-fork"))
 		return cmd_dio_fork(get, latency_us);
+	if (!strcmp(cmd, "dma"))
+		return cmd_dma(len);
 	if (!strcmp(cmd, "list"))
 		return cmd_list();
 	for (size_t i = 0; i < ARRAY_SIZE(experiments); i++)

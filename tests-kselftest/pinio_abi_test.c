@@ -51,7 +51,9 @@ LAYOUT(pinio_info, block_size, 24);
 LAYOUT(pinio_info, max_pinned_pages, 32);
 LAYOUT(pinio_info, config_flags, 40);
 LAYOUT(pinio_info, max_queue_depth, 44);
-LAYOUT(pinio_info, reserved, 48);
+LAYOUT(pinio_info, dma_mask_bits, 48);
+LAYOUT(pinio_info, reserved0, 52);
+LAYOUT(pinio_info, reserved, 56);
 SIZE(pinio_pin, 72);
 LAYOUT(pinio_pin, len, 8);
 LAYOUT(pinio_pin, flags, 16);
@@ -140,7 +142,9 @@ TEST(info)
 	EXPECT_EQ(1024 * MiB / PAGE, info.max_pinned_pages);
 	EXPECT_EQ(PINIO_CONFIG_FLAGS_ALL, info.config_flags);
 	EXPECT_EQ(PINIO_QUEUE_DEPTH_MAX, info.max_queue_depth);
-	for (int i = 0; i < 3; i++)
+	EXPECT_EQ(64, info.dma_mask_bits);
+	EXPECT_EQ(0, info.reserved0);
+	for (int i = 0; i < 2; i++)
 		EXPECT_EQ(0, info.reserved[i]);
 	EXPECT_EQ((long long)info.store_size, lseek(fd, 0, SEEK_END));
 	/* A bad argument pointer is EFAULT, an unknown command ENOTTY. */

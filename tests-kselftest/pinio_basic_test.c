@@ -75,7 +75,10 @@ TEST(abi_info)
 	EXPECT_EQ(psize(), info.page_size);
 	EXPECT_EQ(PINIO_CONFIG_FLAGS_ALL, info.config_flags);
 	EXPECT_EQ(PINIO_QUEUE_DEPTH_MAX, info.max_queue_depth);
-	for (int i = 0; i < 3; i++)
+	EXPECT_LE(32, info.dma_mask_bits);
+	EXPECT_GE(64, info.dma_mask_bits);
+	EXPECT_EQ(0, info.reserved0);
+	for (int i = 0; i < 2; i++)
 		EXPECT_EQ(0, info.reserved[i]);
 	/* A bad argument pointer is EFAULT. */
 	EXPECT_EQ(EFAULT, ioc_errno(fd, PINIO_IOC_INFO, (void *)8));

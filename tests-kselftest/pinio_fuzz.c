@@ -807,8 +807,9 @@ static void ioctl_one(struct fuzz *z)
 	case 0:
 		if (!got && (out.info.abi_version != PINIO_ABI_VERSION ||
 			     out.info.store_size != win.store_size || out.info.page_size != ps ||
-			     out.info.max_pinned_pages != cap_pages || out.info.reserved[0] ||
-			     out.info.reserved[2] ||
+			     out.info.max_pinned_pages != cap_pages || out.info.reserved0 ||
+			     out.info.reserved[0] || out.info.reserved[1] ||
+			     out.info.dma_mask_bits < 32 || out.info.dma_mask_bits > 64 ||
 			     out.info.config_flags != PINIO_CONFIG_FLAGS_ALL ||
 			     out.info.max_queue_depth != PINIO_QUEUE_DEPTH_MAX))
 			MISMATCH(z, "INFO answered wrongly");

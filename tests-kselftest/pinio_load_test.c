@@ -28,8 +28,9 @@
  *                       EAGAIN; PINIO_IOC_DMA: EIO), nothing counted or kept, the next write
  *                       works.
  *   init_failures       fail-nth over the allocations of the module's init (up to 32 of them,
- *                       spread; make stress takes each): each load fails with ENOMEM and leaves
- *                       nothing behind (or works), then a load works.
+ *                       spread; make stress takes each): each load fails with ENOMEM (ENODEV
+ *                       when the faux DMA device cannot be created) and leaves nothing behind
+ *                       (or works), then a load works.
  *
  * Every test checks that the kernel log shows no OOM kill and no page allocation failure, and
  * ends with pinio loaded again with the run's own parameters (/pinio/params), KUnit suites
@@ -234,7 +235,7 @@ static void load_expect(struct __test_metadata *_metadata, const char *ko, struc
 
 /* The device answers PINIO_IOC_INFO with the values loaded, and moves data. */
 static void check_device(struct __test_metadata *_metadata, uint64_t store_size,
-			 uint32_t block_size, uint64_t max_pinned_pages)
+			 uint32_t block_size, uint64_t max_pinned_pages, uint32_t dma_mask_bits)
 {
 	struct pinio_info info;
 	char why[256];
@@ -245,6 +246,7 @@ static void check_device(struct __test_metadata *_metadata, uint64_t store_size,
 	EXPECT_EQ(store_size, info.store_size);
 	EXPECT_EQ(block_size, info.block_size);
 	EXPECT_EQ(max_pinned_pages, info.max_pinned_pages);
+	EXPECT_EQ(dma_mask_bits, info.dma_mask_bits);
 	EXPECT_EQ((long long)store_size, lseek(fd, 0, SEEK_END));
 	if (max_pinned_pages >= 64 * KiB / psize())
 		EXPECT_EQ(0, pst_device_works(0, block_size, why, sizeof(why))) TH_LOG("%s", why);
@@ -276,6 +278,7 @@ static const char *const no_lines[] = { NULL };
 	"to 4096 bytes (1: no alignment check)"
 #define PIN_BAD(v) "pinio: max_pin_mib=" v " is invalid: the per-file pin cap must be 0 to " \
 	"1048576 MiB"
+#define MASK_BAD(v) "pinio: dma_mask_bits=" v " is invalid: the DMA mask must be 32 to 64 bits"
 #define UNPARSED(v, p) "pinio: `" v "' invalid for parameter `" p "'"
 
 TEST_F_TIMEOUT(load, parameters, 900)
@@ -283,7 +286,7 @@ TEST_F_TIMEOUT(load, parameters, 900)
 	static const struct {
 		const char *params;
 		int err;
-		const char *log[4];	/* the lines about pinio, in order */
+		const char *log[5];	/* the lines about pinio, in order; NULL-ended */
 	} refused[] = {
 		{ "size_mib=0", EINVAL, { SIZE_BAD("0") } },
 		{ "size_mib=65537", EINVAL, { SIZE_BAD("65537") } },
@@ -303,9 +306,13 @@ TEST_F_TIMEOUT(load, parameters, 900)
 		{ "max_pin_mib=4294967295", EINVAL, { PIN_BAD("4294967295") } },
 		{ "max_pin_mib=-1", EINVAL, { UNPARSED("-1", "max_pin_mib") } },
 		{ "max_pin_mib=1T", EINVAL, { UNPARSED("1T", "max_pin_mib") } },
+		{ "dma_mask_bits=0", EINVAL, { MASK_BAD("0") } },
+		{ "dma_mask_bits=31", EINVAL, { MASK_BAD("31") } },
+		{ "dma_mask_bits=65", EINVAL, { MASK_BAD("65") } },
+		{ "dma_mask_bits=-1", EINVAL, { UNPARSED("-1", "dma_mask_bits") } },
 		/* Every bad value gets its line. */
-		{ "size_mib=0 block_size=3 max_pin_mib=1048577", EINVAL,
-		  { SIZE_BAD("0"), BLOCK_BAD("3"), PIN_BAD("1048577") } },
+		{ "size_mib=0 block_size=3 max_pin_mib=1048577 dma_mask_bits=16", EINVAL,
+		  { SIZE_BAD("0"), BLOCK_BAD("3"), PIN_BAD("1048577"), MASK_BAD("16") } },
 		/* The Rust module_param rule: a parameter is set once. */
 		{ "size_mib=1 size_mib=2", EEXIST, { UNPARSED("2", "size_mib") } },
 	};
@@ -315,18 +322,21 @@ TEST_F_TIMEOUT(load, parameters, 900)
 		uint32_t block_size;
 		uint64_t max_pin_mib;
 		const char *log[2];
+		uint32_t dma_mask_bits;	/* 0: the default, 64 */
 	} accepted[] = {
-		{ "size_mib=1", MiB, 512, 1024, { NULL } },
-		{ "size_mib=65536", HUGE_MIB * MiB, 512, 1024, { NULL } },
-		{ "block_size=1", 64 * MiB, 1, 1024, { NULL } },
-		{ "block_size=4096", 64 * MiB, 4096, 1024, { NULL } },
-		{ "max_pin_mib=0", 64 * MiB, 512, 0, { NULL } },
-		{ "max_pin_mib=1", 64 * MiB, 512, 1, { NULL } },
-		{ "max_pin_mib=1048576", 64 * MiB, 512, 1048576, { NULL } },
-		{ "size_mib=1 block_size=4096 max_pin_mib=1", MiB, 4096, 1, { NULL } },
+		{ "size_mib=1", MiB, 512, 1024, { NULL }, 64 },
+		{ "size_mib=65536", HUGE_MIB * MiB, 512, 1024, { NULL }, 64 },
+		{ "block_size=1", 64 * MiB, 1, 1024, { NULL }, 64 },
+		{ "block_size=4096", 64 * MiB, 4096, 1024, { NULL }, 64 },
+		{ "max_pin_mib=0", 64 * MiB, 512, 0, { NULL }, 64 },
+		{ "max_pin_mib=1", 64 * MiB, 512, 1, { NULL }, 64 },
+		{ "max_pin_mib=1048576", 64 * MiB, 512, 1048576, { NULL }, 64 },
+		{ "size_mib=1 block_size=4096 max_pin_mib=1", MiB, 4096, 1, { NULL }, 64 },
+		{ "dma_mask_bits=32", 64 * MiB, 512, 1024, { NULL }, 32 },
+		{ "dma_mask_bits=64", 64 * MiB, 512, 1024, { NULL }, 64 },
 		/* The kernel ignores a parameter the module does not have, with a warning. */
 		{ "sizemib=5", 64 * MiB, 512, 1024,
-		  { "pinio: unknown parameter 'sizemib' ignored" } },
+		  { "pinio: unknown parameter 'sizemib' ignored" }, 64 },
 	};
 	int status;
 	long h;
@@ -344,7 +354,8 @@ TEST_F_TIMEOUT(load, parameters, 900)
 		uint64_t pages = accepted[i].max_pin_mib * MiB / psize();
 
 		load_expect(_metadata, self->ko, &self->log, accepted[i].params, 0, accepted[i].log);
-		check_device(_metadata, accepted[i].store_size, accepted[i].block_size, pages);
+		check_device(_metadata, accepted[i].store_size, accepted[i].block_size, pages,
+			     accepted[i].dma_mask_bits);
 		/* max_pin_mib=0 allows no pin. */
 		h = pin_one();
 		EXPECT_EQ(accepted[i].max_pin_mib ? 1 : -ENOMEM, h > 0 ? 1 : h)

@@ -640,9 +640,9 @@ static inline void pst_kunit_restore(const struct pst_kunit_filter *saved)
  * [@start, @end) pinio had, which a reload of the same module gets again, the n-th
  * allocation of pinio's init fails (fail-nth), for every n, or, if the init makes more than
  * @max_loads (1..256) allocations, for n = 1..8, the last 8 and others evenly spread between.
- * Each load must fail with ENOMEM and leave nothing behind, or, if the failure was absorbed,
- * succeed with a working device (checked at store offset @off) and unload. Call with the
- * module unloaded; it is unloaded again on return. Returns the number of faults injected, or
+ * Each load must fail with ENOMEM (or ENODEV, from the faux DMA device) and leave nothing
+ * behind, or, if the failure was absorbed, succeed with a working device (checked at store
+ * offset @off) and unload. Call with the module unloaded; it is unloaded again on return. Returns the number of faults injected, or
  * -1 (with @why) on a wrong outcome.
  */
 static inline int pst_init_faults(const char *ko, const char *params, unsigned long start,
@@ -709,7 +709,12 @@ static inline int pst_init_faults(const char *ko, const char *params, unsigned l
 		hit = pst_fail_nth_injected(nth);
 		pst_fail_nth_arm(nth, 0);
 		injected += hit;
-		if (r && errno != ENOMEM) {
+		/*
+		 * faux_device_create() returns NULL whatever failed in it, its allocations
+		 * included; its C callers (vgem, vkms, ...) and Rust's faux::Registration answer
+		 * ENODEV for that, the only other errno an allocation failure may give here.
+		 */
+		if (r && errno != ENOMEM && errno != ENODEV) {
 			ret = snprintf(why, wlen, "init with allocation %u failing: %s", samples[i],
 				       strerror(errno));
 			break;

@@ -1,8 +1,9 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
 # Runs in the guest (scripts/run-tests.sh): every pinio kselftest in this directory, each
-# followed by a record of its exit status and of the system-wide FOLL_PIN balance. Like
-# kselftest's own runner, it stops a program that runs past the "timeout=" of ./settings.
+# followed by a record of its exit status and of the system-wide FOLL_PIN balance, and by a
+# "# @@time NAME SECONDS" line with its wall time. Like kselftest's own runner, it stops a
+# program that runs past the "timeout=" of ./settings.
 cd "$(dirname "$0")" || exit 1
 pins() {
 	cat /proc/sys/vm/stat_refresh >/dev/null 2>&1
@@ -20,6 +21,7 @@ for t in ${PINIO_TESTS:-./*_test}; do
 	[ -x "$t" ] || continue
 	name=$(basename "$t")
 	echo "@@begin $name"
+	t0=$(date +%s)
 	opt=$(needs "$name")
 	case " ${PINIO_MISSING_CONFIG:-} " in
 	*" ${opt:-none} "*)
@@ -36,5 +38,6 @@ for t in ${PINIO_TESTS:-./*_test}; do
 		;;
 	esac
 	echo "@@end $name $rc pins_outstanding=$(pins)"
+	echo "# @@time $name $(($(date +%s) - t0))"
 done
 exit 0

@@ -25,8 +25,9 @@
  * 2: asynchronous requests; SET_CONFIG flags, latency_us, queue_depth;
  *    GET_CONFIG. Version 1 structs keep their layout and meaning.
  * 3: DUMP (one record per held page). Earlier structs unchanged.
+ * 4: INFO's dma_mask_bits (from its first reserved word).
  */
-#define PINIO_ABI_VERSION	3
+#define PINIO_ABI_VERSION	4
 #define PINIO_IOC_MAGIC		0xB9
 
 /* PINIO_IOC_PIN flags */
@@ -73,7 +74,9 @@ struct pinio_info {
 	__u64 max_pinned_pages;	/* per-file cap on held pages */
 	__u32 config_flags;	/* PINIO_CONFIG_* bits accepted (ABI 2) */
 	__u32 max_queue_depth;	/* largest queue_depth (ABI 2) */
-	__u64 reserved[3];
+	__u32 dma_mask_bits;	/* DMA mask of the device, bits (ABI 4) */
+	__u32 reserved0;
+	__u64 reserved[2];
 };
 
 /* PINIO_IOC_PIN: pin (or get) a page-aligned user range; returns a handle. */

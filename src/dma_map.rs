@@ -1,0 +1,281 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A scatterlist of borrowed pages, mapped for the DMA device, unmapped on drop.
+//!
+//! [`MappedSg`] is the one type that maps and unmaps (`dma_map_sg()`, `dma_unmap_sg()`): the
+//! copy engine sees a transfer's pages only as the DMA addresses and lengths it hands out
+//! ([`DmaSegment`]), and reaches memory only through [`DmaDevice::pages`], as a bus master
+//! would. The table is a caller-provided [`SgTable`] of [`SG_ENTRIES`] entries (2 KiB with
+//! x86_64's 32-byte `struct scatterlist`), on the stack of a transfer: mapping allocates
+//! nothing of pinio's own (swiotlb, when it bounces, takes slots from its pool).
+//!
+//! A mapping borrows the pages it maps for its lifetime `'a` (they cannot be released while it
+//! exists), and the table: it is unmapped, with the same entry count and direction it was
+//! mapped with, before either goes. Physically contiguous pages (a large folio) are merged into
+//! one entry, as the block layer's `__blk_rq_map_sg()` does; the device's `dma_parms` allow
+//! any segment length, and no entry exceeds `dma_max_mapping_size()` (256 KiB under swiotlb).
+//!
+//! Deliberately broken variants, never built by default, prove that the checks catch mistakes
+//! (`make PINIO_BROKEN_DMA=skip_unmap` or `=wrong_dir`, see `Kbuild`): `skip_unmap` never
+//! unmaps, `wrong_dir` maps (and unmaps) `DMA_TO_DEVICE` where the device writes.
+
+use crate::{
+    counters::Counters,
+    dma_dev::DmaDevice,
+    page_ref::{
+        PageMut,
+        PageRef,
+        Span, //
+    },
+    shim, //
+};
+use core::marker::PhantomData;
+use kernel::{
+    bindings,
+    ffi::c_int,
+    prelude::*,
+    types::Opaque, //
+};
+
+/// Entries of an [`SgTable`]: one per page of a 64-page batch, at most.
+pub(crate) const SG_ENTRIES: usize = 64;
+
+/// The storage of one scatterlist: [`SG_ENTRIES`] `struct scatterlist`s.
+pub(crate) struct SgTable {
+    entries: [Opaque<bindings::scatterlist>; SG_ENTRIES],
+}
+
+impl SgTable {
+    /// An uninitialised table ([`MappedSg`] initialises it with `sg_init_table()`).
+    pub(crate) const fn new() -> Self {
+        Self {
+            entries: [const { Opaque::uninit() }; SG_ENTRIES],
+        }
+    }
+
+    fn entry(&self, i: usize) -> Option<*mut bindings::scatterlist> {
+        self.entries.get(i).map(Opaque::get)
+    }
+}
+
+/// Who moves data in a mapping, from the device's point of view.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    /// The device reads the pages (`write(2)`, `PINIO_DMA_FROM_PAGES`): `DMA_TO_DEVICE`.
+    ToDevice,
+    /// The device writes the pages (`read(2)`, `PINIO_DMA_TO_PAGES`): `DMA_FROM_DEVICE`.
+    FromDevice,
+}
+
+impl Direction {
+    /// The `enum dma_data_direction` value mapped and unmapped with.
+    fn raw(self) -> c_int {
+        let dir = match self {
+            Direction::ToDevice => bindings::dma_data_direction::DMA_TO_DEVICE,
+            #[cfg(not(pinio_broken_dma = "wrong_dir"))]
+            Direction::FromDevice => bindings::dma_data_direction::DMA_FROM_DEVICE,
+            // BROKEN on purpose: the device writes through a mapping made for it to read.
+            #[cfg(pinio_broken_dma = "wrong_dir")]
+            Direction::FromDevice => bindings::dma_data_direction::DMA_TO_DEVICE,
+        };
+        dir.0 as c_int
+    }
+}
+
+/// Pages mapped for [`DmaDevice`] in one direction; unmapped when dropped.
+///
+/// # Invariants
+///
+/// - `table`'s first `nents` entries were mapped for `dev` in `dir` by `dma_map_sg()`, which
+///   returned `mapped` (`1..=nents`) DMA segments; they are unmapped only by [`Drop`].
+/// - The pages behind them are lent for `'a` (a pin, a reference, the iterator's owner or the
+///   store); if `dir` is [`Direction::FromDevice`] their lender lets the device write them.
+pub(crate) struct MappedSg<'a> {
+    dev: &'a DmaDevice,
+    table: &'a mut SgTable,
+    nents: c_int,
+    mapped: usize,
+    dir: Direction,
+    _pages: PhantomData<PageRef<'a>>,
+}
+
+/// One mapped DMA segment: an address for the device and a length, valid while the mapping
+/// `'m` lives.
+///
+/// # Invariants
+///
+/// `addr..addr + len` is mapped for the device until `'m` ends; if `device_writes`, it was
+/// mapped `DMA_FROM_DEVICE` over pages the device may write.
+pub(crate) struct DmaSegment<'m> {
+    addr: u64,
+    len: usize,
+    device_writes: bool,
+    _mapping: PhantomData<&'m ()>,
+}
+
+impl DmaSegment<'_> {
+    /// The DMA address (`sg_dma_address()`).
+    pub(crate) fn addr(&self) -> u64 {
+        self.addr
+    }
+
+    /// Length in bytes (`sg_dma_len()`).
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the mapping lets the device write (`DMA_FROM_DEVICE`).
+    pub(crate) fn device_writes(&self) -> bool {
+        self.device_writes
+    }
+}
+
+impl<'a> MappedSg<'a> {
+    /// Maps up to [`SG_ENTRIES`] pages for the device to read (`DMA_TO_DEVICE`).
+    ///
+    /// Takes pages from `pages` until the table is full (it never takes a page it cannot
+    /// place). Fails with `EINVAL` if `pages` is empty or a span leaves its page, `ENOMEM` if
+    /// `dma_map_sg()` maps nothing (no free swiotlb slot, an address beyond the mask without a
+    /// bounce pool). Does not sleep.
+    pub(crate) fn map_to_device<'p: 'a>(
+        dev: &'a DmaDevice,
+        table: &'a mut SgTable,
+        pages: &mut impl Iterator<Item = (PageRef<'p>, Span)>,
+        counters: &Counters,
+    ) -> Result<Self> {
+        let raw = pages.map(|(page, span)| (page.as_ptr(), span));
+        Self::map(dev, table, raw, Direction::ToDevice, counters)
+    }
+
+    /// Maps up to [`SG_ENTRIES`] pages for the device to write (`DMA_FROM_DEVICE`); as
+    /// [`Self::map_to_device`].
+    pub(crate) fn map_from_device<'p: 'a>(
+        dev: &'a DmaDevice,
+        table: &'a mut SgTable,
+        pages: &mut impl Iterator<Item = (PageMut<'p>, Span)>,
+        counters: &Counters,
+    ) -> Result<Self> {
+        let raw = pages.map(|(page, span)| (page.as_ptr(), span));
+        Self::map(dev, table, raw, Direction::FromDevice, counters)
+    }
+
+    fn map(
+        dev: &'a DmaDevice,
+        table: &'a mut SgTable,
+        pages: impl Iterator<Item = (*mut bindings::page, Span)>,
+        dir: Direction,
+        counters: &Counters,
+    ) -> Result<Self> {
+        let max_seg = dev.max_mapping_size().min(u32::MAX as usize);
+        // SAFETY: `table` holds `SG_ENTRIES` entries, exclusively borrowed.
+        unsafe { bindings::sg_init_table(table.entries[0].get(), SG_ENTRIES as u32) };
+        let mut n = 0usize;
+        // Current entry: physical end, length.
+        let mut cur: Option<(u64, usize)> = None;
+        for (page, span) in pages.take(SG_ENTRIES) {
+            if !span.in_page() || span.len == 0 {
+                return Err(EINVAL);
+            }
+            // SAFETY: `page` is a valid page lent for `'a` (the argument types' invariants);
+            // `page_to_phys()` only computes.
+            let phys = unsafe { shim::pinio_page_to_phys(page) } + span.offset as u64;
+            let entry = match cur {
+                Some((end, seg_len)) if end == phys && seg_len + span.len <= max_seg => {
+                    let entry = table.entry(n - 1).ok_or(EINVAL)?;
+                    // SAFETY: `entry` is the table's last used entry, set up for a run of
+                    // physically contiguous lent pages which this span continues.
+                    unsafe { (*entry).length += span.len as u32 };
+                    cur = Some((end + span.len as u64, seg_len + span.len));
+                    continue;
+                }
+                _ => table.entry(n).ok_or(EINVAL)?,
+            };
+            // SAFETY: `entry` is an initialised entry of the exclusively borrowed table; the
+            // page is lent for `'a`, and `span` lies inside it (checked above).
+            unsafe { shim::pinio_sg_set_page(entry, page, span.len as u32, span.offset as u32) };
+            n += 1;
+            cur = Some((phys + span.len as u64, span.len));
+        }
+        let last = n
+            .checked_sub(1)
+            .and_then(|i| table.entry(i))
+            .ok_or(EINVAL)?;
+        // SAFETY: `last` is the last used entry of the table.
+        unsafe { shim::pinio_sg_mark_end(last) };
+        let nents = n as c_int;
+        // SAFETY: `dev` has a mask and `dma_parms` (invariants of `DmaDevice`); the table's
+        // first `nents` entries describe pages lent for `'a`, which the device may write if
+        // `dir` is `FromDevice` (the constructors take `PageMut` for that). Does not sleep.
+        let mapped = unsafe {
+            shim::pinio_dma_map_sg(
+                dev.as_raw(),
+                table.entry(0).ok_or(EINVAL)?,
+                nents,
+                dir.raw(),
+            )
+        };
+        let mapped = match usize::try_from(mapped) {
+            Ok(m) if m > 0 && m <= n => m,
+            _ => {
+                Counters::add(&counters.dma_map_errors, 1);
+                return Err(ENOMEM);
+            }
+        };
+        // INVARIANT: Mapped just now; unmapped only by `Drop`.
+        let this = Self {
+            dev,
+            table,
+            nents,
+            mapped,
+            dir,
+            _pages: PhantomData,
+        };
+        Counters::add(&counters.dma_maps, 1);
+        Counters::add(&counters.dma_segments, mapped);
+        let bounced: usize = this
+            .segments()
+            .filter(|seg| dev.is_bounced(seg))
+            .map(|seg| seg.len())
+            .sum();
+        Counters::add(&counters.dma_bounced_bytes, bounced);
+        Ok(this)
+    }
+
+    /// The DMA segments, in order; they cover the mapped pages' bytes.
+    pub(crate) fn segments(&self) -> impl Iterator<Item = DmaSegment<'_>> + '_ {
+        let device_writes = self.dir == Direction::FromDevice;
+        (0..self.mapped).filter_map(move |i| {
+            let entry = self.table.entry(i)?;
+            // SAFETY: `entry` is one of the `mapped` DMA segments of the live mapping (type
+            // invariants); these only read its DMA fields.
+            let (addr, len) = unsafe {
+                (
+                    shim::pinio_sg_dma_address(entry),
+                    shim::pinio_sg_dma_len(entry) as usize,
+                )
+            };
+            // INVARIANT: Mapped in `dir` for as long as `self` is borrowed.
+            Some(DmaSegment {
+                addr,
+                len,
+                device_writes,
+                _mapping: PhantomData,
+            })
+        })
+    }
+}
+
+impl Drop for MappedSg<'_> {
+    fn drop(&mut self) {
+        #[cfg(not(pinio_broken_dma = "skip_unmap"))]
+        if let Some(first) = self.table.entry(0) {
+            // SAFETY: The table's first `nents` entries are mapped for `dev` in `dir` (type
+            // invariants); they are unmapped once, here, with the count and direction they
+            // were mapped with, before the borrowed pages can be released. Under swiotlb this
+            // copies the bounce slots back for `DMA_FROM_DEVICE`. Does not sleep.
+            unsafe {
+                shim::pinio_dma_unmap_sg(self.dev.as_raw(), first, self.nents, self.dir.raw())
+            };
+        }
+    }
+}
