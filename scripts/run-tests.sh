@@ -27,6 +27,12 @@ BOOT2_PROGS=${PINIO_BOOT2_PROGS:-"pinio_exp_boot_test pinio_dma_test pinio_io_te
 # Of those, the ones the normal (non-bounce) path needs too: the data path, and the DMA test,
 # which checks there that nothing bounces.
 BOOT1_TOO=${PINIO_BOOT1_TOO:-"pinio_io_test pinio_dma_test"}
+# The environment of each boot's programs (NAME=VALUE|NAME=VALUE...). run_kselftests.sh gives a program
+# the harness options in PINIO_ARGS_<program>. The fuzzer runs short here (2000 calls per
+# test; make stress runs 10000); in the second boot pinio_io_test runs only pinio's variant
+# (-V ram0: brd maps nothing through pinio's device, and the first boot compares the two).
+BOOT1_ENV=${PINIO_BOOT1_ENV:-"PINIO_FUZZ_OPS=2000"}
+BOOT2_ENV=${PINIO_BOOT2_ENV:-"PINIO_ARGS_pinio_io_test=-V ram0"}
 
 tests_dir=$PINIO_TOP/build/tests
 log=$PINIO_TOP/build/test-guest.log
@@ -62,12 +68,14 @@ option_missing() {
 	case " $missing_config " in *" $1 "*) [ -n "$1" ] ;; *) false ;; esac
 }
 
-# boot TAG LOG DMESG APPEND PARAMS PROG...: one boot running PROG... (kselftests), APPEND added
-# to the kernel command line, PARAMS (NAME=VALUE ...) given to pinio; its output in LOG (and on
-# stdout, each line prefixed with TAG), its kernel log in DMESG; scripts/vm's status.
+# boot TAG LOG DMESG APPEND PARAMS ENV PROG...: one boot running PROG... (kselftests), APPEND
+# added to the kernel command line, PARAMS (NAME=VALUE ...) given to pinio, ENV
+# (NAME=VALUE|NAME=VALUE...) in the programs' environment; its output in LOG (and on stdout,
+# each line prefixed with TAG), its kernel log in DMESG; scripts/vm's status.
 boot() {
-	local tag=$1 out=$2 kmsg=$3 append=$4 params=$5 adds=() p
-	shift 5
+	local tag=$1 out=$2 kmsg=$3 append=$4 params=$5 envs=() adds=() p
+	[ -z "$6" ] || IFS='|' read -r -a envs <<<"$6"
+	shift 6
 	for p in "$@" "$PINIO_TOP/tests-kselftest/run_kselftests.sh" \
 		"$PINIO_TOP/tests-kselftest/settings" ${PINIO_TEST_EXTRA:-}; do
 		adds+=(--add "$p")
@@ -76,7 +84,8 @@ boot() {
 		adds+=(--param "$p")
 	done
 	"$PINIO_TOP/scripts/vm" --kernel "$kernel" --log "$kmsg" ${append:+--append "$append"} \
-		"${adds[@]}" ${PINIO_VM_ARGS:-} -- ./run_kselftests.sh 2>&1 | tee "$out" | sed -u "s/^/$tag/"
+		"${adds[@]}" ${PINIO_VM_ARGS:-} -- env "${envs[@]}" ./run_kselftests.sh 2>&1 |
+		tee "$out" | sed -u "s/^/$tag/"
 	return "${PIPESTATUS[0]}"
 }
 
@@ -88,12 +97,13 @@ nice -n 10 "$PINIO_TOP/scripts/checkpatch.sh" >"$checkpatch_log" 2>&1 &
 checkpatch_pid=$!
 say "running ${#progs1[@]} kselftest programs and the KUnit suites in one boot of $what"
 set +e
-boot "" "$log" "$dmesg_log" "" "" "${progs1[@]}" &
+boot "" "$log" "$dmesg_log" "" "" "$BOOT1_ENV" "${progs1[@]}" &
 boot1_pid=$!
 vm_rc2=0
 if [ ${#progs2[@]} -gt 0 ]; then
 	say "meanwhile, a second boot ($BOOT2_APPEND; pinio $BOOT2_PARAMS): ${#progs2[@]} program(s) and the KUnit suites, its lines prefixed [boot 2]"
-	boot "[boot 2] " "$log2" "$dmesg_log2" "$BOOT2_APPEND" "$BOOT2_PARAMS" "${progs2[@]}"
+	boot "[boot 2] " "$log2" "$dmesg_log2" "$BOOT2_APPEND" "$BOOT2_PARAMS" "$BOOT2_ENV" \
+		"${progs2[@]}"
 	vm_rc2=$?
 fi
 wait "$boot1_pid"

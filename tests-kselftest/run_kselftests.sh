@@ -29,10 +29,12 @@ for t in ${PINIO_TESTS:-./*_test}; do
 		rc=4
 		;;
 	*)
+		# Harness options for this program from $PINIO_ARGS_<name>, e.g. "-V ram0".
+		eval "args=\${PINIO_ARGS_$name:-}"
 		if [ -n "$limit" ] && [ "$limit" != 0 ]; then
-			timeout -s KILL "$limit" "$t"
+			timeout -s KILL "$limit" "$t" $args
 		else
-			"$t"
+			"$t" $args
 		fi
 		rc=$?
 		;;
