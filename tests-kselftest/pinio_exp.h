@@ -226,12 +226,7 @@ static inline int exp_device_reads(struct exp *e, uint32_t handle, void *out, si
 /* Whether all @len bytes at @p are @byte. */
 static inline bool exp_all(const void *p, size_t len, uint8_t byte)
 {
-	const uint8_t *b = p;
-
-	for (size_t i = 0; i < len; i++)
-		if (b[i] != byte)
-			return false;
-	return true;
+	return bytes_mismatch(p, len, byte) == len;
 }
 
 /* ---- what the kernel says: DUMP, CMA areas, zones ------------------------------------------ */

@@ -105,17 +105,6 @@ static inline size_t pattern_mismatch(const void *buf, size_t len, uint64_t seed
 	return len;
 }
 
-/* Index of the first byte of @buf that is not @byte, or @len if all are. */
-static inline size_t bytes_mismatch(const void *buf, size_t len, uint8_t byte)
-{
-	const uint8_t *p = buf;
-
-	for (size_t i = 0; i < len; i++)
-		if (p[i] != byte)
-			return i;
-	return len;
-}
-
 /*
  * Writes the pattern @seed to the device range [@off, @off + @len) (@len a multiple of the
  * block size) from a buffer of its own; 0 on success.

@@ -27,6 +27,17 @@
 #define RAM_DEV		"/dev/ram0"
 #define PINIO_COUNTERS	"/sys/kernel/debug/pinio/counters"
 
+/* Index of the first byte of @buf that is not @byte, or @len if all are. */
+static inline size_t bytes_mismatch(const void *buf, size_t len, uint8_t byte)
+{
+	const uint8_t *p = buf;
+
+	for (size_t i = 0; i < len; i++)
+		if (p[i] != byte)
+			return i;
+	return len;
+}
+
 static inline bool field_matches(const char *line, const char *name, size_t len)
 {
 	const char c = line[len];
