@@ -65,8 +65,8 @@ void pinio_cond_resched(void);
 int pinio_dma_setup(struct device *dev, struct device_dma_parameters *parms,
 		    unsigned int mask_bits);
 void pinio_dma_teardown(struct device *dev);
-void pinio_sg_set_page(struct scatterlist *sg, struct page *page,
-		       unsigned int len, unsigned int offset);
+void pinio_sg_init_page(struct scatterlist *sg, struct page *page,
+			unsigned int len, unsigned int offset);
 void pinio_sg_mark_end(struct scatterlist *sg);
 int pinio_dma_map_sg(struct device *dev, struct scatterlist *sg, int nents,
 		     int dir);

@@ -54,7 +54,11 @@ pub(crate) fn device_writes<'p>(
         let mapped = MappedSg::map_from_device(dma, &mut table, &mut segments, &device.counters)?;
         for seg in mapped.segments() {
             let at = pos.checked_add(done).ok_or(EINVAL)?;
-            done += store_to_pages(&device.store, at, dma.pages_mut(seg).ok_or(EPERM)?)?;
+            done += store_to_pages(
+                &device.store,
+                at,
+                dma.pages_mut(seg, &device.counters).ok_or(EPERM)?,
+            )?;
         }
     }
     Ok(done)
@@ -81,7 +85,7 @@ pub(crate) fn device_reads<'p>(
         let mapped = MappedSg::map_to_device(dma, &mut table, &mut segments, &device.counters)?;
         for seg in mapped.segments() {
             let at = pos.checked_add(done).ok_or(EINVAL)?;
-            done += pages_to_store(&device.store, at, dma.pages(seg), alloc)?;
+            done += pages_to_store(&device.store, at, dma.pages(seg, &device.counters), alloc)?;
         }
     }
     Ok(done)

@@ -21,6 +21,7 @@
 //! maintenance is a no-op on x86), or to a device that ignores its mapping.
 
 use crate::{
+    counters::Counters,
     dma_map::DmaSegment,
     page_ref::{
         page_spans,
@@ -53,10 +54,13 @@ pub(crate) const MASK_BITS: core::ops::RangeInclusive<u32> = 32..=64;
 ///
 /// - `faux` is registered, and its `dev.dma_parms` points to `_parms` until [`Drop`] clears it.
 /// - `dev.dma_mask` is set, so mappings for it are valid.
+/// - `max_mapping` is `dma_max_mapping_size()` of the device, which depends only on its mask
+///   and the swiotlb set up at boot.
 pub(crate) struct DmaDevice {
     // Dropped after `Drop::drop` cleared `dma_parms`, and before `parms`.
     faux: faux::Registration,
     _parms: KBox<Opaque<bindings::device_dma_parameters>>,
+    max_mapping: usize,
 }
 
 // SAFETY: `parms` is only read by the DMA core (any thread); the faux registration is
@@ -83,14 +87,17 @@ impl DmaDevice {
         // DMA: nothing maps for it concurrently. `parms` is zeroed, stays at its address (boxed)
         // and outlives the pointer (cleared in `Drop` before the box goes). Process context.
         let ret = unsafe { shim::pinio_dma_setup(dev, parms.get(), mask_bits) };
-        let this = Self {
+        let mut this = Self {
             faux,
             _parms: parms,
+            max_mapping: 0,
         };
         if ret != 0 {
             return Err(Error::from_errno(ret));
         }
-        // INVARIANT: registered, `dma_parms` and the mask set.
+        // SAFETY: The device is registered with a mask (set just above). Only reads it.
+        this.max_mapping = unsafe { shim::pinio_dma_max_mapping_size(dev) };
+        // INVARIANT: registered, `dma_parms` and the mask set, `max_mapping` read after.
         Ok(this)
     }
 
@@ -100,10 +107,10 @@ impl DmaDevice {
     }
 
     /// The largest mapping the DMA layer allows for this device, in bytes
-    /// (`dma_max_mapping_size()`: 256 KiB under swiotlb, else unlimited).
+    /// (`dma_max_mapping_size()`, read once at creation: 256 KiB under swiotlb, else
+    /// unlimited).
     pub(crate) fn max_mapping_size(&self) -> usize {
-        // SAFETY: The device is registered with a mask (type invariants).
-        unsafe { shim::pinio_dma_max_mapping_size(self.as_raw()) }
+        self.max_mapping
     }
 
     /// Where `seg` points in memory: the physical address the bus would reach
@@ -116,17 +123,19 @@ impl DmaDevice {
         (phys, bounced)
     }
 
-    /// Whether the memory behind `seg` is a swiotlb bounce slot rather than the mapped pages.
-    pub(crate) fn is_bounced(&self, seg: &DmaSegment<'_>) -> bool {
-        self.resolve(seg).1
-    }
-
-    /// The pages at a mapped segment's physical address, one span per page.
+    /// The pages at a mapped segment's physical address, one span per page. Adds the
+    /// segment's length to `counters.dma_bounced_bytes` if that address is a swiotlb bounce
+    /// slot rather than the mapped pages (counted here, where the address is resolved anyway,
+    /// rather than in a pass of its own over the segments at mapping time).
     fn raw_pages<'m>(
         &self,
         seg: &DmaSegment<'m>,
+        counters: &Counters,
     ) -> impl Iterator<Item = (NonNull<bindings::page>, Span)> + 'm {
-        let (phys, _) = self.resolve(seg);
+        let (phys, bounced) = self.resolve(seg);
+        if bounced {
+            Counters::add(&counters.dma_bounced_bytes, seg.len());
+        }
         let page_mask = PAGE_SIZE as u64 - 1;
         let first = phys & !page_mask;
         page_spans((phys & page_mask) as usize, seg.len())
@@ -142,12 +151,13 @@ impl DmaDevice {
     }
 
     /// The device's view of a mapped segment: the pages at its physical address, one span per
-    /// page, for the device to read.
+    /// page, for the device to read. Counts bounced bytes on `counters`.
     pub(crate) fn pages<'m>(
         &self,
         seg: DmaSegment<'m>,
+        counters: &Counters,
     ) -> impl Iterator<Item = (PageRef<'m>, Span)> + 'm {
-        self.raw_pages(&seg).map(|(page, span)| {
+        self.raw_pages(&seg, counters).map(|(page, span)| {
             // SAFETY: The memory behind a segment stays allocated while its mapping lives,
             // which is `'m` (invariant of `DmaSegment`).
             (unsafe { PageRef::from_raw(page) }, span)
@@ -159,11 +169,12 @@ impl DmaDevice {
     pub(crate) fn pages_mut<'m>(
         &self,
         seg: DmaSegment<'m>,
+        counters: &Counters,
     ) -> Option<impl Iterator<Item = (PageMut<'m>, Span)> + 'm> {
         if !seg.device_writes() {
             return None;
         }
-        Some(self.raw_pages(&seg).map(|(page, span)| {
+        Some(self.raw_pages(&seg, counters).map(|(page, span)| {
             // SAFETY: The memory stays allocated for `'m` (as above), and the segment was
             // mapped `DMA_FROM_DEVICE` from pages whose lender lets the device write them
             // (invariant of `DmaSegment`); a swiotlb slot belongs to the mapping.

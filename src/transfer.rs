@@ -36,6 +36,7 @@ use crate::{
     extract::{
         ExtractedPages,
         Mode,
+        PageSlots,
         Retention, //
     },
     iter::{
@@ -385,8 +386,15 @@ impl<I: Iter> Source for Walk<'_, '_, I> {
     fn take(&mut self, max_len: usize, page: &mut dyn FnMut(PageKey)) -> Result<usize> {
         let mut done = 0;
         while done < max_len {
-            match ExtractedPages::extract(&mut *self.iter, max_len - done, self.mode, self.counters)
-            {
+            let mut slots = PageSlots::new();
+            let batch = ExtractedPages::extract(
+                &mut *self.iter,
+                &mut slots,
+                max_len - done,
+                self.mode,
+                self.counters,
+            );
+            match batch {
                 Ok(batch) => {
                     batch.page_keys().for_each(&mut *page);
                     done += batch.len();
