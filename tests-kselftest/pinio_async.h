@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Asynchronous requests to /dev/pinio (src/engine.rs), shared by pinio_async_test, the stress
- * test, the fuzzer and pinio-ctl: the engine's debugfs counters, io_uring (liburing) and
- * libaio submission and reaping with time limits, and the O_DIRECT + fork experiment of the
- * background mails (2020-08 bio/dio FOLL_PIN conversion, 2023-01 iov_iter extraction) run with
- * an asynchronous read in flight. No test harness here (pinio-ctl uses it too).
+ * test, the fuzzer, pinio-ctl and the experiments (pinio_exp.h): the engine's debugfs
+ * counters, io_uring (liburing) and libaio submission and reaping with time limits, and the
+ * O_DIRECT + fork experiment of the background mails (2020-08 bio/dio FOLL_PIN conversion,
+ * 2023-01 iov_iter extraction) run with an asynchronous read in flight. No test harness here
+ * (pinio-ctl uses it too).
  *
  * Programs that include it link -luring -laio (statically, Debian's liburing-dev 2.3 and
  * libaio-dev, installed by scripts/setup.sh).
@@ -147,6 +148,22 @@ static inline int uring_queue_rw(struct io_uring *ring, bool write, int fd, void
 		io_uring_prep_write(sqe, fd, buf, len, off);
 	else
 		io_uring_prep_read(sqe, fd, buf, len, off);
+	io_uring_sqe_set_data64(sqe, data);
+	return 0;
+}
+
+/* Queues an IORING_OP_READ_FIXED or _WRITE_FIXED of the registered buffer @index. */
+static inline int uring_queue_rw_fixed(struct io_uring *ring, bool write, int fd, void *buf,
+				       unsigned int len, uint64_t off, int index, uint64_t data)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+
+	if (!sqe)
+		return -EBUSY;
+	if (write)
+		io_uring_prep_write_fixed(sqe, fd, buf, len, off, index);
+	else
+		io_uring_prep_read_fixed(sqe, fd, buf, len, off, index);
 	io_uring_sqe_set_data64(sqe, data);
 	return 0;
 }
