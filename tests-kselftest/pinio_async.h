@@ -65,11 +65,8 @@ struct pinio_async_counters {
 /* All of them from one read of the debugfs file; 0, or -1 if one is missing. */
 static inline int async_counters_read(struct pinio_async_counters *c)
 {
-	static const struct {
-		const char *name;
-		size_t offset;
-	} fields[] = {
-#define ASYNC_COUNTER(f, name) { name, offsetof(struct pinio_async_counters, f) }
+	static const struct counter_field fields[] = {
+#define ASYNC_COUNTER(f, name) COUNTER_FIELD(struct pinio_async_counters, f, name)
 		ASYNC_COUNTER(queued, "async_queued"),
 		ASYNC_COUNTER(completed, "async_completed"),
 		ASYNC_COUNTER(nowait_eagain, "nowait_eagain"),
@@ -83,22 +80,8 @@ static inline int async_counters_read(struct pinio_async_counters *c)
 		ASYNC_COUNTER(bytes_listed, "bytes_listed"),
 #undef ASYNC_COUNTER
 	};
-	unsigned int found = 0;
-	char key[128];
-	long long val;
-	FILE *f = fopen(PINIO_COUNTERS, "r");
 
-	memset(c, 0, sizeof(*c));
-	if (!f)
-		return -1;
-	while (fscanf(f, "%127s %lld", key, &val) == 2)
-		for (size_t i = 0; i < ARRAY_SIZE(fields); i++)
-			if (!strcmp(key, fields[i].name)) {
-				*(long long *)((char *)c + fields[i].offset) = val;
-				found |= 1U << i;
-			}
-	fclose(f);
-	return found == (1U << ARRAY_SIZE(fields)) - 1 ? 0 : -1;
+	return counters_read_fields(c, sizeof(*c), fields, ARRAY_SIZE(fields));
 }
 
 /* Requests queued and not completed yet, device wide (one read: a consistent pair). */

@@ -182,14 +182,8 @@ FIXTURE_TEARDOWN_PARENT(load)
 /* Unloads pinio (no file of it may be open). */
 static void unload(struct __test_metadata *_metadata)
 {
-	long ret = -1;
+	long ret = pst_module_unload_wait();
 
-	for (int i = 0; i < 50; i++) {
-		ret = pst_module_unload();
-		if (!ret || errno != EWOULDBLOCK)
-			break;
-		pst_sleep_us(100000);
-	}
 	ASSERT_EQ(0, ret) TH_LOG("rmmod pinio: %s", strerror(errno));
 	ASSERT_TRUE(pst_module_gone());
 }
