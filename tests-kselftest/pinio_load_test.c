@@ -273,6 +273,8 @@ static const char *const no_lines[] = { NULL };
 #define PIN_BAD(v) "pinio: max_pin_mib=" v " is invalid: the per-file pin cap must be 0 to " \
 	"1048576 MiB"
 #define MASK_BAD(v) "pinio: dma_mask_bits=" v " is invalid: the DMA mask must be 32 to 64 bits"
+#define MAP_BAD(v) "pinio: dma_map=" v " is invalid: it must be 0 (no DMA mapping) or 1 " \
+	"(DMA mappings)"
 #define UNPARSED(v, p) "pinio: `" v "' invalid for parameter `" p "'"
 
 TEST_F_TIMEOUT(load, parameters, 900)
@@ -280,7 +282,7 @@ TEST_F_TIMEOUT(load, parameters, 900)
 	static const struct {
 		const char *params;
 		int err;
-		const char *log[5];	/* the lines about pinio, in order; NULL-ended */
+		const char *log[6];	/* the lines about pinio, in order; NULL-ended */
 	} refused[] = {
 		{ "size_mib=0", EINVAL, { SIZE_BAD("0") } },
 		{ "size_mib=65537", EINVAL, { SIZE_BAD("65537") } },
@@ -303,10 +305,23 @@ TEST_F_TIMEOUT(load, parameters, 900)
 		{ "dma_mask_bits=0", EINVAL, { MASK_BAD("0") } },
 		{ "dma_mask_bits=31", EINVAL, { MASK_BAD("31") } },
 		{ "dma_mask_bits=65", EINVAL, { MASK_BAD("65") } },
+		{ "dma_mask_bits=4294967295", EINVAL, { MASK_BAD("4294967295") } },
 		{ "dma_mask_bits=-1", EINVAL, { UNPARSED("-1", "dma_mask_bits") } },
+		{ "dma_mask_bits=4294967296", EINVAL, { UNPARSED("4294967296", "dma_mask_bits") } },
+		{ "dma_mask_bits=wide", EINVAL, { UNPARSED("wide", "dma_mask_bits") } },
+		{ "dma_mask_bits=", EINVAL, { UNPARSED("", "dma_mask_bits") } },
+		{ "dma_map=2", EINVAL, { MAP_BAD("2") } },
+		{ "dma_map=10", EINVAL, { MAP_BAD("10") } },
+		{ "dma_map=4294967295", EINVAL, { MAP_BAD("4294967295") } },
+		{ "dma_map=-1", EINVAL, { UNPARSED("-1", "dma_map") } },
+		{ "dma_map=4294967296", EINVAL, { UNPARSED("4294967296", "dma_map") } },
+		{ "dma_map=yes", EINVAL, { UNPARSED("yes", "dma_map") } },
+		{ "dma_map=off", EINVAL, { UNPARSED("off", "dma_map") } },
+		{ "dma_map=", EINVAL, { UNPARSED("", "dma_map") } },
 		/* Every bad value gets its line. */
-		{ "size_mib=0 block_size=3 max_pin_mib=1048577 dma_mask_bits=16", EINVAL,
-		  { SIZE_BAD("0"), BLOCK_BAD("3"), PIN_BAD("1048577"), MASK_BAD("16") } },
+		{ "size_mib=0 block_size=3 max_pin_mib=1048577 dma_mask_bits=16 dma_map=2", EINVAL,
+		  { SIZE_BAD("0"), BLOCK_BAD("3"), PIN_BAD("1048577"), MASK_BAD("16"),
+		    MAP_BAD("2") } },
 		/* The Rust module_param rule: a parameter is set once. */
 		{ "size_mib=1 size_mib=2", EEXIST, { UNPARSED("2", "size_mib") } },
 	};
@@ -328,6 +343,9 @@ TEST_F_TIMEOUT(load, parameters, 900)
 		{ "size_mib=1 block_size=4096 max_pin_mib=1", MiB, 4096, 1, { NULL }, 64 },
 		{ "dma_mask_bits=32", 64 * MiB, 512, 1024, { NULL }, 32 },
 		{ "dma_mask_bits=64", 64 * MiB, 512, 1024, { NULL }, 64 },
+		{ "dma_map=0", 64 * MiB, 512, 1024, { NULL }, 64 },
+		{ "dma_map=1", 64 * MiB, 512, 1024, { NULL }, 64 },
+		{ "dma_map=0 dma_mask_bits=32", 64 * MiB, 512, 1024, { NULL }, 32 },
 		/* The kernel ignores a parameter the module does not have, with a warning. */
 		{ "sizemib=5", 64 * MiB, 512, 1024,
 		  { "pinio: unknown parameter 'sizemib' ignored" }, 64 },
@@ -350,6 +368,12 @@ TEST_F_TIMEOUT(load, parameters, 900)
 		load_expect(_metadata, self->ko, &self->log, accepted[i].params, 0, accepted[i].log);
 		check_device(_metadata, accepted[i].store_size, accepted[i].block_size, pages,
 			     accepted[i].dma_mask_bits);
+		/* The data check_device() moved was mapped for the DMA device unless dma_map=0. */
+		if (pages >= 64 * KiB / psize())
+			EXPECT_EQ(!strstr(accepted[i].params, "dma_map=0"),
+				  pinio_counter("dma_maps") > 0)
+				TH_LOG("dma_maps %lld with %s", pinio_counter("dma_maps"),
+				       accepted[i].params);
 		/* max_pin_mib=0 allows no pin. */
 		h = pin_one();
 		EXPECT_EQ(accepted[i].max_pin_mib ? 1 : -ENOMEM, h > 0 ? 1 : h)
