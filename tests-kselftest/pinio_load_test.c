@@ -27,6 +27,10 @@
  *                       or of the store's xarray node on a first write: EIO (RWF_NOWAIT:
  *                       EAGAIN; PINIO_IOC_DMA: EIO), nothing counted or kept, the next write
  *                       works.
+ *   insmod_killed       insmod killed with SIGKILL at a random moment from its fork to a
+ *                       little after its load, 24 times: afterwards pinio is either loaded and working, or
+ *                       gone without a trace; no FOLL_PIN pin is left, the kernel log shows
+ *                       no splat, and the next load works.
  *   init_failures       fail-nth over the allocations of the module's init (up to 32 of them,
  *                       spread; make stress takes each): each load fails with ENOMEM (ENODEV
  *                       when the faux DMA device cannot be created) and leaves nothing behind
@@ -120,6 +124,29 @@ static const char *oom_sign(const char *log)
 		if (strstr(log, signs[i]))
 			return signs[i];
 	return NULL;
+}
+
+/* What the kernel prints when something went wrong in it. */
+static const char *splat_sign(const char *log)
+{
+	static const char *const signs[] = {
+		"BUG:", "WARNING:", "Oops", "general protection", "KASAN:", "UBSAN:",
+		"kernel BUG", "refcount_t:", "list_add corruption", "list_del corruption",
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(signs); i++)
+		if (strstr(log, signs[i]))
+			return signs[i];
+	return NULL;
+}
+
+/* kmsg_walk()'s callback: the first record with a splat_sign(), kept in @arg (a char[256]). */
+static void splat_find(const char *text, void *arg)
+{
+	char *first = arg;
+
+	if (!first[0] && splat_sign(text))
+		snprintf(first, 256, "%s", text);
 }
 
 /* ---- the module ---------------------------------------------------------------------- */
@@ -724,6 +751,86 @@ TEST_F_TIMEOUT(load, store_page_failure, 600)
 	close(nth);
 	close(fd);
 	EXPECT_PINS_BALANCED();
+}
+
+/* Runs insmod @ko @params in a child: its pid, or -1. */
+static pid_t insmod_start(const char *ko, const char *params)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		char buf[512], *argv[32] = { "insmod", (char *)ko }, *save = NULL, *t;
+		int n = 2;
+
+		snprintf(buf, sizeof(buf), "%s", params);
+		for (t = strtok_r(buf, "\n\t ", &save); t && n < 31; t = strtok_r(NULL, "\n\t ", &save))
+			argv[n++] = t;
+		argv[n] = NULL;
+		execvp("insmod", argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+TEST_F_TIMEOUT(load, insmod_killed, 900)
+{
+	const int rounds = 24;
+	uint64_t seed = test_seed(), t0, load_us;
+	const long long pins0 = pins_outstanding();
+	int loaded = 0, gone = 0, killed = 0, status;
+	char why[256], splat[256] = "";
+	pid_t pid;
+
+	ksft_print_msg("seed %llu (PINIO_SEED)\n", (unsigned long long)seed);
+	/*
+	 * How long fork, exec and load take here: the kills land from the fork to a little
+	 * after the load.
+	 */
+	unload(_metadata);
+	t0 = pst_now_ns() / 1000;
+	pid = insmod_start(self->ko, self->params);
+	ASSERT_LT(0, pid) TH_LOG("fork: %s", strerror(errno));
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	load_us = pst_now_ns() / 1000 - t0;
+	ASSERT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status)) TH_LOG("insmod: status %#x", status);
+	ASSERT_TRUE(pst_module_node());
+	unload(_metadata);
+	ksft_print_msg("insmod takes %llu us\n", (unsigned long long)load_us);
+
+	for (int i = 0; i < rounds; i++) {
+		uint64_t delay = prng_below(&seed, load_us + load_us / 4 + 1);
+
+		pid = insmod_start(self->ko, self->params);
+		ASSERT_LT(0, pid) TH_LOG("fork: %s", strerror(errno));
+		pst_sleep_us(delay);
+		kill(pid, SIGKILL);
+		ASSERT_EQ(pid, waitpid(pid, &status, 0));
+		killed += WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
+		if (pst_module_loaded()) {
+			/* Fully loaded: the device works and unloads. */
+			loaded++;
+			ASSERT_TRUE(pst_module_node()) TH_LOG("round %d: loaded, no %s", i,
+							      PINIO_DEV);
+			EXPECT_EQ(0, pst_device_works(0, 90 + i, why, sizeof(why)))
+				TH_LOG("round %d (killed after %llu us): %s", i,
+				       (unsigned long long)delay, why);
+			unload(_metadata);
+		} else {
+			gone++;
+			EXPECT_TRUE(pst_module_gone()) TH_LOG("round %d (killed after %llu us): left behind",
+							      i, (unsigned long long)delay);
+		}
+		EXPECT_EQ(0, pst_pins_settle(NULL, pins0, 3000)) TH_LOG("round %d: pins left", i);
+	}
+	ksft_print_msg("%d rounds: %d killed by SIGKILL; pinio loaded after %d, absent after %d\n",
+		       rounds, killed, loaded, gone);
+	/* It loads again, and nothing went wrong in the kernel meanwhile. */
+	ASSERT_EQ(0, pst_module_load(self->ko, self->params)) TH_LOG("%s", strerror(errno));
+	ASSERT_TRUE(pst_module_node());
+	EXPECT_EQ(0, pst_device_works(0, 89, why, sizeof(why))) TH_LOG("%s", why);
+	/* Record by record: the whole log of 24 loads may not fit a struct log_buf. */
+	kmsg_walk(self->seq, splat_find, splat);
+	EXPECT_STREQ("", splat) TH_LOG("the kernel log shows a splat");
 }
 
 TEST_F_TIMEOUT(load, init_failures, 900)
