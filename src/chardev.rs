@@ -260,7 +260,7 @@ mod tests {
 
     impl KernelFile {
         fn open() -> Result<Self> {
-            let params = Params::new(1, 512, 16, 64)?;
+            let params = Params::new(1, 512, 16, 64, 1)?;
             let device = Arc::pin_init(Device::new(params, None, None), GFP_KERNEL)?;
             let private = OpenFile::new(device)?.into_foreign();
             // SAFETY: The name is NUL-terminated, `FOPS` is static, and `private` is a

@@ -44,11 +44,14 @@ pub(crate) struct Params {
     pub(crate) max_pinned_pages: usize,
     /// DMA mask of the DMA device in bits, in [`dma_dev::MASK_BITS`].
     pub(crate) dma_mask_bits: u32,
+    /// Whether transfers map their pages for a DMA device (`dma_map=1`, the default) or copy
+    /// straight between pages (`dma_map=0`, a benchmark knob).
+    pub(crate) dma_map: bool,
 }
 
 impl Params {
-    /// Checks the module parameters `size_mib`, `block_size` (bytes), `max_pin_mib` and
-    /// `dma_mask_bits`.
+    /// Checks the module parameters `size_mib`, `block_size` (bytes), `max_pin_mib`,
+    /// `dma_mask_bits` and `dma_map`.
     ///
     /// Every value out of its range gets one `pr_err` line naming the parameter, the value and
     /// what is accepted; then `EINVAL`, as the kernel answers a parameter it cannot parse.
@@ -57,6 +60,7 @@ impl Params {
         block_size: u32,
         max_pin_mib: u32,
         dma_mask_bits: u32,
+        dma_map: u32,
     ) -> Result<Self> {
         let size_ok = in_range("size_mib", size_mib, SIZE_MIB, "the store size", "MiB");
         let block_ok = block_size.is_power_of_two() && block_size as usize <= PAGE_SIZE;
@@ -80,7 +84,13 @@ impl Params {
             "the DMA mask",
             "bits",
         );
-        if !(size_ok && pin_ok && block_ok && mask_ok) {
+        let map_ok = dma_map <= 1;
+        if !map_ok {
+            pr_err!(
+                "dma_map={dma_map} is invalid: it must be 0 (no DMA mapping) or 1 (DMA mappings)\n"
+            );
+        }
+        if !(size_ok && pin_ok && block_ok && mask_ok && map_ok) {
             return Err(EINVAL);
         }
         let mib = |n: u32| usize::try_from(n).ok()?.checked_mul(1 << 20);
@@ -89,6 +99,7 @@ impl Params {
             block_size: block_size as usize,
             max_pinned_pages: mib(max_pin_mib).ok_or(EINVAL)? / PAGE_SIZE,
             dma_mask_bits,
+            dma_map: dma_map == 1,
         })
     }
 }

@@ -68,9 +68,9 @@ module! {
             default: 64,
             description: "DMA mask of pinio's device in bits, 32 to 64; 32 bounces through swiotlb what lies above 4 GiB",
         },
-        dma_map: bool {
-            default: true,
-            description: "Benchmark knob: false copies straight between pages without DMA mappings (the pre-DMA-API path)",
+        dma_map: u32 {
+            default: 1,
+            description: "Benchmark knob, 0 or 1: 0 copies straight between pages without DMA mappings (the pre-DMA-API path)",
         },
     },
 }
@@ -97,6 +97,7 @@ impl kernel::InPlaceModule for PinioModule {
             module_parameters::block_size.value(),
             module_parameters::max_pin_mib.value(),
             module_parameters::dma_mask_bits.value(),
+            module_parameters::dma_map.value(),
         );
         try_pin_init!(Self {
             // Refuse bad parameters before allocating anything.
@@ -110,7 +111,7 @@ impl kernel::InPlaceModule for PinioModule {
                 device::Device::new(
                     params?,
                     Some(engine.handle()),
-                    dma_device(params?.dma_mask_bits, module_parameters::dma_map.value())?,
+                    dma_device(params?.dma_mask_bits, params?.dma_map)?,
                 ),
                 GFP_KERNEL,
             )?,

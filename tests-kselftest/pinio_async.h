@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Asynchronous requests to /dev/pinio (src/engine.rs), shared by pinio_async_test, the stress
- * test, the fuzzer and pinio-ctl: the engine's debugfs counters, io_uring (liburing) and
- * libaio submission and reaping with time limits, and the O_DIRECT + fork experiment of the
- * background mails (2020-08 bio/dio FOLL_PIN conversion, 2023-01 iov_iter extraction) run with
- * an asynchronous read in flight. No test harness here (pinio-ctl uses it too).
+ * test, the fuzzer, pinio-ctl and the experiments (pinio_exp.h): the engine's debugfs
+ * counters, io_uring (liburing) and libaio submission and reaping with time limits, and the
+ * O_DIRECT + fork experiment of the background mails (2020-08 bio/dio FOLL_PIN conversion,
+ * 2023-01 iov_iter extraction) run with an asynchronous read in flight. No test harness here
+ * (pinio-ctl uses it too).
  *
  * Programs that include it link -luring -laio (statically, Debian's liburing-dev 2.3 and
  * libaio-dev, installed by scripts/setup.sh).
@@ -64,11 +65,8 @@ struct pinio_async_counters {
 /* All of them from one read of the debugfs file; 0, or -1 if one is missing. */
 static inline int async_counters_read(struct pinio_async_counters *c)
 {
-	static const struct {
-		const char *name;
-		size_t offset;
-	} fields[] = {
-#define ASYNC_COUNTER(f, name) { name, offsetof(struct pinio_async_counters, f) }
+	static const struct counter_field fields[] = {
+#define ASYNC_COUNTER(f, name) COUNTER_FIELD(struct pinio_async_counters, f, name)
 		ASYNC_COUNTER(queued, "async_queued"),
 		ASYNC_COUNTER(completed, "async_completed"),
 		ASYNC_COUNTER(nowait_eagain, "nowait_eagain"),
@@ -82,22 +80,8 @@ static inline int async_counters_read(struct pinio_async_counters *c)
 		ASYNC_COUNTER(bytes_listed, "bytes_listed"),
 #undef ASYNC_COUNTER
 	};
-	unsigned int found = 0;
-	char key[128];
-	long long val;
-	FILE *f = fopen(PINIO_COUNTERS, "r");
 
-	memset(c, 0, sizeof(*c));
-	if (!f)
-		return -1;
-	while (fscanf(f, "%127s %lld", key, &val) == 2)
-		for (size_t i = 0; i < ARRAY_SIZE(fields); i++)
-			if (!strcmp(key, fields[i].name)) {
-				*(long long *)((char *)c + fields[i].offset) = val;
-				found |= 1U << i;
-			}
-	fclose(f);
-	return found == (1U << ARRAY_SIZE(fields)) - 1 ? 0 : -1;
+	return counters_read_fields(c, sizeof(*c), fields, ARRAY_SIZE(fields));
 }
 
 /* Requests queued and not completed yet, device wide (one read: a consistent pair). */
@@ -147,6 +131,22 @@ static inline int uring_queue_rw(struct io_uring *ring, bool write, int fd, void
 		io_uring_prep_write(sqe, fd, buf, len, off);
 	else
 		io_uring_prep_read(sqe, fd, buf, len, off);
+	io_uring_sqe_set_data64(sqe, data);
+	return 0;
+}
+
+/* Queues an IORING_OP_READ_FIXED or _WRITE_FIXED of the registered buffer @index. */
+static inline int uring_queue_rw_fixed(struct io_uring *ring, bool write, int fd, void *buf,
+				       unsigned int len, uint64_t off, int index, uint64_t data)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+
+	if (!sqe)
+		return -EBUSY;
+	if (write)
+		io_uring_prep_write_fixed(sqe, fd, buf, len, off, index);
+	else
+		io_uring_prep_read_fixed(sqe, fd, buf, len, off, index);
 	io_uring_sqe_set_data64(sqe, data);
 	return 0;
 }

@@ -388,7 +388,6 @@ TEST_F_TIMEOUT(async, uring_fixed_listed, 120)
 	uint8_t *buf = buf_new(2 * len, 0);
 	struct pinio_async_counters a, b;
 	struct iovec iov = { buf, 2 * len };
-	struct io_uring_sqe *sqe;
 	struct uring_done d[2];
 	struct io_uring ring;
 	long long acq0, acq1, reg;
@@ -407,15 +406,11 @@ TEST_F_TIMEOUT(async, uring_fixed_listed, 120)
 
 	acq0 = vmstat_read("nr_foll_pin_acquired");
 	ASSERT_EQ(0, async_counters_read(&a));
-	sqe = io_uring_get_sqe(&ring);
-	io_uring_prep_write_fixed(sqe, self->fd, buf, len, off, 0);
-	io_uring_sqe_set_data64(sqe, 1);
+	ASSERT_EQ(0, uring_queue_rw_fixed(&ring, true, self->fd, buf, len, off, 0, 1));
 	ASSERT_EQ(1, io_uring_submit(&ring));
 	ASSERT_EQ(1, uring_reap(&ring, 1, d, 10000));
 	EXPECT_EQ((int)len, d[0].res);
-	sqe = io_uring_get_sqe(&ring);
-	io_uring_prep_read_fixed(sqe, self->fd, buf + len, len, off, 0);
-	io_uring_sqe_set_data64(sqe, 2);
+	ASSERT_EQ(0, uring_queue_rw_fixed(&ring, false, self->fd, buf + len, len, off, 0, 2));
 	ASSERT_EQ(1, io_uring_submit(&ring));
 	ASSERT_EQ(1, uring_reap(&ring, 1, d, 10000));
 	EXPECT_EQ((int)len, d[0].res);

@@ -31,6 +31,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "pinio_async.h"
 #include "pinio_ioctl.h"
 #include "pinio_util.h"
 
@@ -909,7 +910,9 @@ out:
  * iterators: what extraction does with each kind of iov_iter (the 2022/2023 extraction mails).
  * iov_iter_extract_pages() pins the pages of user-backed iterators (UBUF, IOVEC) with FOLL_PIN
  * and only lists those of iterators over kernel pages (BVEC, KVEC, XARRAY, FOLIOQ), whose owner
- * keeps them alive; iov_iter_extract_will_pin() tells which. One row per way into the device,
+ * keeps them alive; iov_iter_extract_will_pin() tells which: splice's pipe pages and io_uring's
+ * registered (fixed) buffers, which io_uring_register_buffers() pinned once, long-term, arrive
+ * as BVECs. One row per way into the device,
  * from the module's counters (/sys/kernel/debug/pinio/counters: extractions by iterator type,
  * pages pinned and listed) and the FOLL_PIN pins taken system-wide (/proc/vmstat). Kernel
  * iterators user space cannot hand to a char device come from the module's KUnit suite
@@ -965,6 +968,22 @@ static inline void exp_iter_row(struct exp *e, const char *way, ssize_t ret, siz
 		  pinned ? "pinned (FOLL_PIN)" : "listed, no pin taken");
 }
 
+/*
+ * An io_uring READ_FIXED or WRITE_FIXED of @len bytes at the experiments' store offset from the
+ * registered buffer 0, which starts at @buf: its result, or -1 if it could not be submitted
+ * or did not complete within 10 s.
+ */
+static inline ssize_t exp_uring_fixed(struct exp *e, struct io_uring *ring, bool write,
+				      void *buf, size_t len)
+{
+	struct uring_done d = { 0 };
+
+	if (uring_queue_rw_fixed(ring, write, e->fd, buf, len, EXP_STORE_OFF, 0, 1) ||
+	    io_uring_submit(ring) != 1 || uring_reap(ring, 1, &d, 10000) != 1)
+		return -1;
+	return d.res;
+}
+
 static inline int exp_iterators(struct exp *e)
 {
 	const size_t len = 64 << 10, half = len / 2;
@@ -972,6 +991,8 @@ static inline int exp_iterators(struct exp *e)
 	uint8_t *buf = map_small(len);
 	struct iovec one[1], two[2];
 	int pfd[2] = { -1, -1 };
+	struct io_uring ring;
+	long long held;
 	loff_t off;
 	ssize_t n;
 	char *log;
@@ -1007,10 +1028,24 @@ static inline int exp_iterators(struct exp *e)
 	off = EXP_STORE_OFF;
 	EXP_ROW("splice(2) pipe -> device", splice(pfd[0], NULL, e->fd, &off, len, 0), 2, false);
 	/*
-	 * io_uring with registered buffers (IORING_OP_READ_FIXED/WRITE_FIXED: a BVEC over the
-	 * registered pages, listed) belongs here once the asynchronous engine's io_uring tests
-	 * exist (a row like the splice ones).
+	 * io_uring's registered buffers: the registration pins them (FOLL_LONGTERM), each
+	 * request hands the device a BVEC over them.
 	 */
+	if (exp_need(e, !io_uring_queue_init(4, &ring, 0), "io_uring_queue_init")) {
+		held = pins_outstanding();
+		if (exp_need(e, !io_uring_register_buffers(&ring, one, 1),
+			     "io_uring_register_buffers")) {
+			held = pins_outstanding() - held;
+			exp_check(e, held == (long long)(len / e->ps),
+				  "io_uring_register_buffers() of the %zu KiB holds %lld FOLL_PIN pins of its own, taken once",
+				  len >> 10, held);
+			EXP_ROW("io_uring WRITE_FIXED", exp_uring_fixed(e, &ring, true, buf, len),
+				2, false);
+			EXP_ROW("io_uring READ_FIXED", exp_uring_fixed(e, &ring, false, buf, len),
+				2, false);
+		}
+		io_uring_queue_exit(&ring);
+	}
 #undef EXP_ROW
 
 	/* The kernel iterators, from pinio_extract's lines in the kernel log. */

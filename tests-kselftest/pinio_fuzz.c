@@ -1094,6 +1094,19 @@ static uint64_t rw_span(const struct iovec *iov, int n, uint64_t count, bool has
 static int ramfd = -1;
 static uint8_t *rw_scratch[2];		/* device ranges of both devices, win.len bytes each */
 
+/* /dev/ram0 for O_DIRECT if it is as large as the store, else -1 (and says so). */
+static int ram_open(void)
+{
+	int fd = open(RAM_DEV, O_RDWR | O_DIRECT);
+
+	if (fd >= 0 && dev_size(fd) == (long long)win.store_size)
+		return fd;
+	ksft_print_msg("no %s of the store's size: no comparison with it\n", RAM_DEV);
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
 /* Copies the store's range [@off, @off + @len) from pinio to /dev/ram0; 0 on success. */
 static int ram_sync(uint64_t off, uint64_t len)
 {
@@ -1386,13 +1399,7 @@ TEST_F_TIMEOUT(fuzzer, rw_model, FUZZ_TIMEOUT)
 		rw_scratch[d] = map_anon(win.len);
 		ASSERT_NE(NULL, rw_scratch[d]);
 	}
-	ramfd = open(RAM_DEV, O_RDWR | O_DIRECT);
-	if (ramfd < 0 || dev_size(ramfd) != (long long)win.store_size) {
-		ksft_print_msg("no %s of the store's size: no comparison with it\n", RAM_DEV);
-		if (ramfd >= 0)
-			close(ramfd);
-		ramfd = -1;
-	}
+	ramfd = ram_open();
 	/* The ramdisk starts with the store's bytes (but for the range never written). */
 	if (ramfd >= 0 && win.store_size >= 64 * MiB) {
 		ASSERT_EQ(0, ram_sync(0, 56 * MiB));
@@ -1957,13 +1964,7 @@ TEST_F_TIMEOUT(fuzzer, async_model, FUZZ_TIMEOUT)
 	ASSERT_NE(NULL, b);
 	ASSERT_EQ(0, io_uring_queue_init(4 * AB_MAX, &ring, 0));
 	ASSERT_EQ(0, io_setup(4 * AB_MAX, &ctx));
-	ramfd = open(RAM_DEV, O_RDWR | O_DIRECT);
-	if (ramfd < 0 || dev_size(ramfd) != (long long)win.store_size) {
-		ksft_print_msg("no %s of the store's size: no comparison with it\n", RAM_DEV);
-		if (ramfd >= 0)
-			close(ramfd);
-		ramfd = -1;
-	}
+	ramfd = ram_open();
 	/* The ramdisk's window becomes a copy of pinio's. */
 	for (uint64_t off = 0; ramfd >= 0 && off < win.len; off += chunk) {
 		uint64_t l = win.len - off < chunk ? win.len - off : chunk;

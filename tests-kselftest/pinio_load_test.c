@@ -27,6 +27,10 @@
  *                       or of the store's xarray node on a first write: EIO (RWF_NOWAIT:
  *                       EAGAIN; PINIO_IOC_DMA: EIO), nothing counted or kept, the next write
  *                       works.
+ *   insmod_killed       insmod killed with SIGKILL at a random moment from its fork to a
+ *                       little after its load, 24 times: afterwards pinio is either loaded and working, or
+ *                       gone without a trace; no FOLL_PIN pin is left, the kernel log shows
+ *                       no splat, and the next load works.
  *   init_failures       fail-nth over the allocations of the module's init (up to 32 of them,
  *                       spread; make stress takes each): each load fails with ENOMEM (ENODEV
  *                       when the faux DMA device cannot be created) and leaves nothing behind
@@ -122,6 +126,29 @@ static const char *oom_sign(const char *log)
 	return NULL;
 }
 
+/* What the kernel prints when something went wrong in it. */
+static const char *splat_sign(const char *log)
+{
+	static const char *const signs[] = {
+		"BUG:", "WARNING:", "Oops", "general protection", "KASAN:", "UBSAN:",
+		"kernel BUG", "refcount_t:", "list_add corruption", "list_del corruption",
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(signs); i++)
+		if (strstr(log, signs[i]))
+			return signs[i];
+	return NULL;
+}
+
+/* kmsg_walk()'s callback: the first record with a splat_sign(), kept in @arg (a char[256]). */
+static void splat_find(const char *text, void *arg)
+{
+	char *first = arg;
+
+	if (!first[0] && splat_sign(text))
+		snprintf(first, 256, "%s", text);
+}
+
 /* ---- the module ---------------------------------------------------------------------- */
 
 static long long mem_available(void)
@@ -182,14 +209,8 @@ FIXTURE_TEARDOWN_PARENT(load)
 /* Unloads pinio (no file of it may be open). */
 static void unload(struct __test_metadata *_metadata)
 {
-	long ret = -1;
+	long ret = pst_module_unload_wait();
 
-	for (int i = 0; i < 50; i++) {
-		ret = pst_module_unload();
-		if (!ret || errno != EWOULDBLOCK)
-			break;
-		pst_sleep_us(100000);
-	}
 	ASSERT_EQ(0, ret) TH_LOG("rmmod pinio: %s", strerror(errno));
 	ASSERT_TRUE(pst_module_gone());
 }
@@ -279,6 +300,8 @@ static const char *const no_lines[] = { NULL };
 #define PIN_BAD(v) "pinio: max_pin_mib=" v " is invalid: the per-file pin cap must be 0 to " \
 	"1048576 MiB"
 #define MASK_BAD(v) "pinio: dma_mask_bits=" v " is invalid: the DMA mask must be 32 to 64 bits"
+#define MAP_BAD(v) "pinio: dma_map=" v " is invalid: it must be 0 (no DMA mapping) or 1 " \
+	"(DMA mappings)"
 #define UNPARSED(v, p) "pinio: `" v "' invalid for parameter `" p "'"
 
 TEST_F_TIMEOUT(load, parameters, 900)
@@ -286,7 +309,7 @@ TEST_F_TIMEOUT(load, parameters, 900)
 	static const struct {
 		const char *params;
 		int err;
-		const char *log[5];	/* the lines about pinio, in order; NULL-ended */
+		const char *log[6];	/* the lines about pinio, in order; NULL-ended */
 	} refused[] = {
 		{ "size_mib=0", EINVAL, { SIZE_BAD("0") } },
 		{ "size_mib=65537", EINVAL, { SIZE_BAD("65537") } },
@@ -309,10 +332,23 @@ TEST_F_TIMEOUT(load, parameters, 900)
 		{ "dma_mask_bits=0", EINVAL, { MASK_BAD("0") } },
 		{ "dma_mask_bits=31", EINVAL, { MASK_BAD("31") } },
 		{ "dma_mask_bits=65", EINVAL, { MASK_BAD("65") } },
+		{ "dma_mask_bits=4294967295", EINVAL, { MASK_BAD("4294967295") } },
 		{ "dma_mask_bits=-1", EINVAL, { UNPARSED("-1", "dma_mask_bits") } },
+		{ "dma_mask_bits=4294967296", EINVAL, { UNPARSED("4294967296", "dma_mask_bits") } },
+		{ "dma_mask_bits=wide", EINVAL, { UNPARSED("wide", "dma_mask_bits") } },
+		{ "dma_mask_bits=", EINVAL, { UNPARSED("", "dma_mask_bits") } },
+		{ "dma_map=2", EINVAL, { MAP_BAD("2") } },
+		{ "dma_map=10", EINVAL, { MAP_BAD("10") } },
+		{ "dma_map=4294967295", EINVAL, { MAP_BAD("4294967295") } },
+		{ "dma_map=-1", EINVAL, { UNPARSED("-1", "dma_map") } },
+		{ "dma_map=4294967296", EINVAL, { UNPARSED("4294967296", "dma_map") } },
+		{ "dma_map=yes", EINVAL, { UNPARSED("yes", "dma_map") } },
+		{ "dma_map=off", EINVAL, { UNPARSED("off", "dma_map") } },
+		{ "dma_map=", EINVAL, { UNPARSED("", "dma_map") } },
 		/* Every bad value gets its line. */
-		{ "size_mib=0 block_size=3 max_pin_mib=1048577 dma_mask_bits=16", EINVAL,
-		  { SIZE_BAD("0"), BLOCK_BAD("3"), PIN_BAD("1048577"), MASK_BAD("16") } },
+		{ "size_mib=0 block_size=3 max_pin_mib=1048577 dma_mask_bits=16 dma_map=2", EINVAL,
+		  { SIZE_BAD("0"), BLOCK_BAD("3"), PIN_BAD("1048577"), MASK_BAD("16"),
+		    MAP_BAD("2") } },
 		/* The Rust module_param rule: a parameter is set once. */
 		{ "size_mib=1 size_mib=2", EEXIST, { UNPARSED("2", "size_mib") } },
 	};
@@ -334,6 +370,9 @@ TEST_F_TIMEOUT(load, parameters, 900)
 		{ "size_mib=1 block_size=4096 max_pin_mib=1", MiB, 4096, 1, { NULL }, 64 },
 		{ "dma_mask_bits=32", 64 * MiB, 512, 1024, { NULL }, 32 },
 		{ "dma_mask_bits=64", 64 * MiB, 512, 1024, { NULL }, 64 },
+		{ "dma_map=0", 64 * MiB, 512, 1024, { NULL }, 64 },
+		{ "dma_map=1", 64 * MiB, 512, 1024, { NULL }, 64 },
+		{ "dma_map=0 dma_mask_bits=32", 64 * MiB, 512, 1024, { NULL }, 32 },
 		/* The kernel ignores a parameter the module does not have, with a warning. */
 		{ "sizemib=5", 64 * MiB, 512, 1024,
 		  { "pinio: unknown parameter 'sizemib' ignored" }, 64 },
@@ -356,6 +395,12 @@ TEST_F_TIMEOUT(load, parameters, 900)
 		load_expect(_metadata, self->ko, &self->log, accepted[i].params, 0, accepted[i].log);
 		check_device(_metadata, accepted[i].store_size, accepted[i].block_size, pages,
 			     accepted[i].dma_mask_bits);
+		/* The data check_device() moved was mapped for the DMA device unless dma_map=0. */
+		if (pages >= 64 * KiB / psize())
+			EXPECT_EQ(!strstr(accepted[i].params, "dma_map=0"),
+				  pinio_counter("dma_maps") > 0)
+				TH_LOG("dma_maps %lld with %s", pinio_counter("dma_maps"),
+				       accepted[i].params);
 		/* max_pin_mib=0 allows no pin. */
 		h = pin_one();
 		EXPECT_EQ(accepted[i].max_pin_mib ? 1 : -ENOMEM, h > 0 ? 1 : h)
@@ -706,6 +751,86 @@ TEST_F_TIMEOUT(load, store_page_failure, 600)
 	close(nth);
 	close(fd);
 	EXPECT_PINS_BALANCED();
+}
+
+/* Runs insmod @ko @params in a child: its pid, or -1. */
+static pid_t insmod_start(const char *ko, const char *params)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		char buf[512], *argv[32] = { "insmod", (char *)ko }, *save = NULL, *t;
+		int n = 2;
+
+		snprintf(buf, sizeof(buf), "%s", params);
+		for (t = strtok_r(buf, "\n\t ", &save); t && n < 31; t = strtok_r(NULL, "\n\t ", &save))
+			argv[n++] = t;
+		argv[n] = NULL;
+		execvp("insmod", argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+TEST_F_TIMEOUT(load, insmod_killed, 900)
+{
+	const int rounds = 24;
+	uint64_t seed = test_seed(), t0, load_us;
+	const long long pins0 = pins_outstanding();
+	int loaded = 0, gone = 0, killed = 0, status;
+	char why[256], splat[256] = "";
+	pid_t pid;
+
+	ksft_print_msg("seed %llu (PINIO_SEED)\n", (unsigned long long)seed);
+	/*
+	 * How long fork, exec and load take here: the kills land from the fork to a little
+	 * after the load.
+	 */
+	unload(_metadata);
+	t0 = pst_now_ns() / 1000;
+	pid = insmod_start(self->ko, self->params);
+	ASSERT_LT(0, pid) TH_LOG("fork: %s", strerror(errno));
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	load_us = pst_now_ns() / 1000 - t0;
+	ASSERT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status)) TH_LOG("insmod: status %#x", status);
+	ASSERT_TRUE(pst_module_node());
+	unload(_metadata);
+	ksft_print_msg("insmod takes %llu us\n", (unsigned long long)load_us);
+
+	for (int i = 0; i < rounds; i++) {
+		uint64_t delay = prng_below(&seed, load_us + load_us / 4 + 1);
+
+		pid = insmod_start(self->ko, self->params);
+		ASSERT_LT(0, pid) TH_LOG("fork: %s", strerror(errno));
+		pst_sleep_us(delay);
+		kill(pid, SIGKILL);
+		ASSERT_EQ(pid, waitpid(pid, &status, 0));
+		killed += WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
+		if (pst_module_loaded()) {
+			/* Fully loaded: the device works and unloads. */
+			loaded++;
+			ASSERT_TRUE(pst_module_node()) TH_LOG("round %d: loaded, no %s", i,
+							      PINIO_DEV);
+			EXPECT_EQ(0, pst_device_works(0, 90 + i, why, sizeof(why)))
+				TH_LOG("round %d (killed after %llu us): %s", i,
+				       (unsigned long long)delay, why);
+			unload(_metadata);
+		} else {
+			gone++;
+			EXPECT_TRUE(pst_module_gone()) TH_LOG("round %d (killed after %llu us): left behind",
+							      i, (unsigned long long)delay);
+		}
+		EXPECT_EQ(0, pst_pins_settle(NULL, pins0, 3000)) TH_LOG("round %d: pins left", i);
+	}
+	ksft_print_msg("%d rounds: %d killed by SIGKILL; pinio loaded after %d, absent after %d\n",
+		       rounds, killed, loaded, gone);
+	/* It loads again, and nothing went wrong in the kernel meanwhile. */
+	ASSERT_EQ(0, pst_module_load(self->ko, self->params)) TH_LOG("%s", strerror(errno));
+	ASSERT_TRUE(pst_module_node());
+	EXPECT_EQ(0, pst_device_works(0, 89, why, sizeof(why))) TH_LOG("%s", why);
+	/* Record by record: the whole log of 24 loads may not fit a struct log_buf. */
+	kmsg_walk(self->seq, splat_find, splat);
+	EXPECT_STREQ("", splat) TH_LOG("the kernel log shows a splat");
 }
 
 TEST_F_TIMEOUT(load, init_failures, 900)

@@ -2124,12 +2124,7 @@ TEST_F_TIMEOUT(stress, unload_busy, 1800)
 	EXPECT_EQ(0, pst_pins_settle(NULL, 0, 3000));
 
 	/* 3. Nothing holds it now. */
-	for (int i = 0; i < 50; i++) {
-		ret = pst_module_unload();
-		if (!ret || errno != EWOULDBLOCK)
-			break;
-		pst_sleep_us(100000);
-	}
+	ret = pst_module_unload_wait();
 	ASSERT_EQ(0, ret) TH_LOG("delete_module after the last close: %s", strerror(errno));
 	EXPECT_FALSE(pst_module_loaded());
 	EXPECT_EQ(0, pst_pins_settle(NULL, 0, 3000));

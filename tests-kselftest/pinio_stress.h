@@ -589,6 +589,23 @@ static inline long pst_module_unload(void)
 	return syscall(SYS_delete_module, "pinio", O_NONBLOCK);
 }
 
+/*
+ * pst_module_unload(), retried for up to 5 s while the module is in use (a file or request
+ * still being released): 0, or -1 with errno.
+ */
+static inline long pst_module_unload_wait(void)
+{
+	long ret = -1;
+
+	for (int i = 0; i < 50; i++) {
+		ret = pst_module_unload();
+		if (!ret || errno != EWOULDBLOCK)
+			break;
+		pst_sleep_us(100000);
+	}
+	return ret;
+}
+
 static inline bool pst_module_loaded(void)
 {
 	return !access("/sys/module/pinio", F_OK);

@@ -166,11 +166,8 @@ struct pinio_counters {
 /* Reads all data path counters in one pass; 0 on success, -1 if a counter is missing. */
 static inline int pinio_counters_read(struct pinio_counters *c)
 {
-	static const struct {
-		const char *name;
-		size_t offset;
-	} fields[] = {
-#define PINIO_COUNTER_FIELD(f) { #f, offsetof(struct pinio_counters, f) }
+	static const struct counter_field fields[] = {
+#define PINIO_COUNTER_FIELD(f) COUNTER_FIELD(struct pinio_counters, f, #f)
 		PINIO_COUNTER_FIELD(reads),
 		PINIO_COUNTER_FIELD(writes),
 		PINIO_COUNTER_FIELD(extract_calls),
@@ -182,23 +179,8 @@ static inline int pinio_counters_read(struct pinio_counters *c)
 		PINIO_COUNTER_FIELD(bytes_listed),
 #undef PINIO_COUNTER_FIELD
 	};
-	char key[128];
-	long long val;
-	unsigned int found = 0;
-	FILE *f = fopen(PINIO_COUNTERS, "r");
 
-	if (!f)
-		return -1;
-	while (fscanf(f, "%127s %lld", key, &val) == 2) {
-		for (size_t i = 0; i < ARRAY_SIZE(fields); i++) {
-			if (!strcmp(key, fields[i].name)) {
-				*(long long *)((char *)c + fields[i].offset) = val;
-				found |= 1U << i;
-			}
-		}
-	}
-	fclose(f);
-	return found == (1U << ARRAY_SIZE(fields)) - 1 ? 0 : -1;
+	return counters_read_fields(c, sizeof(*c), fields, ARRAY_SIZE(fields));
 }
 
 /* Per-file knob: wait @us after extracting each batch of pages, before copying. */

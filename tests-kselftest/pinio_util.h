@@ -13,6 +13,7 @@
 #include <ctype.h>
 #include <fcntl.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,41 @@
 #define PINIO_DEV	"/dev/pinio"
 #define RAM_DEV		"/dev/ram0"
 #define PINIO_COUNTERS	"/sys/kernel/debug/pinio/counters"
+
+/* A counter of the debugfs file, and the offset of its long long in a struct of counters. */
+struct counter_field {
+	const char *name;
+	size_t offset;
+};
+
+#define COUNTER_FIELD(type, member, name) { name, offsetof(type, member) }
+
+/*
+ * The counters of @fields (at most 64) from one read of the debugfs counters file, into the
+ * struct at @out of @size bytes, zeroed first: 0, or -1 if the file or a counter is missing.
+ */
+static inline int counters_read_fields(void *out, size_t size,
+				       const struct counter_field *fields, size_t n)
+{
+	unsigned long long found = 0;
+	char key[128];
+	long long val;
+	FILE *f = fopen(PINIO_COUNTERS, "r");
+
+	memset(out, 0, size);
+	if (!f || n > 64)
+		goto out;
+	while (fscanf(f, "%127s %lld", key, &val) == 2)
+		for (size_t i = 0; i < n; i++)
+			if (!strcmp(key, fields[i].name)) {
+				*(long long *)((char *)out + fields[i].offset) = val;
+				found |= 1ULL << i;
+			}
+out:
+	if (f)
+		fclose(f);
+	return n && n <= 64 && found == ~0ULL >> (64 - n) ? 0 : -1;
+}
 
 /* Index of the first byte of @buf that is not @byte, or @len if all are. */
 static inline size_t bytes_mismatch(const void *buf, size_t len, uint8_t byte)

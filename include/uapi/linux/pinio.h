@@ -241,7 +241,7 @@ struct pinio_dump {
 	__u32 handle;		/* in */
 	__u32 count;		/* in: room at records; out: records written */
 	__u64 offset;		/* in: index of the first page */
-	__u64 records;		/* in: user address of struct pinio_page_record[count] */
+	__aligned_u64 records;	/* in: user address of struct pinio_page_record[count] */
 	__u64 nr_pages;		/* out: pages the handle holds */
 	__u64 reserved[4];	/* in: zero */
 };
