@@ -8,7 +8,8 @@
 #                                    only the io_uring part, quick, results elsewhere
 #   scripts/bench.sh --report-only   recompute bench/results/ from bench/results/raw/
 #
-# Environment: PINIO_BENCH_QUICK=1, PINIO_BENCH_PARTS (any of "pin io uring dma", default all),
+# Environment: PINIO_BENCH_QUICK=1, PINIO_BENCH_PARTS (any of "pin io uring dma insns", default
+# all),
 # PINIO_BENCH_SMP (guest vCPUs, default 2),
 # PINIO_BENCH_OUT (results directory, default bench/results), PINIO_BENCH_ERMS=1 (keep the ERMS
 # CPU flag; by default the guest boots with clearcpuid=erms, see below).
@@ -26,6 +27,9 @@
 # 4. DMA mapping: pinio with its DMA mappings (dma_map=1, the default) against the direct copy
 #    of the pages (the dma_map=0 benchmark knob) and brd O_DIRECT, one thread, the module
 #    reloaded for each cell (scripts/bench/dma-cost.sh).
+# 5. Instructions: the same three contenders' guest instructions per operation, by kernel
+#    function, counted by a QEMU TCG plugin in boots of their own (scripts/insns.sh, results
+#    in insns/): what the wall-clock ratios of part 4 cannot show on a loaded host, and why.
 # Contenders are interleaved (rotated order, many rounds); medians with spread are reported.
 # The run is refused unless the guest ran on the tsc clocksource and had the vCPUs asked for.
 #
@@ -49,7 +53,11 @@ raw=$out/raw
 bdir=$PINIO_TOP/build/bench
 smp=${PINIO_BENCH_SMP:-2}
 quick=${PINIO_BENCH_QUICK:-0}
-parts=${PINIO_BENCH_PARTS:-pin io uring dma}
+parts=${PINIO_BENCH_PARTS:-pin io uring dma insns}
+# Part 5 boots on its own (scripts/insns.sh); the others share the one boot.
+want_insns=0
+case " $parts " in *" insns "*) want_insns=1 ;; esac
+parts=$(printf '%s\n' $parts | grep -vx insns | tr '\n' ' ' | sed 's/ *$//') || true
 append=
 [ "${PINIO_BENCH_ERMS:-0}" = 1 ] || append=clearcpuid=erms
 report_only=0
@@ -194,5 +202,10 @@ main() {
 	report
 }
 
-main
+if [ -n "$parts" ]; then
+	main
+fi
+if [ "$want_insns" = 1 ]; then
+	PINIO_BENCH_OUT=$out "$PINIO_TOP/scripts/insns.sh"
+fi
 exit

@@ -8,13 +8,16 @@
  * one io_uring_submit()), and an operation's time runs from its submission to its reaping.
  *
  *   iobench --path P --op read|write --bs BYTES [--threads N] [--span BYTES] [--qd N]
- *           [--duration-ms MS] [--warmup-ms MS] [--direct] [--label NAME] [--tag TEXT]
+ *           [--duration-ms MS] [--warmup-ms MS] [--count N] [--direct] [--label NAME] [--tag TEXT]
  *   iobench --path P --fill BYTES [--direct]      write the first BYTES once (allocate backing)
  *
  * The span (default: the file's or device's size) is split into one region per thread, each a
  * multiple of the block size; a thread moves through its region block by block and wraps.
  * Buffers are page aligned private anonymous memory (not THP-advised), pre-faulted. Each thread
- * first runs warmup-ms untimed, then all start together and run duration-ms.
+ * first runs warmup-ms untimed, then all start together and run duration-ms. With --count N
+ * (synchronous only) each thread instead does exactly N operations and no warm-up: N = 0 sets
+ * everything up (buffers mapped and faulted in) and moves nothing, which is what
+ * scripts/insns.sh subtracts to count the instructions of N operations.
  *
  * Output (URING instead of IO, with qd=N, for --qd):
  *   IO label=L op=read bs=B threads=N ops=.. bytes=.. elapsed_ns=.. MBps=.. mean_ns=..
@@ -57,6 +60,7 @@ struct worker {
 static int fd, is_write, nthreads, qd;
 static size_t bs;
 static uint64_t warmup_ns, duration_ns;
+static long long count_ops = -1; /* --count: operations per thread, or -1 for --duration-ms */
 static pthread_barrier_t barrier;
 static uint64_t start_ns;
 
@@ -191,22 +195,24 @@ static void *work(void *arg)
 	size_t pos = 0;
 	uint64_t t0, t1, deadline;
 
-	/* Warm-up, untimed. */
+	/* Warm-up, untimed; none with --count. */
 	deadline = now_ns() + warmup_ns;
-	do {
+	while (count_ops < 0) {
 		if (do_op(w, w->base + pos) != (ssize_t)bs) {
 			w->err = errno ? errno : EIO;
 			break;
 		}
 		pos = (pos + bs) % w->region;
-	} while (now_ns() < deadline);
+		if (now_ns() >= deadline)
+			break;
+	}
 	pthread_barrier_wait(&barrier);
 	if (w->idx == 0)
 		start_ns = now_ns();
 	pthread_barrier_wait(&barrier);
 	deadline = start_ns + duration_ns;
 	t0 = now_ns();
-	while (!w->err) {
+	while (!w->err && (count_ops < 0 || w->ops < (uint64_t)count_ops)) {
 		ssize_t n = do_op(w, w->base + pos);
 
 		t1 = now_ns();
@@ -219,7 +225,7 @@ static void *work(void *arg)
 		w->ops++;
 		w->bytes += bs;
 		pos = (pos + bs) % w->region;
-		if (t1 >= deadline)
+		if (count_ops < 0 && t1 >= deadline)
 			break;
 		t0 = t1;
 	}
@@ -284,7 +290,7 @@ int main(int argc, char **argv)
 		{ "warmup-ms", required_argument, 0, 'w' }, { "direct", no_argument, 0, 'D' },
 		{ "label", required_argument, 0, 'l' }, { "tag", required_argument, 0, 'T' },
 		{ "fill", required_argument, 0, 'F' }, { "qd", required_argument, 0, 'q' },
-		{ 0 },
+		{ "count", required_argument, 0, 'n' }, { 0 },
 	};
 	const char *path = NULL, *label = "", *tag = "";
 	int direct = 0, c;
@@ -333,6 +339,9 @@ int main(int argc, char **argv)
 		case 'q':
 			qd = atoi(optarg);
 			break;
+		case 'n':
+			count_ops = strtoll(optarg, NULL, 0);
+			break;
 		default:
 			goto usage;
 		}
@@ -341,7 +350,7 @@ int main(int argc, char **argv)
 		goto usage;
 	if (fill_len)
 		return fill_file(path, fill_len, direct);
-	if (is_write < 0 || !bs || nthreads < 1 || qd < 0)
+	if (is_write < 0 || !bs || nthreads < 1 || qd < 0 || (qd && count_ops >= 0))
 		goto usage;
 
 	fd = open(path, O_RDWR | (direct ? O_DIRECT : 0));
@@ -416,7 +425,8 @@ int main(int argc, char **argv)
 	return 0;
 usage:
 	fprintf(stderr, "usage: iobench --path P --op read|write --bs N [--threads N] [--span N]\n"
-			"               [--qd N] [--duration-ms MS] [--warmup-ms MS] [--direct]\n"
+			"               [--qd N] [--duration-ms MS] [--warmup-ms MS] [--count N]\n"
+			"               [--direct]\n"
 			"               [--label L] [--tag TEXT]\n"
 			"       iobench --path P --fill BYTES [--direct]\n");
 	return 2;
