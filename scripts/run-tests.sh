@@ -85,12 +85,46 @@ boot() {
 	done
 	"$PINIO_TOP/scripts/vm" --kernel "$kernel" --log "$kmsg" ${append:+--append "$append"} \
 		"${adds[@]}" ${PINIO_VM_ARGS:-} -- env "${envs[@]}" ./run_kselftests.sh 2>&1 |
-		tee "$out" | sed -u "s/^/$tag/"
+		stamp "$out" "$tag"
 	return "${PIPESTATUS[0]}"
+}
+# stamp LOG TAG: each line of stdin into LOG, into LOG.times prefixed with the host's time as
+# it came in (seconds since the epoch), and on stdout prefixed with TAG.
+stamp() {
+	perl -e '
+		use Time::HiRes qw(time);
+		my ($out, $tag) = @ARGV;
+		open(my $log, ">", $out) or die "$out: $!";
+		open(my $ts, ">", "$out.times") or die "$out.times: $!";
+		$_->autoflush(1) for $log, $ts, \*STDOUT;
+		while (my $l = <STDIN>) {
+			print $log $l;
+			printf $ts "%.3f %s", time, $l;
+			print "$tag$l";
+		}' "$1" "$2"
+}
+# slowest_tests N LOG.times...: the N slowest tests (kselftest harness: from "#  RUN NAME" to
+# "ok N NAME"), by the host's clock, each named PROGRAM:TEST (boot 2's prefixed "boot 2:").
+slowest_tests() {
+	local n=$1 f
+	shift
+	for f in "$@"; do
+		[ -f "$f" ] || continue
+		tr -d '\r' <"$f" | awk -v boot="$([ "$f" = "$log.times" ] || echo "boot 2:")" '
+			$2 == "@@begin" { prog = $3; next }
+			$2 == "#" && $3 == "RUN" { start[$4] = $1; next }
+			/^[0-9.]+ (not )?ok [0-9]+ / {
+				name = ($2 == "not") ? $5 : $4
+				if (name in start) {
+					printf "%8.1f s  %s%s:%s\n", $1 - start[name], boot, prog, name
+					delete start[name]
+				}
+			}'
+	done | sort -rn | head -"$n"
 }
 
 # Results of an earlier run must not be read as this one's.
-rm -f "$log" "$dmesg_log" "$log2" "$dmesg_log2" "$checkpatch_log"
+rm -f "$log" "$dmesg_log" "$log2" "$dmesg_log2" "$checkpatch_log" "$log.times" "$log2.times"
 t0=$(date +%s)
 # checkpatch runs meanwhile (half a minute of one CPU).
 nice -n 10 "$PINIO_TOP/scripts/checkpatch.sh" >"$checkpatch_log" 2>&1 &
@@ -278,6 +312,8 @@ for out in "$log" "$log2"; do
 		/^# @@time / { line = line sprintf(" %s %ss", $3, $4); sum += $4 }
 		END { if (line != "") printf "boot %s (%d s of programs):%s\n", boot, sum, line }'
 done
+echo "the ten slowest tests (host seconds from RUN to its result):"
+slowest_tests 10 "$log.times" "$log2.times"
 boots=$((${#progs2[@]} ? 2 : 1))
 echo "kselftest + KUnit (${#suites[@]} suites, $kunit_cases cases) + clean kernel log + checkpatch ($checkpatch_files C files), $boots boot(s), $((t1 - t0)) s"
 for f in "${skipped_ok[@]+"${skipped_ok[@]}"}"; do
