@@ -204,11 +204,13 @@ TEST_F_TIMEOUT(dma, ioctl_dma, 600)
 
 /*
  * A long-term pin larger than the 64 MiB swiotlb pool: mapping it at pin time would exhaust
- * the pool; mapped per DMA, its far end is reached like its start.
+ * the pool; mapped per DMA, its far end is reached like its start. Where nothing bounces
+ * there is no pool to exhaust: a pin of a few parts checks the same DMAs at both ends, in
+ * a ninth of the time (faulting in and pinning 72 MiB takes 20 s under TCG).
  */
 TEST_F_TIMEOUT(dma, pin_beyond_bounce_pool, 600)
 {
-	const size_t len = 72 * MiB, part = 4 * MiB;
+	const size_t len = (self->forced ? 72 : 12) * MiB, part = 4 * MiB;
 	uint8_t *buf = map_anon(len);
 	long handle;
 
