@@ -22,22 +22,23 @@ BOOT2_PARAMS=$PINIO_BOOT2_PARAMS
 # DMA tests (pinio_dma_test has the ioctl-DMA cases), where a missing unmap or sync, or a wrong
 # direction, loses data. Not pinio_pin_test: its long-term pins of pages already pinned
 # short-term fail there (EFAULT, ENOMEM), as they must when a FOLL_LONGTERM pin has to migrate
-# a page out of ZONE_MOVABLE or CMA. The fuzzer runs here only, to balance the two boots (the
-# first has the longer programs): its models hold under these options, and its reads and
-# writes then go through the bounce path, which checks them more strictly. Not
-# pinio_load_test (with movablecore= the store cannot get the memory it expects), nor
-# pinio_fault_test (its long-term pins fail as pinio_pin_test's), nor pinio_abi_test (it
-# checks the default dma_mask_bits).
+# a page out of ZONE_MOVABLE or CMA. The fuzzer is split between the boots, to balance them
+# (the first has the longer programs): here its read/write, file-operation and asynchronous
+# models (rw_model, misc_fops, async_model), whose calls then bounce; the ioctl models, whose
+# long-term pins fail here as pinio_pin_test's (ENOMEM), stay in the first (BOOT1_ENV,
+# BOOT2_ENV). Not pinio_load_test (with movablecore= the store cannot get the memory it
+# expects), nor pinio_fault_test (long-term pins), nor pinio_abi_test (it checks the default
+# dma_mask_bits).
 BOOT2_PROGS=${PINIO_BOOT2_PROGS:-"pinio_exp_boot_test pinio_dma_test pinio_io_test pinio_async_test pinio_fuzz_test"}
 # Of those, the ones the normal (non-bounce) path needs too: the data path, and the DMA test,
-# which checks there that nothing bounces.
-BOOT1_TOO=${PINIO_BOOT1_TOO:-"pinio_io_test pinio_dma_test"}
+# which checks there that nothing bounces; and the fuzzer's other half.
+BOOT1_TOO=${PINIO_BOOT1_TOO:-"pinio_io_test pinio_dma_test pinio_fuzz_test"}
 # The environment of each boot's programs (NAME=VALUE|NAME=VALUE...). run_kselftests.sh gives a program
 # the harness options in PINIO_ARGS_<program>. The fuzzer runs short here (2000 calls per
 # test; make stress runs 10000); in the second boot pinio_io_test runs only pinio's variant
 # (-V ram0: brd maps nothing through pinio's device, and the first boot compares the two).
-BOOT1_ENV=${PINIO_BOOT1_ENV:-"PINIO_FUZZ_OPS=2000"}
-BOOT2_ENV=${PINIO_BOOT2_ENV:-"PINIO_ARGS_pinio_io_test=-V ram0|PINIO_FUZZ_OPS=2000"}
+BOOT1_ENV=${PINIO_BOOT1_ENV:-"PINIO_FUZZ_OPS=2000|PINIO_ARGS_pinio_fuzz_test=-t ioctl_model -t ioctl_garbage -t handles"}
+BOOT2_ENV=${PINIO_BOOT2_ENV:-"PINIO_ARGS_pinio_io_test=-V ram0|PINIO_FUZZ_OPS=2000|PINIO_ARGS_pinio_fuzz_test=-t rw_model -t misc_fops -t async_model"}
 
 tests_dir=$PINIO_TOP/build/tests
 log=$PINIO_TOP/build/test-guest.log
