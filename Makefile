@@ -94,7 +94,7 @@ run: module tests
 	@$(SCRIPTS)/demo.sh
 
 test: module tests
-	@$(SCRIPTS)/run-tests.sh
+	@PINIO_MODULE_BUILT=1 $(SCRIPTS)/run-tests.sh
 
 shell: module tests
 	@$(SCRIPTS)/vm --kernel $(or $(PINIO_KERNEL),$(FLAVOUR)) --shell $(VM_ARGS)

@@ -22,17 +22,23 @@ BOOT2_PARAMS=$PINIO_BOOT2_PARAMS
 # DMA tests (pinio_dma_test has the ioctl-DMA cases), where a missing unmap or sync, or a wrong
 # direction, loses data. Not pinio_pin_test: its long-term pins of pages already pinned
 # short-term fail there (EFAULT, ENOMEM), as they must when a FOLL_LONGTERM pin has to migrate
-# a page out of ZONE_MOVABLE or CMA.
-BOOT2_PROGS=${PINIO_BOOT2_PROGS:-"pinio_exp_boot_test pinio_dma_test pinio_io_test pinio_async_test"}
+# a page out of ZONE_MOVABLE or CMA. The fuzzer is split between the boots, to balance them
+# (the first has the longer programs): here its read/write, file-operation and asynchronous
+# models (rw_model, misc_fops, async_model), whose calls then bounce; the ioctl models, whose
+# long-term pins fail here as pinio_pin_test's (ENOMEM), stay in the first (BOOT1_ENV,
+# BOOT2_ENV). Not pinio_load_test (with movablecore= the store cannot get the memory it
+# expects), nor pinio_fault_test (long-term pins), nor pinio_abi_test (it checks the default
+# dma_mask_bits).
+BOOT2_PROGS=${PINIO_BOOT2_PROGS:-"pinio_exp_boot_test pinio_dma_test pinio_io_test pinio_async_test pinio_fuzz_test"}
 # Of those, the ones the normal (non-bounce) path needs too: the data path, and the DMA test,
-# which checks there that nothing bounces.
-BOOT1_TOO=${PINIO_BOOT1_TOO:-"pinio_io_test pinio_dma_test"}
+# which checks there that nothing bounces; and the fuzzer's other half.
+BOOT1_TOO=${PINIO_BOOT1_TOO:-"pinio_io_test pinio_dma_test pinio_fuzz_test"}
 # The environment of each boot's programs (NAME=VALUE|NAME=VALUE...). run_kselftests.sh gives a program
 # the harness options in PINIO_ARGS_<program>. The fuzzer runs short here (2000 calls per
 # test; make stress runs 10000); in the second boot pinio_io_test runs only pinio's variant
 # (-V ram0: brd maps nothing through pinio's device, and the first boot compares the two).
-BOOT1_ENV=${PINIO_BOOT1_ENV:-"PINIO_FUZZ_OPS=2000"}
-BOOT2_ENV=${PINIO_BOOT2_ENV:-"PINIO_ARGS_pinio_io_test=-V ram0"}
+BOOT1_ENV=${PINIO_BOOT1_ENV:-"PINIO_FUZZ_OPS=2000|PINIO_ARGS_pinio_fuzz_test=-t ioctl_model -t ioctl_garbage -t handles"}
+BOOT2_ENV=${PINIO_BOOT2_ENV:-"PINIO_ARGS_pinio_io_test=-V ram0|PINIO_FUZZ_OPS=2000|PINIO_ARGS_pinio_fuzz_test=-t rw_model -t misc_fops -t async_model"}
 
 tests_dir=$PINIO_TOP/build/tests
 log=$PINIO_TOP/build/test-guest.log
@@ -41,6 +47,17 @@ log2=$PINIO_TOP/build/test-guest-boot2.log
 dmesg_log2=$PINIO_TOP/build/test-dmesg-boot2.log
 mapfile -t progs < <(ls "$tests_dir"/*_test 2>/dev/null)
 [ ${#progs[@]} -gt 0 ] || die "no test programs in $tests_dir (make tests)"
+# The guests get the programs without their debug information (a third of their size): less
+# initramfs for the kernel to unpack at boot under TCG.
+guest_dir=$PINIO_TOP/build/tests-guest
+mkdir -p "$guest_dir"
+for i in "${!progs[@]}"; do
+	g=$guest_dir/$(basename "${progs[$i]}")
+	if [ "${progs[$i]}" -nt "$g" ] || [ ! -f "$g" ]; then
+		objcopy --strip-debug "${progs[$i]}" "$g.tmp" && mv "$g.tmp" "$g" || g=${progs[$i]}
+	fi
+	progs[$i]=$g
+done
 progs1=() progs2=()
 for p in "${progs[@]}"; do
 	case " $BOOT2_PROGS " in
@@ -85,12 +102,46 @@ boot() {
 	done
 	"$PINIO_TOP/scripts/vm" --kernel "$kernel" --log "$kmsg" ${append:+--append "$append"} \
 		"${adds[@]}" ${PINIO_VM_ARGS:-} -- env "${envs[@]}" ./run_kselftests.sh 2>&1 |
-		tee "$out" | sed -u "s/^/$tag/"
+		stamp "$out" "$tag"
 	return "${PIPESTATUS[0]}"
+}
+# stamp LOG TAG: each line of stdin into LOG, into LOG.times prefixed with the host's time as
+# it came in (seconds since the epoch), and on stdout prefixed with TAG.
+stamp() {
+	perl -e '
+		use Time::HiRes qw(time);
+		my ($out, $tag) = @ARGV;
+		open(my $log, ">", $out) or die "$out: $!";
+		open(my $ts, ">", "$out.times") or die "$out.times: $!";
+		$_->autoflush(1) for $log, $ts, \*STDOUT;
+		while (my $l = <STDIN>) {
+			print $log $l;
+			printf $ts "%.3f %s", time, $l;
+			print "$tag$l";
+		}' "$1" "$2"
+}
+# slowest_tests N LOG.times...: the N slowest tests (kselftest harness: from "#  RUN NAME" to
+# "ok N NAME"), by the host's clock, each named PROGRAM:TEST (boot 2's prefixed "boot 2:").
+slowest_tests() {
+	local n=$1 f
+	shift
+	for f in "$@"; do
+		[ -f "$f" ] || continue
+		tr -d '\r' <"$f" | awk -v boot="$([ "$f" = "$log.times" ] || echo "boot 2:")" '
+			$2 == "@@begin" { prog = $3; next }
+			$2 == "#" && $3 == "RUN" { start[$4] = $1; next }
+			/^[0-9.]+ (not )?ok [0-9]+ / {
+				name = ($2 == "not") ? $5 : $4
+				if (name in start) {
+					printf "%8.1f s  %s%s:%s\n", $1 - start[name], boot, prog, name
+					delete start[name]
+				}
+			}'
+	done | sort -rn | head -"$n"
 }
 
 # Results of an earlier run must not be read as this one's.
-rm -f "$log" "$dmesg_log" "$log2" "$dmesg_log2" "$checkpatch_log"
+rm -f "$log" "$dmesg_log" "$log2" "$dmesg_log2" "$checkpatch_log" "$log.times" "$log2.times"
 t0=$(date +%s)
 # checkpatch runs meanwhile (half a minute of one CPU).
 nice -n 10 "$PINIO_TOP/scripts/checkpatch.sh" >"$checkpatch_log" 2>&1 &
@@ -278,6 +329,8 @@ for out in "$log" "$log2"; do
 		/^# @@time / { line = line sprintf(" %s %ss", $3, $4); sum += $4 }
 		END { if (line != "") printf "boot %s (%d s of programs):%s\n", boot, sum, line }'
 done
+echo "the ten slowest tests (host seconds from RUN to its result):"
+slowest_tests 10 "$log.times" "$log2.times"
 boots=$((${#progs2[@]} ? 2 : 1))
 echo "kselftest + KUnit (${#suites[@]} suites, $kunit_cases cases) + clean kernel log + checkpatch ($checkpatch_files C files), $boots boot(s), $((t1 - t0)) s"
 for f in "${skipped_ok[@]+"${skipped_ok[@]}"}"; do

@@ -204,19 +204,26 @@ TEST_F_TIMEOUT(dma, ioctl_dma, 600)
 
 /*
  * A long-term pin larger than the 64 MiB swiotlb pool: mapping it at pin time would exhaust
- * the pool; mapped per DMA, its far end is reached like its start.
+ * the pool; mapped per DMA, its far end is reached like its start. Where nothing bounces
+ * there is no pool to exhaust: a pin of a few parts checks the same DMAs at both ends, in
+ * a ninth of the time (faulting in and pinning 72 MiB takes 20 s under TCG).
  */
 TEST_F_TIMEOUT(dma, pin_beyond_bounce_pool, 600)
 {
-	const size_t len = 72 * MiB, part = 4 * MiB;
+	const size_t len = (self->forced ? 72 : 12) * MiB, part = 4 * MiB;
 	uint8_t *buf = map_anon(len);
 	long handle;
 
 	ASSERT_TRUE(buf != NULL);
-	memset(buf, 0x3c, len);
-	fill_pattern(buf, part, 0xa1, 0);
+	/*
+	 * Pinned before it is touched: the long-term pin faults its pages in outside
+	 * ZONE_MOVABLE and CMA (memalloc_pin_save()), where the second boot's movablecore= would
+	 * otherwise have it migrate all 72 MiB first (pinio_exp_boot_test checks migration).
+	 */
 	handle = ioc_pin(self->fd, buf, len, PINIO_PIN_WRITE | PINIO_PIN_LONGTERM, 0, NULL);
 	ASSERT_LE(0, handle);
+	memset(buf, 0x3c, len);
+	fill_pattern(buf, part, 0xa1, 0);
 	/* The first 4 MiB into the store, then from the store into the last 4 MiB. */
 	ASSERT_EQ((long long)part, ioc_dma(self->fd, handle, PINIO_DMA_FROM_PAGES, 0, 0, part));
 	ASSERT_EQ((long long)part,
