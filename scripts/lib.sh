@@ -19,8 +19,11 @@ LLVM_SUFFIX=${LLVM_SUFFIX:--19}
 # - swiotlb=force: every DMA mapping bounces through swiotlb's pool, so that a missing unmap or
 #   a wrong direction loses data (pinio_dma_test, pinio_io_test, ...). The pool's 64 MiB are
 #   allocated at the top of memory, where ZONE_MOVABLE is: movablecore is 64 MiB larger for it
-#   (with 368M, ZONE_MOVABLE had 31 free pages left).
-PINIO_BOOT2_APPEND=${PINIO_BOOT2_APPEND:-"movablecore=432M cma=640M@384M brd.rd_nr=2 swiotlb=force"}
+#   (with 368M, ZONE_MOVABLE had 31 free pages left);
+# - nokaslr: a kernel of one's own with CONFIG_RANDOMIZE_BASE (x86_64_defconfig) may be placed
+#   anywhere in physical memory, and where it lands in 384M-1024M the fixed CMA area cannot be
+#   reserved ("cma: Failed to reserve 640 MiB"); the project's kernels have no KASLR.
+PINIO_BOOT2_APPEND=${PINIO_BOOT2_APPEND:-"movablecore=432M cma=640M@384M brd.rd_nr=2 swiotlb=force nokaslr"}
 # pinio's module parameters in that boot: a 32-bit DMA mask (NAME=VALUE, space-separated).
 PINIO_BOOT2_PARAMS=${PINIO_BOOT2_PARAMS:-"dma_mask_bits=32"}
 

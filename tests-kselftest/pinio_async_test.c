@@ -1300,6 +1300,8 @@ TEST_F_TIMEOUT(async, fault_injection, 300)
 	char why[256];
 	int nth;
 
+	if (kconfig_missing(FI_CONFIG))
+		SKIP(return, "%s is not set in this kernel", kconfig_missing(FI_CONFIG));
 	if (!pst_fi_available())
 		SKIP(return, "fault injection (failslab, fail_page_alloc) unavailable");
 	ASSERT_NE(NULL, buf);

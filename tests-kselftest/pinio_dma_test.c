@@ -74,8 +74,17 @@ FIXTURE(dma) {
 FIXTURE_SETUP(dma)
 {
 	self->free_entries = dma_api("num_free_entries");
-	ASSERT_LT(0, self->free_entries) TH_LOG("no DMA-API debug (CONFIG_DMA_API_DEBUG)");
-	ASSERT_EQ(0, dma_api("error_count"));
+	/*
+	 * A kernel of one's own without DMA-API debug (make test KDIR=...) still gets the data,
+	 * bounce and pin checks; only the debug entry and error checks are left out.
+	 */
+	if (self->free_entries < 0 && kconfig_missing("CONFIG_DMA_API_DEBUG")) {
+		ksft_print_msg("DMA-API debug checks left out: %s is not set in this kernel\n",
+			       kconfig_missing("CONFIG_DMA_API_DEBUG"));
+	} else {
+		ASSERT_LT(0, self->free_entries) TH_LOG("no DMA-API debug (CONFIG_DMA_API_DEBUG)");
+		ASSERT_EQ(0, dma_api("error_count"));
+	}
 	self->forced = swiotlb_forced();
 	self->fd = open(PINIO_DEV, O_RDWR | O_DIRECT);
 	ASSERT_LE(0, self->fd);
@@ -91,8 +100,10 @@ FIXTURE_TEARDOWN(dma)
 	EXPECT_EQ(self->before.errors, after.errors);
 	close(self->fd);
 	/* Every entry the transfers took is back: nothing is left mapped. */
-	EXPECT_EQ(self->free_entries, dma_api("num_free_entries"));
-	EXPECT_EQ(0, dma_api("error_count"));
+	if (self->free_entries >= 0) {
+		EXPECT_EQ(self->free_entries, dma_api("num_free_entries"));
+		EXPECT_EQ(0, dma_api("error_count"));
+	}
 	EXPECT_PINS_BALANCED();
 }
 

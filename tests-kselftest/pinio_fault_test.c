@@ -394,9 +394,6 @@ static const struct scenario scenarios[] = {
 };
 
 #define MAX_NTH 400
-/* What fault injection scoped to pinio needs of the kernel. */
-#define FI_CONFIG "CONFIG_FAULT_INJECTION CONFIG_FAILSLAB CONFIG_FAIL_PAGE_ALLOC " \
-	"CONFIG_FAULT_INJECTION_DEBUG_FS CONFIG_FAULT_INJECTION_STACKTRACE_FILTER"
 
 static int fi_setup(struct __test_metadata *_metadata)
 {

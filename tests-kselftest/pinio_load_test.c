@@ -156,6 +156,25 @@ static long long mem_available(void)
 	return read_field("/proc/meminfo", "MemAvailable:", 10) * 1024;
 }
 
+/*
+ * Bytes of free pages on the per-CPU page lists (/proc/zoneinfo's pagesets "count:"), which
+ * MemAvailable does not count: right after a large free, tens of MiB can sit there.
+ */
+static long long pcp_free(void)
+{
+	FILE *f = fopen("/proc/zoneinfo", "r");
+	char line[256];
+	long long pages = 0, n;
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, " count: %lld", &n) == 1)
+			pages += n;
+	fclose(f);
+	return pages * psize();
+}
+
 static long long mem_total(void)
 {
 	return read_field("/proc/meminfo", "MemTotal:", 10) * 1024;
@@ -491,7 +510,7 @@ TEST_F_TIMEOUT(load, write_past_memory, 1800)
 	uint8_t *buf = map_anon(chunk), *back = map_anon(chunk);
 	long long total = mem_total(), before, avail, after, pages;
 	struct iovec iov = { .iov_len = psize() };
-	uint64_t off = 0, t0;
+	uint64_t off = 0, t0, t1;
 	int fd, sync[2], status, err = 0;
 	pid_t bystander;
 	ssize_t n;
@@ -499,7 +518,7 @@ TEST_F_TIMEOUT(load, write_past_memory, 1800)
 
 	ASSERT_TRUE(buf && back);
 	unload(_metadata);
-	before = mem_available();
+	before = mem_available() + pcp_free();
 	hold_memory(_metadata, 256 * MiB, self->nr_hugepages, sizeof(self->nr_hugepages));
 	load_expect(_metadata, self->ko, &self->log, "size_mib=65536", 0, no_lines);
 	avail = mem_available();
@@ -577,12 +596,24 @@ TEST_F_TIMEOUT(load, write_past_memory, 1800)
 	/* Unloading gives every page back. */
 	t0 = pst_now_ns();
 	unload(_metadata);
+	t1 = pst_now_ns();
 	ASSERT_EQ(0, pst_write_file(NR_HUGEPAGES, self->nr_hugepages));
 	self->nr_hugepages[0] = 0;
-	after = mem_available();
-	ksft_print_msg("unloaded in %llu ms; MemAvailable %lld MiB (%lld before)\n",
-		       (unsigned long long)(pst_now_ns() - t0) / 1000000ULL, after >> 20,
-		       before >> 20);
+	/*
+	 * The freed pages may sit on per-CPU page lists, which MemAvailable does not count
+	 * (NR_FREE_PAGES excludes them): on an x86_64_defconfig kernel 55-100 MiB stayed there
+	 * after rmmod, for more than 10 s. They are free, so they count here; the vmstat worker
+	 * also returns some to the buddy allocator over time (decay_pcp_high()): wait up to 5 s.
+	 */
+	for (int i = 0; i < 50; i++) {
+		after = mem_available() + pcp_free();
+		if (before - after < 64 * (long long)MiB)
+			break;
+		usleep(100 * 1000);
+	}
+	ksft_print_msg("unloaded in %llu ms; MemAvailable and per-CPU free pages %lld MiB (%lld before) %llu ms after\n",
+		       (unsigned long long)(t1 - t0) / 1000000ULL, after >> 20, before >> 20,
+		       (unsigned long long)(pst_now_ns() - t1) / 1000000ULL);
 	EXPECT_GT(64 * (long long)MiB, before - after);
 }
 
@@ -671,6 +702,8 @@ TEST_F_TIMEOUT(load, store_page_failure, 600)
 	long h;
 
 	ASSERT_TRUE(buf && back);
+	if (kconfig_missing(FI_CONFIG))
+		SKIP(return, "%s is not set in this kernel", kconfig_missing(FI_CONFIG));
 	if (!pst_fi_available())
 		SKIP(return, "fault injection (failslab, fail_page_alloc) unavailable");
 	/* A fresh module: an empty store. */
@@ -839,6 +872,8 @@ TEST_F_TIMEOUT(load, init_failures, 900)
 	char why[256];
 	int injected;
 
+	if (kconfig_missing(FI_CONFIG))
+		SKIP(return, "%s is not set in this kernel", kconfig_missing(FI_CONFIG));
 	if (!pst_fi_available())
 		SKIP(return, "fault injection (failslab, fail_page_alloc) unavailable");
 	ASSERT_EQ(0, pst_pinio_text(&start, &end));

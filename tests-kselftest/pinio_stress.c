@@ -469,7 +469,7 @@ static void owner_io(struct owner *o, bool wr)
 	uint64_t max = o->base + o->len - off, len, boff = sect * prng_below(r, 8);
 	uint64_t g = ((uint64_t)(o->idx + 1) << 48) | (wr ? ++o->next_gen : 0);
 	uint8_t *buf = (wr ? o->wbuf : o->rbuf) + boff;
-	int kind = prng_below(r, ARRAY_SIZE(owner_ops)), op = owner_ops[kind].op[wr], n;
+	int kind = prng_below(r, ARRAY_SIZE(owner_ops)), op = owner_ops[kind].op[wr], n, flags;
 	struct iovec iov[6];
 	long long ret;
 
@@ -495,15 +495,20 @@ static void owner_io(struct owner *o, bool wr)
 		break;
 	case 3:
 		n = split_iov(r, buf, len, iov, 3);
-		if (wr)
+		if (wr) {
 			ret = pwritev2(o->fd, iov, n, off, wflags[prng_below(r, 4)]);
-		else
-			ret = preadv2(o->fd, iov, n, off, rflags[prng_below(r, 3)]);
+			break;
+		}
+		flags = rflags[prng_below(r, 3)];
+		ret = preadv2(o->fd, iov, n, off, flags);
 		/*
 		 * RWF_NOWAIT never sleeps: with a dma_delay_us set (or a page not
-		 * present) it is EAGAIN, and the caller retries blocking, as io_uring does.
+		 * present) it is EAGAIN, or short if some bytes had moved (a page of
+		 * the buffer under migration, seen on a fast kernel), and the caller
+		 * reads again blocking, as io_uring does.
 		 */
-		if (!wr && ret < 0 && errno == EAGAIN)
+		if (flags == RWF_NOWAIT && ((ret < 0 && errno == EAGAIN) ||
+					    (ret > 0 && ret < (long long)len)))
 			ret = preadv2(o->fd, iov, n, off, 0);
 		break;
 	case 4:

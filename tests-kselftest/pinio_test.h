@@ -329,6 +329,9 @@ static inline const char *kconfig_missing(const char *options)
 #define THP_CONFIG	"CONFIG_TRANSPARENT_HUGEPAGE CONFIG_MIGRATION CONFIG_COMPACTION"
 #define HUGETLB_CONFIG	"CONFIG_HUGETLBFS CONFIG_HUGETLB_PAGE"
 #define BRD_CONFIG	"CONFIG_BLK_DEV CONFIG_BLK_DEV_RAM"
+/* Fault injection scoped to pinio (failslab, fail_page_alloc, the stack filter). */
+#define FI_CONFIG	"CONFIG_FAULT_INJECTION CONFIG_FAILSLAB CONFIG_FAIL_PAGE_ALLOC " \
+			"CONFIG_FAULT_INJECTION_DEBUG_FS CONFIG_FAULT_INJECTION_STACKTRACE_FILTER"
 
 /* Every FOLL_PIN pin taken so far has been released. */
 #define ASSERT_PINS_BALANCED() ASSERT_EQ(0, pins_outstanding())
