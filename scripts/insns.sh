@@ -5,9 +5,9 @@
 # release kernel. A QEMU TCG plugin (scripts/bench/tbprof.c) counts every instruction the
 # guest executes; each cell boots twice, with COUNT operations and with none, and the
 # difference divided by COUNT is the cost of one operation, free of the host's load and of
-# timer noise, which wall-clock ratios under TCG are not (`make bench` part "insns"). Under
-# TCG an instruction's time varies less than on hardware, but a count is not a time: these
-# figures explain the wall-clock ratios, they do not replace them.
+# timer noise, which wall-clock ratios under TCG are not (`make bench` part "insns"). A count
+# is not a time (under TCG a return, an indirect jump or a memory access costs more than
+# arithmetic): these figures explain the wall-clock ratios, they do not replace them.
 #
 #   scripts/insns.sh [SIZES [OPS]]      default "4096 65536 1048576" "read write"
 #
