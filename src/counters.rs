@@ -91,7 +91,7 @@ counters! {
     /// DMA segments those mappings returned (contiguous pages merged into one).
     dma_segments,
     /// Bytes of those segments that swiotlb bounced (the DMA address is a bounce slot),
-    /// counted as the device reaches them.
+    /// counted per segment when the device resolves its address to start on it.
     dma_bounced_bytes,
     /// `dma_map_sg()` calls that mapped nothing (the transfer failed).
     dma_map_errors,

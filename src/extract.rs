@@ -436,11 +436,10 @@ impl OwnedPages {
         let mut pages = KVec::with_capacity(npages, flags)?;
         let mut spans = KVec::with_capacity(npages, flags)?;
         let was_nofault = iter.set_nofault(nowait);
-        let mut used = 0;
         let mut len = 0;
         let mut retention = Retention::Listed;
         let mut failure = None;
-        while len < max_len && used < npages {
+        while len < max_len && pages.len() < npages {
             match take(
                 iter,
                 pages.spare_capacity_mut(),
@@ -459,7 +458,6 @@ impl OwnedPages {
                             break;
                         }
                     }
-                    used += taken.nr_pages;
                     len += taken.len;
                 }
                 Err(err) => {
@@ -469,7 +467,7 @@ impl OwnedPages {
             }
         }
         iter.set_nofault(was_nofault);
-        // INVARIANT: `take()` filled `pages[..used]` with non-null pages holding what
+        // INVARIANT: `take()` filled `pages` with non-null pages holding what
         // `retention` says (one mode and one iterator type, so one retention), and `spans`
         // with their ranges; the caller keeps listed pages alive (function safety).
         let owned = Self {

@@ -206,7 +206,8 @@ TEST_F_TIMEOUT(dma, ioctl_dma, 600)
 	ASSERT_EQ((ssize_t)len, pread(self->fd, chk, len, pos));
 	EXPECT_EQ(len, pattern_mismatch(chk, len, 0x92, pos));
 	/* While pinned, nothing is mapped: mappings live only as long as one DMA. */
-	EXPECT_EQ(self->free_entries, dma_api("num_free_entries"));
+	if (self->free_entries >= 0)
+		EXPECT_EQ(self->free_entries, dma_api("num_free_entries"));
 	ASSERT_EQ(0, ioc_unpin(self->fd, handle, PINIO_UNPIN_DIRTY));
 	EXPECT_BOUNCED(4 * len);
 	munmap(buf, len);
