@@ -154,28 +154,6 @@ void pinio_sg_mark_end(struct scatterlist *sg)
 	sg_mark_end(sg);
 }
 
-int pinio_dma_map_sg(struct device *dev, struct scatterlist *sg, int nents,
-		     int dir)
-{
-	return dma_map_sg(dev, sg, nents, (enum dma_data_direction)dir);
-}
-
-void pinio_dma_unmap_sg(struct device *dev, struct scatterlist *sg, int nents,
-			int dir)
-{
-	dma_unmap_sg(dev, sg, nents, (enum dma_data_direction)dir);
-}
-
-u64 pinio_sg_dma_address(const struct scatterlist *sg)
-{
-	return sg_dma_address(sg);
-}
-
-unsigned int pinio_sg_dma_len(const struct scatterlist *sg)
-{
-	return sg_dma_len(sg);
-}
-
 u64 pinio_dma_to_phys(struct device *dev, u64 dma_addr)
 {
 	return dma_to_phys(dev, dma_addr);
@@ -194,11 +172,6 @@ struct page *pinio_phys_to_page(u64 phys)
 u64 pinio_page_to_phys(struct page *page)
 {
 	return page_to_phys(page);
-}
-
-size_t pinio_dma_max_mapping_size(struct device *dev)
-{
-	return dma_max_mapping_size(dev);
 }
 
 void pinio_memzero_page(struct page *page, size_t offset, size_t len)

@@ -68,17 +68,10 @@ void pinio_dma_teardown(struct device *dev);
 void pinio_sg_init_page(struct scatterlist *sg, struct page *page,
 			unsigned int len, unsigned int offset);
 void pinio_sg_mark_end(struct scatterlist *sg);
-int pinio_dma_map_sg(struct device *dev, struct scatterlist *sg, int nents,
-		     int dir);
-void pinio_dma_unmap_sg(struct device *dev, struct scatterlist *sg, int nents,
-			int dir);
-u64 pinio_sg_dma_address(const struct scatterlist *sg);
-unsigned int pinio_sg_dma_len(const struct scatterlist *sg);
 u64 pinio_dma_to_phys(struct device *dev, u64 dma_addr);
 bool pinio_is_swiotlb_buffer(struct device *dev, u64 phys);
 struct page *pinio_phys_to_page(u64 phys);
 u64 pinio_page_to_phys(struct page *page);
-size_t pinio_dma_max_mapping_size(struct device *dev);
 
 /* Pages and folios */
 struct folio *pinio_page_folio(struct page *page);

@@ -12,6 +12,7 @@
 
 use crate::{
     device::Device,
+    engine::EngineRef,
     ioctl,
     kiocb::IoCb,
     open_file::OpenFile,
@@ -62,15 +63,18 @@ type FilePtr = Pin<KBox<OpenFile>>;
 #[pin_data(PinnedDrop)]
 pub(crate) struct Registration {
     device: Arc<Device>,
+    engine: EngineRef,
     #[pin]
     misc: Opaque<bindings::miscdevice>,
 }
 
 impl Registration {
-    /// Registers `/dev/pinio` for `device`.
-    pub(crate) fn new(device: Arc<Device>) -> impl PinInit<Self, Error> {
+    /// Registers `/dev/pinio` for `device`, whose files queue asynchronous requests on
+    /// `engine`.
+    pub(crate) fn new(device: Arc<Device>, engine: EngineRef) -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
             device,
+            engine,
             misc <- Opaque::try_ffi_init(move |slot: *mut bindings::miscdevice| {
                 let mut misc: bindings::miscdevice = pin_init::zeroed();
                 misc.minor = bindings::MISC_DYNAMIC_MINOR as c_int;
@@ -150,7 +154,7 @@ unsafe extern "C" fn open(_inode: *mut bindings::inode, file: *mut bindings::fil
     // `misc` field of a live `Registration`, whose `device` is initialised (type invariants).
     let registration =
         unsafe { &*kernel::container_of!(Opaque::cast_from(misc), Registration, misc) };
-    let ptr = match OpenFile::new(registration.device.clone()) {
+    let ptr = match OpenFile::new(registration.device.clone(), Some(registration.engine)) {
         Ok(ptr) => ptr,
         Err(err) => return err.to_errno(),
     };
@@ -178,7 +182,7 @@ unsafe extern "C" fn release(_inode: *mut bindings::inode, file: *mut bindings::
 /// Called by the VFS on an open `/dev/pinio` file.
 unsafe extern "C" fn llseek(file: *mut bindings::file, offset: i64, whence: c_int) -> i64 {
     // SAFETY: `file` is open (caller), and the borrow ends within this call.
-    let size = unsafe { open_file(file) }.device.store.size();
+    let size = unsafe { open_file(file) }.device().store.size();
     // SAFETY: `file` is a valid open file; `fixed_size_llseek()` is what block devices use.
     unsafe { bindings::fixed_size_llseek(file, offset, whence, size as i64) }
 }
@@ -201,15 +205,14 @@ unsafe extern "C" fn read_iter(
     iter: *mut bindings::iov_iter,
 ) -> isize {
     // SAFETY: `kiocb` is valid for this call and its file's private data is a `FilePtr`.
-    let file = unsafe { Kiocb::<FilePtr>::from_raw(kiocb) }.file();
-    // SAFETY: `kiocb` is valid and ours to modify for this call; `rw_return` turns
-    // `Done::Queued`, which only a request handed to the engine gives, into `-EIOCBQUEUED`.
-    let Some(iocb) = (unsafe { IoCb::from_raw(kiocb) }) else {
-        return EINVAL.to_errno() as isize;
-    };
+    let kiocb = unsafe { Kiocb::<FilePtr>::from_raw(kiocb) };
+    let file = kiocb.file();
+    // SAFETY: The kiocb is ours to modify for this call; `rw_return` turns `Done::Queued`,
+    // which only a request handed to the engine gives, into `-EIOCBQUEUED`.
+    let iocb = unsafe { IoCb::new(kiocb) };
     // SAFETY: `iter` is a valid destination iterator for this call.
     let iter = unsafe { IovIterDest::from_raw(iter) };
-    rw_return(transfer::read(&file, iocb, iter))
+    rw_return(transfer::read(&file.io, iocb, iter))
 }
 
 /// # Safety
@@ -221,14 +224,13 @@ unsafe extern "C" fn write_iter(
     iter: *mut bindings::iov_iter,
 ) -> isize {
     // SAFETY: `kiocb` is valid for this call and its file's private data is a `FilePtr`.
-    let file = unsafe { Kiocb::<FilePtr>::from_raw(kiocb) }.file();
+    let kiocb = unsafe { Kiocb::<FilePtr>::from_raw(kiocb) };
+    let file = kiocb.file();
     // SAFETY: As in `read_iter`.
-    let Some(iocb) = (unsafe { IoCb::from_raw(kiocb) }) else {
-        return EINVAL.to_errno() as isize;
-    };
+    let iocb = unsafe { IoCb::new(kiocb) };
     // SAFETY: `iter` is a valid source iterator for this call.
     let iter = unsafe { IovIterSource::from_raw(iter) };
-    rw_return(transfer::write(&file, iocb, iter))
+    rw_return(transfer::write(&file.io, iocb, iter))
 }
 
 /// # Safety
@@ -261,8 +263,8 @@ mod tests {
     impl KernelFile {
         fn open() -> Result<Self> {
             let params = Params::new(1, 512, 16, 64, 1)?;
-            let device = Arc::pin_init(Device::new(params, None, None), GFP_KERNEL)?;
-            let private = OpenFile::new(device)?.into_foreign();
+            let device = Arc::pin_init(Device::new(params, None), GFP_KERNEL)?;
+            let private = OpenFile::new(device, None)?.into_foreign();
             // SAFETY: The name is NUL-terminated, `FOPS` is static, and `private` is a
             // `FilePtr`, which `release` takes back when the file goes.
             let file = from_err_ptr(unsafe {
@@ -316,7 +318,7 @@ mod tests {
     #[test]
     fn kernel_read_write_use_listed_pages() -> Result {
         let file = KernelFile::open()?;
-        let device = &file.state().device;
+        let device = file.state().device();
         let len = 3 * 4096 + 1024;
         let pos = i64::try_from(device.store.size() - 64 * 1024).map_err(|_| EINVAL)?;
         let mut data = KVec::from_elem(0u8, len, GFP_KERNEL)?;

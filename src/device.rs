@@ -9,7 +9,6 @@ use crate::{
         self,
         DmaDevice, //
     },
-    engine::EngineRef,
     store::Store,
     uapi, //
 };
@@ -129,9 +128,6 @@ pub(crate) struct Device {
     pub(crate) max_pinned_pages: usize,
     /// Event counters (debugfs).
     pub(crate) counters: Counters,
-    /// Where asynchronous requests are queued; `None` for a device without an engine (KUnit),
-    /// which serves asynchronous kiocbs synchronously.
-    pub(crate) engine: Option<EngineRef>,
     /// The DMA device every transfer maps its pages for; `None` for a device without one
     /// (KUnit) or with the `dma_map=0` benchmark knob, which copies straight between pages.
     pub(crate) dma: Option<Arc<DmaDevice>>,
@@ -144,7 +140,6 @@ impl Device {
     /// transfers map their pages for `dma` (if any).
     pub(crate) fn new(
         params: Params,
-        engine: Option<EngineRef>,
         dma: Option<Arc<DmaDevice>>,
     ) -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
@@ -152,7 +147,6 @@ impl Device {
             block_size: params.block_size,
             max_pinned_pages: params.max_pinned_pages,
             counters: Counters::new(),
-            engine,
             dma,
             dma_mask_bits: params.dma_mask_bits,
         })

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The DMA-capable `struct device` the data path maps user pages for, and the "bus" through
-//! which the emulated device reaches what a DMA address names.
+//! The DMA-capable `struct device` the data path maps user pages for.
 //!
 //! pinio has no hardware: its device is a faux device (`faux_device_create()`), which the
 //! driver core creates without a DMA mask or `dma_parms`. [`DmaDevice::new`] gives it what a
@@ -10,33 +9,12 @@
 //! longer than the default 64 KiB are legal). From then on the DMA API treats it like any
 //! device behind dma-direct: mappings are checked by `CONFIG_DMA_API_DEBUG`, and bounced through
 //! swiotlb when an address is beyond the mask or with `swiotlb=force`.
-//!
-//! **How the emulated device reaches memory.** A real bus master is handed DMA addresses and
-//! nothing else. With dma-direct (x86 without an IOMMU) a DMA address is a physical address
-//! (`dma_to_phys()` is the identity without `dma_range_map` or memory encryption): the user's
-//! page itself, or under swiotlb the bounce slot. [`DmaDevice::pages`] turns a mapped segment
-//! into the pages at that physical address and nothing else, so the copy engine touches exactly
-//! what the device would. It is **not** faithful to an IOMMU (the address would be an IOVA
-//! that only `iommu_iova_to_phys()` resolves), to non-coherent architectures (cache
-//! maintenance is a no-op on x86), or to a device that ignores its mapping.
 
-use crate::{
-    counters::Counters,
-    dma_map::DmaSegment,
-    page_ref::{
-        page_spans,
-        PageMut,
-        PageRef,
-        Span, //
-    },
-    shim, //
-};
-use core::ptr::NonNull;
+use crate::shim;
 use kernel::{
     bindings,
     device,
     faux,
-    page::PAGE_SIZE,
     prelude::*,
     types::Opaque, //
 };
@@ -96,7 +74,7 @@ impl DmaDevice {
             return Err(Error::from_errno(ret));
         }
         // SAFETY: The device is registered with a mask (set just above). Only reads it.
-        this.max_mapping = unsafe { shim::pinio_dma_max_mapping_size(dev) };
+        this.max_mapping = unsafe { bindings::dma_max_mapping_size(dev) };
         // INVARIANT: registered, `dma_parms` and the mask set, `max_mapping` read after.
         Ok(this)
     }
@@ -111,75 +89,6 @@ impl DmaDevice {
     /// unlimited).
     pub(crate) fn max_mapping_size(&self) -> usize {
         self.max_mapping
-    }
-
-    /// Where `seg` points in memory: the physical address the bus would reach
-    /// (`dma_to_phys()`), and whether that is a swiotlb bounce slot (`is_swiotlb_buffer()`).
-    fn resolve(&self, seg: &DmaSegment<'_>) -> (u64, bool) {
-        // SAFETY: Pure address arithmetic on this device's DMA ranges (none: identity).
-        let phys = unsafe { shim::pinio_dma_to_phys(self.as_raw(), seg.addr()) };
-        // SAFETY: Only compares `phys` against the swiotlb pools of the device.
-        let bounced = unsafe { shim::pinio_is_swiotlb_buffer(self.as_raw(), phys) };
-        (phys, bounced)
-    }
-
-    /// The pages at a mapped segment's physical address, one span per page. Adds the
-    /// segment's length to `counters.dma_bounced_bytes` if that address is a swiotlb bounce
-    /// slot rather than the mapped pages (counted here, where the address is resolved anyway,
-    /// rather than in a pass of its own over the segments at mapping time).
-    fn raw_pages<'m>(
-        &self,
-        seg: &DmaSegment<'m>,
-        counters: &Counters,
-    ) -> impl Iterator<Item = (NonNull<bindings::page>, Span)> + 'm {
-        let (phys, bounced) = self.resolve(seg);
-        if bounced {
-            Counters::add(&counters.dma_bounced_bytes, seg.len());
-        }
-        let page_mask = PAGE_SIZE as u64 - 1;
-        let first = phys & !page_mask;
-        page_spans((phys & page_mask) as usize, seg.len())
-            .enumerate()
-            .filter_map(move |(i, span)| {
-                let at = first.checked_add((i as u64).checked_mul(PAGE_SIZE as u64)?)?;
-                // SAFETY: `at` lies inside the memory the segment maps: RAM with a
-                // `struct page` (the mapped pages or a swiotlb slot); `pfn_to_page()` only
-                // computes.
-                let page = NonNull::new(unsafe { shim::pinio_phys_to_page(at) })?;
-                Some((page, span))
-            })
-    }
-
-    /// The device's view of a mapped segment: the pages at its physical address, one span per
-    /// page, for the device to read. Counts bounced bytes on `counters`.
-    pub(crate) fn pages<'m>(
-        &self,
-        seg: DmaSegment<'m>,
-        counters: &Counters,
-    ) -> impl Iterator<Item = (PageRef<'m>, Span)> + 'm {
-        self.raw_pages(&seg, counters).map(|(page, span)| {
-            // SAFETY: The memory behind a segment stays allocated while its mapping lives,
-            // which is `'m` (invariant of `DmaSegment`).
-            (unsafe { PageRef::from_raw(page) }, span)
-        })
-    }
-
-    /// As [`Self::pages`], for the device to write into; `None` if the segment was mapped for
-    /// the device to read only (`DMA_TO_DEVICE`).
-    pub(crate) fn pages_mut<'m>(
-        &self,
-        seg: DmaSegment<'m>,
-        counters: &Counters,
-    ) -> Option<impl Iterator<Item = (PageMut<'m>, Span)> + 'm> {
-        if !seg.device_writes() {
-            return None;
-        }
-        Some(self.raw_pages(&seg, counters).map(|(page, span)| {
-            // SAFETY: The memory stays allocated for `'m` (as above), and the segment was
-            // mapped `DMA_FROM_DEVICE` from pages whose lender lets the device write them
-            // (invariant of `DmaSegment`); a swiotlb slot belongs to the mapping.
-            (unsafe { PageMut::from_raw(page) }, span)
-        }))
     }
 }
 

@@ -4,7 +4,7 @@
 //!
 //! [`MappedSg`] is the one type that maps and unmaps (`dma_map_sg()`, `dma_unmap_sg()`): the
 //! copy engine sees a transfer's pages only as the DMA addresses and lengths it hands out
-//! ([`DmaSegment`]), and reaches memory only through [`DmaDevice::pages`], as a bus master
+//! ([`DmaSegment`]), and reaches memory only through [`crate::bus::pages`], as a bus master
 //! would. The table is a caller-provided [`SgTable`] of [`SG_ENTRIES`] entries (2 KiB with
 //! x86_64's 32-byte `struct scatterlist`), on the stack of a transfer: mapping allocates
 //! nothing of pinio's own (swiotlb, when it bounces, takes slots from its pool).
@@ -35,6 +35,7 @@ use crate::{
 use core::marker::PhantomData;
 use kernel::{
     bindings,
+    dma::DataDirection,
     ffi::c_int,
     prelude::*,
     types::Opaque, //
@@ -61,27 +62,13 @@ impl SgTable {
     }
 }
 
-/// Who moves data in a mapping, from the device's point of view.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Direction {
-    /// The device reads the pages (`write(2)`, `PINIO_DMA_FROM_PAGES`): `DMA_TO_DEVICE`.
-    ToDevice,
-    /// The device writes the pages (`read(2)`, `PINIO_DMA_TO_PAGES`): `DMA_FROM_DEVICE`.
-    FromDevice,
-}
-
-impl Direction {
-    /// The `enum dma_data_direction` value mapped and unmapped with.
-    fn raw(self) -> c_int {
-        let dir = match self {
-            Direction::ToDevice => bindings::dma_data_direction::DMA_TO_DEVICE,
-            #[cfg(not(pinio_broken_dma = "wrong_dir"))]
-            Direction::FromDevice => bindings::dma_data_direction::DMA_FROM_DEVICE,
-            // BROKEN on purpose: the device writes through a mapping made for it to read.
-            #[cfg(pinio_broken_dma = "wrong_dir")]
-            Direction::FromDevice => bindings::dma_data_direction::DMA_TO_DEVICE,
-        };
-        dir.0 as c_int
+/// The `enum dma_data_direction` value to map and unmap with for `dir`.
+fn raw_direction(dir: DataDirection) -> bindings::dma_data_direction {
+    match dir {
+        // BROKEN on purpose: the device writes through a mapping made for it to read.
+        #[cfg(pinio_broken_dma = "wrong_dir")]
+        DataDataDirection::FromDevice => bindings::dma_data_direction::DMA_TO_DEVICE,
+        dir => dir.into(),
     }
 }
 
@@ -93,13 +80,13 @@ impl Direction {
 ///   were mapped for `dev` in `dir` by `dma_map_sg()`, which
 ///   returned `mapped` (`1..=nents`) DMA segments; they are unmapped only by [`Drop`].
 /// - The pages behind them are lent for `'a` (a pin, a reference, the iterator's owner or the
-///   store); if `dir` is [`Direction::FromDevice`] their lender lets the device write them.
+///   store); if `dir` is [`DataDirection::FromDevice`] their lender lets the device write them.
 pub(crate) struct MappedSg<'a> {
     dev: &'a DmaDevice,
     table: &'a mut SgTable,
     nents: c_int,
     mapped: usize,
-    dir: Direction,
+    dir: DataDirection,
     _pages: PhantomData<PageRef<'a>>,
 }
 
@@ -148,7 +135,7 @@ impl<'a> MappedSg<'a> {
         counters: &Counters,
     ) -> Result<Self> {
         let raw = pages.map(|(page, span)| (page.as_ptr(), span));
-        Self::map(dev, table, raw, Direction::ToDevice, counters)
+        Self::map(dev, table, raw, DataDirection::ToDevice, counters)
     }
 
     /// Maps up to [`SG_ENTRIES`] pages for the device to write (`DMA_FROM_DEVICE`); as
@@ -160,14 +147,14 @@ impl<'a> MappedSg<'a> {
         counters: &Counters,
     ) -> Result<Self> {
         let raw = pages.map(|(page, span)| (page.as_ptr(), span));
-        Self::map(dev, table, raw, Direction::FromDevice, counters)
+        Self::map(dev, table, raw, DataDirection::FromDevice, counters)
     }
 
     fn map(
         dev: &'a DmaDevice,
         table: &'a mut SgTable,
         pages: impl Iterator<Item = (*mut bindings::page, Span)>,
-        dir: Direction,
+        dir: DataDirection,
         counters: &Counters,
     ) -> Result<Self> {
         let max_seg = dev.max_mapping_size().min(u32::MAX as usize);
@@ -212,11 +199,12 @@ impl<'a> MappedSg<'a> {
         // first `nents` entries describe pages lent for `'a`, which the device may write if
         // `dir` is `FromDevice` (the constructors take `PageMut` for that). Does not sleep.
         let mapped = unsafe {
-            shim::pinio_dma_map_sg(
+            bindings::dma_map_sg_attrs(
                 dev.as_raw(),
                 table.entry(0).ok_or(EINVAL)?,
                 nents,
-                dir.raw(),
+                raw_direction(dir),
+                0,
             )
         };
         let mapped = match usize::try_from(mapped) {
@@ -242,15 +230,15 @@ impl<'a> MappedSg<'a> {
 
     /// The DMA segments, in order; they cover the mapped pages' bytes.
     pub(crate) fn segments(&self) -> impl Iterator<Item = DmaSegment<'_>> + '_ {
-        let device_writes = self.dir == Direction::FromDevice;
+        let device_writes = self.dir == DataDirection::FromDevice;
         (0..self.mapped).filter_map(move |i| {
             let entry = self.table.entry(i)?;
             // SAFETY: `entry` is one of the `mapped` DMA segments of the live mapping (type
             // invariants); these only read its DMA fields.
             let (addr, len) = unsafe {
                 (
-                    shim::pinio_sg_dma_address(entry),
-                    shim::pinio_sg_dma_len(entry) as usize,
+                    bindings::sg_dma_address(entry),
+                    bindings::sg_dma_len(entry) as usize,
                 )
             };
             // INVARIANT: Mapped in `dir` for as long as `self` is borrowed.
@@ -273,7 +261,13 @@ impl Drop for MappedSg<'_> {
             // were mapped with, before the borrowed pages can be released. Under swiotlb this
             // copies the bounce slots back for `DMA_FROM_DEVICE`. Does not sleep.
             unsafe {
-                shim::pinio_dma_unmap_sg(self.dev.as_raw(), first, self.nents, self.dir.raw())
+                bindings::dma_unmap_sg_attrs(
+                    self.dev.as_raw(),
+                    first,
+                    self.nents,
+                    raw_direction(self.dir),
+                    0,
+                )
             };
         }
     }

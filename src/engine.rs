@@ -29,7 +29,7 @@
 //! work: neither takes a pinio lock).
 
 use crate::{
-    copy,
+    data_path,
     counters::Counters,
     device::Device,
     dio::Order,
@@ -40,7 +40,7 @@ use crate::{
     },
     iter::Iter,
     kiocb::PendingIocb,
-    open_file::Config,
+    model::Config,
     shim,
     store::Alloc, //
 };
@@ -99,9 +99,10 @@ impl Engine {
 
     /// A handle to queue requests on, valid while the engine exists.
     pub(crate) fn handle(&self) -> EngineRef {
-        // INVARIANT: The caller (module init) stores the handle only in the `Device`, which
-        // queues requests only from file operations; the module (and so this engine) stays
-        // loaded while a file is open, and no file is open once its exit drops the engine.
+        // INVARIANT: The caller (module init) hands the handle only to the device node's
+        // registration, which gives it to open files, which queue requests only from file
+        // operations; the module (and so this engine) stays loaded while a file is open, and no
+        // file is open once its exit drops the engine.
         EngineRef { wq: self.wq }
     }
 }
@@ -115,7 +116,7 @@ impl Drop for Engine {
     }
 }
 
-/// Where a [`Device`] queues its requests: the module's [`Engine`].
+/// Where open files queue their requests: the module's [`Engine`].
 ///
 /// # Invariants
 ///
@@ -286,6 +287,7 @@ impl_has_work! {
 /// request, on the multi-bio path one that completes with `EIO` after moving them.
 pub(crate) fn submit<I: Iter>(
     device: &Arc<Device>,
+    engine: Option<EngineRef>,
     queue: &Arc<FileQueue>,
     config: Config,
     iocb: PendingIocb,
@@ -293,7 +295,7 @@ pub(crate) fn submit<I: Iter>(
     iter: &mut I,
     order: Order,
 ) -> Result {
-    let Some(engine) = device.engine else {
+    let Some(engine) = engine else {
         return Err(EOPNOTSUPP);
     };
     let nowait = order.plan.nowait;
@@ -374,9 +376,9 @@ impl WorkItem for Request {
             result = if pages.is_writable() {
                 pages
                     .segments_mut()
-                    .and_then(|segments| copy::device_writes(&device, pos, segments))
+                    .and_then(|segments| data_path::device_writes(&device, pos, segments))
             } else {
-                copy::device_reads(&device, pos, pages.segments(), Alloc::MaySleep)
+                data_path::device_reads(&device, pos, pages.segments(), Alloc::MaySleep)
             };
             if let Ok(moved) = result {
                 let bytes = match pages.retention() {

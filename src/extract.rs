@@ -580,12 +580,9 @@ impl Drop for OwnedPages {
 #[kunit_tests(pinio_extract)]
 mod tests {
     use super::*;
-    use crate::{
-        copy,
-        store::{
-            Alloc,
-            Store, //
-        }, //
+    use crate::store::{
+        Alloc,
+        Store, //
     };
     use kernel::{
         iov::{
@@ -625,9 +622,9 @@ mod tests {
             }
             let before: KVec<i32> = collect_refcounts(&batch)?;
             done += if I::DEVICE_WRITES {
-                copy::store_to_pages(store, pos + done, batch.segments_mut()?)?
+                store.read_into(pos + done, batch.segments_mut()?)?
             } else {
-                copy::pages_to_store(store, pos + done, batch.segments(), Alloc::MaySleep)?
+                store.write_from(pos + done, batch.segments(), Alloc::MaySleep)?
             };
             let held: KVec<i32> = collect_refcounts(&batch)?;
             drop(batch);
@@ -710,7 +707,7 @@ mod tests {
         assert!(!owned.is_writable());
         assert!(owned.segments_mut().is_err());
         assert_eq!(
-            copy::pages_to_store(&store, 512, owned.segments(), Alloc::MaySleep)?,
+            store.write_from(512, owned.segments(), Alloc::MaySleep)?,
             len
         );
         owned.release(&counters);

@@ -27,9 +27,9 @@ use kernel::{
 /// pointer `EFAULT`.
 pub(crate) fn dispatch(file: &OpenFile, cmd: u32, arg: usize) -> Result<isize> {
     match cmd {
-        uapi::PINIO_IOC_INFO => write_out(arg, &file.device.info()),
-        uapi::PINIO_IOC_SET_CONFIG => read_in(arg, |config| file.set_config(config)),
-        uapi::PINIO_IOC_GET_CONFIG => write_out(arg, &file.config().to_uapi()),
+        uapi::PINIO_IOC_INFO => write_out(arg, &file.device().info()),
+        uapi::PINIO_IOC_SET_CONFIG => read_in(arg, |config| file.io.set_config(config)),
+        uapi::PINIO_IOC_GET_CONFIG => write_out(arg, &file.io.config().to_uapi()),
         uapi::PINIO_IOC_PIN => pin(file, arg),
         uapi::PINIO_IOC_UNPIN => read_update_write(arg, |unpin| file.unpin(unpin)),
         uapi::PINIO_IOC_QUERY => read_update_write(arg, |query| file.query(query)),

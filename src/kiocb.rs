@@ -10,65 +10,58 @@
 //! device finished with the pages ([`PendingIocb`]).
 
 use crate::shim;
-use core::{
-    marker::PhantomData,
-    ptr::NonNull, //
-};
+use core::ptr::NonNull;
 use kernel::{
     bindings,
-    prelude::*, //
+    fs::Kiocb,
+    prelude::*,
+    types::ForeignOwnable, //
 };
 
-/// The kiocb of one `read_iter`/`write_iter` call.
+/// The kiocb of one `read_iter`/`write_iter` call on a file whose private data is `T`.
 ///
-/// # Invariants
-///
-/// `ptr` points to a valid `struct kiocb` for `'a`, which this value may modify.
-pub(crate) struct IoCb<'a> {
-    ptr: NonNull<bindings::kiocb>,
-    _call: PhantomData<&'a mut bindings::kiocb>,
+/// The kernel crate's [`Kiocb`] gives the position (`ki_pos`); this adds what a driver that
+/// may answer later needs and `Kiocb` does not offer: `is_sync_kiocb()`, `IOCB_NOWAIT`, and the
+/// hand-over of an asynchronous kiocb to whoever completes it ([`PendingIocb`]).
+pub(crate) struct IoCb<'a, T> {
+    kiocb: Kiocb<'a, T>,
 }
 
-impl<'a> IoCb<'a> {
+impl<'a, T: ForeignOwnable> IoCb<'a, T> {
     /// Wraps the kiocb of a `read_iter`/`write_iter` call.
     ///
     /// # Safety
     ///
-    /// `ptr` must point to a valid `struct kiocb` that the caller may modify for `'a`, and the
-    /// caller must return `-EIOCBQUEUED` from `read_iter`/`write_iter` if (and only if) a
-    /// [`PendingIocb`] made of this value was handed to the engine (the kiocb is then completed
-    /// by it, exactly once).
-    pub(crate) unsafe fn from_raw(ptr: *mut bindings::kiocb) -> Option<Self> {
-        // INVARIANT: Guaranteed by the caller.
-        Some(Self {
-            ptr: NonNull::new(ptr)?,
-            _call: PhantomData,
-        })
+    /// The caller must be allowed to modify the kiocb for `'a`, and must return
+    /// `-EIOCBQUEUED` from `read_iter`/`write_iter` if (and only if) a [`PendingIocb`] made of
+    /// this value was handed to the engine (the kiocb is then completed by it, exactly once).
+    pub(crate) unsafe fn new(kiocb: Kiocb<'a, T>) -> Self {
+        Self { kiocb }
     }
 
     /// The file position (`ki_pos`), in bytes.
     pub(crate) fn pos(&self) -> i64 {
-        // SAFETY: The kiocb is valid for `'a` (type invariant).
-        unsafe { (*self.ptr.as_ptr()).ki_pos }
+        self.kiocb.ki_pos()
     }
 
-    /// Sets the file position (`ki_pos`).
-    pub(crate) fn set_pos(&mut self, pos: i64) {
-        // SAFETY: The kiocb is valid and may be modified for `'a` (type invariant).
-        unsafe { (*self.ptr.as_ptr()).ki_pos = pos };
+    /// Advances the file position (`ki_pos`) by `bytes`.
+    pub(crate) fn advance(&mut self, bytes: usize) {
+        let pos = self.kiocb.ki_pos_mut();
+        *pos = pos.saturating_add(i64::try_from(bytes).unwrap_or(i64::MAX));
     }
 
     /// Whether the caller waits for the answer (`is_sync_kiocb()`).
     pub(crate) fn is_sync(&self) -> bool {
-        // SAFETY: The kiocb is valid for `'a` (type invariant); this only reads it.
-        unsafe { shim::pinio_is_sync_kiocb(self.ptr.as_ptr()) }
+        // SAFETY: `as_raw()` is a valid kiocb for `'a` (invariant of `Kiocb`); this only reads
+        // it.
+        unsafe { shim::pinio_is_sync_kiocb(self.kiocb.as_raw()) }
     }
 
     /// Whether the caller must not be put to sleep (`IOCB_NOWAIT`: `RWF_NOWAIT`, or io_uring's
     /// first, inline issue); the answer is then `EAGAIN` instead of waiting.
     pub(crate) fn nowait(&self) -> bool {
-        // SAFETY: The kiocb is valid for `'a` (type invariant); this only reads it.
-        unsafe { shim::pinio_kiocb_nowait(self.ptr.as_ptr()) }
+        // SAFETY: As in `is_sync()`.
+        unsafe { shim::pinio_kiocb_nowait(self.kiocb.as_raw()) }
     }
 
     /// For an asynchronous kiocb, the obligation to complete it later; `None` for a
@@ -79,9 +72,11 @@ impl<'a> IoCb<'a> {
         }
         // INVARIANT: The kiocb is asynchronous; its submitter keeps it valid until
         // `ki_complete()`, which only `PendingIocb::complete()` calls, once (the `IoCb` is
-        // consumed, and `from_raw`'s caller returns `-EIOCBQUEUED` iff this value reached the
+        // consumed, and `new`'s caller returns `-EIOCBQUEUED` iff this value reached the
         // engine).
-        Some(PendingIocb { ptr: self.ptr })
+        Some(PendingIocb {
+            ptr: NonNull::new(self.kiocb.as_raw())?,
+        })
     }
 }
 

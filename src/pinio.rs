@@ -21,9 +21,11 @@ use kernel::{
 };
 
 mod accounting;
+mod bus;
 mod chardev;
 mod copy;
 mod counters;
+mod data_path;
 mod device;
 mod dio;
 mod dma_dev;
@@ -34,6 +36,7 @@ mod held_pages;
 mod ioctl;
 mod iter;
 mod kiocb;
+mod model;
 mod mem;
 mod open_file;
 mod page_ref;
@@ -108,16 +111,12 @@ impl kernel::InPlaceModule for PinioModule {
             // Allocates no store memory: the pages come with the first writes. The DMA device
             // is left out only by the `dma_map=0` benchmark knob.
             device: Arc::pin_init(
-                device::Device::new(
-                    params?,
-                    Some(engine.handle()),
-                    dma_device(params?.dma_mask_bits, params?.dma_map)?,
-                ),
+                device::Device::new(params?, dma_device(params?.dma_mask_bits, params?.dma_map)?),
                 GFP_KERNEL,
             )?,
             debugfs: debugfs::Dir::new(c"pinio"),
             counters <- debugfs.read_callback_file(c"counters", device.clone(), &show_counters),
-            chardev <- chardev::Registration::new(device.clone()),
+            chardev <- chardev::Registration::new(device.clone(), engine.handle()),
         })
     }
 }

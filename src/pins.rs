@@ -16,7 +16,7 @@ use crate::{
         FolioCharge,
         MmAccount, //
     },
-    copy,
+    data_path,
     counters::Counters,
     device::Device,
     held_pages::{
@@ -355,9 +355,9 @@ impl PinTable {
         }
         let done = match arg.flags {
             uapi::PINIO_DMA_TO_PAGES => {
-                copy::device_writes(device, pos, range.held.segments_mut(offset, len)?)?
+                data_path::device_writes(device, pos, range.held.segments_mut(offset, len)?)?
             }
-            uapi::PINIO_DMA_FROM_PAGES => copy::device_reads(
+            uapi::PINIO_DMA_FROM_PAGES => data_path::device_reads(
                 device,
                 pos,
                 range.held.segments(offset, len).ok_or(EINVAL)?,

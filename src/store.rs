@@ -14,6 +14,7 @@
 //! the insertion of a page); concurrent transfers to the same bytes race as DMA would.
 
 use crate::{
+    copy,
     mem,
     page_ref::{
         PageMut,
@@ -103,13 +104,74 @@ impl Store {
         }))
     }
 
+    /// Copies the store, from `pos` on, into `segments` (in order); bytes of the store never
+    /// written are zeros. Allocates nothing. Returns the bytes copied.
+    ///
+    /// Fails with `EINVAL` before copying a segment that would read past the store.
+    pub(crate) fn read_into<'p>(
+        &self,
+        pos: usize,
+        segments: impl Iterator<Item = (PageMut<'p>, Span)>,
+    ) -> Result<usize> {
+        let mut done = 0usize;
+        for (page, seg) in segments {
+            let at = pos.checked_add(done).ok_or(EINVAL)?;
+            self.read_pieces(at, seg.len, |store_page, piece, skip| {
+                let offset = seg.offset + skip;
+                match store_page {
+                    Some(store_page) => copy::copy(page, offset, store_page, piece),
+                    None => copy::zero(
+                        page,
+                        Span {
+                            offset,
+                            len: piece.len,
+                        },
+                    ),
+                }
+            })?;
+            done += seg.len;
+        }
+        Ok(done)
+    }
+
+    /// Copies `segments` (in order) into the store from `pos` on, allocating the store pages
+    /// they are the first to write as `alloc` allows. Returns the bytes copied.
+    ///
+    /// Fails with `EINVAL` before copying a segment that would write past the store, and with
+    /// `EIO` (`EAGAIN` for [`Alloc::NoWait`]) when a store page cannot be allocated
+    /// ([`Store::write_pieces`]); the bytes before that may have been copied.
+    pub(crate) fn write_from<'p>(
+        &self,
+        pos: usize,
+        segments: impl Iterator<Item = (PageRef<'p>, Span)>,
+        alloc: Alloc,
+    ) -> Result<usize> {
+        let mut done = 0usize;
+        for (page, seg) in segments {
+            let at = pos.checked_add(done).ok_or(EINVAL)?;
+            self.write_pieces(at, seg.len, alloc, |store_page, piece, skip| {
+                copy::copy(
+                    store_page,
+                    piece.offset,
+                    page,
+                    Span {
+                        offset: seg.offset + skip,
+                        len: piece.len,
+                    },
+                )
+            })?;
+            done += seg.len;
+        }
+        Ok(done)
+    }
+
     /// Calls `f` with each page-sized piece of the store range `pos..pos + len`, for reading:
     /// the store page (`None` for a page never written, which reads as zeros), the piece within
     /// it, and the piece's offset from `pos`. Allocates nothing.
     ///
     /// Fails with `EINVAL` before calling `f` if the range leaves the store, or with the first
     /// error of `f`.
-    pub(crate) fn read_pieces(
+    fn read_pieces(
         &self,
         pos: usize,
         len: usize,
@@ -129,7 +191,7 @@ impl Store {
     /// cannot be allocated (or would leave too little memory available), `EAGAIN` instead with
     /// [`Alloc::NoWait`]; the first error of `f`. The pieces before the failing one have been
     /// handed to `f`.
-    pub(crate) fn write_pieces(
+    fn write_pieces(
         &self,
         pos: usize,
         len: usize,
@@ -164,7 +226,6 @@ impl Store {
 #[kunit_tests(pinio_store)]
 mod tests {
     use super::*;
-    use crate::copy;
     use core::ptr::NonNull;
     use kernel::page::Page;
 
@@ -215,7 +276,7 @@ mod tests {
         let dst = filled(0xa5)?;
         for pos in [0, 12345 * PAGE_SIZE + 512, big.size() - PAGE_SIZE] {
             let len = PAGE_SIZE - pos % PAGE_SIZE;
-            assert_eq!(copy::store_to_pages(&big, pos, segment(&dst, len)?)?, len);
+            assert_eq!(big.read_into(pos, segment(&dst, len)?)?, len);
             assert!(contents(&dst)?.iter().take(len).all(|&b| b == 0));
         }
         assert_eq!(big.nr_pages(), 0);
@@ -233,12 +294,12 @@ mod tests {
         let pos = 3 * PAGE_SIZE - 1024;
         for _ in 0..2 {
             let from = segment(&src, 2048)?.map(|(page, span)| (page.as_ref(), span));
-            assert_eq!(copy::pages_to_store(&s, pos, from, Alloc::MaySleep)?, 2048);
+            assert_eq!(s.write_from(pos, from, Alloc::MaySleep)?, 2048);
             assert_eq!(s.nr_pages(), 2);
         }
         let dst = filled(0xff)?;
         for (index, written) in [(1, 0..0), (2, PAGE_SIZE - 1024..PAGE_SIZE), (3, 0..1024)] {
-            let n = copy::store_to_pages(&s, index * PAGE_SIZE, segment(&dst, PAGE_SIZE)?)?;
+            let n = s.read_into(index * PAGE_SIZE, segment(&dst, PAGE_SIZE)?)?;
             assert_eq!(n, PAGE_SIZE);
             for (i, &b) in contents(&dst)?.iter().enumerate() {
                 assert_eq!(b, if written.contains(&i) { 0x3c } else { 0 });
@@ -246,7 +307,7 @@ mod tests {
         }
         let from = segment(&src, 1024)?.map(|(page, span)| (page.as_ref(), span));
         let end = s.size() - 512;
-        assert!(copy::pages_to_store(&s, end, from, Alloc::MaySleep) == Err(EINVAL));
+        assert!(s.write_from(end, from, Alloc::MaySleep) == Err(EINVAL));
         assert_eq!(s.nr_pages(), 2);
         Ok(())
     }

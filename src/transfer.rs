@@ -18,7 +18,7 @@
 //! Asynchronous kiocbs are queued on the engine ([`crate::engine`]) with the same decisions.
 
 use crate::{
-    copy,
+    data_path,
     counters::Counters,
     dio::{
         self,
@@ -32,7 +32,12 @@ use crate::{
         Shape,
         Source, //
     },
-    engine,
+    device::Device,
+    engine::{
+        self,
+        EngineRef,
+        FileQueue, //
+    },
     extract::{
         ExtractedPages,
         Mode,
@@ -45,20 +50,87 @@ use crate::{
         Truncated, //
     },
     kiocb::IoCb,
-    open_file::{
-        Config,
-        OpenFile, //
-    },
+    model::Config,
     store::Alloc,
-    task, //
+    task,
+    uapi, //
 };
 use kernel::{
     iov::{
         IovIterDest,
         IovIterSource, //
     },
-    prelude::*, //
+    new_spinlock,
+    prelude::*,
+    sync::{
+        Arc,
+        SpinLock, //
+    },
+    time::{
+        delay::fsleep,
+        Delta, //
+    },
+    types::ForeignOwnable, //
 };
+
+/// The request side of one open file: the device, the file's device model and its queue of
+/// asynchronous requests.
+#[pin_data]
+pub(crate) struct IoFile {
+    /// The device; outlives every open file.
+    pub(crate) device: Arc<Device>,
+    /// Where asynchronous requests are queued; `None` without an engine (KUnit), which serves
+    /// asynchronous kiocbs synchronously.
+    engine: Option<EngineRef>,
+    /// The device model of this file (`PINIO_IOC_SET_CONFIG`).
+    #[pin]
+    config: SpinLock<Config>,
+    /// Asynchronous requests of this file in flight.
+    queue: Arc<FileQueue>,
+}
+
+impl IoFile {
+    /// The request side of a new open file of `device`, with the default device model.
+    pub(crate) fn new(device: Arc<Device>, engine: Option<EngineRef>) -> impl PinInit<Self, Error> {
+        try_pin_init!(Self {
+            device,
+            engine,
+            config <- new_spinlock!(Config::default().with_defaults(), "pinio::IoFile::config"),
+            queue: FileQueue::new()?,
+        })
+    }
+
+    /// The device model in effect.
+    pub(crate) fn config(&self) -> Config {
+        *self.config.lock()
+    }
+
+    /// Applies `PINIO_IOC_SET_CONFIG`: `EINVAL` for a bad argument ([`Config::from_uapi`]),
+    /// `EBUSY` if the completion order would change while requests are in flight.
+    pub(crate) fn set_config(&self, config: &uapi::pinio_config) -> Result {
+        let config = Config::from_uapi(config)?;
+        self.queue.set_fifo(config.fifo())?;
+        *self.config.lock() = config;
+        Ok(())
+    }
+
+    /// Waits `us` microseconds, as a slow DMA engine would. The wait is killable: `EINTR` as
+    /// soon as a fatal signal is pending.
+    fn dma_delay(&self, us: u32) -> Result {
+        /// Longest uninterrupted sleep.
+        const SLICE_US: u32 = 5_000;
+        let mut left = us;
+        while left != 0 {
+            if task::fatal_signal_pending() {
+                return Err(EINTR);
+            }
+            let slice = left.min(SLICE_US);
+            fsleep(Delta::from_micros(i64::from(slice)));
+            left -= slice;
+        }
+        Ok(())
+    }
+}
 
 /// How a `read_iter`/`write_iter` call was answered.
 pub(crate) enum Done {
@@ -69,7 +141,11 @@ pub(crate) enum Done {
 }
 
 /// `read_iter`: copies store bytes from `ki_pos` into `iter`'s pages.
-pub(crate) fn read(file: &OpenFile, iocb: IoCb<'_>, iter: &mut IovIterDest<'_>) -> Result<Done> {
+pub(crate) fn read<T: ForeignOwnable>(
+    file: &IoFile,
+    iocb: IoCb<'_, T>,
+    iter: &mut IovIterDest<'_>,
+) -> Result<Done> {
     let device = &*file.device;
     Counters::add(&device.counters.reads, 1);
     let start = usize::try_from(iocb.pos()).map_err(|_| EINVAL)?;
@@ -82,7 +158,11 @@ pub(crate) fn read(file: &OpenFile, iocb: IoCb<'_>, iter: &mut IovIterDest<'_>) 
 }
 
 /// `write_iter`: copies `iter`'s pages into the store from `ki_pos`.
-pub(crate) fn write(file: &OpenFile, iocb: IoCb<'_>, iter: &mut IovIterSource<'_>) -> Result<Done> {
+pub(crate) fn write<T: ForeignOwnable>(
+    file: &IoFile,
+    iocb: IoCb<'_, T>,
+    iter: &mut IovIterSource<'_>,
+) -> Result<Done> {
     let device = &*file.device;
     Counters::add(&device.counters.writes, 1);
     if iter.is_empty() {
@@ -107,9 +187,9 @@ pub(crate) fn write(file: &OpenFile, iocb: IoCb<'_>, iter: &mut IovIterSource<'_
 /// wait, a page not present, a store page not to be had without reclaim, a full queue) or
 /// needs more than one bio, and those of [`engine::submit`]. On the multi-bio path `EINVAL`
 /// and `EFAULT` also come after some bytes moved.
-fn submit<I: Iter>(
-    file: &OpenFile,
-    mut iocb: IoCb<'_>,
+fn submit<I: Iter, T: ForeignOwnable>(
+    file: &IoFile,
+    mut iocb: IoCb<'_, T>,
     start: usize,
     iter: &mut I,
 ) -> Result<Done> {
@@ -128,7 +208,7 @@ fn submit<I: Iter>(
     }
     let config = file.config();
     let nowait = iocb.nowait();
-    let sync = iocb.is_sync() || device.engine.is_none();
+    let sync = iocb.is_sync() || file.engine.is_none();
     let segmented = iter.is_segmented();
     // bio_iov_vecs_to_alloc(): a BVEC iterator's bvecs are used as they are.
     let pages = if segmented {
@@ -161,7 +241,7 @@ fn submit<I: Iter>(
     };
     let result = if sync {
         serve(file, config, &plan, settled, start, iter).map(|done| {
-            iocb.set_pos(iocb.pos().saturating_add(done as i64));
+            iocb.advance(done);
             Done::Now(done)
         })
     } else {
@@ -174,6 +254,7 @@ fn submit<I: Iter>(
                 });
                 engine::submit(
                     &file.device,
+                    file.engine,
                     &file.queue,
                     config,
                     pending,
@@ -205,7 +286,7 @@ fn mode(config: Config) -> Mode {
 /// `settled` (the replayed answer, if the request needed one) says, or else moves as it goes,
 /// and returns the answer for `plan`.
 fn serve<I: Iter>(
-    file: &OpenFile,
+    file: &IoFile,
     config: Config,
     plan: &Plan,
     settled: Option<Settled>,
@@ -235,7 +316,7 @@ fn serve<I: Iter>(
 /// `nowait`), or `EINTR` if a fatal signal arrived before the first byte. A fatal signal after
 /// that ends the transfer short with no error.
 fn transfer<I: Iter>(
-    file: &OpenFile,
+    file: &IoFile,
     config: Config,
     start: usize,
     iter: &mut I,
@@ -267,7 +348,7 @@ fn transfer<I: Iter>(
 /// moved the iterator is reverted over it ([`ExtractedPages::with_batch`]). A write that
 /// cannot get a store page fails with `EIO`, or `EAGAIN` if `nowait` (as brd).
 fn move_batch<I: Iter>(
-    file: &OpenFile,
+    file: &IoFile,
     config: Config,
     mode: Mode,
     pos: usize,
@@ -285,9 +366,9 @@ fn move_batch<I: Iter>(
         ExtractedPages::with_batch(iter, max_len, mode, &device.counters, |batch| {
             file.dma_delay(config.dma_delay_us)?;
             if I::DEVICE_WRITES {
-                copy::device_writes(device, pos, batch.segments_mut()?)
+                data_path::device_writes(device, pos, batch.segments_mut()?)
             } else {
-                copy::device_reads(device, pos, batch.segments(), alloc)
+                data_path::device_reads(device, pos, batch.segments(), alloc)
             }
         })?;
     let bytes = match retention {
@@ -310,7 +391,7 @@ fn move_batch<I: Iter>(
 /// the vector starts with empty segments, the first of them is checked and the extraction
 /// takes the first non-empty one unchecked. Here that segment is required to be aligned too;
 /// if it is not, [`dio::replay`] works out what the block layer does with it.
-fn segments_aligned<I: Iter>(file: &OpenFile, iter: &mut I) -> bool {
+fn segments_aligned<I: Iter>(file: &IoFile, iter: &mut I) -> bool {
     let device = &*file.device;
     for segment in iter.segments() {
         if !device.is_aligned(segment.addr | segment.len) {
@@ -328,7 +409,7 @@ fn segments_aligned<I: Iter>(file: &OpenFile, iter: &mut I) -> bool {
 /// (spanning `pages` pages as [`Shape::pages`] counts them), by taking and releasing its pages
 /// as the block layer would take them; nothing is copied, and `iter` is left where it was.
 fn replay<I: Iter>(
-    file: &OpenFile,
+    file: &IoFile,
     config: Config,
     plan: &Plan,
     iter: &mut I,
