@@ -11,7 +11,7 @@
 //! `mmgrab()`, so a file closed by another process, or after the pinner exited, still uncharges
 //! the right counter.
 
-use crate::shim;
+use crate::glue::shim;
 use kernel::{
     bindings,
     mm::Mm,

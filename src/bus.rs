@@ -21,7 +21,7 @@ use crate::{
         PageRef,
         Span, //
     },
-    shim, //
+    glue::shim, //
 };
 use core::ptr::NonNull;
 use kernel::{

@@ -16,7 +16,7 @@ use crate::{
     ioctl,
     kiocb::IoCb,
     open_file::OpenFile,
-    shim,
+    glue::shim,
     transfer::{
         self,
         Done, //

@@ -13,7 +13,7 @@ use crate::{
         PageRef,
         Span, //
     },
-    shim, //
+    glue::shim, //
 };
 use kernel::prelude::*;
 

@@ -10,7 +10,7 @@ use crate::{
         DmaDevice, //
     },
     store::Store,
-    uapi, //
+    glue::uapi, //
 };
 use core::{
     fmt,

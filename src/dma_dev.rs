@@ -10,7 +10,7 @@
 //! device behind dma-direct: mappings are checked by `CONFIG_DMA_API_DEBUG`, and bounced through
 //! swiotlb when an address is beyond the mask or with `swiotlb=force`.
 
-use crate::shim;
+use crate::glue::shim;
 use kernel::{
     bindings,
     device,

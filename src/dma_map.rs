@@ -30,7 +30,7 @@ use crate::{
         PageRef,
         Span, //
     },
-    shim, //
+    glue::shim, //
 };
 use core::marker::PhantomData;
 use kernel::{

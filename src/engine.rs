@@ -41,7 +41,7 @@ use crate::{
     iter::Iter,
     kiocb::PendingIocb,
     model::Config,
-    shim,
+    glue::shim,
     store::Alloc, //
 };
 use core::ptr::NonNull;

@@ -28,7 +28,7 @@ use crate::{
         PageRef,
         Span, //
     },
-    shim, //
+    glue::shim, //
 };
 use core::{
     marker::PhantomData,

@@ -11,7 +11,7 @@ use crate::{
         PageRef,
         Span, //
     },
-    shim, //
+    glue::shim, //
 };
 use core::ptr::NonNull;
 use kernel::{

@@ -8,7 +8,7 @@
 
 use crate::{
     open_file::OpenFile,
-    uapi, //
+    glue::uapi, //
 };
 use core::mem::size_of;
 use kernel::{

@@ -8,7 +8,7 @@
 //! any `unsafe` there: the kind of iterator, its alignment, a walk over its segments that
 //! leaves the iterator where it is, and a truncation that is undone when the transfer ends.
 
-use crate::shim;
+use crate::glue::shim;
 use core::{
     marker::PhantomData,
     ops::{

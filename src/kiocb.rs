@@ -9,7 +9,7 @@
 //! `-EIOCBQUEUED` and pinio calls `ki_complete()` exactly once, from any context, after the
 //! device finished with the pages ([`PendingIocb`]).
 
-use crate::shim;
+use crate::glue::shim;
 use core::ptr::NonNull;
 use kernel::{
     bindings,

@@ -4,7 +4,7 @@
 //! long an asynchronous request takes, how many may be in flight and in which order they
 //! complete.
 
-use crate::uapi;
+use crate::glue::uapi;
 use kernel::prelude::*;
 
 /// Longest accepted `dma_delay_us`: one second per batch.

@@ -27,7 +27,7 @@ use crate::{
         PinTable, //
     },
     transfer::IoFile,
-    uapi, //
+    glue::uapi, //
 };
 use kernel::{
     mm::Mm,

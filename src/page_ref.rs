@@ -6,7 +6,7 @@
 //! and with concurrent transfers, exactly like DMA memory. Bytes move only in
 //! [`crate::copy::copy`].
 
-use crate::shim;
+use crate::glue::shim;
 use core::{
     marker::PhantomData,
     ptr::NonNull, //

@@ -32,21 +32,18 @@ mod dma_dev;
 mod dma_map;
 mod engine;
 mod extract;
+mod glue;
 mod held_pages;
 mod ioctl;
 mod iter;
 mod kiocb;
 mod model;
-mod mem;
 mod open_file;
 mod page_ref;
 mod pins;
-mod shim;
 mod sparse_pages;
 mod store;
-mod task;
 mod transfer;
-mod uapi;
 
 module! {
     type: PinioModule,

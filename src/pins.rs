@@ -26,7 +26,7 @@ use crate::{
     },
     page_ref::PageDetail,
     store::Alloc,
-    uapi, //
+    glue::uapi, //
 };
 use kernel::{
     bindings,

@@ -13,7 +13,7 @@
 
 use crate::{
     page_ref::PageMut,
-    shim, //
+    glue::shim, //
 };
 use core::ptr::{
     null_mut,

@@ -15,7 +15,7 @@
 
 use crate::{
     copy,
-    mem,
+    glue::meminfo,
     page_ref::{
         PageMut,
         PageRef,
@@ -214,7 +214,7 @@ impl Store {
             Alloc::MaySleep => (Gfp::MAY_SLEEP, EIO),
             Alloc::NoWait => (Gfp::NOWAIT, EAGAIN),
         };
-        if mem::available_pages() <= mem::total_pages() / RESERVE_DIVISOR {
+        if meminfo::available_pages() <= meminfo::total_pages() / RESERVE_DIVISOR {
             return Err(short);
         }
         self.pages

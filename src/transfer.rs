@@ -52,8 +52,8 @@ use crate::{
     kiocb::IoCb,
     model::Config,
     store::Alloc,
-    task,
-    uapi, //
+    glue::signal,
+    glue::uapi, //
 };
 use kernel::{
     iov::{
@@ -121,7 +121,7 @@ impl IoFile {
         const SLICE_US: u32 = 5_000;
         let mut left = us;
         while left != 0 {
-            if task::fatal_signal_pending() {
+            if signal::fatal_signal_pending() {
                 return Err(EINTR);
             }
             let slice = left.min(SLICE_US);
@@ -328,7 +328,7 @@ fn transfer<I: Iter>(
     let mut done = 0;
     let mut error = None;
     while done < len {
-        if done > 0 && task::fatal_signal_pending() {
+        if done > 0 && signal::fatal_signal_pending() {
             break;
         }
         match move_batch(file, config, mode, start + done, iter, len - done, nowait) {

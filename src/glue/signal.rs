@@ -2,7 +2,7 @@
 
 //! Questions about the current task.
 
-use crate::shim;
+use crate::glue::shim;
 
 /// Whether the current task has a fatal signal pending (it is being killed):
 /// `fatal_signal_pending(current)`.

@@ -2,7 +2,7 @@
 
 //! Questions about the machine's memory.
 
-use crate::shim;
+use crate::glue::shim;
 use kernel::bindings;
 
 /// Pages of RAM the kernel manages (`totalram_pages()`, `MemTotal` in `/proc/meminfo`).
