@@ -11,6 +11,7 @@
 #   make stress     seeded stress run on the debug kernel
 #   make info       where everything is
 #   make checkpatch the kernel's checkpatch.pl on every C file (make test runs it too)
+#   make layers     src/ imports only downward, no cycle (make test runs it too)
 #   make clippy | fmt | fmtcheck | rust-analyzer | clean
 #
 # Variables: KDIR (a Rust-enabled kernel build tree; default: the cached FLAVOUR kernel; test,
@@ -53,7 +54,7 @@ kbuild = kdir=$(KDIR_CMD) && mkdir -p $(OUT) && \
 	flock $(OUT).lock $(MAKE) -C "$$kdir" M=$(TOP) MO=$(OUT) $(KBUILD_VARS) $(KBUILD_EXTRA)
 
 .PHONY: all module setup kernel kernels info clippy fmt fmtcheck rust-analyzer \
-	tests run test shell bench stress checkpatch clean
+	tests run test shell bench stress checkpatch clean layers
 
 all: module
 
@@ -93,7 +94,12 @@ tests:
 run: module tests
 	@$(SCRIPTS)/demo.sh
 
-test: module tests
+# The layering of src/ (scripts/check-layers.py): imports only downward, no cycle; and
+# proof that the check fails on an upward import and on a cycle.
+layers:
+	@$(SCRIPTS)/check-layers.py && $(SCRIPTS)/check-layers.py --self-test >/dev/null
+
+test: layers module tests
 	@PINIO_MODULE_BUILT=1 $(SCRIPTS)/run-tests.sh
 
 shell: module tests

@@ -68,14 +68,6 @@ void pinio_iov_iter_reexpand(struct iov_iter *iter, size_t count)
 	iov_iter_reexpand(iter, count);
 }
 
-bool pinio_iov_iter_set_nofault(struct iov_iter *iter, bool nofault)
-{
-	bool old = iter->nofault;
-
-	iter->nofault = nofault;
-	return old;
-}
-
 void pinio_release_got_pages(struct page **pages, unsigned long nr, bool dirty)
 {
 	unsigned long i;
@@ -101,7 +93,7 @@ void pinio_ki_complete(struct kiocb *iocb, long ret)
 	iocb->ki_complete(iocb, ret);
 }
 
-/* Per-CPU: a request's work runs where it was queued (see src/engine.rs). */
+/* Per-CPU: a request's work runs where it was queued (see src/requests/engine.rs). */
 struct workqueue_struct *pinio_alloc_workqueue(const char *name)
 {
 	return alloc_workqueue("%s", WQ_PERCPU, 0, name);

@@ -34,7 +34,6 @@ unsigned long pinio_iter_iov_addr(const struct iov_iter *iter);
 size_t pinio_iter_iov_len(const struct iov_iter *iter);
 void pinio_iov_iter_truncate(struct iov_iter *iter, u64 count);
 void pinio_iov_iter_reexpand(struct iov_iter *iter, size_t count);
-bool pinio_iov_iter_set_nofault(struct iov_iter *iter, bool nofault);
 void pinio_release_got_pages(struct page **pages, unsigned long nr, bool dirty);
 
 /* kiocb */
@@ -58,7 +57,7 @@ unsigned long pinio_totalram_pages(void);
 void pinio_cond_resched(void);
 
 /*
- * DMA mapping (src/dma_dev.rs, src/dma_map.rs). Directions are enum
+ * DMA mapping (src/disk/dma_device.rs, src/disk/mapping.rs). Directions are enum
  * dma_data_direction values. pinio_dma_to_phys() is dma-direct's view of a DMA
  * address (no IOMMU): the physical address a bus-mastering device would reach.
  */
@@ -119,7 +118,7 @@ static const unsigned int PINIO_FOP_DONTCACHE = (__force unsigned int)FOP_DONTCA
 /* Store pages: brd's GFP_NOIO, failing instead of looping when memory is short; GFP_NOWAIT
  * under IOCB_NOWAIT, as brd under REQ_NOWAIT. The xarray's nodes are allocated with these;
  * the page itself adds PINIO_GFP_STORE_PAGE (never pass __GFP_ZERO to the xarray: its node
- * cache has a constructor, and new_slab() warns). See src/sparse_pages.rs. */
+ * cache has a constructor, and new_slab() warns). See src/disk/sparse_pages.rs. */
 #include <linux/gfp_types.h>
 static const gfp_t PINIO_GFP_STORE = GFP_NOIO | __GFP_NORETRY | __GFP_NOWARN;
 static const gfp_t PINIO_GFP_STORE_NOWAIT = GFP_NOWAIT | __GFP_NOWARN;

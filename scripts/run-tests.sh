@@ -242,7 +242,7 @@ tap_boot "$log" "" "${progs1[@]}"
 # KUnit: every suite the module declares (#[kunit_tests(NAME)] in src/) must have reported,
 # at insmod, as many cases as its plan, each passing, in each boot.
 kunit_cases=0
-mapfile -t suites < <(grep -ho 'kunit_tests(pinio[a-z0-9_]*)' "$PINIO_TOP"/src/*.rs |
+mapfile -t suites < <(grep -rho --include='*.rs' 'kunit_tests(pinio[a-z0-9_]*)' "$PINIO_TOP"/src |
 	sed 's/kunit_tests(\(.*\))/\1/' | sort -u)
 [ ${#suites[@]} -gt 0 ] || die "no #[kunit_tests] suites found in src/"
 # kunit_boot DMESG TAG: the KUnit results of one boot's kernel log.

@@ -11,3 +11,4 @@ pub(crate) mod meminfo;
 pub(crate) mod shim;
 pub(crate) mod signal;
 pub(crate) mod uapi;
+pub(crate) mod workqueue;

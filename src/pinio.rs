@@ -8,11 +8,24 @@
 //! kernel-page iterators) and released the way the block layer's direct I/O releases them.
 //! ioctls pin user ranges for experiments on page retention (`include/uapi/linux/pinio.h`).
 //!
-//! Layers, bottom up: [`shim`] (bindgen output for the C shims), [`uapi`] (the ABI),
-//! [`page_ref`] (borrowed pages), [`iter`] (the iterator), [`extract`] (page batches),
-//! [`sparse_pages`] and [`store`] (the device's memory), [`copy`] (the copy engine), [`dio`]
-//! (block/fops.c's direct I/O rules), [`transfer`] (read/write), [`ioctl`], [`chardev`] (the misc
-//! device).
+//! The crate is six layers, each a folder; a module imports only from its own layer and the
+//! layers below (`scripts/check-layers.sh`, run by `make test`, fails on any other import):
+//!
+//! 1. [`glue`]: [`glue::shim`] (bindgen output for the C shims), [`glue::uapi`] (the ioctl
+//!    ABI), [`glue::workqueue`] (a workqueue of the module's own), [`glue::signal`],
+//!    [`glue::meminfo`].
+//! 2. [`pages`]: user pages lent to a device, written as kernel-crate code that knows nothing
+//!    of pinio: [`pages::view`], [`pages::copy`], [`pages::iter`], [`pages::take`],
+//!    [`pages::batch`], [`pages::owned`], [`pages::held`].
+//! 3. [`disk`]: the emulated device: [`disk::params`], [`disk::counters`],
+//!    [`disk::sparse_pages`], [`disk::store`], [`disk::dma_device`], [`disk::mapping`],
+//!    [`disk::bus`], [`disk::data_path`].
+//! 4. [`requests`]: reads and writes as the block layer serves them: [`requests::dio`],
+//!    [`requests::kiocb`], [`requests::model`], [`requests::engine`], [`requests::transfer`].
+//! 5. [`pins`]: pin control: [`pins::accounting`], [`pins::table`].
+//! 6. [`chardev`]: `/dev/pinio`: [`chardev::open_file`], [`chardev::ioctl`], [`chardev::fops`].
+//!
+//! [`integration`] holds the KUnit suites that need several layers at once.
 
 use kernel::{
     debugfs,
@@ -20,30 +33,13 @@ use kernel::{
     sync::Arc, //
 };
 
-mod accounting;
-mod bus;
 mod chardev;
-mod copy;
-mod counters;
-mod data_path;
-mod device;
-mod dio;
-mod dma_dev;
-mod dma_map;
-mod engine;
-mod extract;
+mod disk;
 mod glue;
-mod held_pages;
-mod ioctl;
-mod iter;
-mod kiocb;
-mod model;
-mod open_file;
-mod page_ref;
+mod integration;
+mod pages;
 mod pins;
-mod sparse_pages;
-mod store;
-mod transfer;
+mod requests;
 
 module! {
     type: PinioModule,
@@ -82,17 +78,17 @@ module! {
 #[pin_data]
 struct PinioModule {
     #[pin]
-    chardev: chardev::Registration,
+    chardev: chardev::fops::Registration,
     #[pin]
-    counters: debugfs::File<Arc<device::Device>>,
+    counters: debugfs::File<Arc<disk::Disk>>,
     debugfs: debugfs::Dir,
-    device: Arc<device::Device>,
-    engine: engine::Engine,
+    disk: Arc<disk::Disk>,
+    engine: requests::engine::Engine,
 }
 
 impl kernel::InPlaceModule for PinioModule {
     fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
-        let params = device::Params::new(
+        let params = disk::params::Params::new(
             module_parameters::size_mib.value(),
             module_parameters::block_size.value(),
             module_parameters::max_pin_mib.value(),
@@ -104,36 +100,35 @@ impl kernel::InPlaceModule for PinioModule {
             _: {
                 params?;
             },
-            engine: engine::Engine::new()?,
+            engine: requests::engine::Engine::new()?,
             // Allocates no store memory: the pages come with the first writes. The DMA device
             // is left out only by the `dma_map=0` benchmark knob.
-            device: Arc::pin_init(
-                device::Device::new(params?, dma_device(params?.dma_mask_bits, params?.dma_map)?),
+            disk: Arc::pin_init(
+                disk::Disk::new(params?, dma_device(params?.dma_mask_bits, params?.dma_map)?),
                 GFP_KERNEL,
             )?,
             debugfs: debugfs::Dir::new(c"pinio"),
-            counters <- debugfs.read_callback_file(c"counters", device.clone(), &show_counters),
-            chardev <- chardev::Registration::new(device.clone(), engine.handle()),
+            counters <- debugfs.read_callback_file(c"counters", disk.clone(), &show_counters),
+            // SAFETY: The registration, and with it every open file that may use the handle,
+            // goes before the engine: fields drop in declaration order, `chardev` first.
+            chardev <- chardev::fops::Registration::new(disk.clone(), unsafe { engine.handle() }),
         })
     }
 }
 
 /// Formats the counters file.
-fn show_counters(
-    device: &Arc<device::Device>,
-    f: &mut core::fmt::Formatter<'_>,
-) -> core::fmt::Result {
-    device.show_counters(f)
+fn show_counters(disk: &Arc<disk::Disk>, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+    disk.show_counters(f)
 }
 
 /// The DMA device transfers map for: a faux device with a `mask_bits` DMA mask, or none if
-/// `map` is false. Errors of [`dma_dev::DmaDevice::new`]. May sleep (module init).
-fn dma_device(mask_bits: u32, map: bool) -> Result<Option<Arc<dma_dev::DmaDevice>>> {
+/// `map` is false. Errors of [`disk::dma_device::DmaDevice::new`]. May sleep (module init).
+fn dma_device(mask_bits: u32, map: bool) -> Result<Option<Arc<disk::dma_device::DmaDevice>>> {
     if !map {
         return Ok(None);
     }
     Ok(Some(Arc::new(
-        dma_dev::DmaDevice::new(mask_bits)?,
+        disk::dma_device::DmaDevice::new(mask_bits)?,
         GFP_KERNEL,
     )?))
 }

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Asynchronous requests to /dev/pinio (src/engine.rs), shared by pinio_async_test, the stress
+ * Asynchronous requests to /dev/pinio (src/requests/engine.rs), shared by pinio_async_test, the stress
  * test, the fuzzer, pinio-ctl and the experiments (pinio_exp.h): the engine's debugfs
  * counters, io_uring (liburing) and libaio submission and reaping with time limits, and the
  * O_DIRECT + fork experiment of the background mails (2020-08 bio/dio FOLL_PIN conversion,
@@ -51,7 +51,7 @@ static inline void async_sleep_us(uint64_t us)
 		;
 }
 
-/* ---- the engine's counters (src/counters.rs) ---------------------------------------- */
+/* ---- the engine's counters (src/disk/counters.rs) ---------------------------------------- */
 
 struct pinio_async_counters {
 	long long queued;	/* async_queued: -EIOCBQUEUED returned */

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * pinio_async_test: asynchronous requests (io_uring, libaio) through pinio's DMA engine
- * (src/engine.rs). An asynchronous read_iter/write_iter is checked like a synchronous one, takes
+ * (src/requests/engine.rs). An asynchronous read_iter/write_iter is checked like a synchronous one, takes
  * all its pages, returns -EIOCBQUEUED, and completes later on the module's workqueue after
  * the file's latency_us, at most queue_depth at a time per file, as completed or (FIFO) in
  * submission order. Under IOCB_NOWAIT (RWF_NOWAIT, io_uring's inline issue) it never sleeps:

@@ -2031,7 +2031,7 @@ TEST_F_TIMEOUT(stress, mixed, STRESS_MAX_DURATION + 240)
 }
 
 /*
- * The ioctl counters in debugfs balance once every file is closed: src/counters.rs documents
+ * The ioctl counters in debugfs balance once every file is closed: src/disk/counters.rs documents
  * ioctl_unpins as "Handles released, by PINIO_IOC_UNPIN or on close", and
  * ioctl_pages_released as the pages of those handles.
  */

@@ -12,8 +12,8 @@
 //! of that API the store needs, over the same C functions.
 
 use crate::{
-    page_ref::PageMut,
-    glue::shim, //
+    glue::shim,
+    pages::view::PageMut, //
 };
 use core::ptr::{
     null_mut,

@@ -2,7 +2,7 @@
 
 //! The DMA engine: asynchronous requests (io_uring, libaio) that complete later.
 //!
-//! An asynchronous `read_iter`/`write_iter` becomes a [`Request`] that owns all of its pages
+//! An asynchronous `read_iter`/`write_iter` becomes an [`AsyncRequest`] that owns all of its pages
 //! ([`OwnedPages`], taken before the call returns `-EIOCBQUEUED`) and is queued on the module's
 //! own workqueue ([`Engine`]). There, in process context, the request waits out the file's
 //! service time (`latency_us`), the device moves the data, the pages are released (unpinned,
@@ -28,25 +28,29 @@
 //! that FIFO completions are ordered (aio takes its irqsave `ctx_lock`, io_uring queues task
 //! work: neither takes a pinio lock).
 
+use super::{dio::Order, kiocb::PendingIocb, model::Config};
 use crate::{
-    data_path,
-    counters::Counters,
-    device::Device,
-    dio::Order,
-    extract::{
-        Mode,
-        OwnedPages,
-        Retention, //
+    disk::{
+        counters::Counters,
+        data_path::DeviceIo,
+        store::Alloc,
+        Disk, //
     },
-    iter::Iter,
-    kiocb::PendingIocb,
-    model::Config,
-    glue::shim,
-    store::Alloc, //
+    glue::workqueue::{
+        OwnedQueue,
+        QueueRef, //
+    },
+    pages::{
+        iter::Iter,
+        owned::OwnedPages,
+        take::Mode,
+        view::{
+            ReadOnly,
+            Writable, //
+        },
+    },
 };
-use core::ptr::NonNull;
 use kernel::{
-    bindings,
     new_condvar,
     new_mutex,
     prelude::*,
@@ -62,7 +66,6 @@ use kernel::{
         Monotonic, //
     },
     workqueue::{
-        self,
         impl_has_work,
         new_work,
         Work,
@@ -70,75 +73,35 @@ use kernel::{
     }, //
 };
 
-/// The module's workqueue, on which every request completes.
-///
-/// # Invariants
-///
-/// `wq` was returned by `alloc_workqueue()` and is destroyed only by [`Drop`].
+/// The module's engine: its own workqueue, on which every request completes.
 pub(crate) struct Engine {
-    wq: NonNull<bindings::workqueue_struct>,
+    queue: OwnedQueue,
 }
 
-// SAFETY: A workqueue may be used and destroyed from any thread.
-unsafe impl Send for Engine {}
-// SAFETY: Queueing work is thread-safe.
-unsafe impl Sync for Engine {}
-
 impl Engine {
-    /// Allocates the engine's per-CPU workqueue, `pinio` (`alloc_workqueue(WQ_PERCPU)`: a
-    /// request runs on the CPU that queued it, without a cross-CPU wakeup); `ENOMEM` if it
-    /// cannot.
+    /// Allocates the engine's workqueue, `pinio` ([`OwnedQueue::new`]); `ENOMEM` if it cannot.
     pub(crate) fn new() -> Result<Self> {
-        // SAFETY: The name is a NUL-terminated static string; this may sleep (module init).
-        let wq = unsafe { shim::pinio_alloc_workqueue(c"pinio".as_char_ptr()) };
-        // INVARIANT: Just allocated; destroyed only by `Drop`.
         Ok(Self {
-            wq: NonNull::new(wq).ok_or(ENOMEM)?,
+            queue: OwnedQueue::new(c"pinio")?,
         })
     }
 
-    /// A handle to queue requests on, valid while the engine exists.
-    pub(crate) fn handle(&self) -> EngineRef {
-        // INVARIANT: The caller (module init) hands the handle only to the device node's
-        // registration, which gives it to open files, which queue requests only from file
-        // operations; the module (and so this engine) stays loaded while a file is open, and no
-        // file is open once its exit drops the engine.
-        EngineRef { wq: self.wq }
+    /// A handle to queue requests on.
+    ///
+    /// # Safety
+    ///
+    /// The handle must not be used once the engine is dropped: hand it only to what goes
+    /// before (the module's device node, whose open files submit requests).
+    pub(crate) unsafe fn handle(&self) -> EngineRef {
+        // SAFETY: Guaranteed by the caller.
+        EngineRef(unsafe { self.queue.handle() })
     }
 }
 
-impl Drop for Engine {
-    fn drop(&mut self) {
-        // SAFETY: `wq` is a live workqueue (type invariant) destroyed exactly once, here, in
-        // process context (module exit). `destroy_workqueue()` first drains it: every queued or
-        // running request finishes (and so its module text stays) before the module goes.
-        unsafe { bindings::destroy_workqueue(self.wq.as_ptr()) };
-    }
-}
-
-/// Where open files queue their requests: the module's [`Engine`].
-///
-/// # Invariants
-///
-/// `wq` is a live workqueue whenever a file of the device can submit a request (see
-/// [`Engine::handle`]).
+/// Where open files queue their requests: the module's [`Engine`], valid while any file of the
+/// device is open (see [`Engine::handle`]).
 #[derive(Clone, Copy)]
-pub(crate) struct EngineRef {
-    wq: NonNull<bindings::workqueue_struct>,
-}
-
-// SAFETY: A workqueue may be used from any thread.
-unsafe impl Send for EngineRef {}
-// SAFETY: As above.
-unsafe impl Sync for EngineRef {}
-
-impl EngineRef {
-    fn queue(&self) -> &workqueue::Queue {
-        // SAFETY: `wq` is live while a file can submit (type invariant), which covers this
-        // borrow: only submissions from file operations call it.
-        unsafe { workqueue::Queue::from_raw(self.wq.as_ptr()) }
-    }
-}
+pub(crate) struct EngineRef(QueueRef);
 
 /// Requests of one file in flight, and their completion order.
 struct QueueState {
@@ -249,16 +212,65 @@ impl Drop for Slot {
     }
 }
 
+/// The pages of an asynchronous request, with the device's access to them.
+pub(crate) enum Lent {
+    /// A read: the device writes into them.
+    Read(OwnedPages<Writable>),
+    /// A write: the device reads them.
+    Write(OwnedPages<ReadOnly>),
+}
+
+/// Access types whose pages a request can lend to the engine.
+pub(crate) trait Lend: DeviceIo + Sized {
+    /// `pages` as the engine keeps them.
+    fn lend(pages: OwnedPages<Self>) -> Lent;
+}
+
+impl Lend for Writable {
+    fn lend(pages: OwnedPages<Self>) -> Lent {
+        Lent::Read(pages)
+    }
+}
+
+impl Lend for ReadOnly {
+    fn lend(pages: OwnedPages<Self>) -> Lent {
+        Lent::Write(pages)
+    }
+}
+
+impl Lent {
+    /// The device moves the bytes between the store at `pos` and the pages, then the pages are
+    /// released (unpinned, dirtied if written); returns the bytes moved. Process context.
+    fn serve(self, disk: &Disk, pos: usize) -> Result<usize> {
+        let counters = &disk.counters;
+        let (result, retention, released) = match self {
+            Lent::Read(mut pages) => {
+                let moved = Writable::dma_io(disk, pos, pages.segments(), Alloc::MaySleep);
+                (moved, pages.retention(), pages.release())
+            }
+            Lent::Write(mut pages) => {
+                let moved = ReadOnly::dma_io(disk, pos, pages.segments(), Alloc::MaySleep);
+                (moved, pages.retention(), pages.release())
+            }
+        };
+        if let Ok(moved) = result {
+            counters.moved(retention, moved);
+        }
+        counters.released(released);
+        result
+    }
+}
+
 /// One asynchronous request: its pages, where they go in the store, and the kiocb to complete.
 #[pin_data]
-pub(crate) struct Request {
+pub(crate) struct AsyncRequest {
     /// `None` for a request that moves nothing and completes with `error`.
-    pages: Option<OwnedPages>,
+    pages: Option<Lent>,
     /// The error to complete with after moving the pages (block/fops.c's multi-bio path),
     /// instead of the byte count.
     error: Option<Error>,
     iocb: Option<PendingIocb>,
-    device: Arc<Device>,
+    disk: Arc<Disk>,
     queue: Arc<FileQueue>,
     /// Store offset of the first byte.
     pos: usize,
@@ -266,16 +278,16 @@ pub(crate) struct Request {
     submitted: Instant<Monotonic>,
     latency_us: u32,
     #[pin]
-    work: Work<Request>,
+    work: Work<AsyncRequest>,
 }
 
 impl_has_work! {
-    impl HasWork<Self> for Request { self.work }
+    impl HasWork<Self> for AsyncRequest { self.work }
 }
 
 /// Queues an asynchronous transfer of `iter` (which ends inside the store) at store offset
 /// `pos` for `iocb` on `device`'s engine, as `queue`'s file configured it and as `order` says
-/// (decided by [`crate::transfer`] with [`crate::dio`]): take and move `order.len` bytes, then
+/// (decided by [`super::transfer`] with [`super::dio`]): take and move `order.len` bytes, then
 /// complete with `order.error` or the byte count.
 ///
 /// On success the request owns `iocb` and the pages it moves, and the iterator has advanced
@@ -285,8 +297,9 @@ impl_has_work! {
 /// the extraction's error) if no byte could be taken on the one-bio path, `ENOMEM`. If fewer
 /// bytes than ordered can be taken, [`Order::short`] decides: on the one-bio path a short
 /// request, on the multi-bio path one that completes with `EIO` after moving them.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn submit<I: Iter>(
-    device: &Arc<Device>,
+    disk: &Arc<Disk>,
     engine: Option<EngineRef>,
     queue: &Arc<FileQueue>,
     config: Config,
@@ -294,7 +307,10 @@ pub(crate) fn submit<I: Iter>(
     pos: usize,
     iter: &mut I,
     order: Order,
-) -> Result {
+) -> Result
+where
+    I::Access: Lend,
+{
     let Some(engine) = engine else {
         return Err(EOPNOTSUPP);
     };
@@ -307,40 +323,47 @@ pub(crate) fn submit<I: Iter>(
     };
     let flags = if nowait { GFP_NOWAIT } else { GFP_KERNEL };
     let mut request = KBox::pin_init(
-        pin_init!(Request {
+        pin_init!(AsyncRequest {
             pages: None,
             error: None,
             iocb: None,
-            device: device.clone(),
+            disk: disk.clone(),
             queue: queue.clone(),
             pos,
             seq: 0,
             submitted: Instant::now(),
             latency_us: config.latency_us,
-            work <- new_work!("pinio::Request::work"),
+            work <- new_work!("pinio::AsyncRequest::work"),
         }),
         flags,
     )?;
     let (pages, order) = if order.len == 0 {
         (None, order)
     } else {
+        let kind = iter.kind();
         // SAFETY: Listed kernel pages (io_uring's registered buffers) stay valid until the
-        // request is completed (`ki_complete()`), and `Request::run` releases the pages before
-        // it completes.
-        let taken =
-            unsafe { OwnedPages::take_all(iter, order.len, mode, nowait, &device.counters) };
+        // request is completed (`ki_complete()`), and `AsyncRequest::run` releases the pages
+        // before it completes.
+        let taken = unsafe { OwnedPages::take_all(iter, order.len, mode, nowait) };
+        match &taken {
+            Ok(pages) => {
+                disk.counters.extractions(kind, pages.extractions());
+                disk.counters.taken(pages.retention(), pages.nr_pages());
+            }
+            Err(_) => disk.counters.extraction(kind),
+        }
         match taken {
             Ok(pages) if pages.len() < order.len => {
                 let stopped_by = pages.stopped_by().unwrap_or(EFAULT);
                 match order.short(pages.len(), stopped_by) {
-                    Ok(order) => (Some(pages), order),
+                    Ok(order) => (Some(I::Access::lend(pages)), order),
                     Err(err) => {
-                        pages.release(&device.counters);
+                        disk.counters.released(pages.release());
                         return Err(err);
                     }
                 }
             }
-            Ok(pages) => (Some(pages), order),
+            Ok(pages) => (Some(I::Access::lend(pages)), order),
             Err(err) if err == EAGAIN || err == ENOMEM => return Err(err),
             Err(err) => (None, order.short(0, err)?),
         }
@@ -350,20 +373,20 @@ pub(crate) fn submit<I: Iter>(
     *me.error = order.error;
     *me.iocb = Some(iocb);
     *me.seq = slot.queue_request();
-    Counters::add(&device.counters.async_queued, 1);
-    engine.queue().enqueue(request);
+    Counters::add(&disk.counters.async_queued, 1);
+    engine.0.queue().enqueue(request);
     Ok(())
 }
 
-impl WorkItem for Request {
-    type Pointer = Pin<KBox<Request>>;
+impl WorkItem for AsyncRequest {
+    type Pointer = Pin<KBox<AsyncRequest>>;
 
-    fn run(mut this: Pin<KBox<Request>>) {
+    fn run(mut this: Pin<KBox<AsyncRequest>>) {
         let left_us = i64::from(this.latency_us) - this.submitted.elapsed().as_micros_ceil();
         if left_us > 0 {
             fsleep(Delta::from_micros(left_us));
         }
-        let device = this.device.clone();
+        let disk = this.disk.clone();
         let queue = this.queue.clone();
         let (pos, seq) = (this.pos, this.seq);
         let me = this.as_mut().project();
@@ -371,27 +394,12 @@ impl WorkItem for Request {
         let Some(iocb) = me.iocb.take() else {
             return;
         };
-        let mut result = Ok(0);
-        if let Some(mut pages) = me.pages.take() {
-            result = if pages.is_writable() {
-                pages
-                    .segments_mut()
-                    .and_then(|segments| data_path::device_writes(&device, pos, segments))
-            } else {
-                data_path::device_reads(&device, pos, pages.segments(), Alloc::MaySleep)
-            };
-            if let Ok(moved) = result {
-                let bytes = match pages.retention() {
-                    Retention::Pinned => &device.counters.bytes_pinned,
-                    Retention::Listed => &device.counters.bytes_listed,
-                    Retention::Referenced => &device.counters.bytes_got,
-                };
-                Counters::add(bytes, moved);
-            }
-            // Unpin (dirty) before completing: the submitter may look at the pages, and
-            // listed pages are only lent until completion.
-            pages.release(&device.counters);
-        }
+        // Unpin (dirty) before completing: the submitter may look at the pages, and listed
+        // pages are only lent until completion.
+        let mut result = me
+            .pages
+            .take()
+            .map_or(Ok(0), |pages| pages.serve(&disk, pos));
         // The multi-bio path's status: the bytes moved, the request failed.
         if let (Ok(_), Some(error)) = (result, error) {
             result = Err(error);
@@ -404,7 +412,7 @@ impl WorkItem for Request {
             }
             state.completed_seq = seq + 1;
         }
-        Counters::add(&device.counters.async_completed, 1);
+        Counters::add(&disk.counters.async_completed, 1);
         iocb.complete(result);
         state.in_flight = state.in_flight.saturating_sub(1);
         drop(state);

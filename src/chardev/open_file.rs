@@ -16,18 +16,20 @@
 //!    first (`GFP_NOIO`), which may reclaim but take no lock of pinio.
 //!
 //! The device model's spinlock ([`IoFile`]) is held only to copy the model in or out, and the
-//! engine's queue lock ([`crate::engine`]) is taken under neither: both are leaves.
+//! engine's queue lock ([`crate::requests::engine`]) is taken under neither: both are leaves.
 
 use crate::{
-    device::Device,
-    engine::EngineRef,
-    held_pages::HeldPages,
-    pins::{
+    disk::Disk,
+    glue::uapi,
+    pins::table::{
         distinct_folios,
+        Held,
         PinTable, //
     },
-    transfer::IoFile,
-    glue::uapi, //
+    requests::{
+        engine::EngineRef,
+        transfer::IoFile, //
+    },
 };
 use kernel::{
     mm::Mm,
@@ -59,17 +61,17 @@ pub(crate) struct OpenFile {
 impl PinnedDrop for OpenFile {
     fn drop(self: Pin<&mut Self>) {
         // The last close: release every pin still held, counting it like an unpin.
-        self.pins.lock().release_all(&self.io.device);
+        self.pins.lock().release_all(&self.io.disk);
     }
 }
 
 impl OpenFile {
-    /// A new open file of `device`, queueing its asynchronous requests on `engine` (none: they
+    /// A new open file of `disk`, queueing its asynchronous requests on `engine` (none: they
     /// are served synchronously). `ENOMEM` if it cannot be allocated.
-    pub(crate) fn new(device: Arc<Device>, engine: Option<EngineRef>) -> Result<Pin<KBox<Self>>> {
+    pub(crate) fn new(disk: Arc<Disk>, engine: Option<EngineRef>) -> Result<Pin<KBox<Self>>> {
         KBox::try_pin_init(
             try_pin_init!(Self {
-                io <- IoFile::new(device, engine),
+                io <- IoFile::new(disk, engine),
                 pins <- new_mutex!(PinTable::new(), "pinio::OpenFile::pins"),
             }),
             GFP_KERNEL,
@@ -77,8 +79,8 @@ impl OpenFile {
     }
 
     /// The device behind the file.
-    pub(crate) fn device(&self) -> &Device {
-        &self.io.device
+    pub(crate) fn disk(&self) -> &Disk {
+        &self.io.disk
     }
 
     /// `PINIO_IOC_PIN`: pins (or gets) a range of the calling process and gives it a handle.
@@ -89,17 +91,17 @@ impl OpenFile {
     /// the pin call's own error, e.g. `EFAULT`, `ENOMEM`, `EINTR`) if not all pages could be
     /// taken; `ENOSPC` if the file has 2^31 - 1 handles.
     pub(crate) fn pin(&self, arg: &mut uapi::pinio_pin) -> Result {
-        let (addr, nr_pages, request) = PinTable::validate(arg)?;
-        if !self.pins.lock().has_room(self.device(), nr_pages) {
+        let (addr, nr_pages, write, options) = PinTable::validate(arg)?;
+        if !self.pins.lock().has_room(self.disk(), nr_pages) {
             return Err(ENOMEM);
         }
         // Pinning can fault and sleep for long: not under the table lock.
         let (held, elapsed) =
-            HeldPages::take(addr, nr_pages, arg.pages_per_call as usize, request)?;
+            Held::take(addr, nr_pages, arg.pages_per_call as usize, write, options)?;
         arg.pin_ns = u64::try_from(elapsed.as_nanos()).unwrap_or(0);
         // What the table will need, allocated before its lock too.
         let node = RBTreeNodeReservation::new(GFP_KERNEL)?;
-        let charge = if request.longterm {
+        let charge = if options.longterm {
             let mm = kernel::current!().mm().map(|mm| ARef::<Mm>::from(&**mm));
             Some((mm.ok_or(EINVAL)?, distinct_folios(&held)?))
         } else {
@@ -112,12 +114,12 @@ impl OpenFile {
             pins = self.pins.lock();
             pins.grow_handles(resizer);
         }
-        pins.insert(self.device(), arg, held, charge, node)
+        pins.insert(self.disk(), arg, held, charge, node)
     }
 
     /// `PINIO_IOC_UNPIN`; errors as [`PinTable::unpin`].
     pub(crate) fn unpin(&self, arg: &mut uapi::pinio_unpin) -> Result {
-        self.pins.lock().unpin(self.device(), arg)
+        self.pins.lock().unpin(self.disk(), arg)
     }
 
     /// `PINIO_IOC_QUERY`; errors as [`PinTable::query`].
@@ -138,6 +140,6 @@ impl OpenFile {
 
     /// `PINIO_IOC_DMA`; errors as [`PinTable::dma`].
     pub(crate) fn dma(&self, arg: &mut uapi::pinio_dma) -> Result {
-        self.pins.lock().dma(self.device(), arg)
+        self.pins.lock().dma(self.disk(), arg)
     }
 }

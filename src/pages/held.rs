@@ -1,19 +1,24 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Pages held for an ioctl pin: taken with `pin_user_pages_fast()` (`FOLL_PIN`, the modern
-//! semantics) or `get_user_pages_fast()` (`FOLL_GET` references, the pre-2020 O_DIRECT
-//! semantics kept for experiments), and released exactly once the matching way.
+//! Pages of a user range held for as long as their owner wants: taken with
+//! `pin_user_pages_fast()` (`FOLL_PIN`, the modern semantics, optionally `FOLL_LONGTERM`) or
+//! `get_user_pages_fast()` (`FOLL_GET` references, the pre-2020 O_DIRECT semantics kept for
+//! experiments), and released exactly once the matching way.
 
-use crate::{
-    page_ref::{
+use super::{
+    take::Retention,
+    view::{
         page_spans,
-        PageMut,
+        Access,
         PageRef,
         Span, //
     },
-    glue::shim, //
 };
-use core::ptr::NonNull;
+use crate::glue::shim;
+use core::{
+    marker::PhantomData,
+    ptr::NonNull, //
+};
 use kernel::{
     alloc::flags::__GFP_ZERO,
     bindings,
@@ -30,35 +35,29 @@ use kernel::{
     }, //
 };
 
-/// How the pages are retained.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Retention {
-    /// `FOLL_PIN`: `pin_user_pages_fast()`, released with `unpin_user_pages*()`.
-    Pin,
-    /// `FOLL_GET`: `get_user_pages_fast()`, released with `put_page()` (batched).
-    Get,
-}
-
-/// What to take: the `FOLL_*` flags beyond the retention mode.
-#[derive(Clone, Copy)]
-pub(crate) struct Request {
+/// How to take a range, beyond what the device may do with it (the access type of
+/// [`HeldPages`], which decides `FOLL_WRITE`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct HoldOptions {
+    /// [`Retention::Pinned`] (`FOLL_PIN`) or [`Retention::Referenced`] (`FOLL_GET`).
     pub(crate) retention: Retention,
-    /// `FOLL_WRITE`: the device may write into the pages.
-    pub(crate) write: bool,
-    /// `FOLL_LONGTERM` (only with [`Retention::Pin`]).
+    /// `FOLL_LONGTERM` (only with [`Retention::Pinned`]).
     pub(crate) longterm: bool,
     /// `FOLL_NOFAULT`: only pages already present.
     pub(crate) nofault: bool,
 }
 
-impl Request {
-    fn gup_flags(self) -> Result<u32> {
-        // `get_user_pages_fast()` WARNs on FOLL_LONGTERM without FOLL_PIN: refuse it here.
-        if self.longterm && self.retention == Retention::Get {
-            return Err(EINVAL);
+impl HoldOptions {
+    /// The `FOLL_*` flags for access `A`; `EINVAL` for a combination the kernel refuses
+    /// (`FOLL_LONGTERM` without `FOLL_PIN`, which `get_user_pages_fast()` WARNs on) or for
+    /// [`Retention::Listed`], which nothing holds.
+    fn gup_flags<A: Access>(self) -> Result<u32> {
+        match (self.retention, self.longterm) {
+            (Retention::Listed, _) | (Retention::Referenced, true) => return Err(EINVAL),
+            _ => {}
         }
         let mut flags = 0;
-        if self.write {
+        if A::WRITE {
             flags |= bindings::FOLL_WRITE;
         }
         if self.longterm {
@@ -71,40 +70,45 @@ impl Request {
     }
 }
 
-/// The pages of one user range, held by pin or reference.
+/// The pages of one user range with access `A`, held by pin or reference, released (dirty if
+/// the device wrote into them) when dropped.
 ///
 /// # Invariants
 ///
-/// Each of the `pages.len()` entries is a non-null page holding one pin (`Retention::Pin`) or
-/// one reference (`Retention::Get`) owned by this value; [`HeldPages::release`] gives them all
-/// back exactly once and empties `pages`. If `write`, they were taken with `FOLL_WRITE`.
-pub(crate) struct HeldPages {
+/// Each of the `pages.len()` entries is a non-null page holding what `options.retention` says
+/// (one pin or one reference) on behalf of this value; [`HeldPages::release`] gives them all
+/// back exactly once and empties `pages`. If `A::WRITE`, they were taken with `FOLL_WRITE`.
+/// `written` is set before the device writes into any of them.
+pub(crate) struct HeldPages<A: Access> {
     pages: KVVec<*mut bindings::page>,
-    request: Request,
-    /// The device wrote into the pages (they are released dirty on close).
+    options: HoldOptions,
     written: bool,
+    _access: PhantomData<A>,
 }
 
 // SAFETY: The held pages are not tied to the task that took them: any task may use and release
-// them.
-unsafe impl Send for HeldPages {}
+// them (in process context), and the array is an owned allocation.
+unsafe impl<A: Access> Send for HeldPages<A> {}
 
-// SAFETY: `&self` methods only read page metadata.
-unsafe impl Sync for HeldPages {}
+// SAFETY: `&self` methods only read the array and page metadata; nothing is mutated through a
+// shared reference.
+unsafe impl<A: Access> Sync for HeldPages<A> {}
 
-impl HeldPages {
+impl<A: Access> HeldPages<A> {
     /// Takes `nr_pages` pages of the current process at page-aligned `addr`, `per_call` pages per
-    /// call (0: all in one call). All or nothing: if any call fails or comes back short, what was
-    /// taken is released and `EFAULT` (or the call's error) returned.
+    /// call (0: all in one call), `FOLL_WRITE` if `A::WRITE`. All or nothing: if any call fails
+    /// or comes back short, what was taken is released and `EFAULT` (or the call's error:
+    /// `ENOMEM`, `EINTR`, ...) returned; `EINVAL` for options the kernel refuses. May sleep.
     ///
-    /// Returns the pages and the time spent in the pin/get calls.
+    /// Returns the pages and the time spent in the `pin_user_pages_fast()` or
+    /// `get_user_pages_fast()` calls.
     pub(crate) fn take(
         addr: usize,
         nr_pages: usize,
         per_call: usize,
-        request: Request,
+        options: HoldOptions,
     ) -> Result<(Self, Delta)> {
-        let gup_flags = request.gup_flags()?;
+        let gup_flags = options.gup_flags::<A>()?;
         let per_call = match per_call {
             0 => nr_pages,
             n => n.min(nr_pages),
@@ -113,8 +117,9 @@ impl HeldPages {
             // Zeroed like gup_test's kvcalloc(), so that first touches of the array happen
             // here, outside the timed calls, in both.
             pages: KVVec::with_capacity(nr_pages, GFP_KERNEL | __GFP_ZERO)?,
-            request,
+            options,
             written: false,
+            _access: PhantomData,
         };
         let mut result = Ok(());
         let start = Instant::<Monotonic>::now();
@@ -134,9 +139,11 @@ impl HeldPages {
             // SAFETY: `slots` has room for `chunk <= capacity - len` page pointers; the range
             // lies in user space as far as we know (the call checks it and fails otherwise).
             let ret = unsafe {
-                match request.retention {
-                    Retention::Pin => bindings::pin_user_pages_fast(at, nr, gup_flags, slots),
-                    Retention::Get => bindings::get_user_pages_fast(at, nr, gup_flags, slots),
+                match options.retention {
+                    Retention::Referenced => {
+                        bindings::get_user_pages_fast(at, nr, gup_flags, slots)
+                    }
+                    _ => bindings::pin_user_pages_fast(at, nr, gup_flags, slots),
                 }
             };
             match usize::try_from(ret) {
@@ -174,9 +181,9 @@ impl HeldPages {
         self.written
     }
 
-    /// The request the pages were taken with.
-    pub(crate) fn request(&self) -> Request {
-        self.request
+    /// The options the pages were taken with.
+    pub(crate) fn options(&self) -> HoldOptions {
+        self.options
     }
 
     /// The held pages, in address order.
@@ -189,7 +196,7 @@ impl HeldPages {
 
     /// The bytes `offset..offset + len` of the range as page segments, for the device to read.
     /// `None` if the bytes are not all held.
-    pub(crate) fn segments(
+    pub(crate) fn read_segments(
         &self,
         offset: usize,
         len: usize,
@@ -202,29 +209,28 @@ impl HeldPages {
         )
     }
 
-    /// The bytes `offset..offset + len` as segments for the device to write into, marking the
-    /// pages written. `Err(EINVAL)` if the bytes are not all held, `Err(EPERM)` if the pages
-    /// were taken without `FOLL_WRITE`.
-    pub(crate) fn segments_mut(
+    /// The bytes `offset..offset + len` as segments for the device, with the range's access:
+    /// writable views of a range taken with `FOLL_WRITE` (then released dirty), readable ones
+    /// otherwise. `None` if the bytes are not all held.
+    pub(crate) fn segments(
         &mut self,
         offset: usize,
         len: usize,
-    ) -> Result<impl Iterator<Item = (PageMut<'_>, Span)> + '_> {
-        self.check_bytes(offset, len).ok_or(EINVAL)?;
-        if !self.request.write {
-            return Err(EPERM);
-        }
-        self.written = true;
-        Ok(self
-            .pages
-            .iter()
-            .skip(offset / PAGE_SIZE)
-            .filter_map(|&p| {
-                // SAFETY: Held pages stay valid while `self` is borrowed, and were taken with
-                // `FOLL_WRITE` (type invariants), so the device may write into them.
-                NonNull::new(p).map(|p| unsafe { PageMut::from_raw(p) })
-            })
-            .zip(page_spans(offset, len)))
+    ) -> Option<impl Iterator<Item = (A::View<'_>, Span)> + '_> {
+        self.check_bytes(offset, len)?;
+        // INVARIANT: Set before handing out writable pages.
+        self.written |= A::WRITE;
+        Some(
+            self.pages
+                .iter()
+                .skip(offset / PAGE_SIZE)
+                .filter_map(|&p| {
+                    // SAFETY: Held pages stay valid while `self` is borrowed, and were taken
+                    // with `FOLL_WRITE` if `A::WRITE` (type invariants).
+                    NonNull::new(p).map(|p| unsafe { A::view(p) })
+                })
+                .zip(page_spans(offset, len)),
+        )
     }
 
     fn check_bytes(&self, offset: usize, len: usize) -> Option<()> {
@@ -232,19 +238,20 @@ impl HeldPages {
         (end <= self.pages.len().checked_mul(PAGE_SIZE)?).then_some(())
     }
 
-    /// Gives all pages back, dirtying them first if `dirty`. Returns the time the release calls
-    /// took. Idempotent: a second call releases nothing.
+    /// Gives all pages back, dirtying them first if `dirty` and the range is writable
+    /// (`unpin_user_pages_dirty_lock()`, or `set_page_dirty_lock()` and `release_pages()`).
+    /// Returns the time the release calls took. A second call releases nothing. Process
+    /// context: a dirtying release takes folio locks.
     pub(crate) fn release(&mut self, dirty: bool) -> Delta {
+        // A read-only pin may hold the shared zero page or page cache the device never
+        // touched, which must not be dirtied.
+        let dirty = dirty && A::WRITE;
         let nr = self.pages.len();
         let pages = self.pages.as_mut_ptr();
         let start = Instant::<Monotonic>::now();
         if nr != 0 {
-            match self.request.retention {
-                // SAFETY: `pages[..nr]` hold one pin each, owned by `self` (type invariants).
-                Retention::Pin => unsafe {
-                    bindings::unpin_user_pages_dirty_lock(pages, nr as c_ulong, dirty)
-                },
-                Retention::Get => {
+            match self.options.retention {
+                Retention::Referenced => {
                     if dirty {
                         for &page in self.pages.iter() {
                             // SAFETY: We hold a reference to `page` (type invariants).
@@ -258,6 +265,9 @@ impl HeldPages {
                         unsafe { shim::pinio_put_pages(chunk.as_mut_ptr(), chunk.len() as c_int) };
                     }
                 }
+                // SAFETY: `pages[..nr]` hold one pin each, owned by `self` (type invariants:
+                // `take()` refuses `Listed`).
+                _ => unsafe { bindings::unpin_user_pages_dirty_lock(pages, nr as c_ulong, dirty) },
             }
         }
         let elapsed = start.elapsed();
@@ -267,7 +277,7 @@ impl HeldPages {
     }
 }
 
-impl Drop for HeldPages {
+impl<A: Access> Drop for HeldPages<A> {
     fn drop(&mut self) {
         self.release(self.written);
     }

@@ -42,8 +42,9 @@
 //! check passes anyway, a transfer may move data as it goes, and [`Plan::end_at`] turns where it
 //! stopped into the same answer.
 
-use crate::kiocb::through_blk_status;
+use crate::pages::view::PageKey;
 use kernel::{
+    bindings,
     page::PAGE_SIZE,
     prelude::*, //
 };
@@ -279,25 +280,6 @@ pub(crate) struct Extent {
     pub(crate) len: usize,
 }
 
-/// A taken page, as `iov_iter_extract_bvecs()` merges pages into bvecs.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) struct PageKey {
-    /// The folio holding the page (`page_folio()`), as an address.
-    pub(crate) folio: usize,
-    /// The page's `struct page`, as an address.
-    pub(crate) page: usize,
-    /// The address of the `struct page` after it (`page + 1` in C).
-    pub(crate) next: usize,
-}
-
-impl PageKey {
-    /// Whether this page extends a bvec that ends with `prev`: the same folio, and the next
-    /// page (`get_contig_folio_len()`).
-    fn continues(&self, prev: &PageKey) -> bool {
-        self.folio == prev.folio && self.page == prev.next
-    }
-}
-
 /// An iterator the block layer takes pages from, step by step (see [`replay`]).
 pub(crate) trait Source {
     /// Bytes left (`iov_iter_count()`).
@@ -368,7 +350,7 @@ impl<S: Source> Replay<'_, S> {
         let mut last: Option<PageKey> = None;
         let mut vecs = 0;
         let taken = self.src.take(max_len, &mut |key| {
-            if !last.is_some_and(|prev| key.continues(&prev)) {
+            if !last.is_some_and(|prev| key.follows(&prev)) {
                 vecs += 1;
             }
             last = Some(key);
@@ -475,6 +457,18 @@ pub(crate) fn replay<S: Source>(plan: &Plan, src: &mut S, pages: usize, block_si
         Path::Single => replay.single(pages),
         Path::Multi => replay.multi(plan.nowait),
     }
+}
+
+/// `err` as an asynchronous direct I/O on a block device reports it: through the bio's
+/// `blk_status_t` (`blk_status_to_errno(errno_to_blk_status(err))`), which has no code for most
+/// errnos (`EFAULT`, `EINTR`, ...: they become `EIO`).
+pub(crate) fn through_blk_status(err: Error) -> Error {
+    // SAFETY: Both functions only look up a static table; any errno is a valid argument, and
+    // `errno_to_blk_status()` returns only statuses the table holds.
+    let errno =
+        unsafe { bindings::blk_status_to_errno(bindings::errno_to_blk_status(err.to_errno())) };
+    // Every errno in the table is a valid negative errno.
+    Error::from_errno(errno)
 }
 
 #[kunit_tests(pinio_dio)]

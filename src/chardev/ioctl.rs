@@ -2,14 +2,12 @@
 
 //! ioctl dispatch for `/dev/pinio`.
 //!
-//! Commands and argument structs come from the uapi header ([`crate::uapi`]). Each command's
+//! Commands and argument structs come from the uapi header ([`crate::glue::uapi`]). Each command's
 //! direction decides how its argument crosses the user boundary: `_IOR` commands only write a
 //! struct out, `_IOW` only read one in, `_IOWR` read, handle and write back.
 
-use crate::{
-    open_file::OpenFile,
-    glue::uapi, //
-};
+use super::open_file::OpenFile;
+use crate::glue::uapi;
 use core::mem::size_of;
 use kernel::{
     prelude::*,
@@ -27,7 +25,7 @@ use kernel::{
 /// pointer `EFAULT`.
 pub(crate) fn dispatch(file: &OpenFile, cmd: u32, arg: usize) -> Result<isize> {
     match cmd {
-        uapi::PINIO_IOC_INFO => write_out(arg, &file.device().info()),
+        uapi::PINIO_IOC_INFO => write_out(arg, &file.disk().info()),
         uapi::PINIO_IOC_SET_CONFIG => read_in(arg, |config| file.io.set_config(config)),
         uapi::PINIO_IOC_GET_CONFIG => write_out(arg, &file.io.config().to_uapi()),
         uapi::PINIO_IOC_PIN => pin(file, arg),

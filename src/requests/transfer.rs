@@ -9,51 +9,59 @@
 //! with `ENOSPC`, transfers across the end are short, the offset and length must be multiples
 //! of the block size (`EINVAL`), and so must every buffer segment the block layer looks at.
 //! What happens beyond that depends on the size and shape of the request, as in
-//! `block/fops.c`: [`crate::dio`] has those rules. When every segment is aligned (and the
+//! `block/fops.c`: [`super::dio`] has those rules. When every segment is aligned (and the
 //! request is not `IOCB_NOWAIT` on the multi-bio path) the answer depends only on where taking
 //! pages fails, so the data moves as the pages are taken: in bounded batches
-//! ([`ExtractedPages`]) copied by the copy engine ([`crate::copy`]), with no lock held. Otherwise
+//! ([`ExtractedPages`]) moved by the data path ([`crate::disk::data_path`]), with no lock held. Otherwise
 //! the block layer's steps are first replayed over the iterator ([`dio::replay`]: pages taken
 //! and released, nothing copied), and then exactly the bytes it would move are moved.
-//! Asynchronous kiocbs are queued on the engine ([`crate::engine`]) with the same decisions.
+//! Asynchronous kiocbs are queued on the engine ([`super::engine`]) with the same decisions.
 
-use crate::{
-    data_path,
-    counters::Counters,
+use super::{
     dio::{
         self,
         End,
         Extent,
         Order,
-        PageKey,
         Path,
         Plan,
         Settled,
         Shape,
         Source, //
     },
-    device::Device,
     engine::{
         self,
         EngineRef,
-        FileQueue, //
-    },
-    extract::{
-        ExtractedPages,
-        Mode,
-        PageSlots,
-        Retention, //
-    },
-    iter::{
-        Iter,
-        Rewind,
-        Truncated, //
+        FileQueue,
+        Lend, //
     },
     kiocb::IoCb,
     model::Config,
-    store::Alloc,
-    glue::signal,
-    glue::uapi, //
+};
+use crate::{
+    disk::{
+        counters::Counters,
+        data_path::DeviceIo,
+        store::Alloc,
+        Disk, //
+    },
+    glue::{
+        signal,
+        uapi, //
+    },
+    pages::{
+        batch::{
+            ExtractedPages,
+            PageSlots, //
+        },
+        iter::{
+            Iter,
+            Rewind,
+            Truncated, //
+        },
+        take::Mode,
+        view::PageKey,
+    },
 };
 use kernel::{
     iov::{
@@ -78,7 +86,7 @@ use kernel::{
 #[pin_data]
 pub(crate) struct IoFile {
     /// The device; outlives every open file.
-    pub(crate) device: Arc<Device>,
+    pub(crate) disk: Arc<Disk>,
     /// Where asynchronous requests are queued; `None` without an engine (KUnit), which serves
     /// asynchronous kiocbs synchronously.
     engine: Option<EngineRef>,
@@ -91,9 +99,9 @@ pub(crate) struct IoFile {
 
 impl IoFile {
     /// The request side of a new open file of `device`, with the default device model.
-    pub(crate) fn new(device: Arc<Device>, engine: Option<EngineRef>) -> impl PinInit<Self, Error> {
+    pub(crate) fn new(disk: Arc<Disk>, engine: Option<EngineRef>) -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
-            device,
+            disk,
             engine,
             config <- new_spinlock!(Config::default().with_defaults(), "pinio::IoFile::config"),
             queue: FileQueue::new()?,
@@ -146,10 +154,10 @@ pub(crate) fn read<T: ForeignOwnable>(
     iocb: IoCb<'_, T>,
     iter: &mut IovIterDest<'_>,
 ) -> Result<Done> {
-    let device = &*file.device;
-    Counters::add(&device.counters.reads, 1);
+    let disk = &*file.disk;
+    Counters::add(&disk.counters.reads, 1);
     let start = usize::try_from(iocb.pos()).map_err(|_| EINVAL)?;
-    let size = device.store.size();
+    let size = disk.store.size();
     if start >= size {
         return Ok(Done::Now(0));
     }
@@ -163,13 +171,13 @@ pub(crate) fn write<T: ForeignOwnable>(
     iocb: IoCb<'_, T>,
     iter: &mut IovIterSource<'_>,
 ) -> Result<Done> {
-    let device = &*file.device;
-    Counters::add(&device.counters.writes, 1);
+    let disk = &*file.disk;
+    Counters::add(&disk.counters.writes, 1);
     if iter.is_empty() {
         return Ok(Done::Now(0));
     }
     let start = usize::try_from(iocb.pos()).map_err(|_| EINVAL)?;
-    let size = device.store.size();
+    let size = disk.store.size();
     if start >= size {
         return Err(ENOSPC);
     }
@@ -179,7 +187,7 @@ pub(crate) fn write<T: ForeignOwnable>(
 
 /// Checks a transfer of all of `iter` (which ends inside the store) at store offset `start`,
 /// then moves it now (a synchronous kiocb) or queues it on the engine (an asynchronous one), as
-/// `block/fops.c` would serve it ([`crate::dio`]).
+/// `block/fops.c` would serve it ([`super::dio`]).
 ///
 /// Errors before anything moved: `EINVAL` for a misaligned offset, length or buffer segment,
 /// `EFAULT` for memory that cannot be taken for the access, `EIO` for a write that cannot get a
@@ -192,18 +200,21 @@ fn submit<I: Iter, T: ForeignOwnable>(
     mut iocb: IoCb<'_, T>,
     start: usize,
     iter: &mut I,
-) -> Result<Done> {
-    let device = &*file.device;
+) -> Result<Done>
+where
+    I::Access: Lend,
+{
+    let disk = &*file.disk;
     let count = iter.len();
     if count == 0 {
         return Ok(Done::Now(0));
     }
     let end = start.checked_add(count).ok_or(EINVAL)?;
-    if end > device.store.size() {
+    if end > disk.store.size() {
         return Err(EINVAL);
     }
     // blkdev_dio_invalid()
-    if !device.is_aligned(start | count) {
+    if !disk.is_aligned(start | count) {
         return Err(EINVAL);
     }
     let config = file.config();
@@ -223,17 +234,17 @@ fn submit<I: Iter, T: ForeignOwnable>(
     });
     let aligned = if segmented {
         segments_aligned(file, iter)
-    } else if sync && !device.is_aligned(iter.alignment()) {
+    } else if sync && !disk.is_aligned(iter.alignment()) {
         // bio_iov_iter_get_pages() checks every bvec; __blkdev_direct_IO_async() none.
         return Err(EINVAL);
     } else {
         true
     };
     if plan.path == Path::Multi {
-        Counters::add(&device.counters.multi_bio, 1);
+        Counters::add(&disk.counters.multi_bio, 1);
     }
     let settled = if plan.needs_replay(aligned) {
-        Counters::add(&device.counters.replays, 1);
+        Counters::add(&disk.counters.replays, 1);
         let end = replay(file, config, &plan, iter, pages);
         Some(plan.settle(count, end))
     } else {
@@ -253,7 +264,7 @@ fn submit<I: Iter, T: ForeignOwnable>(
                     Order::from_settled(plan, count, settled)
                 });
                 engine::submit(
-                    &file.device,
+                    &file.disk,
                     file.engine,
                     &file.queue,
                     config,
@@ -268,7 +279,7 @@ fn submit<I: Iter, T: ForeignOwnable>(
         }
     };
     if nowait && matches!(result, Err(e) if e == EAGAIN) {
-        Counters::add(&device.counters.nowait_eagain, 1);
+        Counters::add(&disk.counters.nowait_eagain, 1);
     }
     result
 }
@@ -292,7 +303,10 @@ fn serve<I: Iter>(
     settled: Option<Settled>,
     start: usize,
     iter: &mut I,
-) -> Result<usize> {
+) -> Result<usize>
+where
+    I::Access: Lend,
+{
     let count = iter.len();
     let len = settled.map_or(count, |settled| settled.moved);
     if plan.nowait && config.dma_delay_us != 0 && len != 0 {
@@ -322,7 +336,10 @@ fn transfer<I: Iter>(
     iter: &mut I,
     len: usize,
     nowait: bool,
-) -> (usize, Option<Error>) {
+) -> (usize, Option<Error>)
+where
+    I::Access: Lend,
+{
     let mode = mode(config);
     let was_nofault = iter.set_nofault(nowait);
     let mut done = 0;
@@ -345,8 +362,8 @@ fn transfer<I: Iter>(
 }
 /// Extracts one batch of at most `max_len` bytes from `iter` and moves it; the batch's pages
 /// are released (unpinned, dirtied if written) whatever happens, and if the batch cannot be
-/// moved the iterator is reverted over it ([`ExtractedPages::with_batch`]). A write that
-/// cannot get a store page fails with `EIO`, or `EAGAIN` if `nowait` (as brd).
+/// moved the iterator is reverted over it, so that it has advanced by exactly the bytes moved.
+/// A write that cannot get a store page fails with `EIO`, or `EAGAIN` if `nowait` (as brd).
 fn move_batch<I: Iter>(
     file: &IoFile,
     config: Config,
@@ -355,29 +372,42 @@ fn move_batch<I: Iter>(
     iter: &mut I,
     max_len: usize,
     nowait: bool,
-) -> Result<usize> {
+) -> Result<usize>
+where
+    I::Access: DeviceIo,
+{
     let alloc = if nowait {
         Alloc::NoWait
     } else {
         Alloc::MaySleep
     };
-    let device = &*file.device;
-    let (moved, retention) =
-        ExtractedPages::with_batch(iter, max_len, mode, &device.counters, |batch| {
-            file.dma_delay(config.dma_delay_us)?;
-            if I::DEVICE_WRITES {
-                data_path::device_writes(device, pos, batch.segments_mut()?)
-            } else {
-                data_path::device_reads(device, pos, batch.segments(), alloc)
-            }
-        })?;
-    let bytes = match retention {
-        Retention::Pinned => &device.counters.bytes_pinned,
-        Retention::Listed => &device.counters.bytes_listed,
-        Retention::Referenced => &device.counters.bytes_got,
+    let disk = &*file.disk;
+    let counters = &disk.counters;
+    counters.extraction(iter.kind());
+    let (result, taken, retention) = {
+        let mut slots = PageSlots::new();
+        let mut batch = ExtractedPages::extract(iter, &mut slots, max_len, mode)?;
+        let retention = batch.retention();
+        counters.taken(retention, batch.nr_pages());
+        let result = file
+            .dma_delay(config.dma_delay_us)
+            .and_then(|()| I::Access::dma_io(disk, pos, batch.segments(), alloc));
+        let taken = batch.len();
+        counters.released(batch.release());
+        (result, taken, retention)
     };
-    Counters::add(bytes, moved);
-    Ok(moved)
+    match result {
+        Ok(moved) => {
+            counters.moved(retention, moved);
+            Ok(moved)
+        }
+        Err(err) => {
+            // SAFETY: The extraction advanced `iter` by exactly `taken` bytes, and the batch
+            // that borrowed it is gone.
+            unsafe { iter.revert(taken) };
+            Err(err)
+        }
+    }
 }
 
 /// Whether every alignment check the block layer's `iov_iter_extract_bvecs()` can make on the
@@ -392,9 +422,9 @@ fn move_batch<I: Iter>(
 /// takes the first non-empty one unchecked. Here that segment is required to be aligned too;
 /// if it is not, [`dio::replay`] works out what the block layer does with it.
 fn segments_aligned<I: Iter>(file: &IoFile, iter: &mut I) -> bool {
-    let device = &*file.device;
+    let disk = &*file.disk;
     for segment in iter.segments() {
-        if !device.is_aligned(segment.addr | segment.len) {
+        if !disk.is_aligned(segment.addr | segment.len) {
             return false;
         }
         if segment.last {
@@ -408,22 +438,16 @@ fn segments_aligned<I: Iter>(file: &IoFile, iter: &mut I) -> bool {
 /// Works out how the block layer would end the request of all of `iter` on `plan`'s path
 /// (spanning `pages` pages as [`Shape::pages`] counts them), by taking and releasing its pages
 /// as the block layer would take them; nothing is copied, and `iter` is left where it was.
-fn replay<I: Iter>(
-    file: &IoFile,
-    config: Config,
-    plan: &Plan,
-    iter: &mut I,
-    pages: usize,
-) -> End {
-    let device = &*file.device;
+fn replay<I: Iter>(file: &IoFile, config: Config, plan: &Plan, iter: &mut I, pages: usize) -> End {
+    let disk = &*file.disk;
     let mut walk = Walk {
         iter: Rewind::new(iter),
         mode: mode(config),
         nowait: plan.nowait,
-        counters: &device.counters,
+        counters: &disk.counters,
     };
     walk.iter.set_nofault(plan.nowait);
-    dio::replay(plan, &mut walk, pages, device.block_size)
+    dio::replay(plan, &mut walk, pages, disk.block_size)
 }
 
 /// The request's iterator as [`dio::replay`] walks it: pages are taken (with `FOLL_NOFAULT`
@@ -467,18 +491,16 @@ impl<I: Iter> Source for Walk<'_, '_, I> {
     fn take(&mut self, max_len: usize, page: &mut dyn FnMut(PageKey)) -> Result<usize> {
         let mut done = 0;
         while done < max_len {
+            self.counters.extraction(self.iter.kind());
             let mut slots = PageSlots::new();
-            let batch = ExtractedPages::extract(
-                &mut *self.iter,
-                &mut slots,
-                max_len - done,
-                self.mode,
-                self.counters,
-            );
+            let batch =
+                ExtractedPages::extract(&mut *self.iter, &mut slots, max_len - done, self.mode);
             match batch {
                 Ok(batch) => {
+                    self.counters.taken(batch.retention(), batch.nr_pages());
                     batch.page_keys().for_each(&mut *page);
                     done += batch.len();
+                    self.counters.released(batch.release());
                 }
                 Err(err) if done == 0 => {
                     return Err(if self.nowait && err == EFAULT {

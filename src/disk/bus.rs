@@ -11,17 +11,19 @@
 //! that only `iommu_iova_to_phys()` resolves), to non-coherent architectures (cache
 //! maintenance is a no-op on x86), or to a device that ignores its mapping.
 
-use crate::{
+use super::{
     counters::Counters,
-    dma_dev::DmaDevice,
-    dma_map::DmaSegment,
-    page_ref::{
+    dma_device::DmaDevice,
+    mapping::DmaSegment, //
+};
+use crate::{
+    glue::shim,
+    pages::view::{
         page_spans,
         PageMut,
         PageRef,
         Span, //
     },
-    glue::shim, //
 };
 use core::ptr::NonNull;
 use kernel::{
@@ -44,8 +46,8 @@ fn resolve(dev: &DmaDevice, seg: &DmaSegment<'_>) -> (u64, bool) {
 /// slot rather than the mapped pages (counted here, where the address is resolved anyway,
 /// rather than in a pass of its own over the segments at mapping time).
 fn raw_pages<'m>(
-dev: &DmaDevice,
-seg: &DmaSegment<'m>,
+    dev: &DmaDevice,
+    seg: &DmaSegment<'m>,
     counters: &Counters,
 ) -> impl Iterator<Item = (NonNull<bindings::page>, Span)> + 'm {
     let (phys, bounced) = resolve(dev, seg);
@@ -69,8 +71,8 @@ seg: &DmaSegment<'m>,
 /// The device's view of a mapped segment: the pages at its physical address, one span per
 /// page, for the device to read. Counts bounced bytes on `counters`.
 pub(crate) fn pages<'m>(
-dev: &DmaDevice,
-seg: DmaSegment<'m>,
+    dev: &DmaDevice,
+    seg: DmaSegment<'m>,
     counters: &Counters,
 ) -> impl Iterator<Item = (PageRef<'m>, Span)> + 'm {
     raw_pages(dev, &seg, counters).map(|(page, span)| {
@@ -83,8 +85,8 @@ seg: DmaSegment<'m>,
 /// As [`pages`], for the device to write into; `None` if the segment was mapped for
 /// the device to read only (`DMA_TO_DEVICE`).
 pub(crate) fn pages_mut<'m>(
-dev: &DmaDevice,
-seg: DmaSegment<'m>,
+    dev: &DmaDevice,
+    seg: DmaSegment<'m>,
     counters: &Counters,
 ) -> Option<impl Iterator<Item = (PageMut<'m>, Span)> + 'm> {
     if !seg.device_writes() {
@@ -96,5 +98,4 @@ seg: DmaSegment<'m>,
         // (invariant of `DmaSegment`); a swiotlb slot belongs to the mapping.
         (unsafe { PageMut::from_raw(page) }, span)
     }))
-}
 }

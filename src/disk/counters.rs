@@ -4,9 +4,15 @@
 //! prove which path ran: bytes through pinned user pages vs listed kernel pages, extractions,
 //! pins taken and released.
 
+use crate::pages::{
+    iter::IterKind,
+    take::{
+        Released,
+        Retention, //
+    },
+};
 use core::fmt;
 use kernel::{
-    bindings,
     sync::atomic::{
         Atomic,
         Relaxed, //
@@ -108,21 +114,60 @@ counters! {
 }
 
 impl Counters {
-    /// The `extract_*` counter of an iterator of type `kind` (`enum iter_type`), if it has one.
-    pub(crate) fn by_iter_type(&self, kind: u32) -> Option<&Atomic<u64>> {
-        match kind {
-            bindings::iter_type_ITER_UBUF => Some(&self.extract_ubuf),
-            bindings::iter_type_ITER_IOVEC => Some(&self.extract_iovec),
-            bindings::iter_type_ITER_BVEC => Some(&self.extract_bvec),
-            bindings::iter_type_ITER_KVEC => Some(&self.extract_kvec),
-            bindings::iter_type_ITER_XARRAY => Some(&self.extract_xarray),
-            bindings::iter_type_ITER_FOLIOQ => Some(&self.extract_folioq),
-            _ => None,
-        }
-    }
-
     /// Adds `n` to `counter`.
     pub(crate) fn add(counter: &Atomic<u64>, n: usize) {
         counter.fetch_add(n as u64, Relaxed);
+    }
+
+    /// One extraction call on an iterator of `kind`, whether it took anything or not.
+    pub(crate) fn extraction(&self, kind: IterKind) {
+        self.extractions(kind, 1);
+    }
+
+    /// `n` extraction calls on an iterator of `kind`.
+    pub(crate) fn extractions(&self, kind: IterKind, n: usize) {
+        Self::add(&self.extract_calls, n);
+        let by_kind = match kind {
+            IterKind::Ubuf => &self.extract_ubuf,
+            IterKind::Iovec => &self.extract_iovec,
+            IterKind::Bvec => &self.extract_bvec,
+            IterKind::Kvec => &self.extract_kvec,
+            IterKind::Xarray => &self.extract_xarray,
+            IterKind::Folioq => &self.extract_folioq,
+            IterKind::Other => return,
+        };
+        Self::add(by_kind, n);
+    }
+
+    /// `pages` pages taken by the data path, held as `retention`.
+    pub(crate) fn taken(&self, retention: Retention, pages: usize) {
+        let counter = match retention {
+            Retention::Pinned => &self.pages_pinned,
+            Retention::Listed => &self.pages_listed,
+            Retention::Referenced => &self.pages_got,
+        };
+        Self::add(counter, pages);
+    }
+
+    /// Pages the data path gave back.
+    pub(crate) fn released(&self, released: Released) {
+        match released.retention {
+            Retention::Pinned => Self::add(&self.pages_unpinned, released.pages),
+            Retention::Referenced => Self::add(&self.pages_put, released.pages),
+            Retention::Listed => return,
+        }
+        if released.dirty {
+            Self::add(&self.pages_dirtied, released.pages);
+        }
+    }
+
+    /// `bytes` moved by the data path through pages held as `retention`.
+    pub(crate) fn moved(&self, retention: Retention, bytes: usize) {
+        let counter = match retention {
+            Retention::Pinned => &self.bytes_pinned,
+            Retention::Listed => &self.bytes_listed,
+            Retention::Referenced => &self.bytes_got,
+        };
+        Self::add(counter, bytes);
     }
 }

@@ -4,8 +4,8 @@
 //!
 //! [`MappedSg`] is the one type that maps and unmaps (`dma_map_sg()`, `dma_unmap_sg()`): the
 //! copy engine sees a transfer's pages only as the DMA addresses and lengths it hands out
-//! ([`DmaSegment`]), and reaches memory only through [`crate::bus::pages`], as a bus master
-//! would. The table is a caller-provided [`SgTable`] of [`SG_ENTRIES`] entries (2 KiB with
+//! ([`DmaSegment`]), and reaches memory only through [`super::bus::pages`], as a bus master
+//! would. The table is a caller-provided [`SgEntries`] of [`SG_ENTRIES`] entries (2 KiB with
 //! x86_64's 32-byte `struct scatterlist`), on the stack of a transfer: mapping allocates
 //! nothing of pinio's own (swiotlb, when it bounces, takes slots from its pool).
 //!
@@ -22,15 +22,17 @@
 //! (`make PINIO_BROKEN_DMA=skip_unmap` or `=wrong_dir`, see `Kbuild`): `skip_unmap` never
 //! unmaps, `wrong_dir` maps (and unmaps) `DMA_TO_DEVICE` where the device writes.
 
-use crate::{
+use super::{
     counters::Counters,
-    dma_dev::DmaDevice,
-    page_ref::{
+    dma_device::DmaDevice, //
+};
+use crate::{
+    glue::shim,
+    pages::view::{
         PageMut,
         PageRef,
         Span, //
     },
-    glue::shim, //
 };
 use core::marker::PhantomData;
 use kernel::{
@@ -41,15 +43,19 @@ use kernel::{
     types::Opaque, //
 };
 
-/// Entries of an [`SgTable`]: one per page of a 64-page batch, at most.
+/// Entries of an [`SgEntries`]: one per page of a 64-page batch, at most.
 pub(crate) const SG_ENTRIES: usize = 64;
 
-/// The storage of one scatterlist: [`SG_ENTRIES`] `struct scatterlist`s.
-pub(crate) struct SgTable {
+/// The storage of one scatterlist: [`SG_ENTRIES`] `struct scatterlist`s, on a transfer's stack.
+///
+/// Not the kernel crate's [`SGTable`](kernel::scatterlist::SGTable): that one is built only
+/// from owned, `'static` (vmalloc) pages and allocates its table, while these entries describe
+/// pages lent for one transfer and must be unmapped before the pages go.
+pub(crate) struct SgEntries {
     entries: [Opaque<bindings::scatterlist>; SG_ENTRIES],
 }
 
-impl SgTable {
+impl SgEntries {
     /// An uninitialised table ([`MappedSg`] initialises the entries it uses).
     pub(crate) const fn new() -> Self {
         Self {
@@ -83,7 +89,7 @@ fn raw_direction(dir: DataDirection) -> bindings::dma_data_direction {
 ///   store); if `dir` is [`DataDirection::FromDevice`] their lender lets the device write them.
 pub(crate) struct MappedSg<'a> {
     dev: &'a DmaDevice,
-    table: &'a mut SgTable,
+    table: &'a mut SgEntries,
     nents: c_int,
     mapped: usize,
     dir: DataDirection,
@@ -130,7 +136,7 @@ impl<'a> MappedSg<'a> {
     /// bounce pool). Does not sleep.
     pub(crate) fn map_to_device<'p: 'a>(
         dev: &'a DmaDevice,
-        table: &'a mut SgTable,
+        table: &'a mut SgEntries,
         pages: &mut impl Iterator<Item = (PageRef<'p>, Span)>,
         counters: &Counters,
     ) -> Result<Self> {
@@ -142,7 +148,7 @@ impl<'a> MappedSg<'a> {
     /// [`Self::map_to_device`].
     pub(crate) fn map_from_device<'p: 'a>(
         dev: &'a DmaDevice,
-        table: &'a mut SgTable,
+        table: &'a mut SgEntries,
         pages: &mut impl Iterator<Item = (PageMut<'p>, Span)>,
         counters: &Counters,
     ) -> Result<Self> {
@@ -152,7 +158,7 @@ impl<'a> MappedSg<'a> {
 
     fn map(
         dev: &'a DmaDevice,
-        table: &'a mut SgTable,
+        table: &'a mut SgEntries,
         pages: impl Iterator<Item = (*mut bindings::page, Span)>,
         dir: DataDirection,
         counters: &Counters,

@@ -3,11 +3,17 @@
 //! Access to the `iov_iter` of a transfer: the one place that touches a raw iterator's fields.
 //!
 //! [`Iter`] is implemented by the kernel crate's [`IovIterDest`] (a read: the device writes
-//! into the iterator's pages) and [`IovIterSource`] (a write: the device reads them). On top of
-//! it this module gives the block-device policy in [`crate::transfer`] what it needs without
-//! any `unsafe` there: the kind of iterator, its alignment, a walk over its segments that
-//! leaves the iterator where it is, and a truncation that is undone when the transfer ends.
+//! into the iterator's pages, [`Writable`]) and [`IovIterSource`] (a write: the device reads
+//! them, [`ReadOnly`]). On top of it this module gives a driver's direct-I/O policy what it
+//! needs without any `unsafe`: the kind of iterator, its alignment, a walk over its segments
+//! that leaves the iterator where it is, and a truncation that is undone when the transfer
+//! ends. The kernel crate's iterators offer only copies (`copy_to_iter()` and friends).
 
+use super::view::{
+    Access,
+    ReadOnly,
+    Writable, //
+};
 use crate::glue::shim;
 use core::{
     marker::PhantomData,
@@ -24,10 +30,30 @@ use kernel::{
     }, //
 };
 
+/// The type of an iterator (`enum iter_type`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum IterKind {
+    /// `ITER_UBUF`: one user buffer.
+    Ubuf,
+    /// `ITER_IOVEC`: a vector of user buffers.
+    Iovec,
+    /// `ITER_BVEC`: pages (splice, io_uring's registered buffers).
+    Bvec,
+    /// `ITER_KVEC`: kernel buffers (`kernel_read()`, `kernel_write()`).
+    Kvec,
+    /// `ITER_XARRAY`: the folios of an xarray (a page cache).
+    Xarray,
+    /// `ITER_FOLIOQ`: a folio queue (netfs).
+    Folioq,
+    /// `ITER_DISCARD`, or a type this code does not know.
+    Other,
+}
+
 /// An `iov_iter` the device moves data for.
 pub(crate) trait Iter {
-    /// Whether the device writes into the iterator's pages (a read).
-    const DEVICE_WRITES: bool;
+    /// What the device may do with the iterator's pages: write into them for a destination
+    /// iterator (a read), only read them for a source iterator (a write).
+    type Access: Access;
 
     /// The raw iterator; valid while `self` is borrowed.
     fn as_raw(&mut self) -> *mut bindings::iov_iter;
@@ -41,6 +67,20 @@ pub(crate) trait Iter {
     ///
     /// The iterator must have been advanced by at least `bytes` since it was set up.
     unsafe fn revert(&mut self, bytes: usize);
+
+    /// The iterator's type (`iov_iter_type()`).
+    fn kind(&mut self) -> IterKind {
+        // SAFETY: `as_raw()` is a valid iterator; this only reads its type.
+        match unsafe { shim::pinio_iov_iter_type(self.as_raw()) } {
+            bindings::iter_type_ITER_UBUF => IterKind::Ubuf,
+            bindings::iter_type_ITER_IOVEC => IterKind::Iovec,
+            bindings::iter_type_ITER_BVEC => IterKind::Bvec,
+            bindings::iter_type_ITER_KVEC => IterKind::Kvec,
+            bindings::iter_type_ITER_XARRAY => IterKind::Xarray,
+            bindings::iter_type_ITER_FOLIOQ => IterKind::Folioq,
+            _ => IterKind::Other,
+        }
+    }
 
     /// Whether the iterator is a list of address ranges whose every segment the block layer
     /// checks on its own (user-backed UBUF/IOVEC, or KVEC), rather than pages (BVEC, ...).
@@ -68,9 +108,10 @@ pub(crate) trait Iter {
     /// Sets whether taking the iterator's user pages may fault them in (`iter->nofault`, which
     /// becomes `FOLL_NOFAULT`); returns the previous setting.
     fn set_nofault(&mut self, nofault: bool) -> bool {
-        // SAFETY: `as_raw()` is a valid iterator that `self` borrows mutably; the flag only
-        // changes how later extractions fault.
-        unsafe { shim::pinio_iov_iter_set_nofault(self.as_raw(), nofault) }
+        let raw = self.as_raw();
+        // SAFETY: `raw` is a valid iterator that `self` borrows mutably; the flag only changes
+        // how later extractions fault (`FOLL_NOFAULT`).
+        unsafe { core::mem::replace(&mut (*raw).nofault, nofault) }
     }
 
     /// Walks the segments from the iterator's position on, without moving the iterator.
@@ -89,7 +130,7 @@ pub(crate) trait Iter {
 }
 
 impl Iter for IovIterDest<'_> {
-    const DEVICE_WRITES: bool = true;
+    type Access = Writable;
 
     fn as_raw(&mut self) -> *mut bindings::iov_iter {
         IovIterDest::as_raw(self)
@@ -106,7 +147,7 @@ impl Iter for IovIterDest<'_> {
 }
 
 impl Iter for IovIterSource<'_> {
-    const DEVICE_WRITES: bool = false;
+    type Access = ReadOnly;
 
     fn as_raw(&mut self) -> *mut bindings::iov_iter {
         IovIterSource::as_raw(self)

@@ -118,15 +118,3 @@ impl PendingIocb {
         }
     }
 }
-
-/// `err` as an asynchronous direct I/O on a block device reports it: through the bio's
-/// `blk_status_t` (`blk_status_to_errno(errno_to_blk_status(err))`), which has no code for most
-/// errnos (`EFAULT`, `EINTR`, ...: they become `EIO`).
-pub(crate) fn through_blk_status(err: Error) -> Error {
-    // SAFETY: Both functions only look up a static table; any errno is a valid argument, and
-    // `errno_to_blk_status()` returns only statuses the table holds.
-    let errno =
-        unsafe { bindings::blk_status_to_errno(bindings::errno_to_blk_status(err.to_errno())) };
-    // Every errno in the table is a valid negative errno.
-    Error::from_errno(errno)
-}

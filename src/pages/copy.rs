@@ -7,14 +7,12 @@
 //! page-table walk of the current process is involved, so the same code serves any lender of
 //! pages: a transfer's extracted pages, pages pinned long ago, a swiotlb bounce slot.
 
-use crate::{
-    page_ref::{
-        PageMut,
-        PageRef,
-        Span, //
-    },
-    glue::shim, //
+use super::view::{
+    PageMut,
+    PageRef,
+    Span, //
 };
+use crate::glue::shim;
 use kernel::prelude::*;
 
 /// Copies `src` (bytes of `src_page`) into `dst_page` at `dst_offset`.
@@ -66,4 +64,3 @@ pub(crate) fn zero(dst_page: PageMut<'_>, dst: Span) -> Result {
     unsafe { shim::pinio_memzero_page(dst_page.as_ptr(), dst.offset, dst.len) };
     Ok(())
 }
-

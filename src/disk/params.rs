@@ -1,25 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! State shared by every open file of `/dev/pinio`: the store, the module parameters in
-//! effect, and the counters.
+//! The module parameters that shape the device, checked once at load.
 
-use crate::{
-    counters::Counters,
-    dma_dev::{
-        self,
-        DmaDevice, //
-    },
-    store::Store,
-    glue::uapi, //
-};
-use core::{
-    fmt,
-    ops::RangeInclusive, //
-};
+use super::dma_device;
+use core::ops::RangeInclusive;
 use kernel::{
     page::PAGE_SIZE,
-    prelude::*,
-    sync::Arc, //
+    prelude::*, //
 };
 
 /// Accepted `size_mib`: the store's size in MiB. The store takes memory only as it is written,
@@ -41,7 +28,7 @@ pub(crate) struct Params {
     pub(crate) block_size: usize,
     /// Per-file cap on pages held by `PINIO_IOC_PIN` handles.
     pub(crate) max_pinned_pages: usize,
-    /// DMA mask of the DMA device in bits, in [`dma_dev::MASK_BITS`].
+    /// DMA mask of the DMA device in bits, in [`dma_device::MASK_BITS`].
     pub(crate) dma_mask_bits: u32,
     /// Whether transfers map their pages for a DMA device (`dma_map=1`, the default) or copy
     /// straight between pages (`dma_map=0`, a benchmark knob).
@@ -79,7 +66,7 @@ impl Params {
         let mask_ok = in_range(
             "dma_mask_bits",
             dma_mask_bits,
-            dma_dev::MASK_BITS,
+            dma_device::MASK_BITS,
             "the DMA mask",
             "bits",
         );
@@ -114,76 +101,4 @@ fn in_range(name: &str, value: u32, range: RangeInclusive<u32>, what: &str, unit
         range.end()
     );
     false
-}
-
-/// The device behind `/dev/pinio`.
-#[pin_data]
-pub(crate) struct Device {
-    /// The device's memory.
-    #[pin]
-    pub(crate) store: Store,
-    /// Alignment of read/write offsets, lengths and buffers (a power of two; 1: none).
-    pub(crate) block_size: usize,
-    /// Per-file cap on pages held by `PINIO_IOC_PIN` handles.
-    pub(crate) max_pinned_pages: usize,
-    /// Event counters (debugfs).
-    pub(crate) counters: Counters,
-    /// The DMA device every transfer maps its pages for; `None` for a device without one
-    /// (KUnit) or with the `dma_map=0` benchmark knob, which copies straight between pages.
-    pub(crate) dma: Option<Arc<DmaDevice>>,
-    /// The DMA mask of the DMA device in bits (`dma_mask_bits`), for `PINIO_IOC_INFO`.
-    pub(crate) dma_mask_bits: u32,
-}
-
-impl Device {
-    /// A device for checked parameters, with an empty store (nothing allocated for it), whose
-    /// transfers map their pages for `dma` (if any).
-    pub(crate) fn new(
-        params: Params,
-        dma: Option<Arc<DmaDevice>>,
-    ) -> impl PinInit<Self, Error> {
-        try_pin_init!(Self {
-            store <- Store::new(params.store_size),
-            block_size: params.block_size,
-            max_pinned_pages: params.max_pinned_pages,
-            counters: Counters::new(),
-            dma,
-            dma_mask_bits: params.dma_mask_bits,
-        })
-    }
-
-    /// The DMA device to map transfers for, unless there is none.
-    pub(crate) fn dma_path(&self) -> Option<&DmaDevice> {
-        self.dma.as_deref()
-    }
-
-    /// Whether `value` is a multiple of the block size.
-    pub(crate) fn is_aligned(&self, value: usize) -> bool {
-        value & (self.block_size - 1) == 0
-    }
-
-    /// The debugfs `counters` file: the event counters, then `store_pages`, the pages the
-    /// store has allocated, one `name value` line each.
-    pub(crate) fn show_counters(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&self.counters, f)?;
-        writeln!(f, "store_pages {}", self.store.nr_pages())
-    }
-
-    /// The `PINIO_IOC_INFO` answer.
-    pub(crate) fn info(&self) -> uapi::pinio_info {
-        uapi::pinio_info {
-            abi_version: uapi::PINIO_ABI_VERSION,
-            pin_flags: uapi::PINIO_PIN_FLAGS_ALL,
-            unpin_flags: uapi::PINIO_UNPIN_FLAGS_ALL,
-            dma_flags: uapi::PINIO_DMA_FLAGS_ALL,
-            store_size: self.store.size() as u64,
-            block_size: self.block_size as u32,
-            page_size: PAGE_SIZE as u32,
-            max_pinned_pages: self.max_pinned_pages as u64,
-            config_flags: uapi::PINIO_CONFIG_FLAGS_ALL,
-            max_queue_depth: uapi::PINIO_QUEUE_DEPTH_MAX,
-            dma_mask_bits: self.dma_mask_bits,
-            ..Default::default()
-        }
-    }
 }

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Borrowed pages: which pages the device may touch, how, and for how long.
+//! Borrowed views of lent pages: which pages a device may touch, how, and for how long.
 //!
-//! The data path never forms Rust references to page contents: pages are shared with user space
-//! and with concurrent transfers, exactly like DMA memory. Bytes move only in
-//! [`crate::copy::copy`].
+//! The kernel crate's [`BorrowedPage`](kernel::page::BorrowedPage) lends a `&Page`, whose raw
+//! accessors need no proof of write permission; these views are `Copy` handles that carry that
+//! permission in their type ([`PageMut`]) and never form a Rust reference to page contents.
+//! Pages lent to a device are shared with user space and with concurrent transfers, exactly
+//! like DMA memory: bytes move only through [`super::copy`], in C.
 
 use crate::glue::shim;
 use core::{
@@ -18,8 +20,8 @@ use kernel::{
 
 /// A page that its lender keeps alive for `'a`; the device may read it.
 ///
-/// Lenders are a pin or reference (see [`crate::extract`], [`crate::pins`]), the store, or the
-/// iterator a kernel page was listed from.
+/// Lenders are a pin or a page reference (see [`super::batch`], [`super::held`]), the owner of a
+/// kernel-page iterator, or the device's own memory.
 ///
 /// # Invariants
 ///
@@ -58,6 +60,18 @@ impl<'a> PageRef<'a> {
         self.ptr.as_ptr()
     }
 
+    /// The page's identity, as `iov_iter_extract_bvecs()` merges pages into bvecs.
+    pub(crate) fn key(self) -> PageKey {
+        // SAFETY: The page is valid for `'a` (type invariant); `page_folio()` only computes.
+        let folio = unsafe { shim::pinio_page_folio(self.as_ptr()) };
+        let page = self.as_ptr() as usize;
+        PageKey {
+            folio: folio as usize,
+            page,
+            next: page.wrapping_add(core::mem::size_of::<bindings::page>()),
+        }
+    }
+
     /// What the kernel now thinks of this page and its folio.
     pub(crate) fn info(self) -> PageInfo {
         // SAFETY: The page is valid for `'a` (type invariant), and so is its folio, which
@@ -81,7 +95,7 @@ impl<'a> PageRef<'a> {
         }
     }
 
-    /// Where the page is and what its folio's flags and counters say, for `PINIO_IOC_DUMP`.
+    /// Where the page is and what its folio's flags and counters say.
     pub(crate) fn detail(self) -> PageDetail {
         let info = self.info();
         // SAFETY: As in `info()`: the page and its folio stay allocated for this call.
@@ -132,18 +146,95 @@ impl<'a> PageMut<'a> {
     }
 }
 
+/// What a device may do with lent pages, as a type: read them ([`ReadOnly`]) or also write
+/// into them ([`Writable`]).
+///
+/// Pages from a destination iterator (a `read(2)`) or pinned with `FOLL_WRITE` are
+/// [`Writable`]; their containers hand out [`PageMut`] views and release them dirty once the
+/// device wrote into them. Pages from a source iterator (a `write(2)`) or pinned without
+/// `FOLL_WRITE` are [`ReadOnly`]: no [`PageMut`] can be made of them.
+pub(crate) trait Access: 'static {
+    /// Whether the device may write into the pages.
+    const WRITE: bool;
+
+    /// The view of one page lent with this access.
+    type View<'a>: Copy;
+
+    /// Views `page`.
+    ///
+    /// # Safety
+    ///
+    /// `page` must point to a valid `struct page` that stays allocated for `'a`, and if
+    /// [`Self::WRITE`], its lender must allow the device to write into it.
+    unsafe fn view<'a>(page: NonNull<bindings::page>) -> Self::View<'a>;
+}
+
+/// The device reads the pages: `DMA_TO_DEVICE`, a `write(2)`.
+pub(crate) enum ReadOnly {}
+
+/// The device writes into the pages: `DMA_FROM_DEVICE`, a `read(2)`.
+pub(crate) enum Writable {}
+
+impl Access for ReadOnly {
+    const WRITE: bool = false;
+    type View<'a> = PageRef<'a>;
+
+    unsafe fn view<'a>(page: NonNull<bindings::page>) -> PageRef<'a> {
+        // SAFETY: Guaranteed by the caller.
+        unsafe { PageRef::from_raw(page) }
+    }
+}
+
+impl Access for Writable {
+    const WRITE: bool = true;
+    type View<'a> = PageMut<'a>;
+
+    unsafe fn view<'a>(page: NonNull<bindings::page>) -> PageMut<'a> {
+        // SAFETY: Guaranteed by the caller, writes included (`WRITE` is true).
+        unsafe { PageMut::from_raw(page) }
+    }
+}
+
+/// A page's identity as the block layer merges pages into bvecs: its folio and its
+/// `struct page`, as addresses (never dereferenced).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct PageKey {
+    /// The folio holding the page (`page_folio()`).
+    pub(crate) folio: usize,
+    /// The page's `struct page`.
+    pub(crate) page: usize,
+    /// The `struct page` after it (`page + 1` in C).
+    pub(crate) next: usize,
+}
+
+impl PageKey {
+    /// Whether this page directly follows `prev` in the same folio, so that one bvec covers
+    /// both (`get_contig_folio_len()`).
+    pub(crate) fn follows(&self, prev: &PageKey) -> bool {
+        self.folio == prev.folio && self.page == prev.next
+    }
+}
+
 /// A snapshot of one page's folio, as [`PageRef::info`] saw it.
 #[derive(Clone, Copy)]
 pub(crate) struct PageInfo {
     /// Identity of the folio (its address), to count distinct folios; never dereferenced.
     pub(crate) folio: usize,
+    /// `folio_nr_pages()`.
     pub(crate) folio_pages: usize,
+    /// `folio_ref_count()`.
     pub(crate) ref_count: i32,
+    /// `folio_mapcount()`.
     pub(crate) mapcount: i32,
+    /// `folio_maybe_dma_pinned()`.
     pub(crate) maybe_dma_pinned: bool,
+    /// `folio_is_longterm_pinnable()`.
     pub(crate) longterm_pinnable: bool,
+    /// `folio_test_anon()`.
     pub(crate) anon: bool,
+    /// `PageAnonExclusive()` of the page (anonymous folios only).
     pub(crate) anon_exclusive: bool,
+    /// `is_zero_folio()`.
     pub(crate) zero_page: bool,
 }
 
@@ -160,18 +251,34 @@ pub(crate) struct PageDetail {
     pub(crate) order: u32,
     /// The folio's exact pin counter (`folio->_pincount`), kept only by large folios.
     pub(crate) pincount: Option<i32>,
+    /// `folio_test_dirty()`.
     pub(crate) dirty: bool,
+    /// `folio_test_ksm()`.
     pub(crate) ksm: bool,
+    /// `folio_test_swapcache()`.
     pub(crate) swapcache: bool,
+    /// `folio_test_lru()`.
     pub(crate) lru: bool,
+    /// `folio_test_hugetlb()`.
     pub(crate) hugetlb: bool,
 }
 
 /// A byte range within one page.
 #[derive(Clone, Copy)]
 pub(crate) struct Span {
+    /// Offset of the first byte in the page.
     pub(crate) offset: usize,
+    /// Bytes.
     pub(crate) len: usize,
+}
+
+impl Span {
+    /// Whether the range lies inside one page.
+    pub(crate) fn in_page(self) -> bool {
+        self.offset
+            .checked_add(self.len)
+            .is_some_and(|end| end <= PAGE_SIZE)
+    }
 }
 
 /// The per-page spans of `len` bytes that start `offset` bytes into the first of a run of
@@ -191,13 +298,4 @@ pub(crate) fn page_spans(offset: usize, len: usize) -> impl Iterator<Item = Span
             len: n,
         })
     })
-}
-
-impl Span {
-    /// Whether the range lies inside one page.
-    pub(crate) fn in_page(self) -> bool {
-        self.offset
-            .checked_add(self.len)
-            .is_some_and(|end| end <= PAGE_SIZE)
-    }
 }

@@ -13,18 +13,20 @@
 //! Transfers look pages up and copy without a lock of the store (the xarray serialises only
 //! the insertion of a page); concurrent transfers to the same bytes race as DMA would.
 
+use super::sparse_pages::{
+    Gfp,
+    SparsePages, //
+};
 use crate::{
-    copy,
     glue::meminfo,
-    page_ref::{
-        PageMut,
-        PageRef,
-        Span, //
+    pages::{
+        copy,
+        view::{
+            PageMut,
+            PageRef,
+            Span, //
+        },
     },
-    sparse_pages::{
-        Gfp,
-        SparsePages, //
-    }, //
 };
 use kernel::{
     page::PAGE_SIZE,

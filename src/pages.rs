@@ -1,0 +1,33 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! User pages lent to a device: everything about retaining them, and nothing about pinio.
+//!
+//! A driver that does direct I/O or DMA to user memory takes the pages of an `iov_iter` or of
+//! a user range, lets its device read or write them, and gives them back the way the kernel
+//! expects: unpinned, dirtied where the device wrote, never before the device is done. This
+//! layer is that part, written as kernel-crate code: it depends only on `kernel::` and the C
+//! shims of [`crate::glue`], never on pinio's device, so that it could move into `rust/kernel/`
+//! as it is.
+//!
+//! - [`view`]: `Copy` views of lent pages, with the device's access in the type
+//!   ([`view::ReadOnly`], [`view::Writable`]), and what the kernel thinks of a page;
+//! - [`copy`]: the page-to-page copy and zeroing every byte moves through;
+//! - [`iter`]: what a direct-I/O policy needs of an `iov_iter` (type, alignment, segments,
+//!   truncation, `FOLL_NOFAULT`);
+//! - [`take`]: `iov_iter_extract_pages()`/`iov_iter_get_pages2()` and their matching release;
+//! - [`batch`]: one bounded batch of a synchronous transfer, released when dropped;
+//! - [`owned`]: every page of a request that completes elsewhere, `Send`;
+//! - [`held`]: a user range pinned (`FOLL_PIN`, optionally `FOLL_LONGTERM`) or referenced for
+//!   as long as its owner wants.
+//!
+//! Every container releases what it holds when dropped, dirtying the pages the device wrote
+//! into (only [`view::Writable`] containers can be written); releases may sleep, so containers
+//! are dropped in process context.
+
+pub(crate) mod batch;
+pub(crate) mod copy;
+pub(crate) mod held;
+pub(crate) mod iter;
+pub(crate) mod owned;
+pub(crate) mod take;
+pub(crate) mod view;

@@ -1,0 +1,189 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! One bounded batch of pages taken from an iterator, on the stack of a synchronous transfer,
+//! and released when the batch goes.
+
+use super::{
+    iter::Iter,
+    take::{
+        self,
+        Mode,
+        Released,
+        Retention, //
+    },
+    view::{
+        page_spans,
+        Access,
+        PageKey,
+        PageRef,
+        Span, //
+    },
+};
+use core::{
+    marker::PhantomData,
+    mem::MaybeUninit,
+    ptr::NonNull, //
+};
+use kernel::{
+    bindings,
+    prelude::*, //
+};
+
+/// The most pages one batch takes: 256 KiB with 4 KiB pages.
+///
+/// The page array lives on the stack of the transfer ([`PageSlots`]), so a transfer needs no
+/// allocation and no lock, and the work per step is bounded.
+pub(crate) const BATCH_PAGES: usize = 64;
+
+/// The page array of one [`ExtractedPages`] batch: [`BATCH_PAGES`] slots (512 bytes), on the
+/// stack of a transfer, left uninitialised until the extraction fills them.
+///
+/// It lives outside the batch so that the batch, which is returned and moved, stays small:
+/// an in-struct array cost a 512-byte memset and one or two 512-byte memcpy calls per batch.
+pub(crate) struct PageSlots([MaybeUninit<*mut bindings::page>; BATCH_PAGES]);
+
+impl PageSlots {
+    /// Uninitialised slots.
+    pub(crate) const fn new() -> Self {
+        Self([const { MaybeUninit::uninit() }; BATCH_PAGES])
+    }
+}
+
+/// One batch of pages taken from an iterator with access `A`, released when dropped (dirty if
+/// the device wrote into them).
+///
+/// The batch mutably borrows the iterator for `'a`: listed kernel pages are kept alive by the
+/// iterator's owner, so they cannot outlive it, and the iterator cannot be advanced while a
+/// batch of its pages is in use.
+///
+/// # Invariants
+///
+/// - `pages.0[..nr_pages]` are initialised: the non-null pages [`take::take`] returned, valid
+///   for `'a`, each holding what `retention` says on behalf of this batch (and of nothing else);
+///   listed pages are kept alive for `'a` by the iterator's owner.
+/// - The batch covers `len > 0` bytes starting `offset` bytes into `pages.0[0]`, and
+///   `nr_pages == (offset + len).div_ceil(PAGE_SIZE) <= BATCH_PAGES`.
+/// - The pages came from an iterator of access `A`: if `A::WRITE`, from a destination iterator
+///   (taken with `FOLL_WRITE` if user-backed), so the device may write into them.
+/// - `written` is set before the device writes into any page of the batch.
+pub(crate) struct ExtractedPages<'a, A: Access> {
+    pages: &'a mut PageSlots,
+    nr_pages: usize,
+    offset: usize,
+    len: usize,
+    retention: Retention,
+    written: bool,
+    _iter: PhantomData<(&'a mut bindings::iov_iter, A)>,
+}
+
+impl<'a, A: Access> ExtractedPages<'a, A> {
+    /// Takes the pages of up to `max_len` bytes from the front of `iter` in `mode` into
+    /// `slots`, advancing the iterator.
+    ///
+    /// At most one contiguous segment and [`BATCH_PAGES`] pages are taken per call, so the batch
+    /// may be shorter than asked; call again for the rest. Fails with `EFAULT` (or another
+    /// error of the extraction) if no byte could be taken, e.g. because user memory is not
+    /// mapped or not writable for a read. May sleep.
+    pub(crate) fn extract<I: Iter<Access = A>>(
+        iter: &'a mut I,
+        slots: &'a mut PageSlots,
+        max_len: usize,
+        mode: Mode,
+    ) -> Result<Self> {
+        let taken = take::take(iter, &mut slots.0, max_len, mode)?;
+        // INVARIANT: `take()` wrote `nr_pages <= BATCH_PAGES` non-null pages covering `len > 0`
+        // bytes from `offset` into `slots`, holding what `retention` says; a destination
+        // iterator's user pages were taken with `FOLL_WRITE`.
+        Ok(Self {
+            pages: slots,
+            nr_pages: taken.nr_pages,
+            offset: taken.offset,
+            len: taken.len,
+            retention: taken.retention,
+            written: false,
+            _iter: PhantomData,
+        })
+    }
+
+    /// The batch's pages (`pages.0[..nr_pages]`).
+    fn taken(&self) -> &[*mut bindings::page] {
+        let nr = self.nr_pages.min(BATCH_PAGES);
+        // SAFETY: `pages.0[..nr_pages]` are initialised (type invariants), and
+        // `MaybeUninit<T>` has `T`'s layout.
+        unsafe { core::slice::from_raw_parts(self.pages.0.as_ptr().cast(), nr) }
+    }
+
+    /// Bytes in the batch.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Pages in the batch.
+    pub(crate) fn nr_pages(&self) -> usize {
+        self.nr_pages
+    }
+
+    /// How the pages are held.
+    pub(crate) fn retention(&self) -> Retention {
+        self.retention
+    }
+
+    /// The batch's pages, in order, as the block layer merges pages into bvecs.
+    pub(crate) fn page_keys(&self) -> impl Iterator<Item = PageKey> + '_ {
+        self.read_segments().map(|(page, _)| page.key())
+    }
+
+    /// The batch as (page, byte range) segments, in iterator order, for the device to read.
+    pub(crate) fn read_segments(&self) -> impl Iterator<Item = (PageRef<'_>, Span)> + '_ {
+        self.raw_segments().map(|(page, span)| {
+            // SAFETY: A page of the batch stays valid while the batch is borrowed (type
+            // invariants).
+            (unsafe { PageRef::from_raw(page) }, span)
+        })
+    }
+
+    /// The batch as segments for the device, with the batch's access: [`PageMut`] views of a
+    /// [`Writable`] batch (which is then released dirty), [`PageRef`] views otherwise.
+    pub(crate) fn segments(&mut self) -> impl Iterator<Item = (A::View<'_>, Span)> + '_ {
+        // INVARIANT: Set before handing out writable pages.
+        self.written |= A::WRITE;
+        self.raw_segments().map(|(page, span)| {
+            // SAFETY: A page of the batch stays valid while the batch is borrowed, and if
+            // `A::WRITE` it came from a destination iterator (type invariants).
+            (unsafe { A::view(page) }, span)
+        })
+    }
+
+    fn raw_segments(&self) -> impl Iterator<Item = (NonNull<bindings::page>, Span)> + '_ {
+        self.taken()
+            .iter()
+            .zip(page_spans(self.offset, self.len))
+            .filter_map(|(page, span)| Some((NonNull::new(*page)?, span)))
+    }
+
+    /// Releases the pages now (as dropping the batch does) and says what was given back.
+    pub(crate) fn release(mut self) -> Released {
+        let released = self.release_pages();
+        core::mem::forget(self);
+        released
+    }
+
+    fn release_pages(&mut self) -> Released {
+        let nr = self.nr_pages.min(BATCH_PAGES);
+        // SAFETY: `pages.0[..nr_pages]` are initialised (type invariants) and `MaybeUninit<T>`
+        // has `T`'s layout.
+        let pages =
+            unsafe { core::slice::from_raw_parts_mut(self.pages.0.as_mut_ptr().cast(), nr) };
+        // SAFETY: `pages` hold what `retention` says, owned by this batch (type invariants),
+        // which gives them up here and is not used afterwards (`release()` forgets it, `drop()`
+        // ends it); they are dirtied only if the device wrote into them, which only a
+        // `Writable` batch allows. Batches live in process context (a transfer's stack).
+        unsafe { take::release(pages, self.retention, self.written) }
+    }
+}
+
+impl<A: Access> Drop for ExtractedPages<'_, A> {
+    fn drop(&mut self) {
+        self.release_pages();
+    }
+}

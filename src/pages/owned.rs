@@ -1,0 +1,207 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! All pages of a request that completes in another context, owned by the request.
+
+use super::{
+    iter::Iter,
+    take::{
+        self,
+        Mode,
+        Released,
+        Retention, //
+    },
+    view::{
+        page_spans,
+        Access,
+        Span, //
+    },
+};
+use core::{
+    marker::PhantomData,
+    ptr::NonNull, //
+};
+use kernel::{
+    bindings,
+    prelude::*, //
+};
+
+/// All pages of an asynchronous request with access `A`, taken before `read_iter`/`write_iter`
+/// returns (the iterator and its segment array may be gone as soon as it does), and released
+/// when dropped, dirtied if the device wrote into them.
+///
+/// It owns its pins and references and is `Send`, so the context that completes the request
+/// may release it; that context must be a process context (the dirtying release may sleep).
+///
+/// # Invariants
+///
+/// - `pages` are the non-null pages [`take::take`] returned, in iterator order, each holding
+///   what `retention` says on behalf of this value (and of nothing else). Listed pages are
+///   kept alive by the iterator's owner until this value is dropped (the constructor's safety
+///   requirement).
+/// - `spans[i]` is the byte range of `pages[i]` the request covers; they add up to `len`.
+/// - If `A::WRITE`, the pages came from a destination iterator (taken with `FOLL_WRITE` if
+///   user-backed). `written` is set before the device writes into any of them.
+pub(crate) struct OwnedPages<A: Access> {
+    pages: KVec<*mut bindings::page>,
+    spans: KVec<Span>,
+    len: usize,
+    retention: Retention,
+    written: bool,
+    /// Extraction calls made to take the pages.
+    extractions: usize,
+    /// The error that stopped [`OwnedPages::take_all`] short of what it was asked for.
+    failure: Option<Error>,
+    _access: PhantomData<A>,
+}
+
+// SAFETY: The pages are held (pinned, referenced, or kept alive by the request's submitter) by
+// the value itself, not by the thread that took them, and unpinning or putting a page is
+// allowed from any task in process context; the arrays are owned allocations. Nothing in the
+// value refers to the taking thread's stack or task.
+unsafe impl<A: Access> Send for OwnedPages<A> {}
+
+impl<A: Access> OwnedPages<A> {
+    /// Takes every page of the first `max_len` bytes of `iter` in `mode`, advancing it.
+    ///
+    /// With `nowait` the iterator is `nofault` for the call (`FOLL_NOFAULT`: absent pages are
+    /// not faulted in), the arrays are allocated with `GFP_NOWAIT`, and anything short of all
+    /// `max_len` bytes fails with `EAGAIN`. Otherwise a fault after the first byte ends the
+    /// request short; `EFAULT` (or the error of the extraction) if no byte could be taken,
+    /// `ENOMEM` if the arrays cannot be allocated. [`OwnedPages::stopped_by`] tells the error
+    /// that ended a short request. May sleep unless `nowait`.
+    ///
+    /// # Safety
+    ///
+    /// If `iter` lists kernel pages (BVEC, KVEC, ...), its owner must keep them alive until the
+    /// returned value is dropped.
+    pub(crate) unsafe fn take_all<I: Iter<Access = A>>(
+        iter: &mut I,
+        max_len: usize,
+        mode: Mode,
+        nowait: bool,
+    ) -> Result<Self> {
+        let flags = if nowait { GFP_NOWAIT } else { GFP_KERNEL };
+        let npages = iter.npages(usize::MAX);
+        let mut pages = KVec::with_capacity(npages, flags)?;
+        let mut spans = KVec::with_capacity(npages, flags)?;
+        let was_nofault = iter.set_nofault(nowait);
+        let mut len = 0;
+        let mut extractions = 0;
+        let mut retention = Retention::Listed;
+        let mut failure = None;
+        while len < max_len && pages.len() < npages {
+            extractions += 1;
+            match take::take(iter, pages.spare_capacity_mut(), max_len - len, mode) {
+                Ok(taken) => {
+                    // SAFETY: `take()` initialised the first `nr_pages` of the spare slots,
+                    // no more than there are.
+                    unsafe { pages.inc_len(taken.nr_pages) };
+                    retention = taken.retention;
+                    for span in page_spans(taken.offset, taken.len) {
+                        // Cannot fail: `spans` has room for all `npages` pages.
+                        if spans.push_within_capacity(span).is_err() {
+                            break;
+                        }
+                    }
+                    len += taken.len;
+                }
+                Err(err) => {
+                    failure = Some(err);
+                    break;
+                }
+            }
+        }
+        iter.set_nofault(was_nofault);
+        // INVARIANT: `take()` filled `pages` with non-null pages holding what `retention` says
+        // (one mode and one iterator type, so one retention), and `spans` with their ranges;
+        // the pages of an iterator of access `A` may be written if `A::WRITE`; the caller
+        // keeps listed pages alive (function safety).
+        let owned = Self {
+            pages,
+            spans,
+            len,
+            retention,
+            written: false,
+            extractions,
+            failure: if len < max_len { failure } else { None },
+            _access: PhantomData,
+        };
+        if len == max_len || (!nowait && len != 0) {
+            return Ok(owned);
+        }
+        // Dropping `owned` releases what was taken.
+        Err(if nowait {
+            EAGAIN
+        } else {
+            failure.unwrap_or(EFAULT)
+        })
+    }
+
+    /// Bytes covered.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Pages held.
+    pub(crate) fn nr_pages(&self) -> usize {
+        self.pages.len()
+    }
+
+    /// Extraction calls made to take the pages.
+    pub(crate) fn extractions(&self) -> usize {
+        self.extractions
+    }
+
+    /// The error that stopped taking pages short of the length asked for (`EFAULT`: memory
+    /// that cannot be taken), or `None` if every byte was taken.
+    pub(crate) fn stopped_by(&self) -> Option<Error> {
+        self.failure
+    }
+
+    /// How the pages are held.
+    pub(crate) fn retention(&self) -> Retention {
+        self.retention
+    }
+
+    /// The pages as segments for the device, with the request's access: writable views of a
+    /// destination iterator's pages (which are then released dirty), readable ones otherwise.
+    pub(crate) fn segments(&mut self) -> impl Iterator<Item = (A::View<'_>, Span)> + '_ {
+        // INVARIANT: Set before handing out writable pages.
+        self.written |= A::WRITE;
+        self.raw_segments().map(|(page, span)| {
+            // SAFETY: The pages stay valid while `self` is borrowed, and may be written if
+            // `A::WRITE` (type invariants).
+            (unsafe { A::view(page) }, span)
+        })
+    }
+
+    fn raw_segments(&self) -> impl Iterator<Item = (NonNull<bindings::page>, Span)> + '_ {
+        self.pages
+            .iter()
+            .zip(self.spans.iter())
+            .filter_map(|(page, span)| Some((NonNull::new(*page)?, *span)))
+    }
+
+    /// Releases the pages now (as dropping does) and says what was given back. Process
+    /// context.
+    pub(crate) fn release(mut self) -> Released {
+        self.release_pages()
+    }
+
+    fn release_pages(&mut self) -> Released {
+        let mut pages = core::mem::take(&mut self.pages);
+        // SAFETY: `pages` hold what `retention` says on behalf of `self` (type invariants) and
+        // were taken out of it, so they are released once; they are dirtied only if the device
+        // wrote into them, which only a `Writable` value allows. Callers are in process context
+        // (the type's documentation).
+        unsafe { take::release(&mut pages, self.retention, self.written) }
+    }
+}
+
+impl<A: Access> Drop for OwnedPages<A> {
+    fn drop(&mut self) {
+        if !self.pages.is_empty() {
+            self.release_pages();
+        }
+    }
+}
