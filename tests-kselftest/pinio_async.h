@@ -56,6 +56,7 @@ static inline void async_sleep_us(uint64_t us)
 struct pinio_async_counters {
 	long long queued;	/* async_queued: -EIOCBQUEUED returned */
 	long long completed;	/* async_completed: ki_complete() called */
+	long long inline_done;	/* async_inline: answered at once in the submitter's context */
 	long long nowait_eagain;	/* EAGAIN answered under IOCB_NOWAIT */
 	long long pages_got, pages_put, bytes_got;	/* FOLL_GET data path */
 	long long pages_pinned, pages_unpinned, pages_listed;
@@ -69,6 +70,7 @@ static inline int async_counters_read(struct pinio_async_counters *c)
 #define ASYNC_COUNTER(f, name) COUNTER_FIELD(struct pinio_async_counters, f, name)
 		ASYNC_COUNTER(queued, "async_queued"),
 		ASYNC_COUNTER(completed, "async_completed"),
+		ASYNC_COUNTER(inline_done, "async_inline"),
 		ASYNC_COUNTER(nowait_eagain, "nowait_eagain"),
 		ASYNC_COUNTER(pages_got, "pages_got"),
 		ASYNC_COUNTER(pages_put, "pages_put"),

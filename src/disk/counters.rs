@@ -85,6 +85,10 @@ counters! {
     async_queued,
     /// Asynchronous requests completed (`ki_complete()` called).
     async_completed,
+    /// Asynchronous requests served in the submitter's context and answered with their byte
+    /// count at once: no service time, room in the queue, nothing earlier to complete after
+    /// (no hand-off, no `-EIOCBQUEUED`, no `ki_complete()` by pinio).
+    async_inline,
     /// `read_iter`/`write_iter` calls answered `EAGAIN` under `IOCB_NOWAIT`.
     nowait_eagain,
     /// `read_iter`/`write_iter` calls on block/fops.c's multi-bio path (more than 256 pages).

@@ -1,32 +1,35 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The DMA engine: asynchronous requests (io_uring, libaio) that complete later.
+//! The engine: asynchronous requests (io_uring, libaio) that wait out a service time.
 //!
-//! An asynchronous `read_iter`/`write_iter` becomes an [`AsyncRequest`] that owns all of its pages
-//! ([`OwnedPages`], taken before the call returns `-EIOCBQUEUED`) and is queued on the module's
-//! own workqueue ([`Engine`]). There, in process context, the request waits out the file's
-//! service time (`latency_us`), the device moves the data, the pages are released (unpinned,
-//! dirtied if the device wrote into them) and the kiocb is completed with `ki_complete()`.
+//! An asynchronous `read_iter`/`write_iter` with nothing to wait for (no `latency_us`, and in
+//! FIFO order no earlier request pending) is served in the submitter's context, as brd serves a
+//! bio in `submit_bio()`, and answered with its byte count at once ([`super::transfer`]).
+//! Otherwise it becomes an [`AsyncRequest`] that owns all of its pages ([`OwnedPages`], taken
+//! before the call returns `-EIOCBQUEUED`) and waits in its file's [`FileQueue`] until its
+//! deadline, the submission time plus the file's `latency_us`.
 //!
-//! Each open file has a [`FileQueue`]: at most `queue_depth` requests in flight (a submitter
-//! past it waits, or gets `EAGAIN` under `IOCB_NOWAIT`), completed as their latency runs out
-//! or, with `PINIO_CONFIG_FIFO`, in submission order.
+//! Each file's queue has one high-resolution timer, armed for its earliest deadline, and one
+//! work item on the module's workqueue ([`Engine`]). The timer only queues the work item (a
+//! timer callback may not sleep, and releasing pages may); the work item, in process context,
+//! completes every request whose deadline passed, in order: the device moves the data, the
+//! pages are released (unpinned, dirtied if the device wrote into them), and the kiocb is
+//! completed with `ki_complete()`. A work item never runs twice at once, so one file's
+//! completions are one worker's work however many requests are in flight, and a FIFO request
+//! waits for an earlier one by staying in the queue, not by blocking a worker.
 //!
-//! A request waits out its latency in its worker (`fsleep()`), not on a timer: requests then
-//! start in submission order, so a FIFO request only ever waits for earlier requests that are
-//! already running, and the wait cannot deadlock however many requests the workqueue's
-//! `max_active` (`WQ_DFL_ACTIVE`, 1024) lets run at once. The price is one sleeping worker per
-//! request in flight, bounded by the files' queue depths.
+//! A file has at most `queue_depth` requests in flight, served inline or queued; a submitter
+//! past it waits, or gets `EAGAIN` under `IOCB_NOWAIT`.
 //!
 //! Lifetimes: a request holds its file through the submitter (aio and io_uring keep a file
-//! reference until completion), so the module cannot be unloaded while one is in flight. After
-//! `ki_complete()` the file, and with it the module reference, may go at once; the work item
-//! then only drops its own `Arc`s, and the module's exit waits for it in `destroy_workqueue()`.
+//! reference until completion), so the module cannot be unloaded while one is in flight. The
+//! armed timer holds a reference to its queue ([`ArcHrTimerHandle`]), and so does a queued
+//! work item; after the last `ki_complete()` the file may go at once, the work item then only
+//! drops its own reference, and the module's exit waits for it in `destroy_workqueue()`.
 //!
-//! Lock order: [`FileQueue::state`] is a leaf; no other pinio lock is taken under it, and it is
-//! never held while pages are taken, copied or released. `ki_complete()` is called under it, so
-//! that FIFO completions are ordered (aio takes its irqsave `ctx_lock`, io_uring queues task
-//! work: neither takes a pinio lock).
+//! Lock order: [`FileQueue`]'s state is a leaf; it is never held while pages are taken, copied
+//! or released, nor across `ki_complete()` (aio takes its irqsave `ctx_lock`, io_uring queues
+//! task work).
 
 use super::{dio::Order, kiocb::PendingIocb, model::Config};
 use crate::{
@@ -51,16 +54,30 @@ use crate::{
     },
 };
 use kernel::{
+    impl_has_hr_timer,
     new_condvar,
     new_mutex,
     prelude::*,
+    rbtree::{
+        RBTree,
+        RBTreeNodeReservation, //
+    },
     sync::{
         Arc,
+        ArcBorrow,
         CondVar,
         Mutex, //
     },
     time::{
-        delay::fsleep,
+        hrtimer::{
+            ArcHrTimerHandle,
+            HrTimer,
+            HrTimerCallback,
+            HrTimerCallbackContext,
+            HrTimerPointer,
+            HrTimerRestart,
+            RelativeMode, //
+        },
         Delta,
         Instant,
         Monotonic, //
@@ -73,7 +90,7 @@ use kernel::{
     }, //
 };
 
-/// The module's engine: its own workqueue, on which every request completes.
+/// The module's engine: its own workqueue, on which requests complete.
 pub(crate) struct Engine {
     queue: OwnedQueue,
 }
@@ -102,115 +119,6 @@ impl Engine {
 /// device is open (see [`Engine::handle`]).
 #[derive(Clone, Copy)]
 pub(crate) struct EngineRef(QueueRef);
-
-/// Requests of one file in flight, and their completion order.
-struct QueueState {
-    /// Requests queued and not yet completed, plus submitters holding a slot.
-    in_flight: u32,
-    /// Sequence number of the next request queued.
-    next_seq: u64,
-    /// FIFO mode: the sequence number of the next request to complete.
-    completed_seq: u64,
-    /// Whether the requests in flight complete in submission order.
-    fifo: bool,
-}
-
-/// The queue of one open file (see the module documentation).
-#[pin_data]
-pub(crate) struct FileQueue {
-    #[pin]
-    state: Mutex<QueueState>,
-    /// Signalled when a request completes (a slot is free, the FIFO head moved).
-    #[pin]
-    changed: CondVar,
-}
-
-impl FileQueue {
-    /// An empty queue.
-    pub(crate) fn new() -> Result<Arc<Self>> {
-        Arc::pin_init(
-            pin_init!(Self {
-                state <- new_mutex!(
-                    QueueState {
-                        in_flight: 0,
-                        next_seq: 0,
-                        completed_seq: 0,
-                        fifo: false,
-                    },
-                    "pinio::FileQueue::state"
-                ),
-                changed <- new_condvar!("pinio::FileQueue::changed"),
-            }),
-            GFP_KERNEL,
-        )
-    }
-
-    /// Switches the completion order for the next requests; `EBUSY` if requests are in flight
-    /// and the order would change.
-    pub(crate) fn set_fifo(&self, fifo: bool) -> Result {
-        let mut state = self.state.lock();
-        if state.fifo != fifo {
-            if state.in_flight != 0 {
-                return Err(EBUSY);
-            }
-            state.fifo = fifo;
-            state.completed_seq = state.next_seq;
-        }
-        Ok(())
-    }
-
-    /// Takes a slot for one request, waiting while `depth` are in flight: `EAGAIN` instead of
-    /// waiting if `nowait`, `EINTR` if a signal arrives while waiting.
-    fn reserve(self: &Arc<Self>, depth: u32, nowait: bool) -> Result<Slot> {
-        let mut state = self.state.lock();
-        while state.in_flight >= depth {
-            if nowait {
-                return Err(EAGAIN);
-            }
-            if self.changed.wait_interruptible(&mut state) {
-                return Err(EINTR);
-            }
-        }
-        state.in_flight += 1;
-        Ok(Slot {
-            queue: self.clone(),
-            used: false,
-        })
-    }
-
-    /// Gives a slot back and wakes a waiting submitter.
-    fn release_slot(&self) {
-        let mut state = self.state.lock();
-        state.in_flight = state.in_flight.saturating_sub(1);
-        drop(state);
-        self.changed.notify_all();
-    }
-}
-
-/// A slot in a [`FileQueue`], given back when dropped unless a request was queued in it.
-struct Slot {
-    queue: Arc<FileQueue>,
-    used: bool,
-}
-
-impl Slot {
-    /// The sequence number of the request queued in this slot.
-    fn queue_request(mut self) -> u64 {
-        self.used = true;
-        let mut state = self.queue.state.lock();
-        let seq = state.next_seq;
-        state.next_seq += 1;
-        seq
-    }
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        if !self.used {
-            self.queue.release_slot();
-        }
-    }
-}
 
 /// The pages of an asynchronous request, with the device's access to them.
 pub(crate) enum Lent {
@@ -261,47 +169,268 @@ impl Lent {
     }
 }
 
-/// One asynchronous request: its pages, where they go in the store, and the kiocb to complete.
-#[pin_data]
-pub(crate) struct AsyncRequest {
+/// One queued asynchronous request: its pages, where they go in the store, when it is due and
+/// the kiocb to complete.
+struct AsyncRequest {
     /// `None` for a request that moves nothing and completes with `error`.
     pages: Option<Lent>,
     /// The error to complete with after moving the pages (block/fops.c's multi-bio path),
     /// instead of the byte count.
     error: Option<Error>,
-    iocb: Option<PendingIocb>,
-    disk: Arc<Disk>,
-    queue: Arc<FileQueue>,
+    iocb: PendingIocb,
     /// Store offset of the first byte.
     pos: usize,
-    seq: u64,
-    submitted: Instant<Monotonic>,
-    latency_us: u32,
+    /// When its service time ends, as time since its queue's `epoch`.
+    deadline: Delta,
+}
+
+impl AsyncRequest {
+    /// Moves the data, releases the pages and completes the kiocb. Process context.
+    fn complete(self, disk: &Disk) {
+        let mut result = self
+            .pages
+            .map_or(Ok(0), |pages| pages.serve(disk, self.pos));
+        // The multi-bio path's status: the bytes moved, the request failed.
+        if let (Ok(_), Some(error)) = (result, self.error) {
+            result = Err(error);
+        }
+        Counters::add(&disk.counters.async_completed, 1);
+        // Unpinned (dirty) before completing: the submitter may look at the pages, and listed
+        // pages are only lent until completion.
+        self.iocb.complete(result);
+    }
+}
+
+/// Where a request waits: by deadline, then submission, in as-completed order; by submission
+/// only (no deadline in the key) in FIFO order, where the first is completed first, once its
+/// own deadline passed. A file's order does not change while requests are in flight.
+type Key = (Option<Delta>, u64);
+
+/// Requests of one file in flight, and how they complete.
+struct QueueState {
+    /// Requests queued, served inline or holding a slot: at most the file's queue depth.
+    in_flight: u32,
+    /// Requests queued and not yet completed (in `pending`, or being completed).
+    queued: u32,
+    /// Sequence number of the next request queued.
+    next_seq: u64,
+    /// Whether the requests in flight complete in submission order.
+    fifo: bool,
+    /// The queued requests (see [`Key`]).
+    pending: RBTree<Key, AsyncRequest>,
+    /// The timer, while armed, and the deadline it is armed for.
+    timer: Option<(ArcHrTimerHandle<FileQueue>, Delta)>,
+}
+
+/// The asynchronous requests of one open file (see the module documentation).
+#[pin_data]
+pub(crate) struct FileQueue {
+    disk: Arc<Disk>,
+    engine: EngineRef,
+    /// Deadlines are times since this instant (`Instant` has no total order to key a tree by).
+    epoch: Instant<Monotonic>,
     #[pin]
-    work: Work<AsyncRequest>,
+    state: Mutex<QueueState>,
+    /// Signalled when a request completes (a slot is free).
+    #[pin]
+    changed: CondVar,
+    /// Armed for the earliest deadline; queues `work`.
+    #[pin]
+    timer: HrTimer<FileQueue>,
+    /// Completes the requests whose deadline passed.
+    #[pin]
+    work: Work<FileQueue>,
+}
+
+impl_has_hr_timer! {
+    impl HasHrTimer<Self> for FileQueue {
+        mode: RelativeMode<Monotonic>,
+        field: self.timer
+    }
 }
 
 impl_has_work! {
-    impl HasWork<Self> for AsyncRequest { self.work }
+    impl HasWork<Self> for FileQueue { self.work }
+}
+
+impl HrTimerCallback for FileQueue {
+    type Pointer<'a> = Arc<Self>;
+
+    /// Hard interrupt context: only queues the completion work.
+    fn run(this: ArcBorrow<'_, Self>, _ctx: HrTimerCallbackContext<'_, Self>) -> HrTimerRestart {
+        let engine = this.engine;
+        // If the work is already queued, it sees this deadline too; the reference it gives
+        // back is not the last one (the armed timer's handle holds another), so dropping it
+        // here frees nothing.
+        let _ = engine.0.queue().enqueue(Arc::<Self>::from(this));
+        HrTimerRestart::NoRestart
+    }
+}
+
+impl WorkItem for FileQueue {
+    type Pointer = Arc<Self>;
+
+    fn run(this: Arc<Self>) {
+        this.complete_due();
+    }
+}
+
+impl FileQueue {
+    /// An empty queue for a file of `disk`, completing on `engine`.
+    pub(crate) fn new(disk: Arc<Disk>, engine: EngineRef) -> Result<Arc<Self>> {
+        Arc::pin_init(
+            pin_init!(Self {
+                disk,
+                engine,
+                epoch: Instant::now(),
+                state <- new_mutex!(
+                    QueueState {
+                        in_flight: 0,
+                        queued: 0,
+                        next_seq: 0,
+                        fifo: false,
+                        pending: RBTree::new(),
+                        timer: None,
+                    },
+                    "pinio::FileQueue::state"
+                ),
+                changed <- new_condvar!("pinio::FileQueue::changed"),
+                timer <- HrTimer::new(),
+                work <- new_work!("pinio::FileQueue::work"),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// Switches the completion order for the next requests; `EBUSY` if requests are in flight
+    /// and the order would change.
+    pub(crate) fn set_fifo(&self, fifo: bool) -> Result {
+        let mut state = self.state.lock();
+        if state.fifo != fifo {
+            if state.in_flight != 0 {
+                return Err(EBUSY);
+            }
+            state.fifo = fifo;
+        }
+        Ok(())
+    }
+
+    /// Takes a slot for one request, waiting while `depth` are in flight: `EAGAIN` instead of
+    /// waiting if `nowait`, `EINTR` if a signal arrives while waiting.
+    ///
+    /// The slot notes whether, in FIFO order, an earlier request is still queued (the new one
+    /// must then complete after it, so it cannot be served inline: [`Slot::inline`]).
+    pub(crate) fn reserve(self: &Arc<Self>, depth: u32, nowait: bool) -> Result<Slot> {
+        let mut state = self.state.lock();
+        while state.in_flight >= depth {
+            if nowait {
+                return Err(EAGAIN);
+            }
+            if self.changed.wait_interruptible(&mut state) {
+                return Err(EINTR);
+            }
+        }
+        state.in_flight += 1;
+        let behind = state.fifo && state.queued != 0;
+        Ok(Slot {
+            queue: self.clone(),
+            behind,
+            used: false,
+        })
+    }
+
+    /// Gives a slot back, of a request that was `queued` or not, and wakes a waiting
+    /// submitter.
+    fn release_slot(&self, queued: bool) {
+        let mut state = self.state.lock();
+        state.in_flight = state.in_flight.saturating_sub(1);
+        if queued {
+            state.queued = state.queued.saturating_sub(1);
+        }
+        drop(state);
+        self.changed.notify_all();
+    }
+
+    /// Makes sure the completion work runs by `deadline`: at once if it is due, else by
+    /// (re)arming the timer unless it is armed for an earlier time. Called with the state lock.
+    fn schedule(self: &Arc<Self>, state: &mut QueueState, deadline: Delta) {
+        let left = deadline - self.epoch.elapsed();
+        if left <= Delta::ZERO {
+            let _ = self.engine.0.queue().enqueue(self.clone());
+            return;
+        }
+        if state.timer.as_ref().is_some_and(|(_, at)| *at <= deadline) {
+            return;
+        }
+        // Cancel before starting again: a dropped handle cancels whatever its timer is armed
+        // for. The callback takes no lock, so waiting for a running one here cannot deadlock.
+        drop(state.timer.take());
+        state.timer = Some((self.clone().start(left), deadline));
+    }
+
+    /// The completion work: completes every queued request whose deadline passed, in key
+    /// order, then arms the timer for the next one.
+    fn complete_due(self: &Arc<Self>) {
+        let mut state = self.state.lock();
+        // The timer fired (or another arming is about to be replaced): start afresh.
+        drop(state.timer.take());
+        while let Some(first) = state.pending.cursor_front() {
+            let deadline = first.current().1.deadline;
+            if deadline > self.epoch.elapsed() {
+                self.schedule(&mut state, deadline);
+                break;
+            }
+            let Some(cursor) = state.pending.cursor_front_mut() else {
+                break;
+            };
+            let (_, node) = cursor.remove_current();
+            drop(state);
+            let (_, request) = node.to_key_value();
+            request.complete(&self.disk);
+            self.release_slot(true);
+            state = self.state.lock();
+        }
+    }
+}
+
+/// A slot in a [`FileQueue`], given back when dropped unless a request was queued in it.
+pub(crate) struct Slot {
+    queue: Arc<FileQueue>,
+    /// A FIFO request queued before it has not completed yet.
+    behind: bool,
+    /// A request was queued in it: it gives the slot back when it completes.
+    used: bool,
+}
+
+impl Slot {
+    /// Whether a request with a service time of `latency_us` may be served in the
+    /// submitter's context, in this slot: nothing to wait out, nothing to wait for.
+    pub(crate) fn inline(&self, latency_us: u32) -> bool {
+        latency_us == 0 && !self.behind
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if !self.used {
+            self.queue.release_slot(false);
+        }
+    }
 }
 
 /// Queues an asynchronous transfer of `iter` (which ends inside the store) at store offset
-/// `pos` for `iocb` on `device`'s engine, as `queue`'s file configured it and as `order` says
+/// `pos` for `iocb` in `slot` of `queue`, as its file configured it and as `order` says
 /// (decided by [`super::transfer`] with [`super::dio`]): take and move `order.len` bytes, then
 /// complete with `order.error` or the byte count.
 ///
 /// On success the request owns `iocb` and the pages it moves, and the iterator has advanced
 /// over them; the caller returns `-EIOCBQUEUED`. Errors (the request was not queued, the caller
-/// returns them): `EAGAIN` under `IOCB_NOWAIT` when the queue is full or a page is not present
-/// (nothing is faulted in), `EINTR` if a signal arrived while waiting for a slot, `EFAULT` (or
-/// the extraction's error) if no byte could be taken on the one-bio path, `ENOMEM`. If fewer
-/// bytes than ordered can be taken, [`Order::short`] decides: on the one-bio path a short
-/// request, on the multi-bio path one that completes with `EIO` after moving them.
-#[allow(clippy::too_many_arguments)]
+/// returns them): `EAGAIN` under `IOCB_NOWAIT` when a page is not present (nothing is faulted
+/// in), `EFAULT` (or the extraction's error) if no byte could be taken on the one-bio path,
+/// `ENOMEM`. If fewer bytes than ordered can be taken, [`Order::short`] decides: on the one-bio
+/// path a short request, on the multi-bio path one that completes with `EIO` after moving them.
 pub(crate) fn submit<I: Iter>(
-    disk: &Arc<Disk>,
-    engine: Option<EngineRef>,
-    queue: &Arc<FileQueue>,
+    slot: Slot,
     config: Config,
     iocb: PendingIocb,
     pos: usize,
@@ -311,39 +440,22 @@ pub(crate) fn submit<I: Iter>(
 where
     I::Access: Lend,
 {
-    let Some(engine) = engine else {
-        return Err(EOPNOTSUPP);
-    };
+    let queue = &slot.queue;
+    let disk = &queue.disk;
     let nowait = order.plan.nowait;
-    let slot = queue.reserve(config.queue_depth, nowait)?;
     let mode = if config.get_pages() {
         Mode::Get
     } else {
         Mode::Extract
     };
-    let flags = if nowait { GFP_NOWAIT } else { GFP_KERNEL };
-    let mut request = KBox::pin_init(
-        pin_init!(AsyncRequest {
-            pages: None,
-            error: None,
-            iocb: None,
-            disk: disk.clone(),
-            queue: queue.clone(),
-            pos,
-            seq: 0,
-            submitted: Instant::now(),
-            latency_us: config.latency_us,
-            work <- new_work!("pinio::AsyncRequest::work"),
-        }),
-        flags,
-    )?;
+    let submitted = queue.epoch.elapsed();
     let (pages, order) = if order.len == 0 {
         (None, order)
     } else {
         let kind = iter.kind();
         // SAFETY: Listed kernel pages (io_uring's registered buffers) stay valid until the
-        // request is completed (`ki_complete()`), and `AsyncRequest::run` releases the pages
-        // before it completes.
+        // request is completed (`ki_complete()`), and `AsyncRequest::complete` releases the
+        // pages before it completes.
         let taken = unsafe { OwnedPages::take_all(iter, order.len, mode, nowait) };
         match &taken {
             Ok(pages) => {
@@ -368,54 +480,35 @@ where
             Err(err) => (None, order.short(0, err)?),
         }
     };
-    let me = request.as_mut().project();
-    *me.pages = pages;
-    *me.error = order.error;
-    *me.iocb = Some(iocb);
-    *me.seq = slot.queue_request();
+    let deadline = submitted + Delta::from_micros(i64::from(config.latency_us));
+    let request = AsyncRequest {
+        pages,
+        error: order.error,
+        iocb,
+        pos,
+        deadline,
+    };
+    let flags = if nowait { GFP_NOWAIT } else { GFP_KERNEL };
+    // On failure the request is dropped: its pages are released, its kiocb not completed (the
+    // caller returns the error instead).
+    let node = RBTreeNodeReservation::new(flags)?;
+    let mut state = queue.state.lock();
+    let seq = state.next_seq;
+    state.next_seq += 1;
+    let key = (if state.fifo { None } else { Some(deadline) }, seq);
+    state.pending.insert(node.into_node(key, request));
+    state.queued += 1;
+    // The earliest deadline decides when the work runs; in FIFO order the first pending
+    // request's (its own, if it is the first).
+    let next = state
+        .pending
+        .cursor_front()
+        .map_or(deadline, |c| c.current().1.deadline);
+    queue.schedule(&mut state, next);
+    drop(state);
     Counters::add(&disk.counters.async_queued, 1);
-    engine.0.queue().enqueue(request);
+    // The slot now belongs to the queued request, given back when it completes.
+    let mut slot = slot;
+    slot.used = true;
     Ok(())
-}
-
-impl WorkItem for AsyncRequest {
-    type Pointer = Pin<KBox<AsyncRequest>>;
-
-    fn run(mut this: Pin<KBox<AsyncRequest>>) {
-        let left_us = i64::from(this.latency_us) - this.submitted.elapsed().as_micros_ceil();
-        if left_us > 0 {
-            fsleep(Delta::from_micros(left_us));
-        }
-        let disk = this.disk.clone();
-        let queue = this.queue.clone();
-        let (pos, seq) = (this.pos, this.seq);
-        let me = this.as_mut().project();
-        let error = *me.error;
-        let Some(iocb) = me.iocb.take() else {
-            return;
-        };
-        // Unpin (dirty) before completing: the submitter may look at the pages, and listed
-        // pages are only lent until completion.
-        let mut result = me
-            .pages
-            .take()
-            .map_or(Ok(0), |pages| pages.serve(&disk, pos));
-        // The multi-bio path's status: the bytes moved, the request failed.
-        if let (Ok(_), Some(error)) = (result, error) {
-            result = Err(error);
-        }
-
-        let mut state = queue.state.lock();
-        if state.fifo {
-            while state.completed_seq != seq {
-                queue.changed.wait(&mut state);
-            }
-            state.completed_seq = seq + 1;
-        }
-        Counters::add(&disk.counters.async_completed, 1);
-        iocb.complete(result);
-        state.in_flight = state.in_flight.saturating_sub(1);
-        drop(state);
-        queue.changed.notify_all();
-    }
 }

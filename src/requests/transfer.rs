@@ -87,24 +87,25 @@ use kernel::{
 pub(crate) struct IoFile {
     /// The device; outlives every open file.
     pub(crate) disk: Arc<Disk>,
-    /// Where asynchronous requests are queued; `None` without an engine (KUnit), which serves
-    /// asynchronous kiocbs synchronously.
-    engine: Option<EngineRef>,
+
     /// The device model of this file (`PINIO_IOC_SET_CONFIG`).
     #[pin]
     config: SpinLock<Config>,
-    /// Asynchronous requests of this file in flight.
-    queue: Arc<FileQueue>,
+    /// Asynchronous requests of this file in flight; `None` without an engine (KUnit), which
+    /// serves asynchronous kiocbs synchronously.
+    queue: Option<Arc<FileQueue>>,
 }
 
 impl IoFile {
     /// The request side of a new open file of `device`, with the default device model.
     pub(crate) fn new(disk: Arc<Disk>, engine: Option<EngineRef>) -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
+            queue: match engine {
+                Some(engine) => Some(FileQueue::new(disk.clone(), engine)?),
+                None => None,
+            },
             disk,
-            engine,
             config <- new_spinlock!(Config::default().with_defaults(), "pinio::IoFile::config"),
-            queue: FileQueue::new()?,
         })
     }
 
@@ -117,7 +118,9 @@ impl IoFile {
     /// `EBUSY` if the completion order would change while requests are in flight.
     pub(crate) fn set_config(&self, config: &uapi::pinio_config) -> Result {
         let config = Config::from_uapi(config)?;
-        self.queue.set_fifo(config.fifo())?;
+        if let Some(queue) = &self.queue {
+            queue.set_fifo(config.fifo())?;
+        }
         *self.config.lock() = config;
         Ok(())
     }
@@ -219,7 +222,7 @@ where
     }
     let config = file.config();
     let nowait = iocb.nowait();
-    let sync = iocb.is_sync() || file.engine.is_none();
+    let sync = iocb.is_sync() || file.queue.is_none();
     let segmented = iter.is_segmented();
     // bio_iov_vecs_to_alloc(): a BVEC iterator's bvecs are used as they are.
     let pages = if segmented {
@@ -256,32 +259,54 @@ where
             Done::Now(done)
         })
     } else {
-        match (settled, iocb.into_pending()) {
+        match settled {
             // Answered at once: nothing is queued.
-            (Some(settled), _) if !settled.queued => settled.result.map(Done::Now),
-            (settled, Some(pending)) => {
-                let order = settled.map_or(Order::all(plan, count), |settled| {
-                    Order::from_settled(plan, count, settled)
-                });
-                engine::submit(
-                    &file.disk,
-                    file.engine,
-                    &file.queue,
-                    config,
-                    pending,
-                    start,
-                    iter,
-                    order,
-                )
-                .map(|()| Done::Queued)
-            }
-            (_, None) => Err(EINVAL),
+            Some(settled) if !settled.queued => settled.result.map(Done::Now),
+            settled => submit_async(file, config, plan, settled, start, iocb, iter),
         }
     };
     if nowait && matches!(result, Err(e) if e == EAGAIN) {
         Counters::add(&disk.counters.nowait_eagain, 1);
     }
     result
+}
+
+/// Serves an asynchronous request of all of `iter` at store offset `start`: in the submitter's
+/// context and answered at once when nothing must wait (no service time, no earlier request
+/// it must complete after: [`engine::Slot::inline`]), as brd completes a bio inside
+/// `submit_bio()`; otherwise queued on the engine, to be completed with `ki_complete()`.
+///
+/// An asynchronous kiocb may be answered by `read_iter`/`write_iter` itself: aio calls
+/// `ki_complete()` with the returned value, io_uring posts it as the completion, exactly as for
+/// a later `ki_complete()`. Either way the answer is the asynchronous one for `plan`
+/// ([`Plan::settle`]). Errors of [`engine::FileQueue::reserve`], of [`serve`] and of
+/// [`engine::submit`].
+fn submit_async<I: Iter, T: ForeignOwnable>(
+    file: &IoFile,
+    config: Config,
+    plan: Plan,
+    settled: Option<Settled>,
+    start: usize,
+    mut iocb: IoCb<'_, T>,
+    iter: &mut I,
+) -> Result<Done>
+where
+    I::Access: Lend,
+{
+    let queue = file.queue.as_ref().ok_or(EINVAL)?;
+    let slot = queue.reserve(config.queue_depth, plan.nowait)?;
+    let count = iter.len();
+    if slot.inline(config.latency_us) {
+        let done = serve(file, config, &plan, settled, start, iter)?;
+        Counters::add(&file.disk.counters.async_inline, 1);
+        iocb.advance(done);
+        return Ok(Done::Now(done));
+    }
+    let pending = iocb.into_pending().ok_or(EINVAL)?;
+    let order = settled.map_or(Order::all(plan, count), |settled| {
+        Order::from_settled(plan, count, settled)
+    });
+    engine::submit(slot, config, pending, start, iter, order).map(|()| Done::Queued)
 }
 
 /// The data-path retention mode of the file's configuration.
@@ -293,7 +318,8 @@ fn mode(config: Config) -> Mode {
     }
 }
 
-/// Serves a synchronous request of all of `iter` at store offset `start` now: moves what
+/// Serves a request of all of `iter` at store offset `start` now, in the caller's context
+/// (a synchronous request, or an asynchronous one with nothing to wait for): moves what
 /// `settled` (the replayed answer, if the request needed one) says, or else moves as it goes,
 /// and returns the answer for `plan`.
 fn serve<I: Iter>(
