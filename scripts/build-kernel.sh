@@ -9,6 +9,7 @@ set -euo pipefail
 flavour=${1:-debug}
 case $flavour in debug | release) ;; *) die "usage: $0 debug|release" ;; esac
 
+check_kernel_series
 src=$(kernel_src) || die "no kernel source: run scripts/setup.sh first"
 out=$(kernel_build_dir "$flavour")
 # One build per tree at a time: concurrent callers wait for it and then use it.
