@@ -111,7 +111,7 @@ unsafe impl Sync for FileOperations {}
 
 /// The file operations of `/dev/pinio`.
 static FOPS: FileOperations = FileOperations(bindings::file_operations {
-    owner: kernel::module::this_module::<crate::LocalModule>().as_ptr(),
+    owner: crate::compat::this_module().as_ptr(),
     open: Some(open),
     release: Some(release),
     llseek: Some(llseek),

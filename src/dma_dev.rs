@@ -185,7 +185,7 @@ impl DmaDevice {
 
 /// The `struct device` of a faux device.
 fn raw_device(faux: &faux::Registration) -> *mut bindings::device {
-    let dev: &device::Device<device::Bound> = faux.as_ref().as_ref();
+    let dev: &device::Device = crate::compat::faux_device(faux);
     // `device::Device` is a `#[repr(transparent)]` wrapper of `Opaque<struct device>` (whose
     // own raw accessor is private to the kernel crate): the same address, and C may mutate
     // through it.

@@ -35,6 +35,7 @@ use crate::{
 use core::marker::PhantomData;
 use kernel::{
     bindings,
+    dma::DataDirection,
     ffi::c_int,
     prelude::*,
     types::Opaque, //
@@ -74,14 +75,16 @@ impl Direction {
     /// The `enum dma_data_direction` value mapped and unmapped with.
     fn raw(self) -> c_int {
         let dir = match self {
-            Direction::ToDevice => bindings::dma_data_direction::DMA_TO_DEVICE,
+            Direction::ToDevice => DataDirection::ToDevice,
             #[cfg(not(pinio_broken_dma = "wrong_dir"))]
-            Direction::FromDevice => bindings::dma_data_direction::DMA_FROM_DEVICE,
+            Direction::FromDevice => DataDirection::FromDevice,
             // BROKEN on purpose: the device writes through a mapping made for it to read.
             #[cfg(pinio_broken_dma = "wrong_dir")]
-            Direction::FromDevice => bindings::dma_data_direction::DMA_TO_DEVICE,
+            Direction::FromDevice => DataDirection::ToDevice,
         };
-        dir.0 as c_int
+        // CAST: `DataDirection` is `#[repr(u32)]` with the C enum's values (0 to 3) as its
+        // discriminants, which the kernel crate checks at build time.
+        dir as u32 as c_int
     }
 }
 

@@ -294,7 +294,7 @@ pub(crate) fn submit<I: Iter>(
     order: Order,
 ) -> Result {
     let Some(engine) = device.engine else {
-        return Err(EOPNOTSUPP);
+        return Err(crate::compat::eopnotsupp());
     };
     let nowait = order.plan.nowait;
     let slot = queue.reserve(config.queue_depth, nowait)?;

@@ -22,6 +22,7 @@ use kernel::{
 
 mod accounting;
 mod chardev;
+mod compat;
 mod copy;
 mod counters;
 mod device;
@@ -93,11 +94,11 @@ struct PinioModule {
 impl kernel::InPlaceModule for PinioModule {
     fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
         let params = device::Params::new(
-            module_parameters::size_mib.value(),
-            module_parameters::block_size.value(),
-            module_parameters::max_pin_mib.value(),
-            module_parameters::dma_mask_bits.value(),
-            module_parameters::dma_map.value(),
+            compat::param(&module_parameters::size_mib),
+            compat::param(&module_parameters::block_size),
+            compat::param(&module_parameters::max_pin_mib),
+            compat::param(&module_parameters::dma_mask_bits),
+            compat::param(&module_parameters::dma_map),
         );
         try_pin_init!(Self {
             // Refuse bad parameters before allocating anything.

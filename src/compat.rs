@@ -1,0 +1,90 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! What differs between the kernel series pinio supports (`scripts/kernel-series`), and only
+//! that: the rest of the module is written once, against the items here.
+//!
+//! Kbuild passes `--cfg pinio_kernel="VERSION.PATCHLEVEL"` of the tree being built against,
+//! as C code would test `LINUX_VERSION_CODE`. Each item has two definitions: one for Linux 7.2
+//! (`pinio_kernel = "7.2"`) and one for 7.3, the newest series, which an unsupported tree
+//! built with `PINIO_ANY_SERIES=1` gets too. Dropping 7.2 means deleting its definitions; the
+//! 7.3 ones can then move to their callers.
+//!
+//! The items, and what they bridge:
+//!
+//! - [`this_module`]: 7.2's `module!` declares a `THIS_MODULE` static in the crate root; 7.3
+//!   made it `ModuleMetadata::THIS_MODULE`, reached with `kernel::module::this_module()`.
+//! - [`eopnotsupp`]: 7.3's `kernel::error::code` has `EOPNOTSUPP`, 7.2's does not.
+//! - [`param`]: a module parameter's `value()` returns `&T` in 7.2, `T` in 7.3.
+//! - [`faux_device`]: 7.2's `faux::Registration` is `AsRef<device::Device>`; 7.3's is
+//!   `AsRef<faux::Device<Bound>>`, which is `AsRef<device::Device<Bound>>`.
+//!
+//! Not here, because an API common to both serves: DMA directions come from
+//! `kernel::dma::DataDirection` (`src/dma_map.rs`), a `#[repr(u32)]` enum holding the C values
+//! in both series, whereas the bindings' own `dma_data_direction` is an integer alias with
+//! `dma_data_direction_DMA_*` constants in 7.2 and a newtype with associated constants in 7.3.
+
+use kernel::{
+    device,
+    faux,
+    module_param::ModuleParamAccess,
+    prelude::*,
+    ThisModule, //
+};
+
+/// The module's `THIS_MODULE` (C's `THIS_MODULE`), e.g. the `owner` of a `file_operations`
+/// table in a `static`.
+#[cfg(not(pinio_kernel = "7.2"))]
+pub(crate) const fn this_module() -> &'static ThisModule {
+    kernel::module::this_module::<crate::LocalModule>()
+}
+
+/// The module's `THIS_MODULE` (C's `THIS_MODULE`), e.g. the `owner` of a `file_operations`
+/// table in a `static`.
+#[cfg(pinio_kernel = "7.2")]
+pub(crate) const fn this_module() -> &'static ThisModule {
+    &crate::THIS_MODULE
+}
+
+/// `EOPNOTSUPP`: "Operation not supported".
+#[cfg(not(pinio_kernel = "7.2"))]
+#[inline]
+pub(crate) fn eopnotsupp() -> Error {
+    EOPNOTSUPP
+}
+
+/// `EOPNOTSUPP`: "Operation not supported".
+#[cfg(pinio_kernel = "7.2")]
+#[inline]
+pub(crate) fn eopnotsupp() -> Error {
+    // CAST: errno values are small positive constants (95 here); the negation is in range.
+    Error::from_errno(-(kernel::bindings::EOPNOTSUPP as i32))
+}
+
+/// A module parameter's value: the one given at load time, or its default.
+#[cfg(not(pinio_kernel = "7.2"))]
+#[inline]
+pub(crate) fn param<T: Copy>(param: &ModuleParamAccess<T>) -> T {
+    param.value()
+}
+
+/// A module parameter's value: the one given at load time, or its default.
+#[cfg(pinio_kernel = "7.2")]
+#[inline]
+pub(crate) fn param<T: Copy>(param: &ModuleParamAccess<T>) -> T {
+    *param.value()
+}
+
+/// The driver-core device of a registered faux device.
+#[cfg(not(pinio_kernel = "7.2"))]
+#[inline]
+pub(crate) fn faux_device(faux: &faux::Registration) -> &device::Device {
+    let dev: &device::Device<device::Bound> = faux.as_ref().as_ref();
+    dev
+}
+
+/// The driver-core device of a registered faux device.
+#[cfg(pinio_kernel = "7.2")]
+#[inline]
+pub(crate) fn faux_device(faux: &faux::Registration) -> &device::Device {
+    faux.as_ref()
+}
