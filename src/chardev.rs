@@ -122,8 +122,8 @@ static FOPS: FileOperations = FileOperations(bindings::file_operations {
     unlocked_ioctl: Some(ioctl),
     #[cfg(CONFIG_COMPAT)]
     compat_ioctl: bindings::compat_ptr_ioctl,
-    // Accept RWF_DONTCACHE as block devices do: there is no page cache to keep clean anyway.
-    fop_flags: shim::PINIO_FOP_DONTCACHE,
+    // Accept RWF_DONTCACHE where block devices do.
+    fop_flags: crate::compat::FOP_FLAGS,
     ..pin_init::zeroed()
 });
 

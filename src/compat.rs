@@ -18,12 +18,22 @@
 //! - [`faux_device`]: 7.2's `faux::Registration` is `AsRef<device::Device>`; 7.3's is
 //!   `AsRef<faux::Device<Bound>>`, which is `AsRef<device::Device<Bound>>`.
 //!
+//! And two behaviours of the block layer, which pinio answers like (its tests compare it with
+//! brd on the same kernel):
+//!
+//! - [`FOP_FLAGS`]: 7.3's block devices accept `RWF_DONTCACHE` (`FOP_DONTCACHE`), 7.2's refuse
+//!   it (`EOPNOTSUPP`).
+//! - [`bio_fill_error`]: when filling a bio fails on `__blkdev_direct_IO()`'s multi-bio path,
+//!   7.3 ends the bio with that error's status, 7.2 with `BLK_STS_IOERR`: an asynchronous
+//!   request then completes with `EIO` where 7.3 keeps `EINVAL`.
+//!
 //! Not here, because an API common to both serves: DMA directions come from
 //! `kernel::dma::DataDirection` (`src/dma_map.rs`), a `#[repr(u32)]` enum holding the C values
 //! in both series, whereas the bindings' own `dma_data_direction` is an integer alias with
 //! `dma_data_direction_DMA_*` constants in 7.2 and a newtype with associated constants in 7.3.
 
 use kernel::{
+    bindings,
     device,
     faux,
     module_param::ModuleParamAccess,
@@ -57,7 +67,7 @@ pub(crate) fn eopnotsupp() -> Error {
 #[inline]
 pub(crate) fn eopnotsupp() -> Error {
     // CAST: errno values are small positive constants (95 here); the negation is in range.
-    Error::from_errno(-(kernel::bindings::EOPNOTSUPP as i32))
+    Error::from_errno(-(bindings::EOPNOTSUPP as i32))
 }
 
 /// A module parameter's value: the one given at load time, or its default.
@@ -87,4 +97,33 @@ pub(crate) fn faux_device(faux: &faux::Registration) -> &device::Device {
 #[inline]
 pub(crate) fn faux_device(faux: &faux::Registration) -> &device::Device {
     faux.as_ref()
+}
+
+/// The `fop_flags` of `/dev/pinio`: `FOP_DONTCACHE` where block devices have it
+/// (`def_blk_fops` in `block/fops.c`), so that `RWF_DONTCACHE` is taken (there is no page
+/// cache to keep clean anyway) exactly where a block device takes it.
+#[cfg(not(pinio_kernel = "7.2"))]
+pub(crate) const FOP_FLAGS: bindings::fop_flags_t = crate::shim::PINIO_FOP_DONTCACHE;
+
+/// The `fop_flags` of `/dev/pinio`: none, as 7.2's block devices (`def_blk_fops` in
+/// `block/fops.c`), which refuse `RWF_DONTCACHE` with `EOPNOTSUPP`.
+#[cfg(pinio_kernel = "7.2")]
+pub(crate) const FOP_FLAGS: bindings::fop_flags_t = 0;
+
+/// The error `__blkdev_direct_IO()` ends a bio with when filling it fails with `err`, before
+/// the completion converts it through `blk_status_t`: `err` itself
+/// (`errno_to_blk_status(ret)`).
+#[cfg(not(pinio_kernel = "7.2"))]
+#[inline]
+pub(crate) fn bio_fill_error(err: Error) -> Error {
+    err
+}
+
+/// The error `__blkdev_direct_IO()` ends a bio with when filling it fails with `err`, before
+/// the completion converts it through `blk_status_t`: `EIO` whatever `err` was (7.2 passes
+/// `BLK_STS_IOERR`).
+#[cfg(pinio_kernel = "7.2")]
+#[inline]
+pub(crate) fn bio_fill_error(_err: Error) -> Error {
+    EIO
 }
