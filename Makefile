@@ -16,7 +16,9 @@
 #
 # Variables: KDIR (a Rust-enabled kernel build tree; default: the cached FLAVOUR kernel; test,
 # run, stress and shell then boot that tree), FLAVOUR (debug|release), LLVM, RUSTC, BINDGEN,
-# KERNEL_SERIES, VM_ARGS (more scripts/vm options for make shell, e.g. --param size_mib=128),
+# KERNEL_SERIES (a series of scripts/kernel-series: 7.3, the default, or 7.2), KERNEL_SUITE,
+# PINIO_ANY_SERIES=1 (try another series, or a KDIR tree of one, at your own risk),
+# VM_ARGS (more scripts/vm options for make shell, e.g. --param size_mib=128),
 # PINIO_BROKEN_DMA (Kbuild: a deliberately broken DMA variant, built into its own directory).
 
 TOP := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))

@@ -9,6 +9,7 @@ set -euo pipefail
 flavour=${1:-debug}
 case $flavour in debug | release) ;; *) die "usage: $0 debug|release" ;; esac
 
+check_kernel_series
 src=$(kernel_src) || die "no kernel source: run scripts/setup.sh first"
 out=$(kernel_build_dir "$flavour")
 # One build per tree at a time: concurrent callers wait for it and then use it.
@@ -57,8 +58,11 @@ timed "building the $flavour kernel $(cat "$src/.pinio-version") in $out (-j$job
 	bash -c "$(declare -f kmake); src='$src' out='$out' LLVM_SUFFIX='$LLVM_SUFFIX' RUSTC='$RUSTC' BINDGEN='$BINDGEN' RUSTFMT='$RUSTFMT' \
 		kmake -j$jobs all >'$out/build.log' 2>&1 || { tail -40 '$out/build.log' >&2; exit 1; }"
 touch "$out/.pinio-built"
-# Older trees of this flavour (other configs or toolchains) are not used any more.
-for old in "$PINIO_BUILD_ROOT"/*-"$flavour"-*; do
-	[ "$old" = "$out" ] || [ "$old" = "$out.lock" ] || rm -rf "$old"
+# Older trees of this version and flavour (other configs or toolchains) are not used any
+# more; those of other versions (another KERNEL_SERIES) are, and so is one that another build
+# (of another clone's config, in a shared cache) holds the lock of right now.
+for old in "$PINIO_BUILD_ROOT/$(cat "$src/.pinio-version")-$flavour"-*; do
+	case $old in "$out" | *.lock) continue ;; esac
+	flock -n "$old.lock" rm -rf "$old" || say "$flavour kernel: $old is being built; kept"
 done
 echo "$out"

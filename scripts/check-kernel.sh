@@ -53,10 +53,9 @@ for opt in "${wanted[@]}"; do
 done
 
 note "kernel tree $kdir: $release"
-case $release in
-"$KERNEL_SERIES" | "$KERNEL_SERIES".* | "$KERNEL_SERIES"-*) ;;
-*) note "  not $KERNEL_SERIES: pinio is written against $KERNEL_SERIES's Rust APIs; the module build tells whether this one still has them" ;;
-esac
+# The same refusal as Kbuild's, before anything is built or booted.
+check_series "$(tree_series "$kdir")" "kernel tree $kdir ($release)" \
+	"PINIO_ANY_SERIES=1 make test KDIR=$kdir"
 if [ ${#fatal[@]} -gt 0 ]; then
 	say "kernel tree $kdir cannot run pinio's suite:"
 	for f in "${fatal[@]}"; do

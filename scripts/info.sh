@@ -6,7 +6,7 @@ set -uo pipefail
 kdir_arg=${1:-}
 row() { printf '%-22s %s\n' "$1" "$2"; }
 src=$(kernel_src 2>/dev/null) || src="(none: run scripts/setup.sh)"
-row "kernel series" "$KERNEL_SERIES ($KERNEL_SUITE)"
+row "kernel series" "$KERNEL_SERIES ($KERNEL_SUITE); supported: $(supported_series_text)"
 row "kernel source" "$src"
 row "cache" "$PINIO_CACHE"
 for flavour in debug release; do

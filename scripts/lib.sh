@@ -4,7 +4,12 @@
 
 PINIO_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PINIO_CACHE=${PINIO_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pinio}
-KERNEL_SERIES=${KERNEL_SERIES:-7.3}
+# The supported kernel series (scripts/kernel-series, newest first) and the selected one; its
+# Debian suite comes from the same file unless KERNEL_SUITE is given.
+PINIO_SERIES_FILE=$PINIO_TOP/scripts/kernel-series
+PINIO_SUPPORTED_SERIES=$(awk '/^[0-9]/ { printf "%s%s", sep, $1; sep = " " }' "$PINIO_SERIES_FILE")
+KERNEL_SERIES=${KERNEL_SERIES:-${PINIO_SUPPORTED_SERIES%% *}}
+KERNEL_SUITE=${KERNEL_SUITE:-$(awk -v s="$KERNEL_SERIES" '$1 == s { print $2 }' "$PINIO_SERIES_FILE")}
 KERNEL_SUITE=${KERNEL_SUITE:-trixie-backports}
 BINDGEN_VERSION=${BINDGEN_VERSION:-0.72.1}
 LLVM_SUFFIX=${LLVM_SUFFIX:--19}
@@ -50,6 +55,51 @@ timed() {
 	"$@" || die "$what failed"
 	t1=$(date +%s)
 	say "$what: done in $((t1 - t0)) s"
+}
+
+# "7.3 and 7.2": the supported series as a sentence.
+supported_series_text() {
+	local all=$PINIO_SUPPORTED_SERIES
+	case $all in
+	*" "*) echo "$(echo "${all% *}" | sed 's/ /, /g') and ${all##* }" ;;
+	*) echo "$all" ;;
+	esac
+}
+
+# Refuse a kernel series pinio does not support, before anything is downloaded or built,
+# unless PINIO_ANY_SERIES=1 (then only a warning). $1: the series (x.y); $2: what is of that
+# series, for the message (e.g. "KERNEL_SERIES=7.1"); $3: how to try it anyway.
+check_series() {
+	local series=$1 what=$2 anyway=$3 list newest
+	case " $PINIO_SUPPORTED_SERIES " in *" $series "*) return 0 ;; esac
+	list=$(supported_series_text)
+	newest=${PINIO_SUPPORTED_SERIES%% *}
+	if [ "${PINIO_ANY_SERIES:-}" = 1 ]; then
+		say "warning: $what: pinio supports Linux $list only; trying $series because"
+		say "  PINIO_ANY_SERIES=1, at your own risk (built with $newest's Rust APIs, src/compat.rs)"
+		return 0
+	fi
+	die "$what: pinio supports Linux $list only (scripts/kernel-series),
+  and has downloaded and built nothing for $series. To try $series anyway, at your own risk
+  (pinio is then built with $newest's Rust APIs: it may not compile, or may fail its tests):
+    $anyway"
+}
+
+# Refuse an unsupported KERNEL_SERIES (check_series), and one that is not of the form x.y.
+check_kernel_series() {
+	case $KERNEL_SERIES in
+	[0-9]*.[0-9]*) ;;
+	*) die "KERNEL_SERIES=$KERNEL_SERIES: a kernel series is MAJOR.MINOR, e.g. ${PINIO_SUPPORTED_SERIES%% *}" ;;
+	esac
+	check_series "$KERNEL_SERIES" "KERNEL_SERIES=$KERNEL_SERIES" \
+		"PINIO_ANY_SERIES=1 KERNEL_SERIES=$KERNEL_SERIES KERNEL_SUITE=<Debian suite with linux-source-$KERNEL_SERIES> make test"
+}
+
+# The series (x.y) of a kernel build tree, from its include/config/kernel.release.
+tree_series() {
+	local release
+	release=$(cat "$1/include/config/kernel.release" 2>/dev/null) || return 1
+	echo "$release" | sed -n 's/^\([0-9]*\.[0-9]*\).*/\1/p'
 }
 
 # The extracted kernel source of the selected series (written by setup.sh).

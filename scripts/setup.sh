@@ -70,8 +70,9 @@ EOL
 	local ver
 	ver=$(apt-cache "${opts[@]}" policy "$pkg" 2>/dev/null | awk '/Candidate:/ {print $2}')
 	if [ -z "$ver" ] || [ "$ver" = "(none)" ]; then
-		die "$pkg is not in Debian's $KERNEL_SUITE any more. Choose another series with
-  KERNEL_SERIES=<x.y> make test   (and KERNEL_SUITE=<suite> if it lives elsewhere);
+		die "$pkg is not in Debian's $KERNEL_SUITE any more. Choose another supported series
+  ($(supported_series_text)) with KERNEL_SERIES=<x.y> make test, or give the suite it lives in
+  now with KERNEL_SUITE=<suite> (and update scripts/kernel-series);
   apt-cache policy 'linux-source-*' with that suite lists what is there."
 	fi
 	dl=$(mktemp -d)
@@ -93,6 +94,8 @@ EOL
 	say "kernel source: $upstream (Debian $ver) in $dest"
 }
 
+# An unsupported series is refused first, in a second, before anything is installed.
+check_kernel_series
 install_packages
 install_bindgen
 fetch_kernel_source

@@ -89,11 +89,11 @@ struct PinioModule {
 impl kernel::InPlaceModule for PinioModule {
     fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
         let params = disk::params::Params::new(
-            module_parameters::size_mib.value(),
-            module_parameters::block_size.value(),
-            module_parameters::max_pin_mib.value(),
-            module_parameters::dma_mask_bits.value(),
-            module_parameters::dma_map.value(),
+            glue::compat::param(&module_parameters::size_mib),
+            glue::compat::param(&module_parameters::block_size),
+            glue::compat::param(&module_parameters::max_pin_mib),
+            glue::compat::param(&module_parameters::dma_mask_bits),
+            glue::compat::param(&module_parameters::dma_map),
         );
         try_pin_init!(Self {
             // Refuse bad parameters before allocating anything.

@@ -824,7 +824,13 @@ TEST_F_TIMEOUT(async, uring_cancel, 120)
 	EXPECT_EQ(-ENOENT, ca->res);
 	EXPECT_EQ((int)PG, da->res);
 	EXPECT_EQ(PG, pattern_mismatch(a, PG, 71, off));
-	EXPECT_EQ(-EALREADY, cb->res);
+	/*
+	 * Before 7.3, __io_async_cancel() signals the running request, goes on looking for it (in
+	 * poll, timeouts, then every task's io-wq) and answers ENOENT if the worker is done by
+	 * then (seen on a loaded machine); 7.3 remembers it found it running (cd->running).
+	 */
+	EXPECT_TRUE(cb->res == -EALREADY || (kernel_before(7, 3) && cb->res == -ENOENT))
+		TH_LOG("cancel of the waiting one: %d, not EALREADY", cb->res);
 	EXPECT_EQ(-EINTR, db->res);
 	EXPECT_EQ(PG, bytes_mismatch(b, PG, 0x77)) TH_LOG("the interrupted read wrote");
 	io_uring_queue_exit(&ring);

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/types.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include "vm_util.h"
@@ -27,6 +28,21 @@
 #define PINIO_DEV	"/dev/pinio"
 #define RAM_DEV		"/dev/ram0"
 #define PINIO_COUNTERS	"/sys/kernel/debug/pinio/counters"
+
+/*
+ * Whether the running kernel is of a series before @major.@minor (uname's release): for the
+ * few expectations that differ between the kernel series pinio supports
+ * (scripts/kernel-series), as the module's src/compat.rs differs by the series it is built for.
+ */
+static inline bool kernel_before(int major, int minor)
+{
+	struct utsname u;
+	int ma, mi;
+
+	if (uname(&u) || sscanf(u.release, "%d.%d", &ma, &mi) != 2)
+		return false;
+	return ma < major || (ma == major && mi < minor);
+}
 
 /* A counter of the debugfs file, and the offset of its long long in a struct of counters. */
 struct counter_field {

@@ -16,7 +16,10 @@ use super::{
 };
 use crate::{
     disk::Disk,
-    glue::shim,
+    glue::{
+        compat,
+        shim, //
+    },
     requests::{
         engine::EngineRef,
         kiocb::IoCb,
@@ -119,7 +122,7 @@ unsafe impl Sync for FileOperations {}
 
 /// The file operations of `/dev/pinio`.
 static FOPS: FileOperations = FileOperations(bindings::file_operations {
-    owner: kernel::module::this_module::<crate::LocalModule>().as_ptr(),
+    owner: compat::this_module().as_ptr(),
     open: Some(open),
     release: Some(release),
     llseek: Some(llseek),
@@ -130,8 +133,8 @@ static FOPS: FileOperations = FileOperations(bindings::file_operations {
     unlocked_ioctl: Some(ioctl),
     #[cfg(CONFIG_COMPAT)]
     compat_ioctl: bindings::compat_ptr_ioctl,
-    // Accept RWF_DONTCACHE as block devices do: there is no page cache to keep clean anyway.
-    fop_flags: shim::PINIO_FOP_DONTCACHE,
+    // Accept RWF_DONTCACHE where block devices do.
+    fop_flags: compat::FOP_FLAGS,
     ..pin_init::zeroed()
 });
 

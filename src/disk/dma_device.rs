@@ -10,7 +10,10 @@
 //! device behind dma-direct: mappings are checked by `CONFIG_DMA_API_DEBUG`, and bounced through
 //! swiotlb when an address is beyond the mask or with `swiotlb=force`.
 
-use crate::glue::shim;
+use crate::glue::{
+    compat,
+    shim, //
+};
 use kernel::{
     bindings,
     device,
@@ -94,7 +97,7 @@ impl DmaDevice {
 
 /// The `struct device` of a faux device.
 fn raw_device(faux: &faux::Registration) -> *mut bindings::device {
-    let dev: &device::Device<device::Bound> = faux.as_ref().as_ref();
+    let dev: &device::Device = compat::faux_device(faux);
     // `device::Device` is a `#[repr(transparent)]` wrapper of `Opaque<struct device>` (whose
     // own raw accessor is private to the kernel crate): the same address, and C may mutate
     // through it.

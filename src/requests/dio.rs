@@ -32,9 +32,10 @@
 //! - `IOCB_NOWAIT` on the multi-bio path: `EAGAIN`, before anything moves, as soon as the first
 //!   bio does not hold the whole request (errors found while filling it come first);
 //! - an asynchronous request on the multi-bio path reports every error through its completion,
-//!   converted through a `blk_status_t` (`EFAULT` becomes `EIO`), after the bytes of the bios
-//!   before it moved; on the one-bio path errors are returned at once and a short bio completes
-//!   with its (block-aligned) count.
+//!   converted through a `blk_status_t` (`EFAULT` becomes `EIO`; on some kernel series every
+//!   error does, [`crate::glue::compat::bio_fill_error`]), after the bytes of the bios before it
+//!   moved; on the one-bio path errors are returned at once and a short bio completes with its
+//!   (block-aligned) count.
 //!
 //! Nothing here touches memory or the iterator itself: the caller runs [`replay`] over its
 //! iterator (taking and releasing pages, copying nothing) when the outcome depends on more than
@@ -198,7 +199,9 @@ impl Plan {
             },
             End::Failed { bios, error } => Settled {
                 moved: bios,
-                result: Err(through_blk_status(error)),
+                result: Err(through_blk_status(crate::glue::compat::bio_fill_error(
+                    error,
+                ))),
                 queued: true,
             },
             // The page cache fallback of a synchronous call copies up to where pinning
@@ -852,7 +855,8 @@ mod tests {
             last.addr += 520;
         }
         let s = run_as(&mut sim, false, false);
-        assert_eq!((s.moved, s.result, s.queued), (256 * PG, Err(EINVAL), true));
+        let einval = through_blk_status(crate::glue::compat::bio_fill_error(EINVAL));
+        assert_eq!((s.moved, s.result, s.queued), (256 * PG, Err(einval), true));
         let mut sim = Sim::new(&[(BASE, 200 * PG)], 200 * PG)?;
         sim.hole = Some(BASE);
         assert_eq!(run_as(&mut sim, false, false), moved(0, Err(EFAULT)));
