@@ -94,9 +94,12 @@ boot() {
 	[ -z "$6" ] || IFS='|' read -r -a envs <<<"$6"
 	shift 6
 	for p in "$@" "$PINIO_TOP/tests-kselftest/run_kselftests.sh" \
-		"$PINIO_TOP/tests-kselftest/settings" ${PINIO_TEST_EXTRA:-}; do
+		"$PINIO_TOP/tests-kselftest/settings" "$tests_dir/gup_longterm" ${PINIO_TEST_EXTRA:-}; do
 		adds+=(--add "$p")
 	done
+	# pinio_matrix_test: the kernel's gup_longterm (above, not a *_test: the runner does not
+	# run it), and e2fsprogs' mke2fs for its ext4 disk.
+	adds+=(--add-prog mke2fs)
 	for p in $params; do
 		adds+=(--param "$p")
 	done
