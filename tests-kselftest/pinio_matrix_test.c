@@ -12,6 +12,14 @@
  * per test), for gup_longterm_agrees and the table it prints; a cell that did not run before
  * it (a run with -t or -v) runs there. The ext4 disk is made by the first test that needs it
  * and unmounted when the program ends.
+ *
+ * make test runs it in the first boot, where nothing is in ZONE_MOVABLE or CMA. In the second
+ * (movablecore=, cma=) the MAP_PRIVATE hugetlb cells get EFAULT, and that is 7.3 too: the copy
+ * the pin must make first is allocated inside the long-term GUP, under memalloc_pin_save(), where
+ * dequeue_hugetlb_folio_node_exact() passes over free huge pages that are not
+ * folio_is_longterm_pinnable(); with both of the pool's pages in ZONE_MOVABLE and no
+ * nr_overcommit_hugepages, hugetlb_wp() gets no page and returns VM_FAULT_SIGBUS (-EFAULT).
+ * gup_longterm, which writes the mapping before it pins, makes its copy outside GUP and passes.
  */
 #include "pinio_test.h"
 #include "pinio_matrix.h"
