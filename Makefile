@@ -105,7 +105,7 @@ test: layers module tests
 	@PINIO_MODULE_BUILT=1 $(SCRIPTS)/run-tests.sh
 
 shell: module tests
-	@$(SCRIPTS)/vm --kernel $(or $(PINIO_KERNEL),$(FLAVOUR)) --shell $(VM_ARGS)
+	@$(SCRIPTS)/vm --kernel $(or $(PINIO_KERNEL),$(FLAVOUR)) --shell --add-prog mke2fs $(VM_ARGS)
 
 bench:
 	+@$(MAKE) FLAVOUR=release module tests

@@ -28,7 +28,8 @@ BOOT2_PARAMS=$PINIO_BOOT2_PARAMS
 # long-term pins fail here as pinio_pin_test's (ENOMEM), stay in the first (BOOT1_ENV,
 # BOOT2_ENV). Not pinio_load_test (with movablecore= the store cannot get the memory it
 # expects), nor pinio_fault_test (long-term pins), nor pinio_abi_test (it checks the default
-# dma_mask_bits).
+# dma_mask_bits), nor pinio_matrix_test (its MAP_PRIVATE hugetlb cells get EFAULT when the pool's
+# pages are in ZONE_MOVABLE: see the program).
 BOOT2_PROGS=${PINIO_BOOT2_PROGS:-"pinio_exp_boot_test pinio_dma_test pinio_io_test pinio_async_test pinio_fuzz_test"}
 # Of those, the ones the normal (non-bounce) path needs too: the data path, and the DMA test,
 # which checks there that nothing bounces; and the fuzzer's other half.
@@ -94,9 +95,12 @@ boot() {
 	[ -z "$6" ] || IFS='|' read -r -a envs <<<"$6"
 	shift 6
 	for p in "$@" "$PINIO_TOP/tests-kselftest/run_kselftests.sh" \
-		"$PINIO_TOP/tests-kselftest/settings" ${PINIO_TEST_EXTRA:-}; do
+		"$PINIO_TOP/tests-kselftest/settings" "$tests_dir/gup_longterm" ${PINIO_TEST_EXTRA:-}; do
 		adds+=(--add "$p")
 	done
+	# pinio_matrix_test: the kernel's gup_longterm (above, not a *_test: the runner does not
+	# run it), and e2fsprogs' mke2fs for its ext4 disk.
+	adds+=(--add-prog mke2fs)
 	for p in $params; do
 		adds+=(--param "$p")
 	done

@@ -9,7 +9,7 @@ set -euo pipefail
 APT_PACKAGES=(rustc-web cargo-web rust-web-src rust-web-clippy rustfmt-web rust-web-analyzer clang-19 lld-19 llvm-19 libclang-19-dev
 	flex bison bc libelf-dev libssl-dev cpio kmod busybox-static qemu-system-x86
 	binutils xz-utils make gcc python3 gnuplot-nox
-	liburing-dev libaio-dev gcc-multilib)
+	liburing-dev libaio-dev gcc-multilib e2fsprogs)
 
 missing_packages() {
 	local p

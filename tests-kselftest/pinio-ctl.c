@@ -13,8 +13,9 @@
  *   pinio-ctl dio-fork --mode pin|get [--latency US]
  *   pinio-ctl dma [--size BYTES]
  *   pinio-ctl list                      every scenario, with one line of what it shows
- *   pinio-ctl NAME [--rows N]           an experiment of pinio_exp.h (dump, longterm, ...):
- *                                       N rows of each DUMP table (default 4)
+ *   pinio-ctl NAME [--rows N]           an experiment of pinio_exp.h (dump, longterm, ...) or
+ *                                       pinio_matrix.h (matrix): N rows of each DUMP table
+ *                                       (default 4)
  *
  * Sizes take K, M, G suffixes. Exit status: 0 if the scenario ran (and, for cow/rocow,
  * dio-fork and the experiments, the outcome was the one the kernel's semantics predict),
@@ -41,6 +42,7 @@
 #include "pinio_ioctl.h"
 #include "pinio_util.h"
 #include "pinio_exp.h"
+#include "pinio_matrix.h"
 
 static void die_errno(const char *what, int err)
 {
@@ -446,6 +448,9 @@ static const struct exp_scenario experiments[] = {
 	  "movablecore= cma=", exp_longterm },
 	{ "reclaim", "pinned pages are not swapped out, their neighbours are; VmPin charge",
 	  "brd.rd_nr=2 (swap)", exp_reclaim },
+	{ "matrix",
+	  "the long-term pinnability matrix: anonymous, memfd, tmpfs, ext4, hugetlb; R/O, R/W; PIN and io_uring; checked against 7.3 and the kernel's gup_longterm",
+	  NULL, exp_matrix },
 };
 
 static int cmd_list(void)

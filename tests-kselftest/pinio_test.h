@@ -294,45 +294,6 @@ static inline int drop_privileges(rlim_t memlock)
 	return 0;
 }
 
-/*
- * The first of the space-separated @options ("CONFIG_A CONFIG_B") that the kernel lacks, or NULL.
- * The runner lists the options that a kernel tree of one's own lacks in $PINIO_MISSING_CONFIG
- * (scripts/vm --kernel PATH); the project's own kernels lack none, so there a test that needs
- * an option fails rather than skips. Use:
- *
- *	if (kconfig_missing(THP_CONFIG))
- *		SKIP(return, "%s is not set in this kernel", kconfig_missing(THP_CONFIG));
- */
-static inline const char *kconfig_missing(const char *options)
-{
-	static char found[64];
-	const char *list = getenv("PINIO_MISSING_CONFIG");
-	const char *o = options + strspn(options, " ");
-
-	while (list && *o) {
-		size_t n = strcspn(o, " ");
-
-		if (n < sizeof(found)) {
-			memcpy(found, o, n);
-			found[n] = '\0';
-			for (const char *p = list; (p = strstr(p, found)); p += n)
-				if ((p == list || p[-1] == ' ') && (p[n] == ' ' || p[n] == '\0'))
-					return found;
-		}
-		o += n;
-		o += strspn(o, " ");
-	}
-	return NULL;
-}
-
-/* What fault injection, THP, hugetlb and brd tests need of the kernel. */
-#define THP_CONFIG	"CONFIG_TRANSPARENT_HUGEPAGE CONFIG_MIGRATION CONFIG_COMPACTION"
-#define HUGETLB_CONFIG	"CONFIG_HUGETLBFS CONFIG_HUGETLB_PAGE"
-#define BRD_CONFIG	"CONFIG_BLK_DEV CONFIG_BLK_DEV_RAM"
-/* Fault injection scoped to pinio (failslab, fail_page_alloc, the stack filter). */
-#define FI_CONFIG	"CONFIG_FAULT_INJECTION CONFIG_FAILSLAB CONFIG_FAIL_PAGE_ALLOC " \
-			"CONFIG_FAULT_INJECTION_DEBUG_FS CONFIG_FAULT_INJECTION_STACKTRACE_FILTER"
-
 /* Every FOLL_PIN pin taken so far has been released. */
 #define ASSERT_PINS_BALANCED() ASSERT_EQ(0, pins_outstanding())
 #define EXPECT_PINS_BALANCED() EXPECT_EQ(0, pins_outstanding())

@@ -3,7 +3,8 @@
  * Small helpers shared by pinio's user-space programs (tests, pinio-ctl, benchmarks): reading
  * a field of a /proc, sysfs or debugfs file (/proc/vmstat, /proc/<pid>/status, the module's
  * debugfs counters), the system-wide FOLL_PIN balance, size arguments, anonymous mappings in
- * small pages or THP, and /proc/self/smaps. No test harness here: pinio_test.h adds that for
+ * small pages or THP, /proc/self/smaps, and the kernel options a kernel of one's own lacks
+ * (kconfig_missing()). No test harness here: pinio_test.h adds that for
  * the kselftests. Page size, THP size, pagemap and kpageflags come from the mm selftests'
  * vm_util.h, which every program links (vm_util.c).
  */
@@ -293,4 +294,42 @@ static inline long long smaps_kb(const void *addr, const char *field)
 	return kb;
 }
 
+/*
+ * The first of the space-separated @options ("CONFIG_A CONFIG_B") that the kernel lacks, or NULL.
+ * The runner lists the options that a kernel tree of one's own lacks in $PINIO_MISSING_CONFIG
+ * (scripts/vm --kernel PATH); the project's own kernels lack none, so there a test that needs
+ * an option fails rather than skips. Use:
+ *
+ *	if (kconfig_missing(THP_CONFIG))
+ *		SKIP(return, "%s is not set in this kernel", kconfig_missing(THP_CONFIG));
+ */
+static inline const char *kconfig_missing(const char *options)
+{
+	static char found[64];
+	const char *list = getenv("PINIO_MISSING_CONFIG");
+	const char *o = options + strspn(options, " ");
+
+	while (list && *o) {
+		size_t n = strcspn(o, " ");
+
+		if (n < sizeof(found)) {
+			memcpy(found, o, n);
+			found[n] = '\0';
+			for (const char *p = list; (p = strstr(p, found)); p += n)
+				if ((p == list || p[-1] == ' ') && (p[n] == ' ' || p[n] == '\0'))
+					return found;
+		}
+		o += n;
+		o += strspn(o, " ");
+	}
+	return NULL;
+}
+
+/* What fault injection, THP, hugetlb and brd tests need of the kernel. */
+#define THP_CONFIG	"CONFIG_TRANSPARENT_HUGEPAGE CONFIG_MIGRATION CONFIG_COMPACTION"
+#define HUGETLB_CONFIG	"CONFIG_HUGETLBFS CONFIG_HUGETLB_PAGE"
+#define BRD_CONFIG	"CONFIG_BLK_DEV CONFIG_BLK_DEV_RAM"
+/* Fault injection scoped to pinio (failslab, fail_page_alloc, the stack filter). */
+#define FI_CONFIG	"CONFIG_FAULT_INJECTION CONFIG_FAILSLAB CONFIG_FAIL_PAGE_ALLOC " \
+			"CONFIG_FAULT_INJECTION_DEBUG_FS CONFIG_FAULT_INJECTION_STACKTRACE_FILTER"
 #endif /* _PINIO_UTIL_H */
