@@ -1,25 +1,38 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # pinio: the user-facing make targets. Kbuild (the file next to this one) describes the module
-# itself; this Makefile finds or builds a kernel, then calls kbuild.
+# itself; this Makefile finds or builds a kernel, then calls kbuild. `make help` prints the
+# list below (one "#   make TARGET  what" line per target) and fails if a target is missing.
 #
-#   make            build pinio.ko against the cached debug kernel (or KDIR=...)
-#   make run        the demo: boot, write and read a pattern with O_DIRECT, show pins
-#   make test       build everything, boot the debug kernel once, run kselftests + KUnit
-#   make shell      an interactive root shell in the guest, pinio loaded (exit or Ctrl-D ends it)
-#   make bench      benchmarks on the release kernel (bench/results/)
-#   make stress     seeded stress run on the debug kernel
-#   make info       where everything is
-#   make checkpatch the kernel's checkpatch.pl on every C file (make test runs it too)
-#   make layers     src/ imports only downward, no cycle (make test runs it too)
-#   make clippy | fmt | fmtcheck | rust-analyzer | clean
+#   make                build pinio.ko against the cached debug kernel (or KDIR=...)
+#   make module         the same
+#   make help           this list
+#   make run            the demo: boot, O_DIRECT through pinned pages, fork + pins, experiments
+#   make test           docs check, build, every kselftest and KUnit suite in two boots, checkpatch
+#   make shell          an interactive root shell in the guest, pinio loaded (exit or Ctrl-D ends it)
+#   make stress         seeded long runs of stress, fuzzer and fault injection (build/stress-summary.md)
+#   make bench          benchmarks on the release kernel (bench/README.md, bench/results/)
+#   make docs           render Documentation/ to build/docs/ with docutils; fail on any warning
+#   make tests          build the kselftest programs and pinio-ctl (build/tests/)
+#   make setup          install the toolchain, QEMU and the kernel source (scripts/setup.sh)
+#   make kernel         build (or find cached) the test kernel of FLAVOUR
+#   make kernels        build both test kernels, debug and release
+#   make info           where everything is: kernel trees, bzImages, tool versions
+#   make checkpatch     the kernel's checkpatch.pl on every C file (make test runs it too)
+#   make layers         src/ imports only downward, no cycle; the check proven on a bad copy
+#   make clippy         the module through clippy with the kernel's lints, -D warnings
+#   make fmt            rustfmt the module's sources
+#   make fmtcheck       check that rustfmt would change nothing
+#   make rust-analyzer  write rust-project.json for rust-analyzer
+#   make clean          remove build/ (module, tests, docs); the kernel cache stays
 #
 # Variables: KDIR (a Rust-enabled kernel build tree; default: the cached FLAVOUR kernel; test,
 # run, stress and shell then boot that tree), FLAVOUR (debug|release), LLVM, RUSTC, BINDGEN,
 # KERNEL_SERIES (a series of scripts/kernel-series: 7.3, the default, or 7.2), KERNEL_SUITE,
 # PINIO_ANY_SERIES=1 (try another series, or a KDIR tree of one, at your own risk),
 # VM_ARGS (more scripts/vm options for make shell, e.g. --param size_mib=128),
-# PINIO_BROKEN_DMA (Kbuild: a deliberately broken DMA variant, built into its own directory).
+# PINIO_BROKEN_DMA (Kbuild: a deliberately broken DMA variant, built into its own directory),
+# PYTHON (the python3 with docutils, for make docs).
 
 TOP := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
 SCRIPTS := $(TOP)/scripts
@@ -31,6 +44,8 @@ BINDGEN ?= $(CACHE)/tools/bin/bindgen
 CLIPPY_DRIVER ?= /usr/bin/clippy-driver
 RUSTFMT ?= /usr/bin/rustfmt
 export LIBCLANG_PATH ?= /usr/lib/llvm$(LLVM)/lib
+# Debian's python3, which scripts/setup.sh gives python3-docutils.
+PYTHON ?= /usr/bin/python3
 
 # A tree given with KDIR= is used as is; otherwise the cached kernel of FLAVOUR (built on
 # first use by scripts/build-kernel.sh).
@@ -55,13 +70,23 @@ KBUILD_VARS = LLVM=$(LLVM) RUSTC=$(RUSTC) HOSTRUSTC=$(RUSTC) BINDGEN=$(BINDGEN) 
 kbuild = kdir=$(KDIR_CMD) && mkdir -p $(OUT) && \
 	flock $(OUT).lock $(MAKE) -C "$$kdir" M=$(TOP) MO=$(OUT) $(KBUILD_VARS) $(KBUILD_EXTRA)
 
-.PHONY: all module setup kernel kernels info clippy fmt fmtcheck rust-analyzer \
-	tests run test shell bench stress checkpatch clean layers
+.PHONY: all module help setup kernel kernels info clippy fmt fmtcheck rust-analyzer \
+	tests run test shell bench stress checkpatch docs layers clean
 
 all: module
 
 module:
 	+@$(kbuild) modules
+
+# The header's "#   make TARGET  what" lines, and a check that every .PHONY target has one.
+help:
+	@sed -n 's/^#   \(make.*\)/\1/p; /^TOP :=/q' \
+		$(firstword $(MAKEFILE_LIST))
+	@for t in $(filter-out all,$(sort $(shell sed -n '/^\.PHONY:/,/[^\\]$$/p' \
+		$(firstword $(MAKEFILE_LIST)) | tr -d '\\' | sed 's/^\.PHONY://'))); do \
+		grep -q "^#   make $$t " $(firstword $(MAKEFILE_LIST)) || \
+		{ echo "make help: target $$t is not in the Makefile's header" >&2; exit 1; }; \
+	done
 
 setup:
 	@$(SCRIPTS)/setup.sh
@@ -101,7 +126,8 @@ run: module tests
 layers:
 	@$(SCRIPTS)/check-layers.py && $(SCRIPTS)/check-layers.py --self-test >/dev/null
 
-test: layers module tests
+# The documentation and layering checks come first: they take seconds, and fail on their own.
+test: docs layers module tests
 	@PINIO_MODULE_BUILT=1 $(SCRIPTS)/run-tests.sh
 
 shell: module tests
@@ -116,6 +142,11 @@ stress: module tests
 
 checkpatch:
 	@$(SCRIPTS)/setup.sh >&2 && $(SCRIPTS)/checkpatch.sh
+
+# Documentation/*.rst -> build/docs/*.html (scripts/docs.py says what it checks).
+docs:
+	@$(PYTHON) -c 'import docutils' 2>/dev/null || $(SCRIPTS)/setup.sh --apt-only >&2
+	@$(PYTHON) $(SCRIPTS)/docs.py --out $(TOP)/build/docs
 
 clean:
 	rm -rf $(TOP)/build

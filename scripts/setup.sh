@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # Install everything pinio needs on Debian 12 x86_64: Debian's Rust toolchain that
-# builds kernel 7.3, clang/LLVM 19, a pinned bindgen, QEMU and busybox for the guest, and the
-# kernel source from Debian's linux-source-$KERNEL_SERIES package. Idempotent: a second run
-# only says that everything is in place.
+# builds kernel 7.3, clang/LLVM 19, a pinned bindgen, QEMU and busybox for the guest, docutils
+# for make docs, and the kernel source from Debian's linux-source-$KERNEL_SERIES package.
+# Idempotent: a second run only says that everything is in place.
+#
+#   scripts/setup.sh              everything
+#   scripts/setup.sh --apt-only   only the Debian packages (what make docs needs)
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 APT_PACKAGES=(rustc-web cargo-web rust-web-src rust-web-clippy rustfmt-web rust-web-analyzer clang-19 lld-19 llvm-19 libclang-19-dev
 	flex bison bc libelf-dev libssl-dev cpio kmod busybox-static qemu-system-x86
 	binutils xz-utils make gcc python3 gnuplot-nox
-	liburing-dev libaio-dev gcc-multilib e2fsprogs)
+	liburing-dev libaio-dev gcc-multilib e2fsprogs
+	python3-docutils)
 
 missing_packages() {
 	local p
@@ -97,6 +101,9 @@ EOL
 # An unsupported series is refused first, in a second, before anything is installed.
 check_kernel_series
 install_packages
+if [ "${1:-}" = --apt-only ]; then
+	exit 0
+fi
 install_bindgen
 fetch_kernel_source
 say "set-up: all in place (rustc $("$RUSTC" --version | cut -d' ' -f2), bindgen $BINDGEN_VERSION, kernel $(cat "$(kernel_src)/.pinio-version"))"
