@@ -10,7 +10,8 @@
 //! as it is.
 //!
 //! - [`view`]: `Copy` views of lent pages, with the device's access in the type
-//!   ([`view::ReadOnly`], [`view::Writable`]), and what the kernel thinks of a page;
+//!   ([`view::ReadOnly`], [`view::Writable`]);
+//! - [`inspect`]: what the kernel thinks of a page and its folio (for experiments only);
 //! - [`copy`]: the page-to-page copy and zeroing every byte moves through;
 //! - [`iter`]: what a direct-I/O policy needs of an `iov_iter` (type, alignment, segments,
 //!   truncation, `FOLL_NOFAULT`);
@@ -27,6 +28,7 @@
 pub(crate) mod batch;
 pub(crate) mod copy;
 pub(crate) mod held;
+pub(crate) mod inspect;
 pub(crate) mod iter;
 pub(crate) mod owned;
 pub(crate) mod take;

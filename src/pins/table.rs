@@ -28,9 +28,9 @@ use crate::{
             HeldPages,
             HoldOptions, //
         },
+        inspect::PageDetail,
         take::Retention,
         view::{
-            PageDetail,
             PageRef,
             ReadOnly,
             Writable, //
