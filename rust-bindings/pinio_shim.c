@@ -156,6 +156,28 @@ bool pinio_is_swiotlb_buffer(struct device *dev, u64 phys)
 	return swiotlb_find_pool(dev, phys);
 }
 
+/*
+ * The swiotlb pool @dev bounces through: its size in slots of IO_TLB_SIZE bytes (0: none),
+ * and in @used and @hiwater the slots in use and their high-water mark (0 without
+ * CONFIG_DEBUG_FS, which keeps them: the same figures as debugfs' io_tlb_used and
+ * io_tlb_used_hiwater).
+ */
+unsigned long pinio_swiotlb_slots(struct device *dev, unsigned long *used,
+				  unsigned long *hiwater)
+{
+	struct io_tlb_mem *mem = dev->dma_io_tlb_mem;
+
+	*used = 0;
+	*hiwater = 0;
+	if (!mem)
+		return 0;
+#ifdef CONFIG_DEBUG_FS
+	*used = atomic_long_read(&mem->total_used);
+	*hiwater = atomic_long_read(&mem->used_hiwater);
+#endif
+	return mem->nslabs;
+}
+
 struct page *pinio_phys_to_page(u64 phys)
 {
 	return pfn_to_page(PHYS_PFN(phys));

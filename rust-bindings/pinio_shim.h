@@ -69,6 +69,8 @@ void pinio_sg_init_page(struct scatterlist *sg, struct page *page,
 void pinio_sg_mark_end(struct scatterlist *sg);
 u64 pinio_dma_to_phys(struct device *dev, u64 dma_addr);
 bool pinio_is_swiotlb_buffer(struct device *dev, u64 phys);
+unsigned long pinio_swiotlb_slots(struct device *dev, unsigned long *used,
+				  unsigned long *hiwater);
 struct page *pinio_phys_to_page(u64 phys);
 u64 pinio_page_to_phys(struct page *page);
 
@@ -123,6 +125,9 @@ static const unsigned int PINIO_FOP_DONTCACHE = (__force unsigned int)FOP_DONTCA
 static const gfp_t PINIO_GFP_STORE = GFP_NOIO | __GFP_NORETRY | __GFP_NOWARN;
 static const gfp_t PINIO_GFP_STORE_NOWAIT = GFP_NOWAIT | __GFP_NOWARN;
 static const gfp_t PINIO_GFP_STORE_PAGE = __GFP_ZERO | __GFP_HIGHMEM;
+/* Bytes of one swiotlb slot. */
+#include <linux/swiotlb.h>
+static const unsigned int PINIO_IO_TLB_SIZE = IO_TLB_SIZE;
 #endif
 
 #endif /* _PINIO_SHIM_H */

@@ -41,11 +41,21 @@ BOOT1_TOO=${PINIO_BOOT1_TOO:-"pinio_io_test pinio_dma_test pinio_fuzz_test"}
 BOOT1_ENV=${PINIO_BOOT1_ENV:-"PINIO_FUZZ_OPS=2000|PINIO_ARGS_pinio_fuzz_test=-t ioctl_model -t ioctl_garbage -t handles"}
 BOOT2_ENV=${PINIO_BOOT2_ENV:-"PINIO_ARGS_pinio_io_test=-V ram0|PINIO_FUZZ_OPS=2000|PINIO_ARGS_pinio_fuzz_test=-t rw_model -t misc_fops -t async_model"}
 
+# A third boot, after the second, with a bounce pool of 256 KiB (swiotlb=128 slots of 2 KiB,
+# forced, a 32-bit DMA mask): pinio_async_test's starved_bounce_pool runs out of bounce slots
+# there, waits for them, and must still complete every request. A short one: one test.
+BOOT3_APPEND=${PINIO_BOOT3_APPEND:-"swiotlb=128,force"}
+BOOT3_PARAMS=${PINIO_BOOT3_PARAMS:-"dma_mask_bits=32"}
+BOOT3_PROGS=${PINIO_BOOT3_PROGS:-"pinio_async_test"}
+BOOT3_ENV=${PINIO_BOOT3_ENV:-"PINIO_ARGS_pinio_async_test=-t starved_bounce_pool"}
+
 tests_dir=$PINIO_TOP/build/tests
 log=$PINIO_TOP/build/test-guest.log
 dmesg_log=$PINIO_TOP/build/test-dmesg.log
 log2=$PINIO_TOP/build/test-guest-boot2.log
 dmesg_log2=$PINIO_TOP/build/test-dmesg-boot2.log
+log3=$PINIO_TOP/build/test-guest-boot3.log
+dmesg_log3=$PINIO_TOP/build/test-dmesg-boot3.log
 mapfile -t progs < <(ls "$tests_dir"/*_test 2>/dev/null)
 [ ${#progs[@]} -gt 0 ] || die "no test programs in $tests_dir (make tests)"
 # The guests get the programs without their debug information (a third of their size): less
@@ -59,8 +69,9 @@ for i in "${!progs[@]}"; do
 	fi
 	progs[$i]=$g
 done
-progs1=() progs2=()
+progs1=() progs2=() progs3=()
 for p in "${progs[@]}"; do
+	case " $BOOT3_PROGS " in *" $(basename "$p") "*) progs3+=("$p") ;; esac
 	case " $BOOT2_PROGS " in
 	*" $(basename "$p") "*)
 		progs2+=("$p")
@@ -131,7 +142,7 @@ slowest_tests() {
 	shift
 	for f in "$@"; do
 		[ -f "$f" ] || continue
-		tr -d '\r' <"$f" | awk -v boot="$([ "$f" = "$log.times" ] || echo "boot 2:")" '
+		tr -d '\r' <"$f" | awk -v boot="$(case $f in "$log.times") ;; "$log2.times") echo "boot 2:" ;; *) echo "boot 3:" ;; esac)" '
 			$2 == "@@begin" { prog = $3; next }
 			$2 == "#" && $3 == "RUN" { start[$4] = $1; next }
 			/^[0-9.]+ (not )?ok [0-9]+ / {
@@ -145,7 +156,8 @@ slowest_tests() {
 }
 
 # Results of an earlier run must not be read as this one's.
-rm -f "$log" "$dmesg_log" "$log2" "$dmesg_log2" "$checkpatch_log" "$log.times" "$log2.times"
+rm -f "$log" "$dmesg_log" "$log2" "$dmesg_log2" "$log3" "$dmesg_log3" "$checkpatch_log" \
+	"$log.times" "$log2.times" "$log3.times"
 t0=$(date +%s)
 # checkpatch runs meanwhile (half a minute of one CPU).
 nice -n 10 "$PINIO_TOP/scripts/checkpatch.sh" >"$checkpatch_log" 2>&1 &
@@ -160,6 +172,13 @@ if [ ${#progs2[@]} -gt 0 ]; then
 	boot "[boot 2] " "$log2" "$dmesg_log2" "$BOOT2_APPEND" "$BOOT2_PARAMS" "$BOOT2_ENV" \
 		"${progs2[@]}"
 	vm_rc2=$?
+fi
+vm_rc3=0
+if [ ${#progs3[@]} -gt 0 ]; then
+	say "then a third boot ($BOOT3_APPEND; pinio $BOOT3_PARAMS): ${#progs3[@]} program(s) and the KUnit suites, its lines prefixed [boot 3]"
+	boot "[boot 3] " "$log3" "$dmesg_log3" "$BOOT3_APPEND" "$BOOT3_PARAMS" "$BOOT3_ENV" \
+		"${progs3[@]}"
+	vm_rc3=$?
 fi
 wait "$boot1_pid"
 vm_rc=$?
@@ -242,6 +261,7 @@ tap_boot() {
 }
 tap_boot "$log" "" "${progs1[@]}"
 [ ${#progs2[@]} -eq 0 ] || tap_boot "$log2" "boot 2: " "${progs2[@]}"
+[ ${#progs3[@]} -eq 0 ] || tap_boot "$log3" "boot 3: " "${progs3[@]}"
 
 # KUnit: every suite the module declares (#[kunit_tests(NAME)] in src/) must have reported,
 # at insmod, as many cases as its plan, each passing, in each boot.
@@ -288,6 +308,7 @@ kunit_boot() {
 }
 kunit_boot "$dmesg_log" ""
 [ ${#progs2[@]} -eq 0 ] || kunit_boot "$dmesg_log2" " (boot 2)"
+[ ${#progs3[@]} -eq 0 ] || kunit_boot "$dmesg_log3" " (boot 3)"
 
 # The guest's kernel log must be clean and rmmod must succeed (scripts/vm checks both).
 if [ "$vm_rc" = 0 ]; then
@@ -302,6 +323,14 @@ if [ ${#progs2[@]} -gt 0 ]; then
 	else
 		fail=$((fail + 1))
 		failed+=("second guest run failed (kernel splat, kmemleak, rmmod or timeout; exit $vm_rc2)")
+	fi
+fi
+if [ ${#progs3[@]} -gt 0 ]; then
+	if [ "$vm_rc3" = 0 ]; then
+		pass=$((pass + 1))
+	else
+		fail=$((fail + 1))
+		failed+=("third guest run failed (kernel splat, kmemleak, rmmod or timeout; exit $vm_rc3)")
 	fi
 fi
 
@@ -327,15 +356,15 @@ fi
 t1=$(date +%s)
 echo
 # Wall time per program (run_kselftests.sh's "# @@time NAME SECONDS" lines), per boot.
-for out in "$log" "$log2"; do
+for out in "$log" "$log2" "$log3"; do
 	[ -f "$out" ] || continue
-	tr -d '\r' <"$out" | awk -v boot="$([ "$out" = "$log" ] && echo 1 || echo 2)" '
+	tr -d '\r' <"$out" | awk -v boot="$(case $out in "$log") echo 1 ;; "$log2") echo 2 ;; *) echo 3 ;; esac)" '
 		/^# @@time / { line = line sprintf(" %s %ss", $3, $4); sum += $4 }
 		END { if (line != "") printf "boot %s (%d s of programs):%s\n", boot, sum, line }'
 done
 echo "the ten slowest tests (host seconds from RUN to its result):"
-slowest_tests 10 "$log.times" "$log2.times"
-boots=$((${#progs2[@]} ? 2 : 1))
+slowest_tests 10 "$log.times" "$log2.times" "$log3.times"
+boots=$((1 + (${#progs2[@]} ? 1 : 0) + (${#progs3[@]} ? 1 : 0)))
 echo "kselftest + KUnit (${#suites[@]} suites, $kunit_cases cases) + clean kernel log + checkpatch ($checkpatch_files C files), $boots boot(s), $((t1 - t0)) s"
 for f in "${skipped_ok[@]+"${skipped_ok[@]}"}"; do
 	echo "SKIPPED (the kernel lacks an option): $f"

@@ -73,10 +73,18 @@ impl Disk {
     }
 
     /// The debugfs `counters` file: the event counters, then `store_pages`, the pages the
-    /// store has allocated, one `name value` line each.
+    /// store has allocated, and, when the DMA device bounces through swiotlb, the pool's
+    /// `swiotlb_slots`, `swiotlb_used` and `swiotlb_used_hiwater` (slots of 2 KiB, used by any
+    /// device, as debugfs' `swiotlb/io_tlb_*` files count them): one `name value` line each.
     pub(crate) fn show_counters(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&self.counters, f)?;
-        writeln!(f, "store_pages {}", self.store.nr_pages())
+        writeln!(f, "store_pages {}", self.store.nr_pages())?;
+        if let Some(pool) = self.dma.as_deref().and_then(DmaDevice::bounce_pool) {
+            writeln!(f, "swiotlb_slots {}", pool.slots)?;
+            writeln!(f, "swiotlb_used {}", pool.used)?;
+            writeln!(f, "swiotlb_used_hiwater {}", pool.hiwater)?;
+        }
+        Ok(())
     }
 
     /// The `PINIO_IOC_INFO` answer.

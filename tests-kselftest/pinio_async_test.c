@@ -20,6 +20,9 @@
  *                           (io_uring and libaio)
  *   depth_1024_workers      1024 requests of 3 s in flight at once: the kworker count hardly
  *                           moves (they wait on a timer), all complete with their data
+ *   starved_bounce_pool     16 concurrent 512 KiB requests, sync and async, on a tiny
+ *                           bounce pool (make test's third boot): mappings wait for slots,
+ *                           every request completes in full
  *   completion_order        as completed vs PINIO_CONFIG_FIFO (CQE order); EBUSY when the
  *                           order changes with requests in flight
  *   uring_cancel            IORING_OP_ASYNC_CANCEL of a request the engine holds, and of one
@@ -50,6 +53,7 @@
  * Store: the reliability tests' window (pinio_stress.h, [58 MiB, 63 MiB) of a 64 MiB store),
  * one range per test (REG_* below); reads also at the end of the store, no writes there.
  */
+#include <pthread.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 
@@ -651,7 +655,7 @@ static int kworkers(void)
 	if (!d)
 		return -1;
 	while ((e = readdir(d))) {
-		char path[64], comm[32] = "";
+		char path[300], comm[32] = "";
 		FILE *f;
 
 		if (!isdigit((unsigned char)e->d_name[0]))
@@ -722,6 +726,98 @@ TEST_F_TIMEOUT(async, depth_1024_workers, 120)
 	EXPECT_EQ(0, bad) TH_LOG("%d of %d reads came back wrong", bad, N);
 	io_uring_queue_exit(&ring);
 	buf_free(r, (size_t)N * len);
+}
+
+/* One of starved_bounce_pool's requests: its own file, one 512 KiB read or write. */
+struct starved_req {
+	uint64_t off;
+	uint8_t *buf;
+	bool write, async;
+	int res;		/* the byte count, or -errno */
+};
+
+#define STARVED_LEN	(512 * KiB)
+
+static void *starved_one(void *arg)
+{
+	struct starved_req *q = arg;
+	int fd = open(PINIO_DEV, O_RDWR | O_DIRECT);
+	struct uring_done d;
+	struct io_uring ring;
+
+	q->res = -EBADF;
+	if (fd < 0)
+		return NULL;
+	if (!q->async) {
+		ssize_t n = q->write ? pwrite(fd, q->buf, STARVED_LEN, q->off) :
+				       pread(fd, q->buf, STARVED_LEN, q->off);
+
+		q->res = n < 0 ? -errno : (int)n;
+	} else if (!set_config(fd, 0, 1000, 0) && !io_uring_queue_init(2, &ring, 0)) {
+		/* A service time of 1 ms: completed by the engine's work, not inline. */
+		if (!uring_queue_rw(&ring, q->write, fd, q->buf, STARVED_LEN, q->off, 0) &&
+		    io_uring_submit(&ring) == 1 && uring_reap(&ring, 1, &d, 60000) == 1)
+			q->res = d.res;
+		io_uring_queue_exit(&ring);
+	}
+	close(fd);
+	return NULL;
+}
+
+/*
+ * Sixteen 512 KiB requests at once, each on its own file, synchronous and through the engine:
+ * with swiotlb=128,force (a 256 KiB bounce pool, make test's third boot) their mappings run
+ * out of bounce slots, wait for them and complete in full, as a block device's requests are
+ * requeued on BLK_STS_RESOURCE; none fails with ENOMEM. Elsewhere the same requests must
+ * complete too; only with a pool smaller than their demand must mappings have waited.
+ */
+TEST_F_TIMEOUT(async, starved_bounce_pool, 240)
+{
+	enum { N = 16 };
+	const uint64_t off = self->base + REG_FAULT;
+	long long slots = pinio_counter("swiotlb_slots");
+	struct starved_req q[N];
+	pthread_t t[N];
+	long long w0;
+	int bad = 0;
+
+	ASSERT_EQ(0, store_pattern(self->fd, off, STARVED_LEN, 81));
+	for (int i = 0; i < N; i++) {
+		q[i].buf = buf_new(STARVED_LEN, 0);
+		ASSERT_NE(NULL, q[i].buf);
+	}
+	w0 = pinio_counter("dma_map_waits");
+	for (int pass = 0; pass < 4; pass++) {
+		bool write = pass & 1, async = pass & 2;
+
+		for (int i = 0; i < N; i++) {
+			q[i] = (struct starved_req){ off, q[i].buf, write, async, 0 };
+			if (write)
+				fill_pattern(q[i].buf, STARVED_LEN, 81, off);
+			else
+				memset(q[i].buf, 0, STARVED_LEN);
+			ASSERT_EQ(0, pthread_create(&t[i], NULL, starved_one, &q[i]));
+		}
+		for (int i = 0; i < N; i++)
+			pthread_join(t[i], NULL);
+		for (int i = 0; i < N; i++) {
+			if (q[i].res != (int)STARVED_LEN ||
+			    (!write && pattern_mismatch(q[i].buf, STARVED_LEN, 81, off) != STARVED_LEN)) {
+				bad++;
+				ksft_print_msg("%s %s %d: %d\n", async ? "io_uring" : "sync",
+					       write ? "write" : "read", i, q[i].res);
+			}
+		}
+	}
+	EXPECT_EQ(0, bad) TH_LOG("%d of %d requests did not complete in full", bad, 4 * N);
+	EXPECT_TRUE(store_has(self->fd, off, STARVED_LEN, 81));
+	ksft_print_msg("bounce pool of %lld slots (2 KiB): %lld mapping waits for %d requests of 512 KiB, 16 at a time\n",
+		       slots, pinio_counter("dma_map_waits") - w0, 4 * N);
+	/* Sixteen 256 KiB batches at once need 2048 slots: a smaller pool must have run dry. */
+	if (slots > 0 && slots < 2048)
+		EXPECT_LT(w0, pinio_counter("dma_map_waits"));
+	for (int i = 0; i < N; i++)
+		buf_free(q[i].buf, STARVED_LEN);
 }
 
 /*

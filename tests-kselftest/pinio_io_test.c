@@ -1678,9 +1678,11 @@ TEST_F_TIMEOUT(io, sigkill_mid_transfer, 120)
 
 /*
  * pinio only: the uapi header documents the dma_delay_us wait as killable. With 1 s per
- * batch, a SIGKILL that arrives early in the wait must not have to sit out the second.
+ * batch, a SIGKILL that arrives early in the wait must not have to sit out the second. A
+ * guest on a loaded host can be held up for much of a second at any time, so the best of
+ * three tries counts: a wait that is not killable is never reaped in under 900 ms.
  */
-TEST(pinio_dma_delay_is_killable)
+static double dma_delay_kill_ms(struct __test_metadata *_metadata)
 {
 	const size_t len = 1 * MiB;
 	double t0, t1, deadline;
@@ -1689,9 +1691,11 @@ TEST(pinio_dma_delay_is_killable)
 	char c;
 	pid_t pid;
 
-	ASSERT_EQ(0, pipe(ready));
+	if (pipe(ready))
+		return -1;
 	pid = fork();
-	ASSERT_LE(0, pid);
+	if (pid < 0)
+		return -1;
 	if (pid == 0) {
 		int fd = open(PINIO_DEV, O_RDWR | O_DIRECT);
 		uint8_t *buf = map_anon(len);
@@ -1705,23 +1709,37 @@ TEST(pinio_dma_delay_is_killable)
 			pread(fd, buf, len, REG_KILL);
 	}
 	close(ready[1]);
-	ASSERT_EQ(1, read(ready[0], &c, 1));
+	if (read(ready[0], &c, 1) != 1)
+		return -1;
 	close(ready[0]);
 	/* Wait until the read holds its first batch, then a little more. */
 	deadline = now_s() + 10;
 	while (pins_outstanding() <= before && now_s() < deadline)
 		usleep(1000);
-	ASSERT_LT(before, pins_outstanding());
+	EXPECT_LT(before, pins_outstanding());
 	usleep(100000);
 	t0 = now_s();
-	ASSERT_EQ(0, kill(pid, SIGKILL));
-	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	if (kill(pid, SIGKILL) || waitpid(pid, &status, 0) != pid)
+		return -1;
 	t1 = now_s();
+	EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
 	TH_LOG("reaped %.0f ms after SIGKILL, during a 1000 ms dma_delay_us wait",
 	       (t1 - t0) * 1000);
-	ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
-	EXPECT_GT(500, (long long)((t1 - t0) * 1000))
-		TH_LOG("the dma_delay_us wait is not killable");
+	return (t1 - t0) * 1000;
+}
+
+TEST(pinio_dma_delay_is_killable)
+{
+	double best = 1e9;
+
+	for (int i = 0; i < 3 && best >= 500; i++) {
+		double ms = dma_delay_kill_ms(_metadata);
+
+		ASSERT_LE(0, ms);
+		if (ms < best)
+			best = ms;
+	}
+	EXPECT_GT(500, (long long)best) TH_LOG("the dma_delay_us wait is not killable");
 	EXPECT_PINS_BALANCED();
 }
 

@@ -103,8 +103,12 @@ counters! {
     /// Bytes of those segments that swiotlb bounced (the DMA address is a bounce slot),
     /// counted per segment when the device resolves its address to start on it.
     dma_bounced_bytes,
-    /// `dma_map_sg()` calls that mapped nothing (the transfer failed).
+    /// Mappings that failed, failing their transfer: `ENOMEM` (they can never succeed),
+    /// `EAGAIN` (no bounce slot free under `IOCB_NOWAIT`) or `EINTR` (killed while waiting).
     dma_map_errors,
+    /// Pauses of mappings that found no free bounce slot and were tried again (as the block
+    /// layer requeues on `BLK_STS_RESOURCE`).
+    dma_map_waits,
     /// Successful `PINIO_IOC_PIN` calls.
     ioctl_pins,
     /// Handles released, by `PINIO_IOC_UNPIN` or on close.

@@ -68,9 +68,9 @@ impl DeviceIo for Writable {
         disk: &Disk,
         pos: usize,
         segments: impl Iterator<Item = (PageMut<'p>, Span)>,
-        _alloc: Alloc,
+        alloc: Alloc,
     ) -> Result<usize> {
-        device_writes(disk, pos, segments)
+        device_writes(disk, pos, segments, alloc)
     }
 }
 
@@ -95,14 +95,16 @@ impl DeviceIo for ReadOnly {
 }
 
 /// The device writes the store's bytes, from `pos` on, into `segments` (in order): a read.
-/// Allocates nothing of pinio's own. Returns the bytes moved.
+/// Allocates nothing of pinio's own. Returns the bytes moved. A mapping short of bounce slots
+/// waits for them if `alloc` may sleep, else fails with `EAGAIN`.
 ///
-/// Errors, after which some bytes may have moved: `ENOMEM` if a mapping fails
-/// ([`MappedSg::map_from_device`]), `EINVAL` for a segment past the store.
+/// Errors, after which some bytes may have moved: those of [`MappedSg::map_from_device`]
+/// (`ENOMEM`, `EAGAIN`, `EINTR`), `EINVAL` for a segment past the store.
 pub(crate) fn device_writes<'p>(
     disk: &Disk,
     pos: usize,
     segments: impl Iterator<Item = (PageMut<'p>, Span)>,
+    alloc: Alloc,
 ) -> Result<usize> {
     let Some(dma) = disk.dma_path() else {
         return disk.store.read_into(pos, segments);
@@ -111,7 +113,13 @@ pub(crate) fn device_writes<'p>(
     let mut done = 0usize;
     while segments.peek().is_some() {
         let mut table = SgEntries::new();
-        let mapped = MappedSg::map_from_device(dma, &mut table, &mut segments, &disk.counters)?;
+        let mapped = MappedSg::map_from_device(
+            dma,
+            &mut table,
+            &mut segments,
+            alloc == Alloc::MaySleep,
+            &disk.counters,
+        )?;
         for seg in mapped.segments() {
             let at = pos.checked_add(done).ok_or(EINVAL)?;
             done += disk
@@ -125,8 +133,9 @@ pub(crate) fn device_writes<'p>(
 /// The device reads `segments` (in order) into the store from `pos` on, allocating store
 /// pages as `alloc` allows: a write. Returns the bytes moved.
 ///
-/// Errors, after which some bytes may have moved: `ENOMEM` if a mapping fails
-/// ([`MappedSg::map_to_device`]), and those of [`Store::write_from`].
+/// Errors, after which some bytes may have moved: those of [`MappedSg::map_to_device`]
+/// (`ENOMEM`, `EAGAIN`, `EINTR`; a mapping short of bounce slots waits as for a store page),
+/// and those of [`Store::write_from`].
 pub(crate) fn device_reads<'p>(
     disk: &Disk,
     pos: usize,
@@ -140,7 +149,13 @@ pub(crate) fn device_reads<'p>(
     let mut done = 0usize;
     while segments.peek().is_some() {
         let mut table = SgEntries::new();
-        let mapped = MappedSg::map_to_device(dma, &mut table, &mut segments, &disk.counters)?;
+        let mapped = MappedSg::map_to_device(
+            dma,
+            &mut table,
+            &mut segments,
+            alloc == Alloc::MaySleep,
+            &disk.counters,
+        )?;
         for seg in mapped.segments() {
             let at = pos.checked_add(done).ok_or(EINVAL)?;
             done += disk

@@ -95,6 +95,40 @@ impl DmaDevice {
     }
 }
 
+/// The swiotlb pool a device bounces through, in slots of [`BouncePool::SLOT`] bytes.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct BouncePool {
+    /// Slots in the pool.
+    pub(crate) slots: usize,
+    /// Slots in use now, by any device (`io_tlb_used` in debugfs; 0 without
+    /// `CONFIG_DEBUG_FS`).
+    pub(crate) used: usize,
+    /// The most slots ever in use at once (`io_tlb_used_hiwater`; 0 without
+    /// `CONFIG_DEBUG_FS`).
+    pub(crate) hiwater: usize,
+}
+
+impl BouncePool {
+    /// Bytes of one slot (`IO_TLB_SIZE`).
+    pub(crate) const SLOT: usize = shim::PINIO_IO_TLB_SIZE as usize;
+}
+
+impl DmaDevice {
+    /// The swiotlb pool the device bounces through, if there is one (x86 sets one up only
+    /// with memory above 4 GiB, memory encryption or `swiotlb=force`).
+    pub(crate) fn bounce_pool(&self) -> Option<BouncePool> {
+        let (mut used, mut hiwater) = (0, 0);
+        // SAFETY: The device is registered (type invariant); this only reads its pool pointer
+        // and the pool's counters, which live as long as the kernel.
+        let slots = unsafe { shim::pinio_swiotlb_slots(self.as_raw(), &mut used, &mut hiwater) };
+        (slots != 0).then_some(BouncePool {
+            slots,
+            used,
+            hiwater,
+        })
+    }
+}
+
 /// The `struct device` of a faux device.
 fn raw_device(faux: &faux::Registration) -> *mut bindings::device {
     let dev: &device::Device = compat::faux_device(faux);

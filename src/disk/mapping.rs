@@ -24,10 +24,16 @@
 
 use super::{
     counters::Counters,
-    dma_device::DmaDevice, //
+    dma_device::{
+        BouncePool,
+        DmaDevice, //
+    },
 };
 use crate::{
-    glue::shim,
+    glue::{
+        shim,
+        signal, //
+    },
     pages::view::{
         PageMut,
         PageRef,
@@ -40,6 +46,10 @@ use kernel::{
     dma::DataDirection,
     ffi::c_int,
     prelude::*,
+    time::{
+        delay::fsleep,
+        Delta, //
+    },
     types::Opaque, //
 };
 
@@ -76,6 +86,28 @@ fn raw_direction(dir: DataDirection) -> bindings::dma_data_direction {
         DataDataDirection::FromDevice => bindings::dma_data_direction::DMA_TO_DEVICE,
         dir => dir.into(),
     }
+}
+
+/// After `dma_map_sg()` mapped nothing for `bytes` bytes: whether to try again. `Ok` after
+/// a pause if the bounce pool could hold them once other mappings are gone and `wait` allows
+/// sleeping; `EAGAIN` if it does not; `EINTR` if a fatal signal is pending; `ENOMEM` if the
+/// mapping can never succeed (no pool, so the address is beyond the mask; or more bytes than
+/// the pool). Sleeps if `wait`.
+fn wait_for_slots(dev: &DmaDevice, bytes: usize, wait: bool) -> Result {
+    /// Pause between attempts: about what swiotlb's other users hold a mapping for.
+    const PAUSE_US: i64 = 1000;
+    let pool = dev.bounce_pool().ok_or(ENOMEM)?;
+    if bytes.div_ceil(BouncePool::SLOT) > pool.slots {
+        return Err(ENOMEM);
+    }
+    if !wait {
+        return Err(EAGAIN);
+    }
+    if signal::fatal_signal_pending() {
+        return Err(EINTR);
+    }
+    fsleep(Delta::from_micros(PAUSE_US));
+    Ok(())
 }
 
 /// Pages mapped for [`DmaDevice`] in one direction; unmapped when dropped.
@@ -131,17 +163,21 @@ impl<'a> MappedSg<'a> {
     /// Maps up to [`SG_ENTRIES`] pages for the device to read (`DMA_TO_DEVICE`).
     ///
     /// Takes pages from `pages` until the table is full (it never takes a page it cannot
-    /// place). Fails with `EINVAL` if `pages` is empty or a span leaves its page, `ENOMEM` if
-    /// `dma_map_sg()` maps nothing (no free swiotlb slot, an address beyond the mask without a
-    /// bounce pool). Does not sleep.
+    /// place). A mapping that fails for want of bounce slots is retried, as the block layer
+    /// requeues a request on `BLK_STS_RESOURCE`: if `wait`, after sleeping until slots may have
+    /// been freed (1 ms at a time, killable: `EINTR`), else `EAGAIN` at once. Fails with
+    /// `EINVAL` if `pages` is empty or a span leaves its page, and with `ENOMEM` for a mapping
+    /// that can never succeed: an address beyond the mask without a bounce pool, or more bytes
+    /// than the whole pool. Sleeps only to wait, and only if `wait`.
     pub(crate) fn map_to_device<'p: 'a>(
         dev: &'a DmaDevice,
         table: &'a mut SgEntries,
         pages: &mut impl Iterator<Item = (PageRef<'p>, Span)>,
+        wait: bool,
         counters: &Counters,
     ) -> Result<Self> {
         let raw = pages.map(|(page, span)| (page.as_ptr(), span));
-        Self::map(dev, table, raw, DataDirection::ToDevice, counters)
+        Self::map(dev, table, raw, DataDirection::ToDevice, wait, counters)
     }
 
     /// Maps up to [`SG_ENTRIES`] pages for the device to write (`DMA_FROM_DEVICE`); as
@@ -150,10 +186,11 @@ impl<'a> MappedSg<'a> {
         dev: &'a DmaDevice,
         table: &'a mut SgEntries,
         pages: &mut impl Iterator<Item = (PageMut<'p>, Span)>,
+        wait: bool,
         counters: &Counters,
     ) -> Result<Self> {
         let raw = pages.map(|(page, span)| (page.as_ptr(), span));
-        Self::map(dev, table, raw, DataDirection::FromDevice, counters)
+        Self::map(dev, table, raw, DataDirection::FromDevice, wait, counters)
     }
 
     fn map(
@@ -161,17 +198,20 @@ impl<'a> MappedSg<'a> {
         table: &'a mut SgEntries,
         pages: impl Iterator<Item = (*mut bindings::page, Span)>,
         dir: DataDirection,
+        wait: bool,
         counters: &Counters,
     ) -> Result<Self> {
         let max_seg = dev.max_mapping_size().min(u32::MAX as usize);
-        // Entries `..n` are initialised.
+        // Entries `..n` are initialised, for `bytes` bytes.
         let mut n = 0usize;
+        let mut bytes = 0usize;
         // Current entry: physical end, length.
         let mut cur: Option<(u64, usize)> = None;
         for (page, span) in pages.take(SG_ENTRIES) {
             if !span.in_page() || span.len == 0 {
                 return Err(EINVAL);
             }
+            bytes += span.len;
             // SAFETY: `page` is a valid page lent for `'a` (the argument types' invariants);
             // `page_to_phys()` only computes.
             let phys = unsafe { shim::pinio_page_to_phys(page) } + span.offset as u64;
@@ -201,24 +241,24 @@ impl<'a> MappedSg<'a> {
         // `..n` are what `sg_init_table(table, n)` and `sg_set_page()` would have made.
         unsafe { shim::pinio_sg_mark_end(last) };
         let nents = n as c_int;
-        // SAFETY: `dev` has a mask and `dma_parms` (invariants of `DmaDevice`); the table's
-        // first `nents` entries describe pages lent for `'a`, which the device may write if
-        // `dir` is `FromDevice` (the constructors take `PageMut` for that). Does not sleep.
-        let mapped = unsafe {
-            bindings::dma_map_sg_attrs(
-                dev.as_raw(),
-                table.entry(0).ok_or(EINVAL)?,
-                nents,
-                raw_direction(dir),
-                0,
-            )
-        };
-        let mapped = match usize::try_from(mapped) {
-            Ok(m) if m > 0 && m <= n => m,
-            _ => {
-                Counters::add(&counters.dma_map_errors, 1);
-                return Err(ENOMEM);
+        let first = table.entry(0).ok_or(EINVAL)?;
+        let mapped = loop {
+            // SAFETY: `dev` has a mask and `dma_parms` (invariants of `DmaDevice`); the table's
+            // first `nents` entries describe pages lent for `'a`, which the device may write if
+            // `dir` is `FromDevice` (the constructors take `PageMut` for that). A failed attempt
+            // maps nothing, so the table may be mapped again. Does not sleep.
+            let mapped = unsafe {
+                bindings::dma_map_sg_attrs(dev.as_raw(), first, nents, raw_direction(dir), 0)
+            };
+            match usize::try_from(mapped) {
+                Ok(m) if m > 0 && m <= n => break m,
+                _ => {}
             }
+            if let Err(err) = wait_for_slots(dev, bytes, wait) {
+                Counters::add(&counters.dma_map_errors, 1);
+                return Err(err);
+            }
+            Counters::add(&counters.dma_map_waits, 1);
         };
         // INVARIANT: Mapped just now; unmapped only by `Drop`.
         let this = Self {
