@@ -448,6 +448,10 @@ where
     } else {
         Mode::Extract
     };
+    // The queue's node first: a failure here leaves nothing taken (the kiocb is not completed,
+    // the caller returns the error instead).
+    let flags = if nowait { GFP_NOWAIT } else { GFP_KERNEL };
+    let node = RBTreeNodeReservation::new(flags)?;
     let submitted = queue.epoch.elapsed();
     let (pages, order) = if order.len == 0 {
         (None, order)
@@ -488,10 +492,6 @@ where
         pos,
         deadline,
     };
-    let flags = if nowait { GFP_NOWAIT } else { GFP_KERNEL };
-    // On failure the request is dropped: its pages are released, its kiocb not completed (the
-    // caller returns the error instead).
-    let node = RBTreeNodeReservation::new(flags)?;
     let mut state = queue.state.lock();
     let seq = state.next_seq;
     state.next_seq += 1;
