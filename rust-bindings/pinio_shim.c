@@ -129,23 +129,6 @@ void pinio_dma_teardown(struct device *dev)
 	dev->dma_parms = NULL;
 }
 
-/*
- * One entry as sg_init_table() leaves it (zeroed; the caller marks the last
- * entry with pinio_sg_mark_end()), then sg_set_page(). Initialising only the
- * entries used spares a 64-entry table's 2 KiB memset per mapping.
- */
-void pinio_sg_init_page(struct scatterlist *sg, struct page *page,
-			unsigned int len, unsigned int offset)
-{
-	memset(sg, 0, sizeof(*sg));
-	sg_set_page(sg, page, len, offset);
-}
-
-void pinio_sg_mark_end(struct scatterlist *sg)
-{
-	sg_mark_end(sg);
-}
-
 u64 pinio_dma_to_phys(struct device *dev, u64 dma_addr)
 {
 	return dma_to_phys(dev, dma_addr);

@@ -64,9 +64,6 @@ void pinio_cond_resched(void);
 int pinio_dma_setup(struct device *dev, struct device_dma_parameters *parms,
 		    unsigned int mask_bits);
 void pinio_dma_teardown(struct device *dev);
-void pinio_sg_init_page(struct scatterlist *sg, struct page *page,
-			unsigned int len, unsigned int offset);
-void pinio_sg_mark_end(struct scatterlist *sg);
 u64 pinio_dma_to_phys(struct device *dev, u64 dma_addr);
 bool pinio_is_swiotlb_buffer(struct device *dev, u64 phys);
 unsigned long pinio_swiotlb_slots(struct device *dev, unsigned long *used,

@@ -45,7 +45,33 @@ fn resolve(dev: &DmaDevice, seg: &DmaSegment<'_>) -> (u64, bool) {
 /// segment's length to `counters.dma_bounced_bytes` if that address is a swiotlb bounce
 /// slot rather than the mapped pages (counted here, where the address is resolved anyway,
 /// rather than in a pass of its own over the segments at mapping time).
+///
+/// When the DMA address is the mapped page's own physical address ([`DmaSegment::direct_page`]:
+/// dma-direct, nothing bounced) that page is the answer, without looking the address up.
 fn raw_pages<'m>(
+    dev: &DmaDevice,
+    seg: &DmaSegment<'m>,
+    counters: &Counters,
+) -> impl Iterator<Item = (NonNull<bindings::page>, Span)> + 'm {
+    let direct = seg.direct_page().map(|(page, offset)| {
+        (
+            page,
+            Span {
+                offset,
+                len: seg.len(),
+            },
+        )
+    });
+    let lookup = if direct.is_none() {
+        Some(looked_up(dev, seg, counters))
+    } else {
+        None
+    };
+    direct.into_iter().chain(lookup.into_iter().flatten())
+}
+
+/// [`raw_pages`] by the address: `dma_to_phys()`, `is_swiotlb_buffer()`, `pfn_to_page()`.
+fn looked_up<'m>(
     dev: &DmaDevice,
     seg: &DmaSegment<'m>,
     counters: &Counters,

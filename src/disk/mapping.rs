@@ -40,11 +40,16 @@ use crate::{
         Span, //
     },
 };
-use core::marker::PhantomData;
+use core::{
+    marker::PhantomData,
+    mem::MaybeUninit,
+    ptr::NonNull, //
+};
 use kernel::{
     bindings,
     dma::DataDirection,
     ffi::c_int,
+    page::PAGE_SIZE,
     prelude::*,
     time::{
         delay::fsleep,
@@ -52,6 +57,9 @@ use kernel::{
     },
     types::Opaque, //
 };
+
+/// The flag bits of `page_link` (`SG_CHAIN | SG_END`).
+const SG_FLAGS: usize = (bindings::SG_CHAIN | bindings::SG_END) as usize;
 
 /// Entries of an [`SgEntries`]: one per page of a 64-page batch, at most.
 pub(crate) const SG_ENTRIES: usize = 64;
@@ -63,6 +71,8 @@ pub(crate) const SG_ENTRIES: usize = 64;
 /// pages lent for one transfer and must be unmapped before the pages go.
 pub(crate) struct SgEntries {
     entries: [Opaque<bindings::scatterlist>; SG_ENTRIES],
+    /// The CPU's physical address of each entry's first byte, as the entry was set up.
+    phys: [MaybeUninit<u64>; SG_ENTRIES],
 }
 
 impl SgEntries {
@@ -70,6 +80,7 @@ impl SgEntries {
     pub(crate) const fn new() -> Self {
         Self {
             entries: [const { Opaque::uninit() }; SG_ENTRIES],
+            phys: [const { MaybeUninit::uninit() }; SG_ENTRIES],
         }
     }
 
@@ -83,7 +94,7 @@ fn raw_direction(dir: DataDirection) -> bindings::dma_data_direction {
     match dir {
         // BROKEN on purpose: the device writes through a mapping made for it to read.
         #[cfg(pinio_broken_dma = "wrong_dir")]
-        DataDataDirection::FromDevice => bindings::dma_data_direction::DMA_TO_DEVICE,
+        DataDirection::FromDevice => DataDirection::ToDevice.into(),
         dir => dir.into(),
     }
 }
@@ -139,6 +150,9 @@ pub(crate) struct DmaSegment<'m> {
     addr: u64,
     len: usize,
     device_writes: bool,
+    /// The CPU's view of the segment when the mapping is one segment per entry (dma-direct):
+    /// the physical address and page of the entry's first byte.
+    cpu: Option<(u64, NonNull<bindings::page>)>,
     _mapping: PhantomData<&'m ()>,
 }
 
@@ -156,6 +170,16 @@ impl DmaSegment<'_> {
     /// Whether the mapping lets the device write (`DMA_FROM_DEVICE`).
     pub(crate) fn device_writes(&self) -> bool {
         self.device_writes
+    }
+
+    /// The mapped page itself and the offset in it, if the DMA address is the physical address
+    /// of the segment's own bytes and they lie in one page: then the device reaches exactly that
+    /// page (nothing bounced, no address translation), and [`super::bus`] need not look the
+    /// address up. `None` otherwise: bounced through swiotlb, a DMA offset, more than a page.
+    pub(crate) fn direct_page(&self) -> Option<(NonNull<bindings::page>, usize)> {
+        let (phys, page) = self.cpu?;
+        let offset = (phys % PAGE_SIZE as u64) as usize;
+        (self.addr == phys && offset + self.len <= PAGE_SIZE).then_some((page, offset))
     }
 }
 
@@ -226,10 +250,19 @@ impl<'a> MappedSg<'a> {
                 }
                 _ => table.entry(n).ok_or(EINVAL)?,
             };
+            // What `sg_init_one()`-style set-up leaves: a zeroed entry, then `sg_set_page()`. A
+            // `struct page` is aligned far beyond the two low bits `page_link` uses for flags.
+            let mut sg: bindings::scatterlist = pin_init::zeroed();
+            sg.page_link = page as usize;
+            sg.offset = span.offset as u32;
+            sg.length = span.len as u32;
             // SAFETY: `entry` is the first uninitialised entry of the exclusively borrowed
             // table, which this initialises; the page is lent for `'a`, and `span` lies inside
             // it (checked above).
-            unsafe { shim::pinio_sg_init_page(entry, page, span.len as u32, span.offset as u32) };
+            unsafe { entry.write(sg) };
+            if let Some(slot) = table.phys.get_mut(n) {
+                slot.write(phys);
+            }
             n += 1;
             cur = Some((phys + span.len as u64, span.len));
         }
@@ -237,9 +270,10 @@ impl<'a> MappedSg<'a> {
             .checked_sub(1)
             .and_then(|i| table.entry(i))
             .ok_or(EINVAL)?;
-        // SAFETY: `last` is the last initialised entry of the table: with it marked, entries
-        // `..n` are what `sg_init_table(table, n)` and `sg_set_page()` would have made.
-        unsafe { shim::pinio_sg_mark_end(last) };
+        // SAFETY: `last` is the last initialised entry of the table; marking it the end
+        // (`sg_mark_end()`) makes entries `..n` what `sg_init_table(table, n)` and
+        // `sg_set_page()` would have made.
+        unsafe { (*last).page_link |= bindings::SG_END as usize };
         let nents = n as c_int;
         let first = table.entry(0).ok_or(EINVAL)?;
         let mapped = loop {
@@ -277,21 +311,35 @@ impl<'a> MappedSg<'a> {
     /// The DMA segments, in order; they cover the mapped pages' bytes.
     pub(crate) fn segments(&self) -> impl Iterator<Item = DmaSegment<'_>> + '_ {
         let device_writes = self.dir == DataDirection::FromDevice;
+        // One DMA segment per entry, in order (dma-direct never merges): segment `i` is entry
+        // `i`'s bytes, wherever they were bounced to.
+        let per_entry = self.mapped == self.nents as usize;
         (0..self.mapped).filter_map(move |i| {
             let entry = self.table.entry(i)?;
             // SAFETY: `entry` is one of the `mapped` DMA segments of the live mapping (type
-            // invariants); these only read its DMA fields.
-            let (addr, len) = unsafe {
+            // invariants); these only read its fields.
+            let (addr, len, link) = unsafe {
                 (
                     bindings::sg_dma_address(entry),
                     bindings::sg_dma_len(entry) as usize,
+                    (*entry).page_link,
                 )
+            };
+            let cpu = if per_entry {
+                // SAFETY: `phys[i]` was written when entry `i` was set up (type invariants).
+                let phys = unsafe { self.table.phys.get(i)?.assume_init() };
+                // `sg_page()`: the page pointer without the flag bits.
+                let page = NonNull::new((link & !SG_FLAGS) as *mut bindings::page)?;
+                Some((phys, page))
+            } else {
+                None
             };
             // INVARIANT: Mapped in `dir` for as long as `self` is borrowed.
             Some(DmaSegment {
                 addr,
                 len,
                 device_writes,
+                cpu,
                 _mapping: PhantomData,
             })
         })
