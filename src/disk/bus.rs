@@ -41,36 +41,11 @@ fn resolve(dev: &DmaDevice, seg: &DmaSegment<'_>) -> (u64, bool) {
     (phys, bounced)
 }
 
-/// The pages at a mapped segment's physical address, one span per page. Adds the
-/// segment's length to `counters.dma_bounced_bytes` if that address is a swiotlb bounce
-/// slot rather than the mapped pages (counted here, where the address is resolved anyway,
-/// rather than in a pass of its own over the segments at mapping time).
-///
-/// When the DMA address is the mapped page's own physical address ([`DmaSegment::direct_page`]:
-/// dma-direct, nothing bounced) that page is the answer, without looking the address up.
-fn raw_pages<'m>(
-    dev: &DmaDevice,
-    seg: &DmaSegment<'m>,
-    counters: &Counters,
-) -> impl Iterator<Item = (NonNull<bindings::page>, Span)> + 'm {
-    let direct = seg.direct_page().map(|(page, offset)| {
-        (
-            page,
-            Span {
-                offset,
-                len: seg.len(),
-            },
-        )
-    });
-    let lookup = if direct.is_none() {
-        Some(looked_up(dev, seg, counters))
-    } else {
-        None
-    };
-    direct.into_iter().chain(lookup.into_iter().flatten())
-}
-
-/// [`raw_pages`] by the address: `dma_to_phys()`, `is_swiotlb_buffer()`, `pfn_to_page()`.
+/// The pages at a mapped segment's physical address, one span per page, looked up by the
+/// address: `dma_to_phys()`, `pfn_to_page()`. Adds the segment's length to
+/// `counters.dma_bounced_bytes` if that address is a swiotlb bounce slot
+/// (`is_swiotlb_buffer()`) rather than the mapped pages (counted here, where the address is
+/// resolved anyway, rather than in a pass of its own over the segments at mapping time).
 fn looked_up<'m>(
     dev: &DmaDevice,
     seg: &DmaSegment<'m>,
@@ -94,14 +69,15 @@ fn looked_up<'m>(
         })
 }
 
-/// The device's view of a mapped segment: the pages at its physical address, one span per
-/// page, for the device to read. Counts bounced bytes on `counters`.
+/// The device's view of a mapped segment, looked up by its address: the pages at its physical
+/// address, one span per page, for the device to read. Counts bounced bytes on `counters`.
+/// [`direct`] is the same answer, when it has one, without the lookup.
 pub(crate) fn pages<'m>(
     dev: &DmaDevice,
     seg: DmaSegment<'m>,
     counters: &Counters,
 ) -> impl Iterator<Item = (PageRef<'m>, Span)> + 'm {
-    raw_pages(dev, &seg, counters).map(|(page, span)| {
+    looked_up(dev, &seg, counters).map(|(page, span)| {
         // SAFETY: The memory behind a segment stays allocated while its mapping lives,
         // which is `'m` (invariant of `DmaSegment`).
         (unsafe { PageRef::from_raw(page) }, span)
@@ -118,10 +94,50 @@ pub(crate) fn pages_mut<'m>(
     if !seg.device_writes() {
         return None;
     }
-    Some(raw_pages(dev, &seg, counters).map(|(page, span)| {
+    Some(looked_up(dev, &seg, counters).map(|(page, span)| {
         // SAFETY: The memory stays allocated for `'m` (as above), and the segment was
         // mapped `DMA_FROM_DEVICE` from pages whose lender lets the device write them
         // (invariant of `DmaSegment`); a swiotlb slot belongs to the mapping.
+        (unsafe { PageMut::from_raw(page) }, span)
+    }))
+}
+
+/// The mapped pages themselves, one span per page, when the segment's DMA address is their
+/// own physical address ([`DmaSegment::direct`]: nothing bounced, no translation): the pages
+/// [`pages`] would look up, without looking them up. `None` otherwise.
+fn direct_raw<'m>(
+    seg: &DmaSegment<'m>,
+) -> Option<impl Iterator<Item = (NonNull<bindings::page>, Span)> + 'm> {
+    let (run, offset) = seg.direct()?;
+    Some(
+        run.iter()
+            .zip(page_spans(offset, seg.len()))
+            .filter_map(|(page, span)| Some((NonNull::new(*page)?, span))),
+    )
+}
+
+/// [`pages`] without the lookup, when the segment reaches its own pages (see [`direct_raw`]).
+pub(crate) fn direct<'m>(
+    seg: &DmaSegment<'m>,
+) -> Option<impl Iterator<Item = (PageRef<'m>, Span)> + 'm> {
+    Some(direct_raw(seg)?.map(|(page, span)| {
+        // SAFETY: The pages are the mapped ones, lent for the mapping's lifetime `'m`
+        // (invariant of `DmaSegment`).
+        (unsafe { PageRef::from_raw(page) }, span)
+    }))
+}
+
+/// [`pages_mut`] without the lookup, when the segment reaches its own pages (see
+/// [`direct_raw`]); `None` also if the segment was mapped for the device to read only.
+pub(crate) fn direct_mut<'m>(
+    seg: &DmaSegment<'m>,
+) -> Option<impl Iterator<Item = (PageMut<'m>, Span)> + 'm> {
+    if !seg.device_writes() {
+        return None;
+    }
+    Some(direct_raw(seg)?.map(|(page, span)| {
+        // SAFETY: The pages are the mapped ones, lent for `'m`, mapped `DMA_FROM_DEVICE` from
+        // pages the device may write (invariant of `DmaSegment`).
         (unsafe { PageMut::from_raw(page) }, span)
     }))
 }

@@ -122,9 +122,12 @@ pub(crate) fn device_writes<'p>(
         )?;
         for seg in mapped.segments() {
             let at = pos.checked_add(done).ok_or(EINVAL)?;
-            done += disk
-                .store
-                .read_into(at, bus::pages_mut(dma, seg, &disk.counters).ok_or(EPERM)?)?;
+            done += match bus::direct_mut(&seg) {
+                Some(pages) => disk.store.read_into(at, pages)?,
+                None => disk
+                    .store
+                    .read_into(at, bus::pages_mut(dma, seg, &disk.counters).ok_or(EPERM)?)?,
+            };
         }
     }
     Ok(done)
@@ -158,9 +161,12 @@ pub(crate) fn device_reads<'p>(
         )?;
         for seg in mapped.segments() {
             let at = pos.checked_add(done).ok_or(EINVAL)?;
-            done += disk
-                .store
-                .write_from(at, bus::pages(dma, seg, &disk.counters), alloc)?;
+            done += match bus::direct(&seg) {
+                Some(pages) => disk.store.write_from(at, pages, alloc)?,
+                None => disk
+                    .store
+                    .write_from(at, bus::pages(dma, seg, &disk.counters), alloc)?,
+            };
         }
     }
     Ok(done)

@@ -42,8 +42,7 @@ use crate::{
 };
 use core::{
     marker::PhantomData,
-    mem::MaybeUninit,
-    ptr::NonNull, //
+    mem::MaybeUninit, //
 };
 use kernel::{
     bindings,
@@ -58,9 +57,6 @@ use kernel::{
     types::Opaque, //
 };
 
-/// The flag bits of `page_link` (`SG_CHAIN | SG_END`).
-const SG_FLAGS: usize = (bindings::SG_CHAIN | bindings::SG_END) as usize;
-
 /// Entries of an [`SgEntries`]: one per page of a 64-page batch, at most.
 pub(crate) const SG_ENTRIES: usize = 64;
 
@@ -73,6 +69,10 @@ pub(crate) struct SgEntries {
     entries: [Opaque<bindings::scatterlist>; SG_ENTRIES],
     /// The CPU's physical address of each entry's first byte, as the entry was set up.
     phys: [MaybeUninit<u64>; SG_ENTRIES],
+    /// Each entry's first page: its index in `pages`.
+    start: [MaybeUninit<u8>; SG_ENTRIES],
+    /// The pages mapped, in order (an entry covers a run of them).
+    pages: [MaybeUninit<*mut bindings::page>; SG_ENTRIES],
 }
 
 impl SgEntries {
@@ -81,6 +81,8 @@ impl SgEntries {
         Self {
             entries: [const { Opaque::uninit() }; SG_ENTRIES],
             phys: [const { MaybeUninit::uninit() }; SG_ENTRIES],
+            start: [const { MaybeUninit::uninit() }; SG_ENTRIES],
+            pages: [const { MaybeUninit::uninit() }; SG_ENTRIES],
         }
     }
 
@@ -134,6 +136,8 @@ pub(crate) struct MappedSg<'a> {
     dev: &'a DmaDevice,
     table: &'a mut SgEntries,
     nents: c_int,
+    /// Pages the entries cover: `table.pages[..npages]`.
+    npages: usize,
     mapped: usize,
     dir: DataDirection,
     _pages: PhantomData<PageRef<'a>>,
@@ -151,12 +155,12 @@ pub(crate) struct DmaSegment<'m> {
     len: usize,
     device_writes: bool,
     /// The CPU's view of the segment when the mapping is one segment per entry (dma-direct):
-    /// the physical address and page of the entry's first byte.
-    cpu: Option<(u64, NonNull<bindings::page>)>,
+    /// the physical address of the entry's first byte and the pages the entry covers.
+    cpu: Option<(u64, &'m [*mut bindings::page])>,
     _mapping: PhantomData<&'m ()>,
 }
 
-impl DmaSegment<'_> {
+impl<'m> DmaSegment<'m> {
     /// The DMA address (`sg_dma_address()`).
     pub(crate) fn addr(&self) -> u64 {
         self.addr
@@ -172,14 +176,14 @@ impl DmaSegment<'_> {
         self.device_writes
     }
 
-    /// The mapped page itself and the offset in it, if the DMA address is the physical address
-    /// of the segment's own bytes and they lie in one page: then the device reaches exactly that
-    /// page (nothing bounced, no address translation), and [`super::bus`] need not look the
-    /// address up. `None` otherwise: bounced through swiotlb, a DMA offset, more than a page.
-    pub(crate) fn direct_page(&self) -> Option<(NonNull<bindings::page>, usize)> {
-        let (phys, page) = self.cpu?;
-        let offset = (phys % PAGE_SIZE as u64) as usize;
-        (self.addr == phys && offset + self.len <= PAGE_SIZE).then_some((page, offset))
+    /// The mapped pages themselves and the offset in the first, if the DMA address is the
+    /// physical address of the segment's own bytes: then the device reaches exactly those pages
+    /// (nothing bounced, no address translation; an entry covers a physically contiguous run),
+    /// and [`super::bus`] need not look the address up. `None` otherwise: bounced through
+    /// swiotlb, or a DMA offset.
+    pub(crate) fn direct(&self) -> Option<(&'m [*mut bindings::page], usize)> {
+        let (phys, pages) = self.cpu?;
+        (self.addr == phys).then_some((pages, (phys % PAGE_SIZE as u64) as usize))
     }
 }
 
@@ -226,8 +230,9 @@ impl<'a> MappedSg<'a> {
         counters: &Counters,
     ) -> Result<Self> {
         let max_seg = dev.max_mapping_size().min(u32::MAX as usize);
-        // Entries `..n` are initialised, for `bytes` bytes.
+        // Entries `..n` are initialised, for `bytes` bytes of the pages `..k`.
         let mut n = 0usize;
+        let mut k = 0usize;
         let mut bytes = 0usize;
         // Current entry: physical end, length.
         let mut cur: Option<(u64, usize)> = None;
@@ -236,6 +241,10 @@ impl<'a> MappedSg<'a> {
                 return Err(EINVAL);
             }
             bytes += span.len;
+            if let Some(slot) = table.pages.get_mut(k) {
+                slot.write(page);
+            }
+            k += 1;
             // SAFETY: `page` is a valid page lent for `'a` (the argument types' invariants);
             // `page_to_phys()` only computes.
             let phys = unsafe { shim::pinio_page_to_phys(page) } + span.offset as u64;
@@ -260,8 +269,10 @@ impl<'a> MappedSg<'a> {
             // table, which this initialises; the page is lent for `'a`, and `span` lies inside
             // it (checked above).
             unsafe { entry.write(sg) };
-            if let Some(slot) = table.phys.get_mut(n) {
-                slot.write(phys);
+            if let (Some(at), Some(first)) = (table.phys.get_mut(n), table.start.get_mut(n)) {
+                at.write(phys);
+                // At most `SG_ENTRIES` (64) pages.
+                first.write((k - 1) as u8);
             }
             n += 1;
             cur = Some((phys + span.len as u64, span.len));
@@ -299,6 +310,7 @@ impl<'a> MappedSg<'a> {
             dev,
             table,
             nents,
+            npages: k,
             mapped,
             dir,
             _pages: PhantomData,
@@ -317,20 +329,32 @@ impl<'a> MappedSg<'a> {
         (0..self.mapped).filter_map(move |i| {
             let entry = self.table.entry(i)?;
             // SAFETY: `entry` is one of the `mapped` DMA segments of the live mapping (type
-            // invariants); these only read its fields.
-            let (addr, len, link) = unsafe {
+            // invariants); these only read its DMA fields.
+            let (addr, len) = unsafe {
                 (
                     bindings::sg_dma_address(entry),
                     bindings::sg_dma_len(entry) as usize,
-                    (*entry).page_link,
                 )
             };
             let cpu = if per_entry {
-                // SAFETY: `phys[i]` was written when entry `i` was set up (type invariants).
-                let phys = unsafe { self.table.phys.get(i)?.assume_init() };
-                // `sg_page()`: the page pointer without the flag bits.
-                let page = NonNull::new((link & !SG_FLAGS) as *mut bindings::page)?;
-                Some((phys, page))
+                // SAFETY: `phys[i]` and `start[i]` were written when entry `i` was set up, and
+                // `start[i + 1]` if there is such an entry (type invariants).
+                let (phys, first, end) = unsafe {
+                    let end = match self.table.start.get(i + 1) {
+                        Some(next) if i + 1 < self.mapped => usize::from(next.assume_init()),
+                        _ => self.npages,
+                    };
+                    (
+                        self.table.phys.get(i)?.assume_init(),
+                        usize::from(self.table.start.get(i)?.assume_init()),
+                        end,
+                    )
+                };
+                let run = self.table.pages.get(first..end)?;
+                // SAFETY: `pages[..npages]` were written when the entries were set up (type
+                // invariants), and `MaybeUninit<T>` has `T`'s layout.
+                let run = unsafe { core::slice::from_raw_parts(run.as_ptr().cast(), run.len()) };
+                Some((phys, run))
             } else {
                 None
             };
