@@ -58,6 +58,8 @@ log3=$PINIO_TOP/build/test-guest-boot3.log
 dmesg_log3=$PINIO_TOP/build/test-dmesg-boot3.log
 mapfile -t progs < <(ls "$tests_dir"/*_test 2>/dev/null)
 [ ${#progs[@]} -gt 0 ] || die "no test programs in $tests_dir (make tests)"
+# The shell-script tests (kselftest's TEST_PROGS) run from the source directory.
+mapfile -t scripts < <(ls "$PINIO_TOP"/tests-kselftest/*_test.sh 2>/dev/null)
 # The guests get the programs without their debug information (a third of their size): less
 # initramfs for the kernel to unpack at boot under TCG.
 guest_dir=$PINIO_TOP/build/tests-guest
@@ -69,6 +71,7 @@ for i in "${!progs[@]}"; do
 	fi
 	progs[$i]=$g
 done
+progs+=("${scripts[@]+"${scripts[@]}"}")
 progs1=() progs2=() progs3=()
 for p in "${progs[@]}"; do
 	case " $BOOT3_PROGS " in *" $(basename "$p") "*) progs3+=("$p") ;; esac
@@ -80,6 +83,10 @@ for p in "${progs[@]}"; do
 	*) progs1+=("$p") ;;
 	esac
 done
+
+# The shell-script tests print KTAP with the kernel's own helpers.
+ktap_helpers=$(kernel_src)/tools/testing/selftests/kselftest/ktap_helpers.sh
+[ -f "$ktap_helpers" ] || die "no $ktap_helpers (scripts/setup.sh fetches the kernel source)"
 
 checkpatch_log=$PINIO_TOP/build/checkpatch.log
 kernel=${PINIO_KERNEL:-debug}
@@ -106,12 +113,17 @@ boot() {
 	[ -z "$6" ] || IFS='|' read -r -a envs <<<"$6"
 	shift 6
 	for p in "$@" "$PINIO_TOP/tests-kselftest/run_kselftests.sh" \
-		"$PINIO_TOP/tests-kselftest/settings" "$tests_dir/gup_longterm" ${PINIO_TEST_EXTRA:-}; do
+		"$PINIO_TOP/tests-kselftest/settings" "$tests_dir/gup_longterm" "$ktap_helpers" \
+		${PINIO_TEST_EXTRA:-}; do
 		adds+=(--add "$p")
 	done
 	# pinio_matrix_test: the kernel's gup_longterm (above, not a *_test: the runner does not
 	# run it), and e2fsprogs' mke2fs for its ext4 disk.
 	adds+=(--add-prog mke2fs)
+	# Clients nobody here wrote, as Debian ships them, for the tests that drive them.
+	case " $* " in
+	*/pinio_fio_test.sh\ *) adds+=(--add-prog fio) ;;
+	esac
 	for p in $params; do
 		adds+=(--param "$p")
 	done
