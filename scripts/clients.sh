@@ -54,6 +54,7 @@ expected_difference() {
 	cmd-discard) echo "fail pass no block-device ioctls: BLKGETSIZE64 is ENOTTY (and no discard)" ;;
 	fadvise) echo "fail pass no page cache: its buffered read() into a malloc()ed buffer (16-byte aligned) is EINVAL" ;;
 	file-verify) echo "fail pass no page cache: its buffered pattern fill write()s from a malloc()ed buffer: EINVAL" ;;
+	fixed-hugepage) echo "fail pass no page cache: without O_DIRECT it reads into a registered buffer at offset 0x1234 of a huge page: EINVAL (brd's page cache takes any alignment)" ;;
 	madvise) echo "fail pass no mmap: mmap() of the device is ENODEV" ;;
 	read-write) echo "fail pass no page cache: buffered reads and writes of 8173 bytes (not a multiple of 512) are EINVAL" ;;
 	ringbuf-read) echo "fail pass no page cache: its buffered fill write()s from a buffer on the stack (16-byte aligned): EINVAL" ;;
