@@ -12,6 +12,7 @@
 #   make shell          an interactive root shell in the guest, pinio loaded (exit or Ctrl-D ends it)
 #   make stress         seeded long runs of stress, fuzzer and fault injection (build/stress-summary.md)
 #   make bench          benchmarks on the release kernel (bench/README.md, bench/results/)
+#   make clients        liburing's own device tests on pinio and brd (build/clients-summary.md)
 #   make docs           render Documentation/ to build/docs/ with docutils; fail on any warning
 #   make tests          build the kselftest programs and pinio-ctl (build/tests/)
 #   make setup          install the toolchain, QEMU and the kernel source (scripts/setup.sh)
@@ -71,7 +72,7 @@ kbuild = kdir=$(KDIR_CMD) && mkdir -p $(OUT) && \
 	flock $(OUT).lock $(MAKE) -C "$$kdir" M=$(TOP) MO=$(OUT) $(KBUILD_VARS) $(KBUILD_EXTRA)
 
 .PHONY: all module help setup kernel kernels info clippy fmt fmtcheck rust-analyzer \
-	tests run test shell bench stress checkpatch docs layers clean
+	tests run test shell bench stress clients checkpatch docs layers clean
 
 all: module
 
@@ -139,6 +140,9 @@ bench:
 
 stress: module tests
 	@$(SCRIPTS)/stress.sh
+
+clients: module
+	@PINIO_MODULE_BUILT=1 $(SCRIPTS)/clients.sh
 
 checkpatch:
 	@$(SCRIPTS)/setup.sh >&2 && $(SCRIPTS)/checkpatch.sh

@@ -8,8 +8,8 @@
 #                                    only the io_uring part, quick, results elsewhere
 #   scripts/bench.sh --report-only   recompute bench/results/ from bench/results/raw/
 #
-# Environment: PINIO_BENCH_QUICK=1, PINIO_BENCH_PARTS (any of "pin io uring dma insns", default
-# all),
+# Environment: PINIO_BENCH_QUICK=1, PINIO_BENCH_PARTS (any of "pin io uring fio dma insns",
+# default all),
 # PINIO_BENCH_SMP (guest vCPUs, default 2),
 # PINIO_BENCH_OUT (results directory, default bench/results), PINIO_BENCH_ERMS=1 (keep the ERMS
 # CPU flag; by default the guest boots with clearcpuid=erms, see below).
@@ -24,6 +24,10 @@
 # 3. io_uring: pinio's asynchronous engine against brd O_DIRECT through io_uring, queue
 #    depths 1, 8 and 32, one submitter; at depth 1 also both synchronous paths, so that the
 #    engine's cost per request shows (iobench --qd).
+# 3b. fio: the data path again with Debian's fio as the load generator, so that the figures
+#    can be reproduced with a tool every storage engineer has: pinio against brd O_DIRECT,
+#    random reads and writes over the whole device, psync and libaio/io_uring at queue depths
+#    1 and 16, 4 KiB to 1 MiB, time-based runs (the method: bench/README.md).
 # 4. DMA mapping: pinio with its DMA mappings (dma_map=1, the default) against the direct copy
 #    of the pages (the dma_map=0 benchmark knob) and brd O_DIRECT, one thread, the module
 #    reloaded for each cell (scripts/bench/dma-cost.sh).
@@ -53,7 +57,7 @@ raw=$out/raw
 bdir=$PINIO_TOP/build/bench
 smp=${PINIO_BENCH_SMP:-2}
 quick=${PINIO_BENCH_QUICK:-0}
-parts=${PINIO_BENCH_PARTS:-pin io uring dma insns}
+parts=${PINIO_BENCH_PARTS:-pin io uring fio dma insns}
 # Part 5 boots on its own (scripts/insns.sh); the others share the one boot.
 want_insns=0
 case " $parts " in *" insns "*) want_insns=1 ;; esac
@@ -99,7 +103,9 @@ main() {
 			GUPTEST_MIB=16 GUPTEST_REPS=5
 			IO_ROUNDS=3 "IO_SIZES=4K 64K 1M 16M" "IO_THREADS=$threads" IO_MS=100 IO_WARMUP_MS=15
 			URING_ROUNDS=3 "URING_SIZES=4K 64K 1M" "URING_QDS=1 8 32" URING_MS=100
-			URING_WARMUP_MS=15 DMA_ROUNDS=2 DMA_MS=100 EXPECT_CPUS="$smp" "PARTS=$parts"
+			URING_WARMUP_MS=15 DMA_ROUNDS=2 DMA_MS=100 FIO_ROUNDS=2 "FIO_SIZES=4k 1m"
+			"FIO_ENGINES=psync-1 io_uring-16" FIO_RUNTIME=0.5 FIO_RAMP=0.1
+			EXPECT_CPUS="$smp" "PARTS=$parts"
 		)
 	else
 		mode=full
@@ -110,7 +116,8 @@ main() {
 			IO_ROUNDS=20 "IO_SIZES=4K 16K 64K 256K 1M 4M 16M" "IO_THREADS=$threads" IO_MS=250
 			IO_WARMUP_MS=25 URING_ROUNDS=12 "URING_SIZES=4K 16K 64K 256K 1M"
 			"URING_QDS=1 8 32" URING_MS=250 URING_WARMUP_MS=25 DMA_ROUNDS=8 DMA_MS=250
-			EXPECT_CPUS="$smp" "PARTS=$parts"
+			FIO_ROUNDS=5 "FIO_SIZES=4k 64k 1m" "FIO_ENGINES=psync-1 io_uring-1 io_uring-16 libaio-16"
+			FIO_RUNTIME=1 FIO_RAMP=0.25 EXPECT_CPUS="$smp" "PARTS=$parts"
 		)
 	fi
 
@@ -126,6 +133,12 @@ main() {
 	dma_add=()
 	[ ! -f "$PINIO_TOP/scripts/bench/dma-cost.sh" ] ||
 		dma_add=(--add "$PINIO_TOP/scripts/bench/dma-cost.sh")
+	case " $parts " in
+	*" fio "*)
+		command -v fio >/dev/null || die "bench: no fio on the host (scripts/setup.sh installs it)"
+		dma_add+=(--add-prog fio)
+		;;
+	esac
 
 	# --- run ----------------------------------------------------------------------------------
 	tmp=$(mktemp -d)
@@ -139,6 +152,7 @@ main() {
 		echo "host_kernel=$(uname -r)"
 		echo "host_loadavg_before=$(cut -d' ' -f1-3 /proc/loadavg)"
 		echo "qemu=$(qemu-system-x86_64 --version | head -1)"
+		echo "fio=$(fio --version 2>/dev/null || echo none) (Debian $(dpkg-query -W -f='${Version}' fio 2>/dev/null || echo '?'))"
 		echo "smp=$smp"
 		echo "parts=$parts"
 		echo "guest_append=$append"

@@ -6,15 +6,26 @@
 # per cell and the ratios.
 #
 #   scripts/dma-cost.sh [ROUNDS [DURATION_MS [SIZES [OPS]]]]
+#
+# PINIO_DMA_COST_KERNEL=debug measures on the debug kernel instead (DMA-API debug: what the
+# mappings cost make test's guests), =PATH on a kernel build tree of the debug flavour's
+# configuration (pinio.ko of the debug flavour is loaded in it); PINIO_DMA_COST_APPEND adds to
+# its command line (e.g. dma_debug=off). The guest's DMA-API debug counters are printed last.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 rounds=${1:-5} ms=${2:-1000} sizes=${3:-"4096 65536 1048576 16777216"} ops=${4:-"read write"}
+kernel=${PINIO_DMA_COST_KERNEL:-release}
+append=${PINIO_DMA_COST_APPEND:-}
+flavour=release
+[ "$kernel" = release ] || flavour=debug
 bdir=$PINIO_TOP/build/bench
-make -s -C "$PINIO_TOP" FLAVOUR=release module >&2
+make -s -C "$PINIO_TOP" FLAVOUR="$flavour" module >&2
 make -s -C "$PINIO_TOP/scripts/bench" KSRC="$(kernel_src)" OUTPUT="$bdir" "$bdir/iobench" >&2
-out=$PINIO_TOP/build/dma-cost.raw
-nice "$PINIO_TOP/scripts/vm" --kernel release --quiet --add "$bdir/iobench" \
+# (One raw file per kernel and command line: two runs at once must not share one.)
+out=$PINIO_TOP/build/dma-cost-$(echo "$(basename "$kernel") $append" | tr -c 'a-zA-Z0-9\n' -).raw
+nice "$PINIO_TOP/scripts/vm" --kernel "$kernel" --module "$PINIO_TOP/build/$flavour/pinio.ko" \
+	--quiet ${append:+--append "$append"} --add "$bdir/iobench" \
 	--add "$PINIO_TOP/scripts/bench/dma-cost.sh" \
 	-- sh ./dma-cost.sh "$rounds" "$ms" "$sizes" "$ops" | tr -d '\r' | tee "$out" | grep -v '^IO '
 grep -q '^ERROR' "$out" && die "dma-cost: a run failed"

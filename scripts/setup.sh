@@ -13,7 +13,10 @@ APT_PACKAGES=(rustc-web cargo-web rust-web-src rust-web-clippy rustfmt-web rust-
 	flex bison bc libelf-dev libssl-dev cpio kmod busybox-static qemu-system-x86
 	binutils xz-utils make gcc python3 gnuplot-nox
 	liburing-dev libaio-dev gcc-multilib e2fsprogs
-	python3-docutils)
+	python3-docutils
+	# fio: a client nobody here wrote, run in the guest as Debian ships it (scripts/vm
+	# --add-prog fio): pinio_fio_test.sh in make test and make stress, fio in make bench.
+	fio)
 
 missing_packages() {
 	local p

@@ -7,7 +7,9 @@
 #
 # For each seed: pinio_stress_test's mixed run (owners verifying their data, hostile
 # processes, victims killed mid-call) for --duration seconds, and pinio_fuzz_test with
-# --fuzz-ops calls per test; then, once, pinio_fault_test (fail-nth sweep, random fault
+# --fuzz-ops calls per test; then, once, fio's long verification matrix on pinio and ram0
+# (pinio_fio_test.sh, PINIO_FIO_MATRIX=long: 278 jobs, every engine and depth, 512 bytes to
+# 4 MiB, the same verdict on both), pinio_fault_test (fail-nth sweep, random fault
 # injection, RLIMIT_MEMLOCK, per-file cap, memory pressure with most of the guest's memory)
 # and, last, unload while busy, unload, loads with allocations of the module's init failing,
 # reload. scripts/vm then unloads the module and scans
@@ -16,8 +18,9 @@
 # Seeds: --seeds, else $PINIO_STRESS_SEEDS, else three random ones (printed: rerun with
 # --seeds to repeat a run's operations). Defaults: 120 s per seed, 4 hostile processes x 4
 # threads, 3 owner threads, 2 victims at once, 10000 fuzzer calls per test, a 128 MiB store.
-# --quick: one seed, 30 s, for trying the script itself. The tests' time limits are fixed
-# (TEST_F_TIMEOUT), so --duration is at most 1800 s and --fuzz-ops at most 20000.
+# --quick: one seed, 30 s, fio's short matrix, for trying the script itself. The tests' time
+# limits are fixed (TEST_F_TIMEOUT), so --duration is at most 1800 s and --fuzz-ops at most
+# 20000.
 #
 # Output: the guest's output in build/stress-guest.log, its kernel log in
 # build/stress-dmesg.log, and a summary table (markdown) printed and saved to
@@ -28,7 +31,7 @@ set -uo pipefail
 
 seeds=${PINIO_STRESS_SEEDS:-}
 duration=${PINIO_STRESS_DURATION:-120}
-hostile=4 threads=4 owners=3 victims=2 fuzz_ops=10000 size_mib=128
+hostile=4 threads=4 owners=3 victims=2 fuzz_ops=10000 size_mib=128 fio_matrix=long
 
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -40,7 +43,7 @@ while [ $# -gt 0 ]; do
 	--victims) victims=$2; shift 2 ;;
 	--fuzz-ops) fuzz_ops=$2; shift 2 ;;
 	--size-mib) size_mib=$2; shift 2 ;;
-	--quick) duration=30; fuzz_ops=3000; [ -n "$seeds" ] || seeds=$(od -An -N4 -tx4 /dev/urandom | tr -d ' ' | sed 's/^/0x/'); shift ;;
+	--quick) duration=30; fuzz_ops=3000; fio_matrix=short; [ -n "$seeds" ] || seeds=$(od -An -N4 -tx4 /dev/urandom | tr -d ' ' | sed 's/^/0x/'); shift ;;
 	-h | --help) sed -n '2,/^set -u/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 	*) die "scripts/stress.sh: unknown option $1 (see --help)" ;;
 	esac
@@ -57,6 +60,10 @@ tests_dir=$PINIO_TOP/build/tests
 for p in pinio_stress_test pinio_fuzz_test pinio_fault_test; do
 	[ -x "$tests_dir/$p" ] || die "no $tests_dir/$p (make tests)"
 done
+# fio's long verification matrix (pinio_fio_test.sh) prints KTAP with the kernel's helpers.
+ktap_helpers=$(kernel_src)/tools/testing/selftests/kselftest/ktap_helpers.sh
+[ -f "$ktap_helpers" ] || die "no $ktap_helpers (scripts/setup.sh fetches the kernel source)"
+command -v fio >/dev/null || die "no fio on the host (scripts/setup.sh installs it)"
 out=$PINIO_TOP/build
 log=$out/stress-guest.log
 dmesg_log=$out/stress-dmesg.log
@@ -75,13 +82,14 @@ trap 'rm -rf "$work"' EXIT
 		echo "run fuzz $s ./pinio_fuzz_test --seed $s --ops $fuzz_ops"
 	done
 	first=${seeds%% *}
+	echo "run fio $first env PINIO_FIO_MATRIX=$fio_matrix ./pinio_fio_test.sh"
 	echo "run fault $first env PINIO_PRESSURE=full ./pinio_fault_test --seed $first"
 	echo "run teardown $first env PINIO_INIT_FAULTS=1 ./pinio_stress_test --seed $first -t ioctl_counters_balanced -t unload_busy"
 	echo 'exit 0'
 } >"$work/stress-guest.sh"
 chmod +x "$work/stress-guest.sh"
 
-budget=$((nseeds * (duration + 240 + fuzz_ops / 40) + 1200))
+budget=$((nseeds * (duration + 240 + fuzz_ops / 40) + 1200 + 1800))
 say "stress: seeds $seeds; ${duration} s each; $hostile hostile processes x $threads threads," \
 	"$owners owner threads, $victims victims at once; $fuzz_ops fuzzer calls per test;" \
 	"store ${size_mib} MiB (guest time limit ${budget} s)"
@@ -90,6 +98,7 @@ t0=$(date +%s)
 	--param "size_mib=$size_mib" --param max_pin_mib=256 \
 	--add "$tests_dir/pinio_stress_test" --add "$tests_dir/pinio_fuzz_test" \
 	--add "$tests_dir/pinio_fault_test" --add "$work/stress-guest.sh" \
+	--add "$PINIO_TOP/tests-kselftest/pinio_fio_test.sh" --add "$ktap_helpers" --add-prog fio \
 	-- ./stress-guest.sh >"$log" 2>"$work/vm.err"
 vm_rc=$?
 t1=$(date +%s)
@@ -152,7 +161,7 @@ all_ok=1
 			echo "| $n | \`$s\` | $r |"
 		done
 	done
-	for n in fault teardown; do
+	for n in fio fault teardown; do
 		r=$(run_result $n "${seeds%% *}")
 		case $r in passed*) ;; *) all_ok=0 ;; esac
 		echo "| $n | \`${seeds%% *}\` | $r |"

@@ -1,8 +1,9 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
-# Runs in the guest (scripts/run-tests.sh): every pinio kselftest in this directory, each
-# followed by a record of its exit status and of the system-wide FOLL_PIN balance, and by a
-# "# @@time NAME SECONDS" line with its wall time. Like kselftest's own runner, it stops a
+# Runs in the guest (scripts/run-tests.sh): every pinio kselftest in this directory (the
+# programs *_test and the scripts *_test.sh), each followed by a record of its exit status
+# and of the system-wide FOLL_PIN balance, and by a "# @@time NAME SECONDS" line with its
+# wall time. Like kselftest's own runner, it stops a
 # program that runs past the "timeout=" of ./settings.
 cd "$(dirname "$0")" || exit 1
 pins() {
@@ -17,7 +18,7 @@ needs() {
 	pinio_abi32_test) echo CONFIG_IA32_EMULATION ;;
 	esac
 }
-for t in ${PINIO_TESTS:-./*_test}; do
+for t in ${PINIO_TESTS:-./*_test ./*_test.sh}; do
 	[ -x "$t" ] || continue
 	name=$(basename "$t")
 	echo "@@begin $name"
@@ -29,8 +30,9 @@ for t in ${PINIO_TESTS:-./*_test}; do
 		rc=4
 		;;
 	*)
-		# Harness options for this program from $PINIO_ARGS_<name>, e.g. "-V ram0".
-		eval "args=\${PINIO_ARGS_$name:-}"
+		# Harness options for this program from $PINIO_ARGS_<name>, e.g. "-V ram0" (a
+		# script's name with its dot as an underscore: PINIO_ARGS_pinio_fio_test_sh).
+		eval "args=\${PINIO_ARGS_$(echo "$name" | tr . _):-}"
 		if [ -n "$limit" ] && [ "$limit" != 0 ]; then
 			timeout -s KILL "$limit" "$t" $args
 		else

@@ -41,3 +41,9 @@ while [ "$r" -lt "$rounds" ]; do
 done
 # Leave pinio loaded with its defaults.
 load 1
+# DMA-API debug's own counters, where the kernel has it (dma_debug=off: "disabled").
+d=/sys/kernel/debug/dma-api
+if [ -d $d ]; then
+	echo "INFO dma-api disabled=$(cat $d/disabled) error_count=$(cat $d/error_count)" \
+		"nr_total_entries=$(cat $d/nr_total_entries) min_free_entries=$(cat $d/min_free_entries)"
+fi

@@ -15,7 +15,9 @@ done
 : "${URING_ROUNDS:=3}" "${URING_SIZES:=4K 64K 1M}" "${URING_QDS:=1 8 32}" "${URING_OPS:=read write}"
 : "${URING_MS:=100}" "${URING_WARMUP_MS:=15}"
 : "${DMA_ROUNDS:=2}" "${DMA_MS:=100}" "${DMA_SIZES:=4096 65536 1048576 16777216}"
-: "${DMA_OPS:=read write}" "${PARTS:=pin io uring dma}"
+: "${DMA_OPS:=read write}" "${PARTS:=pin io uring dma fio}"
+: "${FIO_ROUNDS:=2}" "${FIO_SIZES:=4k 64k 1m}" "${FIO_ENGINES:=psync-1 io_uring-1 io_uring-16 libaio-16}"
+: "${FIO_OPS:=randread randwrite}" "${FIO_RUNTIME:=1}" "${FIO_RAMP:=0.25}"
 part() { case " $PARTS " in *" $1 "*) return 0 ;; esac; return 1; }
 cd "$(dirname "$0")" || exit 1
 TMPFS_FILE=/tmp/pinio-bench.dat
@@ -26,6 +28,7 @@ GUP_OUT=/tmp/bench-guptest.out
 IO_OUT=/tmp/bench-io.out
 URING_OUT=/tmp/bench-uring.out
 DMA_OUT=/tmp/bench-dma.out
+FIO_OUT=/tmp/bench-fio.out
 
 info() { echo "INFO $*"; }
 progress() { echo "PROGRESS $*"; }
@@ -198,6 +201,82 @@ while [ "$r" -lt "$URING_ROUNDS" ]; do
 done
 [ -f "$URING_OUT" ] && cat "$URING_OUT"
 info "async_counters=$(grep -E '^async_(queued|completed)|^nowait_eagain' /sys/kernel/debug/pinio/counters 2>/dev/null | tr ' \n' '=,')"
+
+# --- 3b. fio: the same comparison with a load generator nobody here wrote ------------------
+# Debian's fio (scripts/vm --add-prog fio), one job per run: O_DIRECT, random offsets over the
+# whole device (norandommap, a new seed each run), time-based (FIO_RUNTIME seconds after
+# FIO_RAMP seconds not counted); ENGINE-QD is fio's ioengine and iodepth. pinio and brd back to
+# back per cell, in an order that alternates per cell and round. One FIO line per run:
+# throughput (fio's bw, in 10^6 B/s), IOPS, and fio's completion-latency percentiles (clat:
+# submission to completion).
+run_fio() { # target engine-qd op bs round
+	case $1 in
+	pinio) dev=/dev/pinio ;;
+	brd) dev=/dev/ram0 ;;
+	esac
+	fio --name=bench --filename="$dev" --direct=1 --ioengine="${2%-*}" --iodepth="${2##*-}" \
+		--rw="$3" --bs="$4" --size="$store" --norandommap --randrepeat=0 --time_based \
+		--runtime="$FIO_RUNTIME" --ramp_time="$FIO_RAMP" --output-format=terse \
+		--terse-version=3 >/tmp/fio.terse 2>/tmp/fio.err ||
+		{ cat /tmp/fio.err; echo "ERROR fio $1 $2 $3 $4"; exit 1; }
+	# Terse v3: 5 error; read 7 bw KiB/s, 8 IOPS, 18-37 clat percentiles; write 48, 49, 59-78.
+	case $4 in
+	*k) bytes=$((${4%k} << 10)) ;;
+	*m) bytes=$((${4%m} << 20)) ;;
+	*) bytes=$4 ;;
+	esac
+	awk -F';' -v label="$1" -v eng="$2" -v op="$3" -v bs="$bytes" -v rd="$5" '
+		function pct(lo, hi, p,   i) {
+			for (i = lo; i <= hi; i++)
+				if (index($i, p "=") == 1)
+					return substr($i, length(p) + 2)
+			return -1
+		}
+		{
+			w = (op ~ /write/) ? 41 : 0
+			split(eng, e, "-")
+			if ($5 != 0) { print "ERROR fio error " $5 " " label " " eng " " op " " bs; exit }
+			printf "FIO round=%s label=%s engine=%s qd=%s op=%s bs=%s MBps=%.2f iops=%s p50_us=%s p99_us=%s\n",
+				rd, label, e[1], e[2], op, bs, $(7 + w) * 1024 / 1e6, $(8 + w),
+				pct(18 + w, 37 + w, "50.000000%"), pct(18 + w, 37 + w, "99.000000%")
+		}' /tmp/fio.terse >>"$FIO_OUT"
+}
+if part fio; then
+	if ! command -v fio >/dev/null; then
+		echo "ERROR no fio in the guest (scripts/vm --add-prog fio)"
+		exit 1
+	fi
+	info "fio_version=$(fio --version)"
+	progress "fio: filling both devices, then $FIO_ROUNDS rounds"
+	for dev in /dev/pinio /dev/ram0; do
+		fio --name=fill --filename=$dev --direct=1 --rw=write --bs=1m --size="$store" \
+			--ioengine=psync >/dev/null 2>&1 || { echo "ERROR fio fill $dev"; exit 1; }
+	done
+	r=0
+	while [ "$r" -lt "$FIO_ROUNDS" ]; do
+		t0=$(date +%s)
+		cell=0
+		for op in $FIO_OPS; do
+			for eng in $FIO_ENGINES; do
+				for bs in $FIO_SIZES; do
+					if [ $(((r + cell) % 2)) = 0 ]; then
+						order="pinio brd"
+					else
+						order="brd pinio"
+					fi
+					for t in $order; do
+						run_fio "$t" "$eng" "$op" "$bs" "$r"
+					done
+					cell=$((cell + 1))
+				done
+			done
+		done
+		r=$((r + 1))
+		progress "fio round $r/$FIO_ROUNDS done in $(($(date +%s) - t0)) s"
+	done
+	grep '^ERROR' "$FIO_OUT" && exit 1
+	cat "$FIO_OUT"
+fi
 
 # --- 4. the DMA mapping's cost: pinio with dma_map=1 against dma_map=0 and brd --------------
 # Last: dma-cost.sh reloads the module for every cell (dma_map is a load-time knob).

@@ -134,9 +134,10 @@ def main():
 
     meta = dict(l.strip().split("=", 1) for l in open(os.path.join(raw, "meta.txt")) if "=" in l)
     md = ["# Guest instructions per operation (scripts/insns.sh)", "",
-          f"{meta.get('date', '?')}, pinio {meta.get('git_head', '?')}, release kernel "
-          f"{meta.get('kernel', '?')}, {meta.get('qemu', '?')}, one vCPU, "
-          f"{meta.get('wall_seconds', '?')} s.", "",
+          f"{meta.get('date', '?')}, pinio {meta.get('git_head', '?')}, "
+          f"{meta.get('flavour', 'release')} kernel {meta.get('kernel', '?')}"
+          f"{' booted with ' + meta['append'] if meta.get('append') else ''}, "
+          f"{meta.get('qemu', '?')}, one vCPU, {meta.get('wall_seconds', '?')} s.", "",
           "Instructions the guest executed for one O_DIRECT `pread`/`pwrite` of the size "
           "(user space and kernel, the copy included), counted by a QEMU TCG plugin: "
           "(a boot with COUNT operations - a boot with none) / COUNT. *x/y* is y's count over "

@@ -82,7 +82,7 @@ def load(raw):
             elif "=" in line:
                 k, _, v = line.partition("=")
                 meta[k] = v
-    pin, gupt, io, buffers, copycal, uring, dmacost = [], [], [], [], [], [], []
+    pin, gupt, io, buffers, copycal, uring, dmacost, fio = [], [], [], [], [], [], [], []
     with open(os.path.join(raw, "guest.log"), errors="replace") as f:
         for line in f:
             line = line.rstrip("\r\n")
@@ -94,6 +94,8 @@ def load(raw):
                 uring.append(kv(line))
             elif line.startswith("DMACOST "):
                 dmacost.append(kv(line))
+            elif line.startswith("FIO "):
+                fio.append(kv(line))
             elif line.startswith("GUPTEST "):
                 gupt.append(kv(line))
             elif line.startswith("COPYCAL "):
@@ -106,6 +108,7 @@ def load(raw):
     info["copycal"] = copycal
     info["uring"] = uring
     info["dmacost"] = dmacost
+    info["fio"] = fio
     return meta, settings, info, pin, gupt, io, buffers
 
 
@@ -151,9 +154,13 @@ def main():
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
     meta, settings, info, pin, gupt, io, buffers = load(args.raw)
-    uring, dmacost = info["uring"], info["dmacost"]
-    if not uring and not dmacost and (not pin or not io):
+    uring, dmacost, fio = info["uring"], info["dmacost"], info["fio"]
+    if not uring and not dmacost and not fio and (not pin or not io):
         sys.exit("report.py: no PIN or IO lines in the guest log")
+    if fio:
+        write_rounds(os.path.join(args.raw, "fio_rounds.csv"), fio,
+                     ["round", "label", "engine", "qd", "op", "bs", "MBps", "iops", "p50_us",
+                      "p99_us"])
     if uring:
         write_rounds(os.path.join(args.raw, "uring_rounds.csv"), uring,
                      ["round", "label", "op", "bs", "qd", "threads", "ops", "bytes",
@@ -166,6 +173,7 @@ def main():
         # Only the io_uring and DMA parts (PINIO_BENCH_PARTS=uring and/or dma).
         rows = []
         lines = (uring_md(uring, rows) if uring else []) + \
+            (fio_md(fio, rows) if fio else []) + \
             (dma_md(dmacost, rows) if dmacost else [])
         os.makedirs(args.out, exist_ok=True)
         write_csv(args.out, rows)
@@ -257,6 +265,7 @@ def main():
                                          paired=paired, sa=sa, sb=sb))
 
     uring_lines = (uring_md(uring, rows) if uring else []) + \
+        (fio_md(fio, rows) if fio else []) + \
         (dma_md(dmacost, rows) if dmacost else [])
     os.makedirs(args.out, exist_ok=True)
     write_csv(args.out, rows)
@@ -423,6 +432,57 @@ def uring_md(uring, rows):
         if v:
             add(f"- queue depth {qd}: pinio/brd throughput {med(v):.2f} (median over "
                 f"{len(v)} rows, {min(v):.2f}–{max(v):.2f}).")
+    add("")
+    return L
+
+
+def fio_md(fio, rows):
+    """fio's pinio-against-brd table; appends its comparisons to @rows. Returns markdown."""
+    L = []
+    add = L.append
+    d = defaultdict(dict)  # (engine, qd, op, bs) -> label -> {round: record}
+    for r in fio:
+        key = (r["engine"], int(r["qd"]), r["op"], int(r["bs"]))
+        d[key].setdefault(r["label"], {})[int(r["round"])] = r
+    rounds = len({r["round"] for r in fio})
+    add(f"## fio: pinio against brd O_DIRECT ({rounds} rounds)")
+    add("")
+    add("Debian's fio, one job per run on the whole device: `--direct=1 --rw=randread|randwrite "
+        "--norandommap --randrepeat=0 --time_based`, the engine and `--iodepth` of the row "
+        "(the method and the command line to repeat a row: bench/README.md). pinio and brd "
+        "back to back per cell, their order alternating. Throughput MB/s (fio's bw, "
+        "10^6 B/s), median [IQR] over rounds; *ratio* pinio/brd of the medians, > 1: pinio "
+        "better (the median of per-round ratios in brackets); p50/p99: fio's completion "
+        "latency (clat), medians over rounds.")
+    add("")
+    add("| op | engine | depth | size | pinio MB/s | brd MB/s | ratio (paired) | "
+        "pinio clat p50/p99 µs | brd clat p50/p99 µs |")
+    add("|---|---|---|---|---|---|---|---|---|")
+    for key in sorted(d, key=lambda k: (k[2], k[0] != "psync", k[0], k[1], k[3])):
+        eng, qd, op, bs = key
+        a, b = d[key].get("pinio"), d[key].get("brd")
+        if not a or not b:
+            continue
+        va = {rd: float(x["MBps"]) for rd, x in a.items()}
+        vb = {rd: float(x["MBps"]) for rd, x in b.items()}
+        sa, sb = Stat(list(va.values())), Stat(list(vb.values()))
+        paired = [va[r] / vb[r] for r in va if r in vb and vb[r] > 0]
+        ratio = sa.median / sb.median if sb.median else None
+        rows.append(dict(benchmark=f"fio_{op}_MBps/{eng}/qd={qd}", reference="brd-fio",
+                         size_bytes=bs, pinio=sa.median, reference_value=sb.median,
+                         unit="MB/s", ratio=ratio, paired=paired, sa=sa, sb=sb))
+
+        def lat(recs, p):
+            return fmt(med([float(x[p]) for x in recs.values()]))
+        add(f"| {op} | {eng} | {qd} | {human(bs)} | {fmt(sa.median)} [{sa.spread()}] | "
+            f"{fmt(sb.median)} [{sb.spread()}] | "
+            f"**{ratio:.2f}** ({fmt(med(paired)) if paired else ''}) | "
+            f"{lat(a, 'p50_us')} / {lat(a, 'p99_us')} | {lat(b, 'p50_us')} / {lat(b, 'p99_us')} |")
+    v = [r["ratio"] for r in rows if r["benchmark"].startswith("fio_") and r["ratio"]]
+    if v:
+        add("")
+        add(f"- pinio/brd throughput under fio: {med(v):.2f} (median over {len(v)} rows, "
+            f"{min(v):.2f}–{max(v):.2f}).")
     add("")
     return L
 
