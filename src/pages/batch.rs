@@ -14,7 +14,6 @@ use super::{
     view::{
         page_spans,
         Access,
-        PageKey,
         PageRef,
         Span, //
     },
@@ -126,11 +125,6 @@ impl<'a, A: Access> ExtractedPages<'a, A> {
     /// How the pages are held.
     pub(crate) fn retention(&self) -> Retention {
         self.retention
-    }
-
-    /// The batch's pages, in order, as the block layer merges pages into bvecs.
-    pub(crate) fn page_keys(&self) -> impl Iterator<Item = PageKey> + '_ {
-        self.read_segments().map(|(page, _)| page.key())
     }
 
     /// The batch as (page, byte range) segments, in iterator order, for the device to read.

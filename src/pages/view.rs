@@ -8,7 +8,6 @@
 //! Pages lent to a device are shared with user space and with concurrent transfers, exactly
 //! like DMA memory: bytes move only through [`super::copy`], in C.
 
-use crate::glue::shim;
 use core::{
     marker::PhantomData,
     ptr::NonNull, //
@@ -58,18 +57,6 @@ impl<'a> PageRef<'a> {
     /// The raw `struct page` pointer.
     pub(crate) fn as_ptr(self) -> *mut bindings::page {
         self.ptr.as_ptr()
-    }
-
-    /// The page's identity, as `iov_iter_extract_bvecs()` merges pages into bvecs.
-    pub(crate) fn key(self) -> PageKey {
-        // SAFETY: The page is valid for `'a` (type invariant); `page_folio()` only computes.
-        let folio = unsafe { shim::pinio_page_folio(self.as_ptr()) };
-        let page = self.as_ptr() as usize;
-        PageKey {
-            folio: folio as usize,
-            page,
-            next: page.wrapping_add(core::mem::size_of::<bindings::page>()),
-        }
     }
 }
 
@@ -143,26 +130,6 @@ impl Access for Writable {
     unsafe fn view<'a>(page: NonNull<bindings::page>) -> PageMut<'a> {
         // SAFETY: Guaranteed by the caller, writes included (`WRITE` is true).
         unsafe { PageMut::from_raw(page) }
-    }
-}
-
-/// A page's identity as the block layer merges pages into bvecs: its folio and its
-/// `struct page`, as addresses (never dereferenced).
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) struct PageKey {
-    /// The folio holding the page (`page_folio()`).
-    pub(crate) folio: usize,
-    /// The page's `struct page`.
-    pub(crate) page: usize,
-    /// The `struct page` after it (`page + 1` in C).
-    pub(crate) next: usize,
-}
-
-impl PageKey {
-    /// Whether this page directly follows `prev` in the same folio, so that one bvec covers
-    /// both (`get_contig_folio_len()`).
-    pub(crate) fn follows(&self, prev: &PageKey) -> bool {
-        self.folio == prev.folio && self.page == prev.next
     }
 }
 

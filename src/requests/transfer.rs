@@ -23,6 +23,7 @@ use super::{
         End,
         Extent,
         Order,
+        PageKey,
         Path,
         Plan,
         Settled,
@@ -60,7 +61,6 @@ use crate::{
             Truncated, //
         },
         take::Mode,
-        view::PageKey,
     },
 };
 use kernel::{
@@ -524,7 +524,9 @@ impl<I: Iter> Source for Walk<'_, '_, I> {
             match batch {
                 Ok(batch) => {
                     self.counters.taken(batch.retention(), batch.nr_pages());
-                    batch.page_keys().for_each(&mut *page);
+                    batch
+                        .read_segments()
+                        .for_each(|(p, _)| page(PageKey::of(p)));
                     done += batch.len();
                     self.counters.released(batch.release());
                 }
