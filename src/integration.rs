@@ -26,12 +26,12 @@ mod extract {
                 ExtractedPages,
                 PageSlots, //
             },
-            iter::Iter,
-            owned::OwnedPages,
-            take::{
+            extract::{
                 Mode,
                 Retention, //
             },
+            iter::Iter,
+            owned::OwnedPages,
             view::Access,
         },
     };

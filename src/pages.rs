@@ -15,10 +15,10 @@
 //! - [`copy`]: the page-to-page copy and zeroing every byte moves through;
 //! - [`iter`]: what a direct-I/O policy needs of an `iov_iter` (type, alignment, segments,
 //!   truncation, `FOLL_NOFAULT`);
-//! - [`take`]: `iov_iter_extract_pages()`/`iov_iter_get_pages2()` and their matching release;
+//! - [`extract`]: `iov_iter_extract_pages()`/`iov_iter_get_pages2()` and their matching release;
 //! - [`batch`]: one bounded batch of a synchronous transfer, released when dropped;
 //! - [`owned`]: every page of a request that completes elsewhere, `Send`;
-//! - [`held`]: a user range pinned (`FOLL_PIN`, optionally `FOLL_LONGTERM`) or referenced for
+//! - [`gup`]: a user range pinned (`FOLL_PIN`, optionally `FOLL_LONGTERM`) or referenced for
 //!   as long as its owner wants.
 //!
 //! Every container releases what it holds when dropped, dirtying the pages the device wrote
@@ -27,9 +27,9 @@
 
 pub(crate) mod batch;
 pub(crate) mod copy;
-pub(crate) mod held;
+pub(crate) mod extract;
+pub(crate) mod gup;
 pub(crate) mod inspect;
 pub(crate) mod iter;
 pub(crate) mod owned;
-pub(crate) mod take;
 pub(crate) mod view;

@@ -4,13 +4,13 @@
 //! and released when the batch goes.
 
 use super::{
-    iter::Iter,
-    take::{
+    extract::{
         self,
         Mode,
         Released,
         Retention, //
     },
+    iter::Iter,
     view::{
         page_spans,
         Access,
@@ -57,7 +57,7 @@ impl PageSlots {
 ///
 /// # Invariants
 ///
-/// - `pages.0[..nr_pages]` are initialised: the non-null pages [`take::take`] returned, valid
+/// - `pages.0[..nr_pages]` are initialised: the non-null pages [`extract::take_pages`] returned, valid
 ///   for `'a`, each holding what `retention` says on behalf of this batch (and of nothing else);
 ///   listed pages are kept alive for `'a` by the iterator's owner.
 /// - The batch covers `len > 0` bytes starting `offset` bytes into `pages.0[0]`, and
@@ -89,7 +89,7 @@ impl<'a, A: Access> ExtractedPages<'a, A> {
         max_len: usize,
         mode: Mode,
     ) -> Result<Self> {
-        let taken = take::take(iter, &mut slots.0, max_len, mode)?;
+        let taken = extract::take_pages(iter, &mut slots.0, max_len, mode)?;
         // INVARIANT: `take()` wrote `nr_pages <= BATCH_PAGES` non-null pages covering `len > 0`
         // bytes from `offset` into `slots`, holding what `retention` says; a destination
         // iterator's user pages were taken with `FOLL_WRITE`.
@@ -172,7 +172,7 @@ impl<'a, A: Access> ExtractedPages<'a, A> {
         // which gives them up here and is not used afterwards (`release()` forgets it, `drop()`
         // ends it); they are dirtied only if the device wrote into them, which only a
         // `Writable` batch allows. Batches live in process context (a transfer's stack).
-        unsafe { take::release(pages, self.retention, self.written) }
+        unsafe { extract::release_pages(pages, self.retention, self.written) }
     }
 }
 

@@ -3,13 +3,13 @@
 //! All pages of a request that completes in another context, owned by the request.
 
 use super::{
-    iter::Iter,
-    take::{
+    extract::{
         self,
         Mode,
         Released,
         Retention, //
     },
+    iter::Iter,
     view::{
         page_spans,
         Access,
@@ -34,7 +34,7 @@ use kernel::{
 ///
 /// # Invariants
 ///
-/// - `pages` are the non-null pages [`take::take`] returned, in iterator order, each holding
+/// - `pages` are the non-null pages [`extract::take_pages`] returned, in iterator order, each holding
 ///   what `retention` says on behalf of this value (and of nothing else). Listed pages are
 ///   kept alive by the iterator's owner until this value is dropped (the constructor's safety
 ///   requirement).
@@ -91,7 +91,7 @@ impl<A: Access> OwnedPages<A> {
         let mut failure = None;
         while len < max_len && pages.len() < npages {
             extractions += 1;
-            match take::take(iter, pages.spare_capacity_mut(), max_len - len, mode) {
+            match extract::take_pages(iter, pages.spare_capacity_mut(), max_len - len, mode) {
                 Ok(taken) => {
                     // SAFETY: `take()` initialised the first `nr_pages` of the spare slots,
                     // no more than there are.
@@ -194,7 +194,7 @@ impl<A: Access> OwnedPages<A> {
         // were taken out of it, so they are released once; they are dirtied only if the device
         // wrote into them, which only a `Writable` value allows. Callers are in process context
         // (the type's documentation).
-        unsafe { take::release(&mut pages, self.retention, self.written) }
+        unsafe { extract::release_pages(&mut pages, self.retention, self.written) }
     }
 }
 

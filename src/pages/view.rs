@@ -19,7 +19,7 @@ use kernel::{
 
 /// A page that its lender keeps alive for `'a`; the device may read it.
 ///
-/// Lenders are a pin or a page reference (see [`super::batch`], [`super::held`]), the owner of a
+/// Lenders are a pin or a page reference (see [`super::batch`], [`super::gup`]), the owner of a
 /// kernel-page iterator, or the device's own memory.
 ///
 /// # Invariants

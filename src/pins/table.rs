@@ -24,12 +24,12 @@ use crate::{
     },
     glue::uapi,
     pages::{
-        held::{
+        extract::Retention,
+        gup::{
             HeldPages,
             HoldOptions, //
         },
         inspect::PageDetail,
-        take::Retention,
         view::{
             PageRef,
             ReadOnly,

@@ -55,12 +55,12 @@ use crate::{
             ExtractedPages,
             PageSlots, //
         },
+        extract::Mode,
         iter::{
             Iter,
             Rewind,
             Truncated, //
         },
-        take::Mode,
     },
 };
 use kernel::{

@@ -45,7 +45,7 @@ pub(crate) enum Retention {
     Referenced,
 }
 
-/// What one release gave back (see [`release`]), for whoever keeps statistics.
+/// What one release gave back (see [`release_pages`]), for whoever keeps statistics.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Released {
     /// How the pages were held.
@@ -56,7 +56,7 @@ pub(crate) struct Released {
     pub(crate) dirty: bool,
 }
 
-/// Pages taken by one call of [`take`].
+/// Pages taken by one call of [`take_pages`].
 #[derive(Clone, Copy)]
 pub(crate) struct Taken {
     /// Offset of the first byte in the first page.
@@ -77,7 +77,7 @@ pub(crate) struct Taken {
 ///
 /// Fails with `EFAULT` (or the error of the call) if no byte could be taken: memory not mapped,
 /// not writable for a read, or not present while the iterator is `nofault`. May sleep.
-pub(crate) fn take<I: Iter>(
+pub(crate) fn take_pages<I: Iter>(
     iter: &mut I,
     slots: &mut [MaybeUninit<*mut bindings::page>],
     max_len: usize,
@@ -133,7 +133,7 @@ pub(crate) fn take<I: Iter>(
     })
 }
 
-/// Gives back pages that [`take`] took, dirtying them first if `dirty`.
+/// Gives back pages that [`take_pages`] took, dirtying them first if `dirty`.
 ///
 /// # Safety
 ///
@@ -141,7 +141,7 @@ pub(crate) fn take<I: Iter>(
 /// up here: no page of `pages` may be used afterwards through this hold. `dirty` may be set
 /// only for pages the device was allowed to write. Process context: the dirtying release
 /// takes folio locks and may sleep.
-pub(crate) unsafe fn release(
+pub(crate) unsafe fn release_pages(
     pages: &mut [*mut bindings::page],
     retention: Retention,
     dirty: bool,

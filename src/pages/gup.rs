@@ -6,7 +6,7 @@
 //! experiments), and released exactly once the matching way.
 
 use super::{
-    take::Retention,
+    extract::Retention,
     view::{
         page_spans,
         Access,
