@@ -6,9 +6,9 @@
 use super::{
     extract::{
         self,
-        Mode,
         Released,
-        Retention, //
+        Retention,
+        Taken, //
     },
     iter::Iter,
     view::{
@@ -27,6 +27,10 @@ use kernel::{
     bindings,
     prelude::*, //
 };
+
+// BEGIN pinio only
+use super::extract::Mode;
+// END pinio only
 
 /// The most pages one batch takes: 256 KiB with 4 KiB pages.
 ///
@@ -57,7 +61,7 @@ impl PageSlots {
 ///
 /// # Invariants
 ///
-/// - `pages.0[..nr_pages]` are initialised: the non-null pages [`extract::take_pages`] returned, valid
+/// - `pages.0[..nr_pages]` are initialised: the non-null pages [`extract::extract_pages`] returned, valid
 ///   for `'a`, each holding what `retention` says on behalf of this batch (and of nothing else);
 ///   listed pages are kept alive for `'a` by the iterator's owner.
 /// - The batch covers `len > 0` bytes starting `offset` bytes into `pages.0[0]`, and
@@ -76,8 +80,8 @@ pub(crate) struct ExtractedPages<'a, A: Access> {
 }
 
 impl<'a, A: Access> ExtractedPages<'a, A> {
-    /// Takes the pages of up to `max_len` bytes from the front of `iter` in `mode` into
-    /// `slots`, advancing the iterator.
+    /// Takes the pages of up to `max_len` bytes from the front of `iter` into `slots`, advancing
+    /// the iterator (`iov_iter_extract_pages()`).
     ///
     /// At most one contiguous segment and [`BATCH_PAGES`] pages are taken per call, so the batch
     /// may be shorter than asked; call again for the rest. Fails with `EFAULT` (or another
@@ -87,13 +91,46 @@ impl<'a, A: Access> ExtractedPages<'a, A> {
         iter: &'a mut I,
         slots: &'a mut PageSlots,
         max_len: usize,
+    ) -> Result<Self> {
+        let taken = extract::extract_pages(iter, &mut slots.0, max_len)?;
+        // SAFETY: `extract_pages()` wrote `taken` into `slots`, from an iterator of access `A`
+        // that stays borrowed for `'a`.
+        Ok(unsafe { Self::from_taken(slots, taken) })
+    }
+
+    // BEGIN pinio only
+    /// As [`ExtractedPages::extract`] for [`Mode::Extract`]; for [`Mode::Get`], with a
+    /// `FOLL_GET` reference on every page (`iov_iter_get_pages2()`).
+    pub(crate) fn take<I: Iter<Access = A>>(
+        iter: &'a mut I,
+        slots: &'a mut PageSlots,
+        max_len: usize,
         mode: Mode,
     ) -> Result<Self> {
-        let taken = extract::take_pages(iter, &mut slots.0, max_len, mode)?;
-        // INVARIANT: `take()` wrote `nr_pages <= BATCH_PAGES` non-null pages covering `len > 0`
-        // bytes from `offset` into `slots`, holding what `retention` says; a destination
-        // iterator's user pages were taken with `FOLL_WRITE`.
-        Ok(Self {
+        match mode {
+            Mode::Extract => Self::extract(iter, slots, max_len),
+            Mode::Get => {
+                let taken = extract::get_pages(iter, &mut slots.0, max_len)?;
+                // SAFETY: `get_pages()` wrote `taken` into `slots`, from an iterator of access
+                // `A` that stays borrowed for `'a`.
+                Ok(unsafe { Self::from_taken(slots, taken) })
+            }
+        }
+    }
+    // END pinio only
+
+    /// The batch of what an extraction call took into `slots`.
+    ///
+    /// # Safety
+    ///
+    /// `taken` is what [`extract::extract_pages`] (or a call that holds pages the same way)
+    /// returned for `slots` and an iterator of access `A` that stays borrowed for `'a`.
+    unsafe fn from_taken(slots: &'a mut PageSlots, taken: Taken) -> Self {
+        // INVARIANT: The extraction wrote `nr_pages <= BATCH_PAGES` non-null pages covering
+        // `len > 0` bytes from `offset` into `slots`, holding what `retention` says; a
+        // destination iterator's user pages were taken with `FOLL_WRITE` (the caller's
+        // guarantee).
+        Self {
             pages: slots,
             nr_pages: taken.nr_pages,
             offset: taken.offset,
@@ -101,7 +138,7 @@ impl<'a, A: Access> ExtractedPages<'a, A> {
             retention: taken.retention,
             written: false,
             _iter: PhantomData,
-        })
+        }
     }
 
     /// The batch's pages (`pages.0[..nr_pages]`).

@@ -1,19 +1,27 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Taking pages from an `iov_iter`, and giving them back: the two calls everything in this
-//! layer that extracts is built on.
+//! Extracting the pages of an `iov_iter`, and giving them back: the two calls the extraction
+//! containers ([`ExtractedPages`], [`OwnedPages`]) are built on.
 //!
-//! Two ways of taking them ([`Mode`]):
-//! - **extraction** (what the block layer does since 2023): `iov_iter_extract_pages()` pins
-//!   user-backed iterators' pages (UBUF, IOVEC) with `FOLL_PIN` (and `FOLL_WRITE` for a
-//!   destination iterator) and merely lists the pages of kernel-page iterators (BVEC, KVEC, ...),
-//!   taking no reference, because whoever built the iterator keeps them alive;
-//!   `iov_iter_extract_will_pin()` tells the two apart. Pinned pages are released with
-//!   `unpin_user_pages_dirty_lock()` (the folio-batched call), dirtied if the device wrote into
-//!   them; listed pages are left alone.
-//! - **references** (the O_DIRECT path before 2020, kept for experiments):
-//!   `iov_iter_get_pages2()` takes a `FOLL_GET` page reference on every page, user or kernel;
-//!   they are released with `set_page_dirty_lock()` (if written) and `release_pages()`.
+//! `iov_iter_extract_pages()` pins the pages of user-backed iterators (UBUF, IOVEC) with
+//! `FOLL_PIN`, and `FOLL_WRITE` for a destination iterator, and merely lists the pages of
+//! kernel-page iterators (BVEC, KVEC, ...), taking no reference: whoever built such an iterator
+//! keeps its pages alive. `iov_iter_extract_will_pin()` tells the two apart ([`Retention`]).
+//! Pinned pages are released with `unpin_user_pages_dirty_lock()`, dirtied if the device wrote
+//! into them; listed pages are left alone. This is what the block layer's direct I/O does, and
+//! case 1 ("Direct IO") of `Documentation/core-api/pin_user_pages.rst`.
+// BEGIN pinio only
+//!
+//! pinio also takes pages the pre-2020 way, for its experiments ([`Mode::Get`]):
+//! `iov_iter_get_pages2()` takes a `FOLL_GET` reference on every page, user or kernel
+//! ([`Retention::Referenced`]); they are released with `set_page_dirty_lock()` (if written)
+//! and `release_pages()`.
+// END pinio only
+//!
+//! C header: [`include/linux/uio.h`](srctree/include/linux/uio.h)
+//!
+//! [`ExtractedPages`]: super::batch::ExtractedPages
+//! [`OwnedPages`]: super::owned::OwnedPages
 
 use super::iter::Iter;
 use crate::glue::shim;
@@ -25,6 +33,7 @@ use kernel::{
     prelude::*, //
 };
 
+// BEGIN pinio only
 /// How pages are taken from an iterator.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Mode {
@@ -33,6 +42,7 @@ pub(crate) enum Mode {
     /// `iov_iter_get_pages2()`: a `FOLL_GET` reference on every page.
     Get,
 }
+// END pinio only
 
 /// What is held on a taken page, and so how it is released.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -41,8 +51,10 @@ pub(crate) enum Retention {
     Pinned,
     /// Nothing: the iterator's owner keeps the page alive.
     Listed,
+    // BEGIN pinio only
     /// One page reference (`FOLL_GET`): released with `put_page()` (`release_pages()`).
     Referenced,
+    // END pinio only
 }
 
 /// What one release gave back (see [`release_pages`]), for whoever keeps statistics.
@@ -56,66 +68,56 @@ pub(crate) struct Released {
     pub(crate) dirty: bool,
 }
 
-/// Pages taken by one call of [`take_pages`].
+/// Pages taken by one call of [`extract_pages`].
 #[derive(Clone, Copy)]
-pub(crate) struct Taken {
+pub(super) struct Taken {
     /// Offset of the first byte in the first page.
-    pub(crate) offset: usize,
+    pub(super) offset: usize,
     /// Bytes taken (> 0).
-    pub(crate) len: usize,
+    pub(super) len: usize,
     /// Pages written into the slots: `(offset + len).div_ceil(PAGE_SIZE)`.
-    pub(crate) nr_pages: usize,
+    pub(super) nr_pages: usize,
     /// What is held on them.
-    pub(crate) retention: Retention,
+    pub(super) retention: Retention,
 }
 
 /// Takes the pages of up to `max_len` bytes from the front of `iter` into `slots`, advancing
-/// the iterator: `iov_iter_extract_pages()` or `iov_iter_get_pages2()`, which fill the array
-/// in place. At most one contiguous segment and `slots.len()` pages are taken; on success the
-/// first [`Taken::nr_pages`] slots are initialised with non-null pages, each holding what
+/// the iterator: `iov_iter_extract_pages()`, which fills the array in place. At most one
+/// contiguous segment and `slots.len()` pages are taken; on success the first
+/// [`Taken::nr_pages`] slots are initialised with non-null pages, each holding what
 /// [`Taken::retention`] says on behalf of the caller. The slots need no initialisation before.
 ///
 /// Fails with `EFAULT` (or the error of the call) if no byte could be taken: memory not mapped,
 /// not writable for a read, or not present while the iterator is `nofault`. May sleep.
-pub(crate) fn take_pages<I: Iter>(
+pub(super) fn extract_pages<I: Iter>(
     iter: &mut I,
     slots: &mut [MaybeUninit<*mut bindings::page>],
     max_len: usize,
-    mode: Mode,
 ) -> Result<Taken> {
     let raw = iter.as_raw();
     let max_pages = u32::try_from(slots.len()).unwrap_or(u32::MAX);
     let mut list: *mut *mut bindings::page = slots.as_mut_ptr().cast();
     let mut offset = 0usize;
-    let (ret, retention) = match mode {
-        Mode::Extract => {
-            // SAFETY: `raw` is the valid iterator borrowed from `iter`; this only reads it.
-            let pinned = unsafe { shim::pinio_iov_iter_extract_will_pin(raw) };
-            // SAFETY: `raw` is a valid iterator; `list` points to `max_pages` writable page
-            // pointer slots (`MaybeUninit<T>` has `T`'s layout), which
-            // `iov_iter_extract_pages()` fills in place without reading them (it allocates
-            // only when `*pages` is null, and `list` is not); `offset` is a valid place for
-            // the offset into the first page. It may sleep (faulting user pages in), which the
-            // caller allows.
-            let ret = unsafe {
-                bindings::iov_iter_extract_pages(raw, &mut list, max_len, max_pages, 0, &mut offset)
-            };
-            let retention = if pinned {
-                Retention::Pinned
-            } else {
-                Retention::Listed
-            };
-            (ret, retention)
-        }
-        Mode::Get => {
-            // SAFETY: As above for `iov_iter_get_pages2()`, which takes a page reference on
-            // every page it writes into `list` and never allocates the array.
-            let ret = unsafe {
-                bindings::iov_iter_get_pages2(raw, list, max_len, max_pages, &mut offset)
-            };
-            (ret, Retention::Referenced)
-        }
+    // SAFETY: `raw` is the valid iterator borrowed from `iter`; this only reads it.
+    let pinned = unsafe { shim::pinio_iov_iter_extract_will_pin(raw) };
+    // SAFETY: `raw` is a valid iterator; `list` points to `max_pages` writable page pointer
+    // slots (`MaybeUninit<T>` has `T`'s layout), which `iov_iter_extract_pages()` fills in
+    // place without reading them (it allocates only when `*pages` is null, and `list` is not);
+    // `offset` is a valid place for the offset into the first page. It may sleep (faulting
+    // user pages in), which the caller allows.
+    let ret = unsafe {
+        bindings::iov_iter_extract_pages(raw, &mut list, max_len, max_pages, 0, &mut offset)
     };
+    let retention = if pinned {
+        Retention::Pinned
+    } else {
+        Retention::Listed
+    };
+    taken(ret, offset, retention)
+}
+
+/// What an extraction call that returned `ret` with `offset` into the first page took.
+fn taken(ret: isize, offset: usize, retention: Retention) -> Result<Taken> {
     let len = match usize::try_from(ret) {
         Ok(0) => return Err(EFAULT),
         Ok(len) => len,
@@ -133,7 +135,26 @@ pub(crate) fn take_pages<I: Iter>(
     })
 }
 
-/// Gives back pages that [`take_pages`] took, dirtying them first if `dirty`.
+// BEGIN pinio only
+/// As [`extract_pages`], with `iov_iter_get_pages2()`: a `FOLL_GET` reference on every page
+/// taken ([`Retention::Referenced`]), user or kernel.
+pub(super) fn get_pages<I: Iter>(
+    iter: &mut I,
+    slots: &mut [MaybeUninit<*mut bindings::page>],
+    max_len: usize,
+) -> Result<Taken> {
+    let raw = iter.as_raw();
+    let max_pages = u32::try_from(slots.len()).unwrap_or(u32::MAX);
+    let list: *mut *mut bindings::page = slots.as_mut_ptr().cast();
+    let mut offset = 0usize;
+    // SAFETY: As in `extract_pages()`, for `iov_iter_get_pages2()`, which takes a page
+    // reference on every page it writes into `list` and never allocates the array.
+    let ret = unsafe { bindings::iov_iter_get_pages2(raw, list, max_len, max_pages, &mut offset) };
+    taken(ret, offset, Retention::Referenced)
+}
+// END pinio only
+
+/// Gives back pages that [`extract_pages`] took, dirtying them first if `dirty`.
 ///
 /// # Safety
 ///
@@ -141,7 +162,7 @@ pub(crate) fn take_pages<I: Iter>(
 /// up here: no page of `pages` may be used afterwards through this hold. `dirty` may be set
 /// only for pages the device was allowed to write. Process context: the dirtying release
 /// takes folio locks and may sleep.
-pub(crate) unsafe fn release_pages(
+pub(super) unsafe fn release_pages(
     pages: &mut [*mut bindings::page],
     retention: Retention,
     dirty: bool,
@@ -154,11 +175,13 @@ pub(crate) unsafe fn release_pages(
         Retention::Pinned => unsafe {
             bindings::unpin_user_pages_dirty_lock(pages.as_mut_ptr(), nr as c_ulong, dirty)
         },
+        // BEGIN pinio only
         // SAFETY: Each page holds one reference given up by the caller; this drops each
         // exactly once, dirtying it first (under the page lock) if asked.
         Retention::Referenced => unsafe {
             shim::pinio_release_got_pages(pages.as_mut_ptr(), nr as c_ulong, dirty)
         },
+        // END pinio only
     }
     Released {
         retention,

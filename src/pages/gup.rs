@@ -1,20 +1,31 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Pages of a user range held for as long as their owner wants: taken with
-//! `pin_user_pages_fast()` (`FOLL_PIN`, the modern semantics, optionally `FOLL_LONGTERM`) or
-//! `get_user_pages_fast()` (`FOLL_GET` references, the pre-2020 O_DIRECT semantics kept for
-//! experiments), and released exactly once the matching way.
+//! Pages of a user range pinned for as long as their owner wants: `pin_user_pages_fast()`
+//! (`FOLL_PIN`), optionally `FOLL_LONGTERM`, released exactly once with
+//! `unpin_user_pages_dirty_lock()`.
+//!
+//! This is case 5 of `Documentation/core-api/pin_user_pages.rst` ("pin, write to the page,
+//! unpin"): the pages are pinned, written by the kernel or a device through views borrowed
+//! from the [`HeldPages`] guard, then unpinned dirty. Pins held for an indefinite time (until
+//! user space asks for their release, as with RDMA or registered buffers) must be
+//! `FOLL_LONGTERM` ([`HoldOptions::longterm`]): the kernel then migrates the pages out of
+//! `ZONE_MOVABLE` and CMA first, and refuses memory that cannot be pinned that long. Charging
+//! them to `RLIMIT_MEMLOCK` is the caller's business, as in io_uring.
+// BEGIN pinio only
+//!
+//! pinio also takes `FOLL_GET` references with `get_user_pages_fast()` (the pre-2020 O_DIRECT
+//! semantics, kept for experiments: [`Retention::Referenced`] in [`HoldOptions::retention`]),
+//! released with `set_page_dirty_lock()` and `release_pages()`.
+// END pinio only
+//!
+//! C header: [`include/linux/mm.h`](srctree/include/linux/mm.h)
 
-use super::{
-    extract::Retention,
-    view::{
-        page_spans,
-        Access,
-        PageRef,
-        Span, //
-    },
+use super::view::{
+    page_spans,
+    Access,
+    PageRef,
+    Span, //
 };
-use crate::glue::shim;
 use core::{
     marker::PhantomData,
     ptr::NonNull, //
@@ -27,35 +38,45 @@ use kernel::{
         c_ulong, //
     },
     page::PAGE_SIZE,
-    prelude::*,
-    time::{
-        Delta,
-        Instant,
-        Monotonic, //
-    }, //
+    prelude::*, //
 };
 
-/// How to take a range, beyond what the device may do with it (the access type of
+// BEGIN pinio only
+use super::extract::Retention;
+use crate::glue::shim;
+use kernel::time::{
+    Delta,
+    Instant,
+    Monotonic, //
+};
+// END pinio only
+
+/// How to pin a range, beyond what the device may do with it (the access type of
 /// [`HeldPages`], which decides `FOLL_WRITE`).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct HoldOptions {
+    // BEGIN pinio only
     /// [`Retention::Pinned`] (`FOLL_PIN`) or [`Retention::Referenced`] (`FOLL_GET`).
     pub(crate) retention: Retention,
-    /// `FOLL_LONGTERM` (only with [`Retention::Pinned`]).
+    // END pinio only
+    /// `FOLL_LONGTERM`: the pins may be held indefinitely.
     pub(crate) longterm: bool,
     /// `FOLL_NOFAULT`: only pages already present.
     pub(crate) nofault: bool,
 }
 
 impl HoldOptions {
-    /// The `FOLL_*` flags for access `A`; `EINVAL` for a combination the kernel refuses
-    /// (`FOLL_LONGTERM` without `FOLL_PIN`, which `get_user_pages_fast()` WARNs on) or for
-    /// [`Retention::Listed`], which nothing holds.
+    /// The `FOLL_*` flags for access `A`.
     fn gup_flags<A: Access>(self) -> Result<u32> {
+        // BEGIN pinio only
+        // `EINVAL` for a combination the kernel refuses (`FOLL_LONGTERM` without `FOLL_PIN`,
+        // which `get_user_pages_fast()` WARNs on) or for `Retention::Listed`, which nothing
+        // holds.
         match (self.retention, self.longterm) {
             (Retention::Listed, _) | (Retention::Referenced, true) => return Err(EINVAL),
             _ => {}
         }
+        // END pinio only
         let mut flags = 0;
         if A::WRITE {
             flags |= bindings::FOLL_WRITE;
@@ -70,15 +91,19 @@ impl HoldOptions {
     }
 }
 
-/// The pages of one user range with access `A`, held by pin or reference, released (dirty if
-/// the device wrote into them) when dropped.
+/// The pages of one user range with access `A`, pinned, released (dirty if the device wrote
+/// into them) when dropped.
 ///
 /// # Invariants
 ///
-/// Each of the `pages.len()` entries is a non-null page holding what `options.retention` says
-/// (one pin or one reference) on behalf of this value; [`HeldPages::release`] gives them all
-/// back exactly once and empties `pages`. If `A::WRITE`, they were taken with `FOLL_WRITE`.
-/// `written` is set before the device writes into any of them.
+/// Each of the `pages.len()` entries is a non-null page holding one `FOLL_PIN` pin on behalf
+/// of this value; [`HeldPages::release`] gives them all back exactly once and empties `pages`.
+/// If `A::WRITE`, they were pinned with `FOLL_WRITE`. `written` is set before the device
+/// writes into any of them.
+// BEGIN pinio only
+///
+/// With [`Retention::Referenced`] in `options`, each entry holds one page reference instead.
+// END pinio only
 pub(crate) struct HeldPages<A: Access> {
     pages: KVVec<*mut bindings::page>,
     options: HoldOptions,
@@ -86,21 +111,37 @@ pub(crate) struct HeldPages<A: Access> {
     _access: PhantomData<A>,
 }
 
-// SAFETY: The held pages are not tied to the task that took them: any task may use and release
-// them (in process context), and the array is an owned allocation.
+// SAFETY: The pins belong to the value, not to the task that took them: any task may use the
+// pages and unpin them (`unpin_user_pages_dirty_lock()` has no notion of the pinning task or
+// of its mm), in process context as `Drop` requires anyway. The page array is an owned
+// allocation and `A` is a marker type.
 unsafe impl<A: Access> Send for HeldPages<A> {}
 
-// SAFETY: `&self` methods only read the array and page metadata; nothing is mutated through a
-// shared reference.
+// SAFETY: Through `&HeldPages` one can only read the array and `options`, and obtain
+// [`PageRef`] views, which let the pages be read (by C, e.g. [`super::copy::copy`]) and never
+// written; writable views and the release need `&mut HeldPages`. Concurrent reads from several
+// threads of pages that stay pinned are not data races.
 unsafe impl<A: Access> Sync for HeldPages<A> {}
 
 impl<A: Access> HeldPages<A> {
-    /// Takes `nr_pages` pages of the current process at page-aligned `addr`, `per_call` pages per
-    /// call (0: all in one call), `FOLL_WRITE` if `A::WRITE`. All or nothing: if any call fails
-    /// or comes back short, what was taken is released and `EFAULT` (or the call's error:
-    /// `ENOMEM`, `EINTR`, ...) returned; `EINVAL` for options the kernel refuses. May sleep.
+    /// Pins the `nr_pages` pages of the current process's address space at page-aligned
+    /// `addr` with `pin_user_pages_fast()`, `FOLL_WRITE` if `A::WRITE`.
     ///
-    /// Returns the pages and the time spent in the `pin_user_pages_fast()` or
+    /// All or nothing: if the call fails or comes back short, what was pinned is unpinned and
+    /// `EFAULT` (or the call's error: `ENOMEM`, `EINTR`, `EPERM` for memory that cannot be
+    /// pinned long-term, ...) returned; `EINVAL` for a range that wraps or a count too large.
+    /// May sleep.
+    pub(crate) fn pin(addr: usize, nr_pages: usize, options: HoldOptions) -> Result<Self> {
+        let mut held = Self::new(nr_pages, options)?;
+        // On failure, dropping `held` releases what it took.
+        held.fill(addr, nr_pages, 0)?;
+        Ok(held)
+    }
+
+    // BEGIN pinio only
+    /// As [`HeldPages::pin`], `per_call` pages per call (0: all in one call), taking
+    /// `FOLL_GET` references instead for [`Retention::Referenced`]; `EINVAL` for options the
+    /// kernel refuses. Returns the pages and the time spent in the `pin_user_pages_fast()` or
     /// `get_user_pages_fast()` calls.
     pub(crate) fn take(
         addr: usize,
@@ -108,67 +149,97 @@ impl<A: Access> HeldPages<A> {
         per_call: usize,
         options: HoldOptions,
     ) -> Result<(Self, Delta)> {
-        let gup_flags = options.gup_flags::<A>()?;
-        let per_call = match per_call {
-            0 => nr_pages,
-            n => n.min(nr_pages),
-        };
-        let mut held = HeldPages {
-            // Zeroed like gup_test's kvcalloc(), so that first touches of the array happen
-            // here, outside the timed calls, in both.
+        let mut held = Self::new(nr_pages, options)?;
+        let start = Instant::<Monotonic>::now();
+        let result = held.fill(addr, nr_pages, per_call);
+        let elapsed = start.elapsed();
+        // On failure, dropping `held` releases what it took.
+        result.map(|()| (held, elapsed))
+    }
+    // END pinio only
+
+    /// An empty value with room for `nr_pages` pages.
+    fn new(nr_pages: usize, options: HoldOptions) -> Result<Self> {
+        options.gup_flags::<A>()?;
+        Ok(HeldPages {
+            // Zeroed like gup_test's kvcalloc(), so that the first touches of the array happen
+            // here, not in the pinning calls.
             pages: KVVec::with_capacity(nr_pages, GFP_KERNEL | __GFP_ZERO)?,
             options,
             written: false,
             _access: PhantomData,
+        })
+    }
+
+    /// Takes the `nr_pages` pages at `addr`, `per_call` pages per call (0: all in one call),
+    /// into an empty value with room for them. Stops at the first call that fails or comes
+    /// back short, keeping what was taken.
+    fn fill(&mut self, addr: usize, nr_pages: usize, per_call: usize) -> Result {
+        let gup_flags = self.options.gup_flags::<A>()?;
+        nr_pages
+            .checked_mul(PAGE_SIZE)
+            .and_then(|len| addr.checked_add(len))
+            .ok_or(EINVAL)?;
+        if nr_pages > self.pages.capacity() - self.pages.len() {
+            return Err(EINVAL);
+        }
+        let per_call = match per_call {
+            0 => nr_pages,
+            n => n.min(nr_pages),
         };
-        let mut result = Ok(());
-        let start = Instant::<Monotonic>::now();
-        while held.pages.len() < nr_pages {
-            let done = held.pages.len();
+        while self.pages.len() < nr_pages {
+            let done = self.pages.len();
             let chunk = per_call.min(nr_pages - done);
-            let Ok(nr) = c_int::try_from(chunk) else {
-                result = Err(EINVAL);
-                break;
-            };
+            let nr = c_int::try_from(chunk).map_err(|_| EINVAL)?;
+            // Cannot overflow: `addr + nr_pages * PAGE_SIZE` does not (checked above).
             let at = addr + done * PAGE_SIZE;
-            let slots = held
+            let slots = self
                 .pages
                 .spare_capacity_mut()
                 .as_mut_ptr()
                 .cast::<*mut bindings::page>();
-            // SAFETY: `slots` has room for `chunk <= capacity - len` page pointers; the range
-            // lies in user space as far as we know (the call checks it and fails otherwise).
-            let ret = unsafe {
-                match options.retention {
-                    Retention::Referenced => {
-                        bindings::get_user_pages_fast(at, nr, gup_flags, slots)
-                    }
-                    _ => bindings::pin_user_pages_fast(at, nr, gup_flags, slots),
-                }
-            };
+            // SAFETY: `slots` has room for `chunk <= capacity - len` page pointers (checked
+            // above); the range lies in user space as far as we know (the call checks it and
+            // fails otherwise).
+            let ret = unsafe { self.take_fast(at, nr, gup_flags, slots) };
             match usize::try_from(ret) {
                 Ok(got) if got <= chunk => {
                     // SAFETY: The call filled the first `got` slots with pages it took for us.
-                    // INVARIANT: They are now owned by `held`.
-                    unsafe { held.pages.inc_len(got) };
+                    // INVARIANT: They are now owned by `self`.
+                    unsafe { self.pages.inc_len(got) };
                     if got < chunk {
-                        result = Err(EFAULT);
-                        break;
+                        return Err(EFAULT);
                     }
                 }
-                Ok(_) => {
-                    result = Err(EINVAL);
-                    break;
-                }
-                Err(_) => {
-                    result = Err(Error::from_errno(ret));
-                    break;
-                }
+                Ok(_) => return Err(EINVAL),
+                Err(_) => return Err(Error::from_errno(ret)),
             }
         }
-        let elapsed = start.elapsed();
-        // On failure, dropping `held` releases what it took.
-        result.map(|()| (held, elapsed))
+        Ok(())
+    }
+
+    /// One `pin_user_pages_fast()` call: pins `nr` pages at `addr` into `pages`.
+    ///
+    /// # Safety
+    ///
+    /// `pages` must have room for `nr` page pointers.
+    unsafe fn take_fast(
+        &self,
+        addr: usize,
+        nr: c_int,
+        gup_flags: u32,
+        pages: *mut *mut bindings::page,
+    ) -> c_int {
+        // BEGIN pinio only
+        if self.options.retention == Retention::Referenced {
+            // SAFETY: As below, for `get_user_pages_fast()`.
+            return unsafe { bindings::get_user_pages_fast(addr, nr, gup_flags, pages) };
+        }
+        // END pinio only
+        // SAFETY: `pages` has room for `nr` pointers (the caller's guarantee), which the call
+        // fills with the pages it pins; `gup_flags` holds only flags it accepts from a caller
+        // (`FOLL_WRITE`, `FOLL_LONGTERM`, `FOLL_NOFAULT`), and it checks the range itself.
+        unsafe { bindings::pin_user_pages_fast(addr, nr, gup_flags, pages) }
     }
 
     /// Number of pages held.
@@ -239,41 +310,43 @@ impl<A: Access> HeldPages<A> {
     }
 
     /// Gives all pages back, dirtying them first if `dirty` and the range is writable
-    /// (`unpin_user_pages_dirty_lock()`, or `set_page_dirty_lock()` and `release_pages()`).
-    /// Returns the time the release calls took. A second call releases nothing. Process
-    /// context: a dirtying release takes folio locks.
-    pub(crate) fn release(&mut self, dirty: bool) -> Delta {
+    /// (`unpin_user_pages_dirty_lock()`). A second call releases nothing. Process context: a
+    /// dirtying release takes folio locks.
+    pub(crate) fn release(&mut self, dirty: bool) {
         // A read-only pin may hold the shared zero page or page cache the device never
         // touched, which must not be dirtied.
         let dirty = dirty && A::WRITE;
         let nr = self.pages.len();
-        let pages = self.pages.as_mut_ptr();
-        let start = Instant::<Monotonic>::now();
-        if nr != 0 {
-            match self.options.retention {
-                Retention::Referenced => {
-                    if dirty {
-                        for &page in self.pages.iter() {
-                            // SAFETY: We hold a reference to `page` (type invariants).
-                            unsafe { bindings::set_page_dirty_lock(page) };
-                        }
-                    }
-                    // `release_pages()` takes an `int` count: release in such chunks.
-                    for chunk in self.pages.chunks_mut(c_int::MAX as usize) {
-                        // SAFETY: Each page holds one reference owned by `self` (type
-                        // invariants), dropped here once.
-                        unsafe { shim::pinio_put_pages(chunk.as_mut_ptr(), chunk.len() as c_int) };
-                    }
-                }
-                // SAFETY: `pages[..nr]` hold one pin each, owned by `self` (type invariants:
-                // `take()` refuses `Listed`).
-                _ => unsafe { bindings::unpin_user_pages_dirty_lock(pages, nr as c_ulong, dirty) },
-            }
+        if nr == 0 {
+            return;
         }
-        let elapsed = start.elapsed();
+        // BEGIN pinio only
+        if self.options.retention == Retention::Referenced {
+            if dirty {
+                for &page in self.pages.iter() {
+                    // SAFETY: We hold a reference to `page` (type invariants).
+                    unsafe { bindings::set_page_dirty_lock(page) };
+                }
+            }
+            // `release_pages()` takes an `int` count: release in such chunks.
+            for chunk in self.pages.chunks_mut(c_int::MAX as usize) {
+                // SAFETY: Each page holds one reference owned by `self` (type invariants),
+                // dropped here once.
+                unsafe { shim::pinio_put_pages(chunk.as_mut_ptr(), chunk.len() as c_int) };
+            }
+            // INVARIANT: Every page was given back above.
+            self.pages.clear();
+            return;
+        }
+        // END pinio only
+        // SAFETY: `pages[..nr]` hold one pin each, owned by `self` (type invariants), released
+        // here exactly once: the array is emptied right after. They are dirtied only if
+        // writable (`FOLL_WRITE`).
+        unsafe {
+            bindings::unpin_user_pages_dirty_lock(self.pages.as_mut_ptr(), nr as c_ulong, dirty)
+        };
         // INVARIANT: Every page was given back above.
         self.pages.clear();
-        elapsed
     }
 }
 

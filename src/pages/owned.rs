@@ -5,9 +5,9 @@
 use super::{
     extract::{
         self,
-        Mode,
         Released,
-        Retention, //
+        Retention,
+        Taken, //
     },
     iter::Iter,
     view::{
@@ -18,12 +18,17 @@ use super::{
 };
 use core::{
     marker::PhantomData,
+    mem::MaybeUninit,
     ptr::NonNull, //
 };
 use kernel::{
     bindings,
     prelude::*, //
 };
+
+// BEGIN pinio only
+use super::extract::Mode;
+// END pinio only
 
 /// All pages of an asynchronous request with access `A`, taken before `read_iter`/`write_iter`
 /// returns (the iterator and its segment array may be gone as soon as it does), and released
@@ -34,7 +39,7 @@ use kernel::{
 ///
 /// # Invariants
 ///
-/// - `pages` are the non-null pages [`extract::take_pages`] returned, in iterator order, each holding
+/// - `pages` are the non-null pages [`extract::extract_pages`] returned, in iterator order, each holding
 ///   what `retention` says on behalf of this value (and of nothing else). Listed pages are
 ///   kept alive by the iterator's owner until this value is dropped (the constructor's safety
 ///   requirement).
@@ -61,7 +66,8 @@ pub(crate) struct OwnedPages<A: Access> {
 unsafe impl<A: Access> Send for OwnedPages<A> {}
 
 impl<A: Access> OwnedPages<A> {
-    /// Takes every page of the first `max_len` bytes of `iter` in `mode`, advancing it.
+    /// Takes every page of the first `max_len` bytes of `iter`, advancing it
+    /// (`iov_iter_extract_pages()`, as often as needed).
     ///
     /// With `nowait` the iterator is `nofault` for the call (`FOLL_NOFAULT`: absent pages are
     /// not faulted in), the arrays are allocated with `GFP_NOWAIT`, and anything short of all
@@ -74,12 +80,59 @@ impl<A: Access> OwnedPages<A> {
     ///
     /// If `iter` lists kernel pages (BVEC, KVEC, ...), its owner must keep them alive until the
     /// returned value is dropped.
+    pub(crate) unsafe fn extract_all<I: Iter<Access = A>>(
+        iter: &mut I,
+        max_len: usize,
+        nowait: bool,
+    ) -> Result<Self> {
+        // SAFETY: `extract_pages()` holds what its `Taken::retention` says on the pages it
+        // writes into the slots; the caller keeps listed pages alive.
+        unsafe { Self::take_all_with(iter, max_len, nowait, extract::extract_pages) }
+    }
+
+    // BEGIN pinio only
+    /// As [`OwnedPages::extract_all`] for [`Mode::Extract`]; for [`Mode::Get`], with a
+    /// `FOLL_GET` reference on every page (`iov_iter_get_pages2()`).
+    ///
+    /// # Safety
+    ///
+    /// As for [`OwnedPages::extract_all`].
     pub(crate) unsafe fn take_all<I: Iter<Access = A>>(
         iter: &mut I,
         max_len: usize,
         mode: Mode,
         nowait: bool,
     ) -> Result<Self> {
+        match mode {
+            // SAFETY: Guaranteed by the caller.
+            Mode::Extract => unsafe { Self::extract_all(iter, max_len, nowait) },
+            // SAFETY: `get_pages()` holds a reference on every page it writes into the slots.
+            Mode::Get => unsafe { Self::take_all_with(iter, max_len, nowait, extract::get_pages) },
+        }
+    }
+    // END pinio only
+
+    /// Takes every page of the first `max_len` bytes of `iter` with `take`, as
+    /// [`OwnedPages::extract_all`] describes.
+    ///
+    /// # Safety
+    ///
+    /// On success, `take` advances the iterator by [`Taken::len`] and initialises the first
+    /// [`Taken::nr_pages`] slots with the non-null pages of those bytes, each holding what
+    /// [`Taken::retention`] says on behalf of the caller, which is the same for every call;
+    /// pages from a destination iterator may be written. If the pages are listed
+    /// ([`Retention::Listed`]), the iterator's owner keeps them alive until the returned value
+    /// is dropped.
+    unsafe fn take_all_with<I, F>(
+        iter: &mut I,
+        max_len: usize,
+        nowait: bool,
+        mut take: F,
+    ) -> Result<Self>
+    where
+        I: Iter<Access = A>,
+        F: FnMut(&mut I, &mut [MaybeUninit<*mut bindings::page>], usize) -> Result<Taken>,
+    {
         let flags = if nowait { GFP_NOWAIT } else { GFP_KERNEL };
         let npages = iter.npages(usize::MAX);
         let mut pages = KVec::with_capacity(npages, flags)?;
@@ -91,10 +144,10 @@ impl<A: Access> OwnedPages<A> {
         let mut failure = None;
         while len < max_len && pages.len() < npages {
             extractions += 1;
-            match extract::take_pages(iter, pages.spare_capacity_mut(), max_len - len, mode) {
+            match take(iter, pages.spare_capacity_mut(), max_len - len) {
                 Ok(taken) => {
-                    // SAFETY: `take()` initialised the first `nr_pages` of the spare slots,
-                    // no more than there are.
+                    // SAFETY: `take()` initialised the first `nr_pages` of the spare slots
+                    // (function safety), no more than there are.
                     unsafe { pages.inc_len(taken.nr_pages) };
                     retention = taken.retention;
                     for span in page_spans(taken.offset, taken.len) {
@@ -113,7 +166,7 @@ impl<A: Access> OwnedPages<A> {
         }
         iter.set_nofault(was_nofault);
         // INVARIANT: `take()` filled `pages` with non-null pages holding what `retention` says
-        // (one mode and one iterator type, so one retention), and `spans` with their ranges;
+        // (the same for every call: function safety), and `spans` with their ranges;
         // the pages of an iterator of access `A` may be written if `A::WRITE`; the caller
         // keeps listed pages alive (function safety).
         let owned = Self {

@@ -14,7 +14,10 @@ use core::{
 };
 use kernel::{
     bindings,
-    page::PAGE_SIZE, //
+    page::{
+        Page,
+        PAGE_SIZE, //
+    }, //
 };
 
 /// A page that its lender keeps alive for `'a`; the device may read it.
@@ -54,6 +57,15 @@ impl<'a> PageRef<'a> {
         }
     }
 
+    /// Borrows a page of one's own, for reading.
+    pub(crate) fn from_page(page: &'a Page) -> Self {
+        // SAFETY: A `Page` owns a valid `struct page` (its type invariant), so the pointer is
+        // not null.
+        let ptr = unsafe { NonNull::new_unchecked(page.as_ptr()) };
+        // SAFETY: The page stays allocated while `page` is borrowed, for `'a`.
+        unsafe { Self::from_raw(ptr) }
+    }
+
     /// The raw `struct page` pointer.
     pub(crate) fn as_ptr(self) -> *mut bindings::page {
         self.ptr.as_ptr()
@@ -71,6 +83,16 @@ impl<'a> PageMut<'a> {
         // SAFETY: Guaranteed by the caller.
         // INVARIANT: Guaranteed by the caller.
         Self(unsafe { PageRef::from_raw(ptr) })
+    }
+
+    /// Borrows a page of one's own, for writing.
+    pub(crate) fn from_page(page: &'a mut Page) -> Self {
+        // SAFETY: A `Page` owns a valid `struct page` (its type invariant), so the pointer is
+        // not null.
+        let ptr = unsafe { NonNull::new_unchecked(page.as_ptr()) };
+        // SAFETY: The page stays allocated while `page` is borrowed, for `'a`, and its owner
+        // lends it for writing.
+        unsafe { Self::from_raw(ptr) }
     }
 
     /// The same page, for reading.

@@ -412,7 +412,7 @@ where
     counters.extraction(iter.kind());
     let (result, taken, retention) = {
         let mut slots = PageSlots::new();
-        let mut batch = ExtractedPages::extract(iter, &mut slots, max_len, mode)?;
+        let mut batch = ExtractedPages::take(iter, &mut slots, max_len, mode)?;
         let retention = batch.retention();
         counters.taken(retention, batch.nr_pages());
         let result = file
@@ -520,7 +520,7 @@ impl<I: Iter> Source for Walk<'_, '_, I> {
             self.counters.extraction(self.iter.kind());
             let mut slots = PageSlots::new();
             let batch =
-                ExtractedPages::extract(&mut *self.iter, &mut slots, max_len - done, self.mode);
+                ExtractedPages::take(&mut *self.iter, &mut slots, max_len - done, self.mode);
             match batch {
                 Ok(batch) => {
                     self.counters.taken(batch.retention(), batch.nr_pages());
