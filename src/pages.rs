@@ -24,6 +24,23 @@
 //! Every container releases what it holds when dropped, dirtying the pages the device wrote
 //! into (only [`view::Writable`] containers can be written); releases may sleep, so containers
 //! are dropped in process context.
+//!
+//! **The upstream series.** All of these modules but [`inspect`] are also a patch series for
+//! the kernel's Rust crate, generated from these very files by `make upstream-patches`
+//! (`scripts/upstream/`, `Documentation/upstream.rst`): [`view`] and [`copy`] become
+//! `kernel::page::{view, copy}`, [`gup`] becomes `kernel::mm::gup`, and [`iter`], [`extract`],
+//! [`batch`] and [`owned`] become `kernel::iov::{iter, extract, batch, owned}`. Hence the rules
+//! for these files:
+//! - they use only `kernel::`, each other (`super::`), and the C shims through
+//!   `shim::pinio_NAME()`, where `pinio_NAME()` wraps the kernel inline `NAME()` with its own
+//!   prototype (it becomes `bindings::NAME()` and the helper `rust_helper_NAME()`);
+//! - what pinio has beyond the series (its `FOLL_GET` experiments, their timing) sits between
+//!   `// BEGIN pinio only` and `// END pinio only` lines, which the generator leaves out;
+//! - the words "pinio", "glue" and "shim::" appear nowhere else in them;
+//! - their doctests (`# Examples`) are written against the kernel crate's paths
+//!   (`kernel::page::view`, ...) and the series' API: pinio's build does not compile them,
+//!   `make upstream-test` builds and runs them as KUnit tests in a kernel with the series
+//!   applied.
 
 pub(crate) mod batch;
 pub(crate) mod copy;

@@ -36,6 +36,40 @@ use super::extract::Mode;
 ///
 /// The page array lives on the stack of the transfer ([`PageSlots`]), so a transfer needs no
 /// allocation and no lock, and the work per step is bounded.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::{
+///     iov::{
+///         batch::{ExtractedPages, PageSlots, BATCH_PAGES},
+///         IovIterSource,
+///     },
+///     page::PAGE_SIZE,
+/// };
+/// # use core::mem::MaybeUninit;
+/// # use kernel::bindings;
+///
+/// // A source iterator over a kernel buffer one page longer than a batch.
+/// let len = (BATCH_PAGES + 1) * PAGE_SIZE;
+/// let mut buf = VVec::from_elem(0u8, len, GFP_KERNEL)?;
+/// let kvec = bindings::kvec { iov_base: buf.as_mut_ptr().cast(), iov_len: len };
+/// let mut raw = MaybeUninit::<bindings::iov_iter>::zeroed();
+/// // SAFETY: `kvec` and the buffer it describes outlive the iterator.
+/// unsafe { bindings::iov_iter_kvec(raw.as_mut_ptr(), bindings::ITER_SOURCE, &kvec, 1, len) };
+/// // SAFETY: `iov_iter_kvec()` initialised it.
+/// let mut raw = unsafe { raw.assume_init() };
+/// // SAFETY: A source iterator over `buf`, only used through `iter` while `buf` lives.
+/// let iter = unsafe { IovIterSource::from_raw(&mut raw) };
+///
+/// let mut slots = PageSlots::new();
+/// let batch = ExtractedPages::extract(iter, &mut slots, len)?;
+/// assert_eq!(batch.nr_pages(), BATCH_PAGES);
+/// assert_eq!(batch.len(), BATCH_PAGES * PAGE_SIZE);
+/// drop(batch);
+/// assert_eq!(iter.len(), PAGE_SIZE);
+/// # Ok::<(), Error>(())
+/// ```
 pub(crate) const BATCH_PAGES: usize = 64;
 
 /// The page array of one [`ExtractedPages`] batch: [`BATCH_PAGES`] slots (512 bytes), on the
@@ -43,6 +77,39 @@ pub(crate) const BATCH_PAGES: usize = 64;
 ///
 /// It lives outside the batch so that the batch, which is returned and moved, stays small:
 /// an in-struct array cost a 512-byte memset and one or two 512-byte memcpy calls per batch.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::iov::batch::{ExtractedPages, PageSlots};
+/// # use core::mem::MaybeUninit;
+/// # use kernel::{bindings, iov::IovIterSource};
+/// // A source iterator over two kernel buffers, of 100 and 200 bytes.
+/// let mut buf = KVec::from_elem(0u8, 300, GFP_KERNEL)?;
+/// let kvecs = [
+///     bindings::kvec { iov_base: buf.as_mut_ptr().cast(), iov_len: 100 },
+///     bindings::kvec { iov_base: buf.as_mut_ptr().wrapping_add(100).cast(), iov_len: 200 },
+/// ];
+/// let mut raw = MaybeUninit::<bindings::iov_iter>::zeroed();
+/// // SAFETY: `kvecs` and the buffer they describe outlive the iterator.
+/// unsafe {
+///     bindings::iov_iter_kvec(raw.as_mut_ptr(), bindings::ITER_SOURCE, kvecs.as_ptr(), 2, 300)
+/// };
+/// // SAFETY: `iov_iter_kvec()` initialised it.
+/// let mut raw = unsafe { raw.assume_init() };
+/// // SAFETY: A source iterator over `buf`, only used through `iter` while `buf` lives.
+/// let iter = unsafe { IovIterSource::from_raw(&mut raw) };
+///
+/// // One array for every batch of a transfer, each batch borrowing it in turn.
+/// let mut slots = PageSlots::new();
+/// let mut done = 0;
+/// while iter.len() != 0 {
+///     let batch = ExtractedPages::extract(iter, &mut slots, 300 - done)?;
+///     done += batch.len();
+/// }
+/// assert_eq!(done, 300);
+/// # Ok::<(), Error>(())
+/// ```
 pub(crate) struct PageSlots([MaybeUninit<*mut bindings::page>; BATCH_PAGES]);
 
 impl PageSlots {
@@ -59,9 +126,78 @@ impl PageSlots {
 /// iterator's owner, so they cannot outlive it, and the iterator cannot be advanced while a
 /// batch of its pages is in use.
 ///
+/// # Examples
+///
+/// A `read(2)` served by a device that writes the bytes of a page of its own into the user's
+/// buffer:
+///
+/// ```
+/// use kernel::{
+///     iov::{
+///         batch::{ExtractedPages, PageSlots},
+///         IovIterDest,
+///     },
+///     page::{
+///         copy,
+///         view::{PageRef, Span},
+///         Page, PAGE_SIZE,
+///     },
+///     uaccess::UserSlice,
+/// };
+/// # use core::mem::MaybeUninit;
+/// # use kernel::{bindings, uapi};
+/// # let len = 3 * PAGE_SIZE;
+/// # // SAFETY: `kunit_get_current_test()` is the test running in this thread; `kunit_vm_mmap()`
+/// # // maps anonymous memory into an mm it attaches to the thread, until the test ends.
+/// # let addr = unsafe {
+/// #     bindings::kunit_vm_mmap(
+/// #         bindings::kunit_get_current_test(),
+/// #         core::ptr::null_mut(),
+/// #         0,
+/// #         len,
+/// #         (uapi::PROT_READ | uapi::PROT_WRITE) as usize,
+/// #         (uapi::MAP_ANONYMOUS | uapi::MAP_PRIVATE) as usize,
+/// #         0,
+/// #     )
+/// # };
+/// # assert_ne!(addr, 0);
+/// # let mut raw = MaybeUninit::<bindings::iov_iter>::zeroed();
+/// # // SAFETY: `raw` is valid for writing an iterator.
+/// # kernel::error::to_result(unsafe {
+/// #     bindings::import_ubuf(bindings::ITER_DEST as i32, addr as *mut _, len, raw.as_mut_ptr())
+/// # })?;
+/// # // SAFETY: `import_ubuf()` initialised it.
+/// # let mut raw = unsafe { raw.assume_init() };
+/// # // SAFETY: An iterator over user memory of this thread's mm, only used through `iter`.
+/// # let iter = unsafe { IovIterDest::from_raw(&mut raw) };
+///
+/// let data = Page::alloc_page(GFP_KERNEL)?;
+/// let fill = [0x5au8; 64];
+/// // SAFETY: `fill` is valid for 64 bytes; nothing else uses `data`.
+/// unsafe { data.write_raw(fill.as_ptr(), 0, 64)? };
+/// let mut done = 0;
+/// while iter.len() != 0 {
+///     let mut slots = PageSlots::new();
+///     let mut batch = ExtractedPages::extract(iter, &mut slots, len - done)?;
+///     for (page, span) in batch.segments() {
+///         let from = Span { offset: 0, len: span.len.min(64) };
+///         copy::copy(page, span.offset, PageRef::from_page(&data), from)?;
+///     }
+///     done += batch.len();
+///     // Dropping the batch unpins its pages, dirty: the device wrote into them.
+/// }
+/// assert_eq!(done, len);
+/// let mut back = [0u8; 64];
+/// UserSlice::new(UserPtr::from_addr(addr + PAGE_SIZE), 64)
+///     .reader()
+///     .read_slice(&mut back)?;
+/// assert_eq!(back, fill);
+/// # Ok::<(), Error>(())
+/// ```
+///
 /// # Invariants
 ///
-/// - `pages.0[..nr_pages]` are initialised: the non-null pages [`extract::extract_pages`] returned, valid
+/// - `pages.0[..nr_pages]` are initialised: the non-null pages the extraction returned, valid
 ///   for `'a`, each holding what `retention` says on behalf of this batch (and of nothing else);
 ///   listed pages are kept alive for `'a` by the iterator's owner.
 /// - The batch covers `len > 0` bytes starting `offset` bytes into `pages.0[0]`, and
@@ -123,7 +259,7 @@ impl<'a, A: Access> ExtractedPages<'a, A> {
     ///
     /// # Safety
     ///
-    /// `taken` is what [`extract::extract_pages`] (or a call that holds pages the same way)
+    /// `taken` is what `extract::extract_pages()` (or a call that holds pages the same way)
     /// returned for `slots` and an iterator of access `A` that stays borrowed for `'a`.
     unsafe fn from_taken(slots: &'a mut PageSlots, taken: Taken) -> Self {
         // INVARIANT: The extraction wrote `nr_pages <= BATCH_PAGES` non-null pages covering

@@ -45,6 +45,52 @@ pub(crate) enum Mode {
 // END pinio only
 
 /// What is held on a taken page, and so how it is released.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::{
+///     iov::{
+///         batch::{ExtractedPages, PageSlots},
+///         extract::Retention,
+///         IovIterDest,
+///     },
+///     page::PAGE_SIZE,
+/// };
+/// # use core::mem::MaybeUninit;
+/// # use kernel::{bindings, uapi};
+/// # let len = 2 * PAGE_SIZE;
+/// # // SAFETY: `kunit_get_current_test()` is the test running in this thread; `kunit_vm_mmap()`
+/// # // maps anonymous memory into an mm it attaches to the thread, until the test ends.
+/// # let addr = unsafe {
+/// #     bindings::kunit_vm_mmap(
+/// #         bindings::kunit_get_current_test(),
+/// #         core::ptr::null_mut(),
+/// #         0,
+/// #         len,
+/// #         (uapi::PROT_READ | uapi::PROT_WRITE) as usize,
+/// #         (uapi::MAP_ANONYMOUS | uapi::MAP_PRIVATE) as usize,
+/// #         0,
+/// #     )
+/// # };
+/// # assert_ne!(addr, 0);
+/// # let mut raw = MaybeUninit::<bindings::iov_iter>::zeroed();
+/// # // SAFETY: `raw` is valid for writing an iterator.
+/// # kernel::error::to_result(unsafe {
+/// #     bindings::import_ubuf(bindings::ITER_DEST as i32, addr as *mut _, len, raw.as_mut_ptr())
+/// # })?;
+/// # // SAFETY: `import_ubuf()` initialised it.
+/// # let mut raw = unsafe { raw.assume_init() };
+/// # // SAFETY: An iterator over user memory of this thread's mm, only used through `iter`.
+/// # let iter = unsafe { IovIterDest::from_raw(&mut raw) };
+///
+/// // User memory is pinned, with `FOLL_WRITE` for a destination iterator.
+/// let mut slots = PageSlots::new();
+/// let batch = ExtractedPages::extract(iter, &mut slots, len)?;
+/// assert_eq!(batch.retention(), Retention::Pinned);
+/// assert_eq!(batch.len(), len);
+/// # Ok::<(), Error>(())
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Retention {
     /// One `FOLL_PIN` pin: released with `unpin_user_pages_dirty_lock()`.
@@ -57,7 +103,44 @@ pub(crate) enum Retention {
     // END pinio only
 }
 
-/// What one release gave back (see [`release_pages`]), for whoever keeps statistics.
+/// What one release gave back, for whoever keeps statistics.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::iov::{
+///     batch::{ExtractedPages, PageSlots},
+///     extract::Retention,
+/// };
+/// # use core::mem::MaybeUninit;
+/// # use kernel::{bindings, iov::IovIterSource};
+/// // A source iterator over two kernel buffers, of 100 and 200 bytes.
+/// let mut buf = KVec::from_elem(0u8, 300, GFP_KERNEL)?;
+/// let kvecs = [
+///     bindings::kvec { iov_base: buf.as_mut_ptr().cast(), iov_len: 100 },
+///     bindings::kvec { iov_base: buf.as_mut_ptr().wrapping_add(100).cast(), iov_len: 200 },
+/// ];
+/// let mut raw = MaybeUninit::<bindings::iov_iter>::zeroed();
+/// // SAFETY: `kvecs` and the buffer they describe outlive the iterator.
+/// unsafe {
+///     bindings::iov_iter_kvec(raw.as_mut_ptr(), bindings::ITER_SOURCE, kvecs.as_ptr(), 2, 300)
+/// };
+/// // SAFETY: `iov_iter_kvec()` initialised it.
+/// let mut raw = unsafe { raw.assume_init() };
+/// // SAFETY: A source iterator over `buf`, only used through `iter` while `buf` lives.
+/// let iter = unsafe { IovIterSource::from_raw(&mut raw) };
+///
+/// // Kernel buffers are listed: their owner keeps them alive, nothing is held on them.
+/// let mut slots = PageSlots::new();
+/// let batch = ExtractedPages::extract(iter, &mut slots, 300)?;
+/// // One extraction takes one segment.
+/// assert_eq!(batch.len(), 100);
+/// let released = batch.release();
+/// assert_eq!(released.retention, Retention::Listed);
+/// assert!(released.pages >= 1);
+/// assert!(!released.dirty);
+/// # Ok::<(), Error>(())
+/// ```
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Released {
     /// How the pages were held.

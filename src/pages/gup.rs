@@ -53,6 +53,42 @@ use kernel::time::{
 
 /// How to pin a range, beyond what the device may do with it (the access type of
 /// [`HeldPages`], which decides `FOLL_WRITE`).
+///
+/// # Examples
+///
+/// ```
+/// use kernel::{
+///     mm::gup::{HeldPages, HoldOptions},
+///     page::{view::ReadOnly, PAGE_SIZE},
+/// };
+/// # use core::mem::MaybeUninit;
+/// # use kernel::{bindings, uapi};
+/// # let len = 1 * PAGE_SIZE;
+/// # // SAFETY: `kunit_get_current_test()` is the test running in this thread; `kunit_vm_mmap()`
+/// # // maps anonymous memory into an mm it attaches to the thread, until the test ends.
+/// # let addr = unsafe {
+/// #     bindings::kunit_vm_mmap(
+/// #         bindings::kunit_get_current_test(),
+/// #         core::ptr::null_mut(),
+/// #         0,
+/// #         len,
+/// #         (uapi::PROT_READ | uapi::PROT_WRITE) as usize,
+/// #         (uapi::MAP_ANONYMOUS | uapi::MAP_PRIVATE) as usize,
+/// #         0,
+/// #     )
+/// # };
+/// # assert_ne!(addr, 0);
+///
+/// // The page was never touched: without faulting it in, it cannot be pinned.
+/// let present = HoldOptions { longterm: false, nofault: true };
+/// assert!(HeldPages::<ReadOnly>::pin(addr, 1, present).is_err());
+///
+/// // A buffer registered until user space lets it go: a long-term pin.
+/// let registered = HoldOptions { longterm: true, nofault: false };
+/// let pinned = HeldPages::<ReadOnly>::pin(addr, 1, registered)?;
+/// assert!(pinned.options().longterm);
+/// # Ok::<(), Error>(())
+/// ```
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct HoldOptions {
     // BEGIN pinio only
@@ -94,6 +130,64 @@ impl HoldOptions {
 /// The pages of one user range with access `A`, pinned, released (dirty if the device wrote
 /// into them) when dropped.
 ///
+/// # Examples
+///
+/// Pin, write, unpin:
+///
+/// ```
+/// use kernel::{
+///     mm::gup::{HeldPages, HoldOptions},
+///     page::{
+///         copy,
+///         view::{PageRef, Span, Writable},
+///         Page, PAGE_SIZE,
+///     },
+///     uaccess::UserSlice,
+/// };
+/// # use core::mem::MaybeUninit;
+/// # use kernel::{bindings, uapi};
+/// # let len = 2 * PAGE_SIZE;
+/// # // SAFETY: `kunit_get_current_test()` is the test running in this thread; `kunit_vm_mmap()`
+/// # // maps anonymous memory into an mm it attaches to the thread, until the test ends.
+/// # let addr = unsafe {
+/// #     bindings::kunit_vm_mmap(
+/// #         bindings::kunit_get_current_test(),
+/// #         core::ptr::null_mut(),
+/// #         0,
+/// #         len,
+/// #         (uapi::PROT_READ | uapi::PROT_WRITE) as usize,
+/// #         (uapi::MAP_ANONYMOUS | uapi::MAP_PRIVATE) as usize,
+/// #         0,
+/// #     )
+/// # };
+/// # assert_ne!(addr, 0);
+///
+/// let options = HoldOptions { longterm: false, nofault: false };
+/// let mut pinned = HeldPages::<Writable>::pin(addr, 2, options)?;
+/// assert_eq!(pinned.len(), 2);
+///
+/// let data = Page::alloc_page(GFP_KERNEL)?;
+/// let hello = b"hello";
+/// // SAFETY: `hello` is valid for its length; nothing else uses `data`.
+/// unsafe { data.write_raw(hello.as_ptr(), 0, hello.len())? };
+/// // Five bytes across the boundary of the two pages: two segments.
+/// let mut from = 0;
+/// for (page, span) in pinned.segments(PAGE_SIZE - 2, 5).ok_or(EINVAL)? {
+///     let bytes = Span { offset: from, len: span.len };
+///     copy::copy(page, span.offset, PageRef::from_page(&data), bytes)?;
+///     from += span.len;
+/// }
+/// // Unpinned, dirty: the device wrote into the pages.
+/// drop(pinned);
+///
+/// let mut back = [0u8; 5];
+/// UserSlice::new(UserPtr::from_addr(addr + PAGE_SIZE - 2), 5)
+///     .reader()
+///     .read_slice(&mut back)?;
+/// assert_eq!(&back, hello);
+/// # Ok::<(), Error>(())
+/// ```
+///
 /// # Invariants
 ///
 /// Each of the `pages.len()` entries is a non-null page holding one `FOLL_PIN` pin on behalf
@@ -118,9 +212,9 @@ pub(crate) struct HeldPages<A: Access> {
 unsafe impl<A: Access> Send for HeldPages<A> {}
 
 // SAFETY: Through `&HeldPages` one can only read the array and `options`, and obtain
-// [`PageRef`] views, which let the pages be read (by C, e.g. [`super::copy::copy`]) and never
-// written; writable views and the release need `&mut HeldPages`. Concurrent reads from several
-// threads of pages that stay pinned are not data races.
+// `PageRef` views, which let C read the pages (`copy::copy()`) and never write them; writable
+// views and the release need `&mut HeldPages`. Concurrent reads of pinned pages from several
+// threads are not data races.
 unsafe impl<A: Access> Sync for HeldPages<A> {}
 
 impl<A: Access> HeldPages<A> {

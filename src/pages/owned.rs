@@ -37,9 +37,80 @@ use super::extract::Mode;
 /// It owns its pins and references and is `Send`, so the context that completes the request
 /// may release it; that context must be a process context (the dirtying release may sleep).
 ///
+/// # Examples
+///
+/// A `write(2)` that completes later, elsewhere: its pages are all taken before `write_iter`
+/// returns, and go with the request.
+///
+/// ```
+/// use kernel::{
+///     iov::{owned::OwnedPages, IovIterSource},
+///     page::{
+///         copy,
+///         view::PageMut,
+///         Page, PAGE_SIZE,
+///     },
+///     uaccess::UserSlice,
+/// };
+/// # use core::mem::MaybeUninit;
+/// # use kernel::{bindings, uapi};
+/// # let len = 3 * PAGE_SIZE;
+/// # // SAFETY: `kunit_get_current_test()` is the test running in this thread; `kunit_vm_mmap()`
+/// # // maps anonymous memory into an mm it attaches to the thread, until the test ends.
+/// # let addr = unsafe {
+/// #     bindings::kunit_vm_mmap(
+/// #         bindings::kunit_get_current_test(),
+/// #         core::ptr::null_mut(),
+/// #         0,
+/// #         len,
+/// #         (uapi::PROT_READ | uapi::PROT_WRITE) as usize,
+/// #         (uapi::MAP_ANONYMOUS | uapi::MAP_PRIVATE) as usize,
+/// #         0,
+/// #     )
+/// # };
+/// # assert_ne!(addr, 0);
+/// # let mut data = KVec::from_elem(0u8, len, GFP_KERNEL)?;
+/// # for (i, b) in data.iter_mut().enumerate() {
+/// #     *b = (i % 251) as u8;
+/// # }
+/// # UserSlice::new(UserPtr::from_addr(addr), len).writer().write_slice(&data)?;
+/// # let mut raw = MaybeUninit::<bindings::iov_iter>::zeroed();
+/// # // SAFETY: `raw` is valid for writing an iterator.
+/// # kernel::error::to_result(unsafe {
+/// #     bindings::import_ubuf(bindings::ITER_SOURCE as i32, addr as *mut _, len, raw.as_mut_ptr())
+/// # })?;
+/// # // SAFETY: `import_ubuf()` initialised it.
+/// # let mut raw = unsafe { raw.assume_init() };
+/// # // SAFETY: An iterator over user memory of this thread's mm, only used through `iter`.
+/// # let iter = unsafe { IovIterSource::from_raw(&mut raw) };
+///
+/// // SAFETY: `iter` is user-backed: its pages are pinned, none is listed.
+/// let pages = unsafe { OwnedPages::extract_all(iter, len, false) }?;
+/// assert_eq!(pages.len(), len);
+/// assert_eq!(iter.len(), 0);
+///
+/// fn complete_elsewhere<T: Send>(request: T) -> T {
+///     request
+/// }
+/// let mut pages = complete_elsewhere(pages);
+///
+/// // The device reads the second page.
+/// let mut mine = Page::alloc_page(GFP_KERNEL)?;
+/// if let Some((page, span)) = pages.segments().nth(1) {
+///     copy::copy(PageMut::from_page(&mut mine), 0, page, span)?;
+/// }
+/// // Unpinned, not dirtied: the device only read them.
+/// drop(pages);
+/// let mut got = KVec::from_elem(0u8, PAGE_SIZE, GFP_KERNEL)?;
+/// // SAFETY: `got` is valid for `PAGE_SIZE` bytes; nothing else uses `mine`.
+/// unsafe { mine.read_raw(got.as_mut_ptr(), 0, PAGE_SIZE)? };
+/// assert!(got[..] == data[PAGE_SIZE..2 * PAGE_SIZE]);
+/// # Ok::<(), Error>(())
+/// ```
+///
 /// # Invariants
 ///
-/// - `pages` are the non-null pages [`extract::extract_pages`] returned, in iterator order, each holding
+/// - `pages` are the non-null pages the extraction returned, in iterator order, each holding
 ///   what `retention` says on behalf of this value (and of nothing else). Listed pages are
 ///   kept alive by the iterator's owner until this value is dropped (the constructor's safety
 ///   requirement).
