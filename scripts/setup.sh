@@ -13,7 +13,8 @@ APT_PACKAGES=(rustc-web cargo-web rust-web-src rust-web-clippy rustfmt-web rust-
 	flex bison bc libelf-dev libssl-dev cpio kmod busybox-static qemu-system-x86
 	binutils xz-utils make gcc python3 gnuplot-nox
 	liburing-dev libaio-dev gcc-multilib e2fsprogs
-	python3-docutils)
+	python3-docutils
+	python3-ply python3-git)
 
 missing_packages() {
 	local p
