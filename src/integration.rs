@@ -80,7 +80,7 @@ mod extract {
         I::Access: DeviceIo,
     {
         let mut done = 0;
-        while iter.len() != 0 {
+        while !Iter::is_empty(iter) {
             let left = iter.len();
             counters.extraction(iter.kind());
             let mut slots = PageSlots::new();

@@ -103,7 +103,7 @@ pub(crate) const BATCH_PAGES: usize = 64;
 /// // One array for every batch of a transfer, each batch borrowing it in turn.
 /// let mut slots = PageSlots::new();
 /// let mut done = 0;
-/// while iter.len() != 0 {
+/// while !iter.is_empty() {
 ///     let batch = ExtractedPages::extract(iter, &mut slots, 300 - done)?;
 ///     done += batch.len();
 /// }
@@ -116,6 +116,12 @@ impl PageSlots {
     /// Uninitialised slots.
     pub(crate) const fn new() -> Self {
         Self([const { MaybeUninit::uninit() }; BATCH_PAGES])
+    }
+}
+
+impl Default for PageSlots {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
@@ -176,7 +182,7 @@ impl PageSlots {
 /// // SAFETY: `fill` is valid for 64 bytes; nothing else uses `data`.
 /// unsafe { data.write_raw(fill.as_ptr(), 0, 64)? };
 /// let mut done = 0;
-/// while iter.len() != 0 {
+/// while !iter.is_empty() {
 ///     let mut slots = PageSlots::new();
 ///     let mut batch = ExtractedPages::extract(iter, &mut slots, len - done)?;
 ///     for (page, span) in batch.segments() {
@@ -288,6 +294,17 @@ impl<'a, A: Access> ExtractedPages<'a, A> {
     /// Bytes in the batch.
     pub(crate) fn len(&self) -> usize {
         self.len
+    }
+
+    // BEGIN pinio only
+    #[allow(
+        dead_code,
+        reason = "the upstream series' API (clippy::len_without_is_empty)"
+    )]
+    // END pinio only
+    /// Whether the batch holds no byte (never: a batch covers at least one).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
     }
 
     /// Pages in the batch.

@@ -63,7 +63,7 @@ use kernel::time::{
 /// };
 /// # use core::mem::MaybeUninit;
 /// # use kernel::{bindings, uapi};
-/// # let len = 1 * PAGE_SIZE;
+/// # let len = PAGE_SIZE;
 /// # // SAFETY: `kunit_get_current_test()` is the test running in this thread; `kunit_vm_mmap()`
 /// # // maps anonymous memory into an mm it attaches to the thread, until the test ends.
 /// # let addr = unsafe {
@@ -339,6 +339,17 @@ impl<A: Access> HeldPages<A> {
     /// Number of pages held.
     pub(crate) fn len(&self) -> usize {
         self.pages.len()
+    }
+
+    // BEGIN pinio only
+    #[allow(
+        dead_code,
+        reason = "the upstream series' API (clippy::len_without_is_empty)"
+    )]
+    // END pinio only
+    /// Whether no page is held (after [`HeldPages::release`]).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.pages.is_empty()
     }
 
     /// Whether the device wrote into the pages.

@@ -130,6 +130,11 @@ pub(crate) trait Iter: private::Sealed {
     /// Bytes left in the iterator.
     fn len(&self) -> usize;
 
+    /// Whether no byte is left in the iterator.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Moves the iterator back by `bytes`.
     ///
     /// # Safety

@@ -266,6 +266,17 @@ impl<A: Access> OwnedPages<A> {
         self.len
     }
 
+    // BEGIN pinio only
+    #[allow(
+        dead_code,
+        reason = "the upstream series' API (clippy::len_without_is_empty)"
+    )]
+    // END pinio only
+    /// Whether no byte is covered (never for a value [`OwnedPages::extract_all`] returned).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
     /// Pages held.
     pub(crate) fn nr_pages(&self) -> usize {
         self.pages.len()
