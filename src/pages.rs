@@ -6,8 +6,8 @@
 //! a user range, lets its device read or write them, and gives them back the way the kernel
 //! expects: unpinned, dirtied where the device wrote, never before the device is done. This
 //! layer is that part, written as kernel-crate code: it depends only on `kernel::` and the C
-//! shims of [`crate::glue`], never on pinio's device, so that it could move into `rust/kernel/`
-//! as it is.
+//! shims of [`crate::glue`], never on pinio's device, so that it moves into `rust/kernel/` as
+//! it is (the upstream series below).
 //!
 //! - [`view`]: `Copy` views of lent pages, with the device's access in the type
 //!   ([`view::ReadOnly`], [`view::Writable`]);
