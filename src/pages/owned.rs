@@ -34,7 +34,7 @@ use super::extract::Mode;
 /// returns (the iterator and its segment array may be gone as soon as it does), and released
 /// when dropped, dirtied if the device wrote into them.
 ///
-/// It owns its pins and references and is `Send`, so the context that completes the request
+/// It owns what it holds on its pages and is `Send`, so the context that completes the request
 /// may release it; that context must be a process context (the dirtying release may sleep).
 ///
 /// # Examples
@@ -125,15 +125,20 @@ pub(crate) struct OwnedPages<A: Access> {
     written: bool,
     /// Extraction calls made to take the pages.
     extractions: usize,
-    /// The error that stopped [`OwnedPages::take_all`] short of what it was asked for.
+    /// The error that stopped the extraction short of what it was asked for.
     failure: Option<Error>,
     _access: PhantomData<A>,
 }
 
-// SAFETY: The pages are held (pinned, referenced, or kept alive by the request's submitter) by
-// the value itself, not by the thread that took them, and unpinning or putting a page is
-// allowed from any task in process context; the arrays are owned allocations. Nothing in the
-// value refers to the taking thread's stack or task.
+// SAFETY: What holds the pages belongs to the value, not to the thread that took them: pins
+// (`FOLL_PIN`), which any task may release with `unpin_user_pages_dirty_lock()` in process
+// context, or nothing at all for listed pages, which the request's submitter keeps alive until
+// the value is dropped, wherever that happens (the constructor's safety requirement).
+// BEGIN pinio only
+// Page references (`FOLL_GET`) may likewise be dropped by any task.
+// END pinio only
+// The arrays are owned allocations, and nothing in the value refers to the taking thread's
+// stack, mappings or task: listed pages are `struct page`s, not addresses.
 unsafe impl<A: Access> Send for OwnedPages<A> {}
 
 impl<A: Access> OwnedPages<A> {

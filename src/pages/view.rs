@@ -71,8 +71,11 @@ pub(crate) struct PageRef<'a> {
 ///
 /// # Invariants
 ///
-/// As [`PageRef`], and the lender allows writes: the page is the device's own, was pinned or
-/// referenced with `FOLL_WRITE`, or comes from a destination iterator.
+/// As [`PageRef`], and the lender allows writes: the page is its borrower's own, was pinned
+/// with `FOLL_WRITE`, or comes from a destination iterator.
+// BEGIN pinio only
+/// In pinio, it may also have been referenced with `FOLL_WRITE` (`FOLL_GET`).
+// END pinio only
 #[derive(Clone, Copy)]
 pub(crate) struct PageMut<'a>(PageRef<'a>);
 
