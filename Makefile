@@ -21,6 +21,9 @@
 #   make info           where everything is: kernel trees, bzImages, tool versions
 #   make checkpatch     the kernel's checkpatch.pl on every C file (make test runs it too)
 #   make layers         src/ imports only downward, no cycle; the check proven on a bad copy
+#   make upstream-patches  the pages layer as a patch series for the kernel's Rust crate (build/upstream/series/)
+#   make upstream-check the series regenerates from src/pages/ and applies to the tree (seconds; make test runs it)
+#   make upstream-test  the series applied with git am, checkpatch, rustfmt, a CLIPPY=1 kernel build, its doctests booted
 #   make clippy         the module through clippy with the kernel's lints, -D warnings
 #   make fmt            rustfmt the module's sources
 #   make fmtcheck       check that rustfmt would change nothing
@@ -72,7 +75,8 @@ kbuild = kdir=$(KDIR_CMD) && mkdir -p $(OUT) && \
 	flock $(OUT).lock $(MAKE) -C "$$kdir" M=$(TOP) MO=$(OUT) $(KBUILD_VARS) $(KBUILD_EXTRA)
 
 .PHONY: all module help setup kernel kernels info clippy fmt fmtcheck rust-analyzer \
-	tests run test shell bench stress clients checkpatch docs layers clean
+	tests run test shell bench stress clients checkpatch docs layers clean \
+	upstream-patches upstream-check upstream-test
 
 all: module
 
@@ -127,8 +131,21 @@ run: module tests
 layers:
 	@$(SCRIPTS)/check-layers.py && $(SCRIPTS)/check-layers.py --self-test >/dev/null
 
+# The upstream series (Documentation/upstream.rst): generated from src/pages/ by
+# scripts/upstream/gen.py; make test checks in a second that it still applies.
+upstream-patches:
+	@$(SCRIPTS)/setup.sh >&2 && $(SCRIPTS)/upstream/patches.sh >/dev/null
+
+upstream-check:
+	@$(SCRIPTS)/upstream/check.sh
+
+upstream-test:
+	@$(SCRIPTS)/upstream/test.sh
+
 # The documentation and layering checks come first: they take seconds, and fail on their own.
-test: docs layers module tests
+# The upstream series check (a second) follows the module build, which downloads the kernel
+# tree on a fresh machine.
+test: docs layers module upstream-check tests
 	@PINIO_MODULE_BUILT=1 $(SCRIPTS)/run-tests.sh
 
 shell: module tests

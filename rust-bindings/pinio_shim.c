@@ -38,7 +38,7 @@ bool pinio_iov_iter_is_kvec(const struct iov_iter *iter)
 	return iov_iter_is_kvec(iter);
 }
 
-unsigned int pinio_iov_iter_type(const struct iov_iter *iter)
+enum iter_type pinio_iov_iter_type(const struct iov_iter *iter)
 {
 	return iov_iter_type(iter);
 }
@@ -48,9 +48,9 @@ size_t pinio_iov_iter_count(const struct iov_iter *iter)
 	return iov_iter_count(iter);
 }
 
-unsigned long pinio_iter_iov_addr(const struct iov_iter *iter)
+void __user *pinio_iter_iov_addr(const struct iov_iter *iter)
 {
-	return (unsigned long)iter_iov_addr(iter);
+	return iter_iov_addr(iter);
 }
 
 size_t pinio_iter_iov_len(const struct iov_iter *iter)

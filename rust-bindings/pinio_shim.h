@@ -3,11 +3,17 @@
  * C shims for pinio: one-line wrappers of kernel static inlines and macros
  * that Rust cannot call directly. bindgen reads this header at build time;
  * the Rust side sees only the pinio_* functions declared here.
+ *
+ * pinio_NAME wraps the inline NAME with NAME's own prototype wherever it can:
+ * those the pages layer (src/pages/) calls must, because the upstream series
+ * generator (scripts/upstream/) turns each such shim into the kernel's
+ * rust_helper_NAME (rust/helpers/) and the call into bindings::NAME.
  */
 #ifndef _PINIO_SHIM_H
 #define _PINIO_SHIM_H
 
 #include <linux/types.h>
+#include <linux/uio.h>
 
 struct file;
 struct kiocb;
@@ -28,9 +34,9 @@ struct xarray;
 bool pinio_iov_iter_extract_will_pin(const struct iov_iter *iter);
 bool pinio_user_backed_iter(const struct iov_iter *iter);
 bool pinio_iov_iter_is_kvec(const struct iov_iter *iter);
-unsigned int pinio_iov_iter_type(const struct iov_iter *iter);
+enum iter_type pinio_iov_iter_type(const struct iov_iter *iter);
 size_t pinio_iov_iter_count(const struct iov_iter *iter);
-unsigned long pinio_iter_iov_addr(const struct iov_iter *iter);
+void __user *pinio_iter_iov_addr(const struct iov_iter *iter);
 size_t pinio_iter_iov_len(const struct iov_iter *iter);
 void pinio_iov_iter_truncate(struct iov_iter *iter, u64 count);
 void pinio_iov_iter_reexpand(struct iov_iter *iter, size_t count);

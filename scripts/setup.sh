@@ -14,6 +14,8 @@ APT_PACKAGES=(rustc-web cargo-web rust-web-src rust-web-clippy rustfmt-web rust-
 	binutils xz-utils make gcc python3 gnuplot-nox
 	liburing-dev libaio-dev gcc-multilib e2fsprogs
 	python3-docutils
+	# checkpatch's SPDX check (make upstream-test)
+	python3-ply python3-git
 	# fio: a client nobody here wrote, run in the guest as Debian ships it (scripts/vm
 	# --add-prog fio): pinio_fio_test.sh in make test and make stress, fio in make bench.
 	fio)

@@ -26,17 +26,26 @@ mod extract {
                 ExtractedPages,
                 PageSlots, //
             },
+            copy,
+            extract::Retention,
+            gup::{
+                HeldPages,
+                HoldOptions, //
+            },
             iter::Iter,
             owned::OwnedPages,
-            take::{
-                Mode,
-                Retention, //
+            view::{
+                Access,
+                PageMut,
+                PageRef,
+                Span,
+                Writable, //
             },
-            view::Access,
         },
     };
     use core::ptr;
     use kernel::{
+        alloc::flags::__GFP_ZERO,
         bindings,
         iov::{
             IovIterDest,
@@ -47,7 +56,11 @@ mod extract {
             PAGE_SIZE, //
         },
         prelude::*,
-        sync::atomic::Atomic, //
+        sync::atomic::Atomic,
+        uaccess::{
+            UserPtr,
+            UserSlice, //
+        }, //
     };
 
     /// A byte of the test pattern at `pos`.
@@ -67,11 +80,11 @@ mod extract {
         I::Access: DeviceIo,
     {
         let mut done = 0;
-        while iter.len() != 0 {
+        while !Iter::is_empty(iter) {
             let left = iter.len();
             counters.extraction(iter.kind());
             let mut slots = PageSlots::new();
-            let mut batch = ExtractedPages::extract(iter, &mut slots, left, Mode::Extract)?;
+            let mut batch = ExtractedPages::extract(iter, &mut slots, left)?;
             counters.taken(batch.retention(), batch.nr_pages());
             if batch.retention() != Retention::Listed {
                 return Err(EINVAL);
@@ -156,7 +169,7 @@ mod extract {
         // SAFETY: `raw` is a valid source iterator over `src`.
         let iter = unsafe { IovIterSource::from_raw(&mut raw) };
         // SAFETY: `src` (the listed pages' owner) outlives `owned`.
-        let mut owned = unsafe { OwnedPages::take_all(iter, len, Mode::Extract, false) }?;
+        let mut owned = unsafe { OwnedPages::extract_all(iter, len, false) }?;
         counters.taken(owned.retention(), owned.nr_pages());
         assert_eq!(owned.len(), len);
         assert_eq!(iter.len(), 0);
@@ -502,6 +515,85 @@ mod extract {
         assert!(counters.extract_folioq.load(kernel::sync::atomic::Relaxed) >= 2);
         assert_eq!(pins_acquired(), acquired);
         report("FOLIOQ", &counters, &counters.extract_folioq, acquired);
+        Ok(())
+    }
+
+    /// A user range pinned for writing with [`HeldPages::pin`] ("pin, write, unpin", case 5 of
+    /// `pin_user_pages.rst`), in an mm KUnit gives the test: read through the views, written
+    /// through them, unpinned dirty when dropped; user space sees the bytes written.
+    #[test]
+    fn held_pages_pin_write_unpin() -> Result {
+        // <uapi/linux/mman.h> as on x86-64 (the kernel crate's bindings lack it).
+        const PROT_READ: usize = 0x1;
+        const PROT_WRITE: usize = 0x2;
+        const MAP_PRIVATE: usize = 0x02;
+        const MAP_ANONYMOUS: usize = 0x20;
+        let nr_pages = 3;
+        let len = nr_pages * PAGE_SIZE;
+        // SAFETY: `kunit_get_current_test()` is the test running in this thread;
+        // `kunit_vm_mmap()` maps anonymous memory into an mm it attaches to this thread, and
+        // unmaps it when the test ends.
+        let addr = unsafe {
+            bindings::kunit_vm_mmap(
+                bindings::kunit_get_current_test(),
+                ptr::null_mut(),
+                0,
+                len,
+                PROT_READ | PROT_WRITE,
+                MAP_ANONYMOUS | MAP_PRIVATE,
+                0,
+            )
+        };
+        assert_ne!(addr, 0);
+        let mut src = KVec::from_elem(0u8, len, GFP_KERNEL)?;
+        for (i, b) in src.iter_mut().enumerate() {
+            *b = pattern(5, i);
+        }
+        UserSlice::new(UserPtr::from_addr(addr), len)
+            .writer()
+            .write_slice(&src)?;
+
+        let options = HoldOptions {
+            retention: Retention::Pinned,
+            longterm: false,
+            nofault: false,
+        };
+        let mut held = HeldPages::<Writable>::pin(addr, nr_pages, options)?;
+        assert_eq!(held.len(), nr_pages);
+
+        // Read the middle page's first bytes into a page of our own, through the views.
+        let mut mine = Page::alloc_page(GFP_KERNEL | __GFP_ZERO)?;
+        if let Some((page, span)) = held.read_segments(PAGE_SIZE, 64).and_then(|mut s| s.next()) {
+            copy::copy(PageMut::from_page(&mut mine), 0, page, span)?;
+        }
+        let mut got = [0u8; 64];
+        // SAFETY: `got` is valid for 64 bytes; nothing else uses `mine`.
+        unsafe { mine.read_raw(got.as_mut_ptr(), 0, 64)? };
+        assert!(got[..] == src[PAGE_SIZE..PAGE_SIZE + 64]);
+
+        // Write 100 bytes of our own page over the end of the first page and the start of the
+        // second.
+        let mut pos = 0;
+        for (page, span) in held.segments(PAGE_SIZE - 50, 100).ok_or(EINVAL)? {
+            let from = Span {
+                offset: pos,
+                len: span.len,
+            };
+            copy::copy(page, span.offset, PageRef::from_page(&mine), from)?;
+            pos += span.len;
+        }
+        assert_eq!(pos, 100);
+        assert!(held.written());
+        drop(held);
+
+        let mut back = KVec::from_elem(0u8, len, GFP_KERNEL)?;
+        UserSlice::new(UserPtr::from_addr(addr), len)
+            .reader()
+            .read_slice(&mut back)?;
+        let mut want = src;
+        want[PAGE_SIZE - 50..PAGE_SIZE + 14].copy_from_slice(&got);
+        want[PAGE_SIZE + 14..PAGE_SIZE + 50].fill(0);
+        assert!(back == want);
         Ok(())
     }
 

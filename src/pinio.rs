@@ -15,8 +15,8 @@
 //!    ABI), [`glue::workqueue`] (a workqueue of the module's own), [`glue::signal`],
 //!    [`glue::meminfo`].
 //! 2. [`pages`]: user pages lent to a device, written as kernel-crate code that knows nothing
-//!    of pinio: [`pages::view`], [`pages::copy`], [`pages::iter`], [`pages::take`],
-//!    [`pages::batch`], [`pages::owned`], [`pages::held`].
+//!    of pinio: [`pages::view`], [`pages::copy`], [`pages::iter`], [`pages::extract`],
+//!    [`pages::batch`], [`pages::owned`], [`pages::gup`].
 //! 3. [`disk`]: the emulated device: [`disk::params`], [`disk::counters`],
 //!    [`disk::sparse_pages`], [`disk::store`], [`disk::dma_device`], [`disk::mapping`],
 //!    [`disk::bus`], [`disk::data_path`].

@@ -8,7 +8,7 @@
 //! [`accounting`] charges long-term pins to the pinning process's `pinned_vm` against
 //! `RLIMIT_MEMLOCK`, as io_uring and RDMA do.
 //!
-//! [`HeldPages`]: crate::pages::held::HeldPages
+//! [`HeldPages`]: crate::pages::gup::HeldPages
 
 pub(crate) mod accounting;
 pub(crate) mod table;

@@ -5,11 +5,11 @@
 //! pins taken and released.
 
 use crate::pages::{
-    iter::IterKind,
-    take::{
+    extract::{
         Released,
         Retention, //
     },
+    iter::IterKind,
 };
 use core::fmt;
 use kernel::{

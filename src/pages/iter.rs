@@ -31,6 +31,37 @@ use kernel::{
 };
 
 /// The type of an iterator (`enum iter_type`).
+///
+/// # Examples
+///
+/// ```
+/// use kernel::{
+///     iov::{
+///         iter::{Iter, IterKind},
+///         IovIterDest,
+///     },
+///     page::Page,
+/// };
+/// # use core::mem::MaybeUninit;
+/// # use kernel::bindings;
+///
+/// // A destination iterator over 512 bytes of a page of ours (as splice or io_uring's
+/// // registered buffers make them).
+/// let page = Page::alloc_page(GFP_KERNEL)?;
+/// let bvec = bindings::bio_vec { bv_page: page.as_ptr(), bv_len: 512, bv_offset: 0 };
+/// let mut raw = MaybeUninit::<bindings::iov_iter>::zeroed();
+/// // SAFETY: `bvec` and the page it names outlive the iterator.
+/// unsafe { bindings::iov_iter_bvec(raw.as_mut_ptr(), bindings::ITER_DEST, &bvec, 1, 512) };
+/// // SAFETY: `iov_iter_bvec()` initialised it.
+/// let mut raw = unsafe { raw.assume_init() };
+/// // SAFETY: A destination iterator over `page`, only used through `iter` while `page` lives.
+/// let iter = unsafe { IovIterDest::from_raw(&mut raw) };
+/// assert_eq!(iter.kind(), IterKind::Bvec);
+/// // Pages, not address ranges: no segment to walk.
+/// assert!(!iter.is_segmented());
+/// assert!(iter.segments().next().is_none());
+/// # Ok::<(), Error>(())
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum IterKind {
     /// `ITER_UBUF`: one user buffer.
@@ -50,7 +81,45 @@ pub(crate) enum IterKind {
 }
 
 /// An `iov_iter` the device moves data for.
-pub(crate) trait Iter {
+///
+/// The trait is sealed: [`IovIterSource`] and [`IovIterDest`] are its only implementations,
+/// whose [`Iter::as_raw`] the provided methods trust to be a valid iterator.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::iov::iter::{Iter, IterKind};
+/// # use core::mem::MaybeUninit;
+/// # use kernel::{bindings, iov::IovIterSource};
+/// // A source iterator over two kernel buffers, of 100 and 200 bytes.
+/// let mut buf = KVec::from_elem(0u8, 300, GFP_KERNEL)?;
+/// let kvecs = [
+///     bindings::kvec { iov_base: buf.as_mut_ptr().cast(), iov_len: 100 },
+///     bindings::kvec { iov_base: buf.as_mut_ptr().wrapping_add(100).cast(), iov_len: 200 },
+/// ];
+/// let mut raw = MaybeUninit::<bindings::iov_iter>::zeroed();
+/// // SAFETY: `kvecs` and the buffer they describe outlive the iterator.
+/// unsafe {
+///     bindings::iov_iter_kvec(raw.as_mut_ptr(), bindings::ITER_SOURCE, kvecs.as_ptr(), 2, 300)
+/// };
+/// // SAFETY: `iov_iter_kvec()` initialised it.
+/// let mut raw = unsafe { raw.assume_init() };
+/// // SAFETY: A source iterator over `buf`, only used through `iter` while `buf` lives.
+/// let iter = unsafe { IovIterSource::from_raw(&mut raw) };
+///
+/// /// Whether a direct-I/O request over `iter` is aligned to `block` bytes, a power of two.
+/// fn aligned<I: Iter>(iter: &mut I, block: usize) -> bool {
+///     iter.alignment() & (block - 1) == 0
+/// }
+///
+/// assert_eq!(iter.kind(), IterKind::Kvec);
+/// assert!(iter.is_segmented());
+/// // The first segment's length, 100, is not a multiple of 512.
+/// assert!(!aligned(iter, 512));
+/// assert!(iter.npages(usize::MAX) >= 1);
+/// # Ok::<(), Error>(())
+/// ```
+pub(crate) trait Iter: private::Sealed {
     /// What the device may do with the iterator's pages: write into them for a destination
     /// iterator (a read), only read them for a source iterator (a write).
     type Access: Access;
@@ -60,6 +129,11 @@ pub(crate) trait Iter {
 
     /// Bytes left in the iterator.
     fn len(&self) -> usize;
+
+    /// Whether no byte is left in the iterator.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 
     /// Moves the iterator back by `bytes`.
     ///
@@ -115,15 +189,20 @@ pub(crate) trait Iter {
     }
 
     /// Walks the segments from the iterator's position on, without moving the iterator.
+    ///
+    /// Only a segmented iterator ([`Iter::is_segmented`]) has segments: the walk over any other
+    /// is empty.
     fn segments(&mut self) -> Segments<'_> {
+        let segmented = self.is_segmented();
         // SAFETY: `as_raw()` points to a valid, initialised iterator. Iterators are plain values
         // that refer to, and never own, their segment arrays, so a bitwise copy walks the same
         // segments; the copy borrows `self`, so the arrays stay alive while it is used.
         let walk = unsafe { core::ptr::read(self.as_raw()) };
+        // INVARIANT: The walk of an iterator that is not a list of address ranges ends at once.
         Segments {
             walk,
             rounds: 0,
-            done: false,
+            done: !segmented,
             _iter: PhantomData,
         }
     }
@@ -163,7 +242,48 @@ impl Iter for IovIterSource<'_> {
     }
 }
 
+mod private {
+    /// Keeps [`super::Iter`] to the kernel crate's two iterator types.
+    pub(crate) trait Sealed {}
+
+    impl Sealed for kernel::iov::IovIterSource<'_> {}
+    impl Sealed for kernel::iov::IovIterDest<'_> {}
+}
+
 /// One segment of a segmented iterator, as [`Iter::segments`] walks them.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::iov::iter::Iter;
+/// # use core::mem::MaybeUninit;
+/// # use kernel::{bindings, iov::IovIterSource};
+/// // A source iterator over two kernel buffers, of 100 and 200 bytes.
+/// let mut buf = KVec::from_elem(0u8, 300, GFP_KERNEL)?;
+/// let kvecs = [
+///     bindings::kvec { iov_base: buf.as_mut_ptr().cast(), iov_len: 100 },
+///     bindings::kvec { iov_base: buf.as_mut_ptr().wrapping_add(100).cast(), iov_len: 200 },
+/// ];
+/// let mut raw = MaybeUninit::<bindings::iov_iter>::zeroed();
+/// // SAFETY: `kvecs` and the buffer they describe outlive the iterator.
+/// unsafe {
+///     bindings::iov_iter_kvec(raw.as_mut_ptr(), bindings::ITER_SOURCE, kvecs.as_ptr(), 2, 300)
+/// };
+/// // SAFETY: `iov_iter_kvec()` initialised it.
+/// let mut raw = unsafe { raw.assume_init() };
+/// // SAFETY: A source iterator over `buf`, only used through `iter` while `buf` lives.
+/// let iter = unsafe { IovIterSource::from_raw(&mut raw) };
+///
+/// let mut walk = iter.segments();
+/// let first = walk.next().ok_or(EINVAL)?;
+/// assert_eq!((first.addr, first.len, first.last), (buf.as_ptr() as usize, 100, false));
+/// let second = walk.next().ok_or(EINVAL)?;
+/// assert_eq!((second.len, second.last), (200, true));
+/// assert!(walk.next().is_none());
+/// // The walk leaves the iterator where it was.
+/// assert_eq!(iter.len(), 300);
+/// # Ok::<(), Error>(())
+/// ```
 #[derive(Clone, Copy)]
 pub(crate) struct Segment {
     /// User or kernel address of the segment's next byte (`iter_iov_addr()`).
@@ -179,6 +299,41 @@ pub(crate) struct Segment {
 /// Each step consumes a segment together with any empty ones after it, as the block layer's
 /// extraction does; the one exception is a vector that starts with empty segments, whose
 /// first empty segment is yielded and the next step lands on the first non-empty one.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::iov::iter::Iter;
+/// # use core::mem::MaybeUninit;
+/// # use kernel::{bindings, iov::IovIterSource};
+/// // A source iterator over two kernel buffers, of 100 and 200 bytes.
+/// let mut buf = KVec::from_elem(0u8, 300, GFP_KERNEL)?;
+/// let kvecs = [
+///     bindings::kvec { iov_base: buf.as_mut_ptr().cast(), iov_len: 100 },
+///     bindings::kvec { iov_base: buf.as_mut_ptr().wrapping_add(100).cast(), iov_len: 200 },
+/// ];
+/// let mut raw = MaybeUninit::<bindings::iov_iter>::zeroed();
+/// // SAFETY: `kvecs` and the buffer they describe outlive the iterator.
+/// unsafe {
+///     bindings::iov_iter_kvec(raw.as_mut_ptr(), bindings::ITER_SOURCE, kvecs.as_ptr(), 2, 300)
+/// };
+/// // SAFETY: `iov_iter_kvec()` initialised it.
+/// let mut raw = unsafe { raw.assume_init() };
+/// // SAFETY: A source iterator over `buf`, only used through `iter` while `buf` lives.
+/// let iter = unsafe { IovIterSource::from_raw(&mut raw) };
+///
+/// let mut total = 0;
+/// for segment in iter.segments() {
+///     total += segment.len;
+/// }
+/// assert_eq!(total, 300);
+/// # Ok::<(), Error>(())
+/// ```
+///
+/// # Invariants
+///
+/// Unless `done`, `walk` is a copy of a segmented iterator (user-backed or KVEC) whose segment
+/// array stays alive and unchanged for `'a`.
 pub(crate) struct Segments<'a> {
     walk: bindings::iov_iter,
     rounds: u32,
@@ -222,6 +377,40 @@ impl Iterator for Segments<'_> {
 /// re-expanded when dropped (as `blkdev_read_iter()` does with `iov_iter_truncate()` and
 /// `iov_iter_reexpand()`), so that the caller sees the iterator advanced by exactly the bytes
 /// moved.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::iov::iter::Truncated;
+/// # use core::mem::MaybeUninit;
+/// # use kernel::{bindings, iov::IovIterSource};
+/// // A source iterator over two kernel buffers, of 100 and 200 bytes.
+/// let mut buf = KVec::from_elem(0u8, 300, GFP_KERNEL)?;
+/// let kvecs = [
+///     bindings::kvec { iov_base: buf.as_mut_ptr().cast(), iov_len: 100 },
+///     bindings::kvec { iov_base: buf.as_mut_ptr().wrapping_add(100).cast(), iov_len: 200 },
+/// ];
+/// let mut raw = MaybeUninit::<bindings::iov_iter>::zeroed();
+/// // SAFETY: `kvecs` and the buffer they describe outlive the iterator.
+/// unsafe {
+///     bindings::iov_iter_kvec(raw.as_mut_ptr(), bindings::ITER_SOURCE, kvecs.as_ptr(), 2, 300)
+/// };
+/// // SAFETY: `iov_iter_kvec()` initialised it.
+/// let mut raw = unsafe { raw.assume_init() };
+/// // SAFETY: A source iterator over `buf`, only used through `iter` while `buf` lives.
+/// let iter = unsafe { IovIterSource::from_raw(&mut raw) };
+///
+/// {
+///     // The end of the device is 120 bytes away.
+///     let mut short = Truncated::new(iter, 120);
+///     assert_eq!(short.len(), 120);
+///     let mut head = [0u8; 50];
+///     assert_eq!(short.copy_from_iter(&mut head), 50);
+/// }
+/// // Advanced by the 50 bytes moved, and the rest is back.
+/// assert_eq!(iter.len(), 250);
+/// # Ok::<(), Error>(())
+/// ```
 pub(crate) struct Truncated<'i, I: Iter> {
     iter: &'i mut I,
     shorted: usize,
@@ -266,6 +455,38 @@ impl<I: Iter> DerefMut for Truncated<'_, I> {
 
 /// An iterator walked ahead and put back: [`Rewind::rewind`] moves it back, and when the guard
 /// is dropped the iterator is where it was when the guard was made.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::iov::iter::Rewind;
+/// # use core::mem::MaybeUninit;
+/// # use kernel::{bindings, iov::IovIterSource};
+/// // A source iterator over two kernel buffers, of 100 and 200 bytes.
+/// let mut buf = KVec::from_elem(0u8, 300, GFP_KERNEL)?;
+/// let kvecs = [
+///     bindings::kvec { iov_base: buf.as_mut_ptr().cast(), iov_len: 100 },
+///     bindings::kvec { iov_base: buf.as_mut_ptr().wrapping_add(100).cast(), iov_len: 200 },
+/// ];
+/// let mut raw = MaybeUninit::<bindings::iov_iter>::zeroed();
+/// // SAFETY: `kvecs` and the buffer they describe outlive the iterator.
+/// unsafe {
+///     bindings::iov_iter_kvec(raw.as_mut_ptr(), bindings::ITER_SOURCE, kvecs.as_ptr(), 2, 300)
+/// };
+/// // SAFETY: `iov_iter_kvec()` initialised it.
+/// let mut raw = unsafe { raw.assume_init() };
+/// // SAFETY: A source iterator over `buf`, only used through `iter` while `buf` lives.
+/// let iter = unsafe { IovIterSource::from_raw(&mut raw) };
+///
+/// let mut ahead = Rewind::new(iter);
+/// let mut head = [0u8; 50];
+/// assert_eq!(ahead.copy_from_iter(&mut head), 50);
+/// ahead.rewind(20);
+/// assert_eq!(ahead.len(), 270);
+/// drop(ahead);
+/// assert_eq!(iter.len(), 300);
+/// # Ok::<(), Error>(())
+/// ```
 ///
 /// # Invariants
 ///

@@ -3,13 +3,13 @@
 //! All pages of a request that completes in another context, owned by the request.
 
 use super::{
-    iter::Iter,
-    take::{
+    extract::{
         self,
-        Mode,
         Released,
-        Retention, //
+        Retention,
+        Taken, //
     },
+    iter::Iter,
     view::{
         page_spans,
         Access,
@@ -18,6 +18,7 @@ use super::{
 };
 use core::{
     marker::PhantomData,
+    mem::MaybeUninit,
     ptr::NonNull, //
 };
 use kernel::{
@@ -25,16 +26,91 @@ use kernel::{
     prelude::*, //
 };
 
+// BEGIN pinio only
+use super::extract::Mode;
+// END pinio only
+
 /// All pages of an asynchronous request with access `A`, taken before `read_iter`/`write_iter`
 /// returns (the iterator and its segment array may be gone as soon as it does), and released
 /// when dropped, dirtied if the device wrote into them.
 ///
-/// It owns its pins and references and is `Send`, so the context that completes the request
+/// It owns what it holds on its pages and is `Send`, so the context that completes the request
 /// may release it; that context must be a process context (the dirtying release may sleep).
+///
+/// # Examples
+///
+/// A `write(2)` that completes later, elsewhere: its pages are all taken before `write_iter`
+/// returns, and go with the request.
+///
+/// ```
+/// use kernel::{
+///     iov::{owned::OwnedPages, IovIterSource},
+///     page::{
+///         copy,
+///         view::PageMut,
+///         Page, PAGE_SIZE,
+///     },
+///     uaccess::UserSlice,
+/// };
+/// # use core::mem::MaybeUninit;
+/// # use kernel::{bindings, uapi};
+/// # let len = 3 * PAGE_SIZE;
+/// # // SAFETY: `kunit_get_current_test()` is the test running in this thread; `kunit_vm_mmap()`
+/// # // maps anonymous memory into an mm it attaches to the thread, until the test ends.
+/// # let addr = unsafe {
+/// #     bindings::kunit_vm_mmap(
+/// #         bindings::kunit_get_current_test(),
+/// #         core::ptr::null_mut(),
+/// #         0,
+/// #         len,
+/// #         (uapi::PROT_READ | uapi::PROT_WRITE) as usize,
+/// #         (uapi::MAP_ANONYMOUS | uapi::MAP_PRIVATE) as usize,
+/// #         0,
+/// #     )
+/// # };
+/// # assert_ne!(addr, 0);
+/// # let mut data = KVec::from_elem(0u8, len, GFP_KERNEL)?;
+/// # for (i, b) in data.iter_mut().enumerate() {
+/// #     *b = (i % 251) as u8;
+/// # }
+/// # UserSlice::new(UserPtr::from_addr(addr), len).writer().write_slice(&data)?;
+/// # let mut raw = MaybeUninit::<bindings::iov_iter>::zeroed();
+/// # // SAFETY: `raw` is valid for writing an iterator.
+/// # kernel::error::to_result(unsafe {
+/// #     bindings::import_ubuf(bindings::ITER_SOURCE as i32, addr as *mut _, len, raw.as_mut_ptr())
+/// # })?;
+/// # // SAFETY: `import_ubuf()` initialised it.
+/// # let mut raw = unsafe { raw.assume_init() };
+/// # // SAFETY: An iterator over user memory of this thread's mm, only used through `iter`.
+/// # let iter = unsafe { IovIterSource::from_raw(&mut raw) };
+///
+/// // SAFETY: `iter` is user-backed: its pages are pinned, none is listed.
+/// let pages = unsafe { OwnedPages::extract_all(iter, len, false) }?;
+/// assert_eq!(pages.len(), len);
+/// assert_eq!(iter.len(), 0);
+///
+/// fn complete_elsewhere<T: Send>(request: T) -> T {
+///     request
+/// }
+/// let mut pages = complete_elsewhere(pages);
+///
+/// // The device reads the second page.
+/// let mut mine = Page::alloc_page(GFP_KERNEL)?;
+/// if let Some((page, span)) = pages.segments().nth(1) {
+///     copy::copy(PageMut::from_page(&mut mine), 0, page, span)?;
+/// }
+/// // Unpinned, not dirtied: the device only read them.
+/// drop(pages);
+/// let mut got = KVec::from_elem(0u8, PAGE_SIZE, GFP_KERNEL)?;
+/// // SAFETY: `got` is valid for `PAGE_SIZE` bytes; nothing else uses `mine`.
+/// unsafe { mine.read_raw(got.as_mut_ptr(), 0, PAGE_SIZE)? };
+/// assert!(got[..] == data[PAGE_SIZE..2 * PAGE_SIZE]);
+/// # Ok::<(), Error>(())
+/// ```
 ///
 /// # Invariants
 ///
-/// - `pages` are the non-null pages [`take::take`] returned, in iterator order, each holding
+/// - `pages` are the non-null pages the extraction returned, in iterator order, each holding
 ///   what `retention` says on behalf of this value (and of nothing else). Listed pages are
 ///   kept alive by the iterator's owner until this value is dropped (the constructor's safety
 ///   requirement).
@@ -49,19 +125,25 @@ pub(crate) struct OwnedPages<A: Access> {
     written: bool,
     /// Extraction calls made to take the pages.
     extractions: usize,
-    /// The error that stopped [`OwnedPages::take_all`] short of what it was asked for.
+    /// The error that stopped the extraction short of what it was asked for.
     failure: Option<Error>,
     _access: PhantomData<A>,
 }
 
-// SAFETY: The pages are held (pinned, referenced, or kept alive by the request's submitter) by
-// the value itself, not by the thread that took them, and unpinning or putting a page is
-// allowed from any task in process context; the arrays are owned allocations. Nothing in the
-// value refers to the taking thread's stack or task.
+// SAFETY: What holds the pages belongs to the value, not to the thread that took them: pins
+// (`FOLL_PIN`), which any task may release with `unpin_user_pages_dirty_lock()` in process
+// context, or nothing at all for listed pages, which the request's submitter keeps alive until
+// the value is dropped, wherever that happens (the constructor's safety requirement).
+// BEGIN pinio only
+// Page references (`FOLL_GET`) may likewise be dropped by any task.
+// END pinio only
+// The arrays are owned allocations, and nothing in the value refers to the taking thread's
+// stack, mappings or task: listed pages are `struct page`s, not addresses.
 unsafe impl<A: Access> Send for OwnedPages<A> {}
 
 impl<A: Access> OwnedPages<A> {
-    /// Takes every page of the first `max_len` bytes of `iter` in `mode`, advancing it.
+    /// Takes every page of the first `max_len` bytes of `iter`, advancing it
+    /// (`iov_iter_extract_pages()`, as often as needed).
     ///
     /// With `nowait` the iterator is `nofault` for the call (`FOLL_NOFAULT`: absent pages are
     /// not faulted in), the arrays are allocated with `GFP_NOWAIT`, and anything short of all
@@ -74,12 +156,59 @@ impl<A: Access> OwnedPages<A> {
     ///
     /// If `iter` lists kernel pages (BVEC, KVEC, ...), its owner must keep them alive until the
     /// returned value is dropped.
+    pub(crate) unsafe fn extract_all<I: Iter<Access = A>>(
+        iter: &mut I,
+        max_len: usize,
+        nowait: bool,
+    ) -> Result<Self> {
+        // SAFETY: `extract_pages()` holds what its `Taken::retention` says on the pages it
+        // writes into the slots; the caller keeps listed pages alive.
+        unsafe { Self::take_all_with(iter, max_len, nowait, extract::extract_pages) }
+    }
+
+    // BEGIN pinio only
+    /// As [`OwnedPages::extract_all`] for [`Mode::Extract`]; for [`Mode::Get`], with a
+    /// `FOLL_GET` reference on every page (`iov_iter_get_pages2()`).
+    ///
+    /// # Safety
+    ///
+    /// As for [`OwnedPages::extract_all`].
     pub(crate) unsafe fn take_all<I: Iter<Access = A>>(
         iter: &mut I,
         max_len: usize,
         mode: Mode,
         nowait: bool,
     ) -> Result<Self> {
+        match mode {
+            // SAFETY: Guaranteed by the caller.
+            Mode::Extract => unsafe { Self::extract_all(iter, max_len, nowait) },
+            // SAFETY: `get_pages()` holds a reference on every page it writes into the slots.
+            Mode::Get => unsafe { Self::take_all_with(iter, max_len, nowait, extract::get_pages) },
+        }
+    }
+    // END pinio only
+
+    /// Takes every page of the first `max_len` bytes of `iter` with `take`, as
+    /// [`OwnedPages::extract_all`] describes.
+    ///
+    /// # Safety
+    ///
+    /// On success, `take` advances the iterator by [`Taken::len`] and initialises the first
+    /// [`Taken::nr_pages`] slots with the non-null pages of those bytes, each holding what
+    /// [`Taken::retention`] says on behalf of the caller, which is the same for every call;
+    /// pages from a destination iterator may be written. If the pages are listed
+    /// ([`Retention::Listed`]), the iterator's owner keeps them alive until the returned value
+    /// is dropped.
+    unsafe fn take_all_with<I, F>(
+        iter: &mut I,
+        max_len: usize,
+        nowait: bool,
+        mut take: F,
+    ) -> Result<Self>
+    where
+        I: Iter<Access = A>,
+        F: FnMut(&mut I, &mut [MaybeUninit<*mut bindings::page>], usize) -> Result<Taken>,
+    {
         let flags = if nowait { GFP_NOWAIT } else { GFP_KERNEL };
         let npages = iter.npages(usize::MAX);
         let mut pages = KVec::with_capacity(npages, flags)?;
@@ -91,10 +220,10 @@ impl<A: Access> OwnedPages<A> {
         let mut failure = None;
         while len < max_len && pages.len() < npages {
             extractions += 1;
-            match take::take(iter, pages.spare_capacity_mut(), max_len - len, mode) {
+            match take(iter, pages.spare_capacity_mut(), max_len - len) {
                 Ok(taken) => {
-                    // SAFETY: `take()` initialised the first `nr_pages` of the spare slots,
-                    // no more than there are.
+                    // SAFETY: `take()` initialised the first `nr_pages` of the spare slots
+                    // (function safety), no more than there are.
                     unsafe { pages.inc_len(taken.nr_pages) };
                     retention = taken.retention;
                     for span in page_spans(taken.offset, taken.len) {
@@ -113,7 +242,7 @@ impl<A: Access> OwnedPages<A> {
         }
         iter.set_nofault(was_nofault);
         // INVARIANT: `take()` filled `pages` with non-null pages holding what `retention` says
-        // (one mode and one iterator type, so one retention), and `spans` with their ranges;
+        // (the same for every call: function safety), and `spans` with their ranges;
         // the pages of an iterator of access `A` may be written if `A::WRITE`; the caller
         // keeps listed pages alive (function safety).
         let owned = Self {
@@ -140,6 +269,17 @@ impl<A: Access> OwnedPages<A> {
     /// Bytes covered.
     pub(crate) fn len(&self) -> usize {
         self.len
+    }
+
+    // BEGIN pinio only
+    #[allow(
+        dead_code,
+        reason = "the upstream series' API (clippy::len_without_is_empty)"
+    )]
+    // END pinio only
+    /// Whether no byte is covered (never for a value [`OwnedPages::extract_all`] returned).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
     }
 
     /// Pages held.
@@ -194,7 +334,7 @@ impl<A: Access> OwnedPages<A> {
         // were taken out of it, so they are released once; they are dirtied only if the device
         // wrote into them, which only a `Writable` value allows. Callers are in process context
         // (the type's documentation).
-        unsafe { take::release(&mut pages, self.retention, self.written) }
+        unsafe { extract::release_pages(&mut pages, self.retention, self.written) }
     }
 }
 

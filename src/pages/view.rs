@@ -7,21 +7,38 @@
 //! permission in their type ([`PageMut`]) and never form a Rust reference to page contents.
 //! Pages lent to a device are shared with user space and with concurrent transfers, exactly
 //! like DMA memory: bytes move only through [`super::copy`], in C.
+//!
+//! C header: [`include/linux/mm_types.h`](srctree/include/linux/mm_types.h)
 
-use crate::glue::shim;
 use core::{
     marker::PhantomData,
     ptr::NonNull, //
 };
 use kernel::{
     bindings,
-    page::PAGE_SIZE, //
+    page::{
+        Page,
+        PAGE_SIZE, //
+    }, //
 };
 
 /// A page that its lender keeps alive for `'a`; the device may read it.
 ///
-/// Lenders are a pin or a page reference (see [`super::batch`], [`super::held`]), the owner of a
-/// kernel-page iterator, or the device's own memory.
+/// Lenders are a pin (the extraction and pinning containers), the owner of a kernel-page
+/// iterator, or whoever owns the page (see [`PageRef::from_page`]).
+///
+/// # Examples
+///
+/// ```
+/// use kernel::page::{view::PageRef, Page};
+///
+/// let page = Page::alloc_page(GFP_KERNEL)?;
+/// let view = PageRef::from_page(&page);
+/// // Views are `Copy`: a scatter-gather list may name the same page twice.
+/// let again = view;
+/// assert_eq!(again.as_ptr(), page.as_ptr());
+/// # Ok::<(), Error>(())
+/// ```
 ///
 /// # Invariants
 ///
@@ -34,10 +51,31 @@ pub(crate) struct PageRef<'a> {
 
 /// A page that its lender keeps alive for `'a` and allows the device to write into.
 ///
+/// # Examples
+///
+/// ```
+/// use kernel::page::{
+///     copy,
+///     view::{PageMut, Span},
+///     Page,
+/// };
+///
+/// let mut page = Page::alloc_page(GFP_KERNEL)?;
+/// let ptr = page.as_ptr();
+/// let view = PageMut::from_page(&mut page);
+/// copy::zero(view, Span { offset: 0, len: 64 })?;
+/// // A writable view reads as well.
+/// assert_eq!(view.as_ref().as_ptr(), ptr);
+/// # Ok::<(), Error>(())
+/// ```
+///
 /// # Invariants
 ///
-/// As [`PageRef`], and the lender allows writes: the page is the device's own, was pinned or
-/// referenced with `FOLL_WRITE`, or comes from a destination iterator.
+/// As [`PageRef`], and the lender allows writes: the page is its borrower's own, was pinned
+/// with `FOLL_WRITE`, or comes from a destination iterator.
+// BEGIN pinio only
+/// In pinio, it may also have been referenced with `FOLL_WRITE` (`FOLL_GET`).
+// END pinio only
 #[derive(Clone, Copy)]
 pub(crate) struct PageMut<'a>(PageRef<'a>);
 
@@ -55,21 +93,18 @@ impl<'a> PageRef<'a> {
         }
     }
 
+    /// Borrows a page of one's own, for reading.
+    pub(crate) fn from_page(page: &'a Page) -> Self {
+        // SAFETY: A `Page` owns a valid `struct page` (its type invariant), so the pointer is
+        // not null.
+        let ptr = unsafe { NonNull::new_unchecked(page.as_ptr()) };
+        // SAFETY: The page stays allocated while `page` is borrowed, for `'a`.
+        unsafe { Self::from_raw(ptr) }
+    }
+
     /// The raw `struct page` pointer.
     pub(crate) fn as_ptr(self) -> *mut bindings::page {
         self.ptr.as_ptr()
-    }
-
-    /// The page's identity, as `iov_iter_extract_bvecs()` merges pages into bvecs.
-    pub(crate) fn key(self) -> PageKey {
-        // SAFETY: The page is valid for `'a` (type invariant); `page_folio()` only computes.
-        let folio = unsafe { shim::pinio_page_folio(self.as_ptr()) };
-        let page = self.as_ptr() as usize;
-        PageKey {
-            folio: folio as usize,
-            page,
-            next: page.wrapping_add(core::mem::size_of::<bindings::page>()),
-        }
     }
 }
 
@@ -84,6 +119,16 @@ impl<'a> PageMut<'a> {
         // SAFETY: Guaranteed by the caller.
         // INVARIANT: Guaranteed by the caller.
         Self(unsafe { PageRef::from_raw(ptr) })
+    }
+
+    /// Borrows a page of one's own, for writing.
+    pub(crate) fn from_page(page: &'a mut Page) -> Self {
+        // SAFETY: A `Page` owns a valid `struct page` (its type invariant), so the pointer is
+        // not null.
+        let ptr = unsafe { NonNull::new_unchecked(page.as_ptr()) };
+        // SAFETY: The page stays allocated while `page` is borrowed, for `'a`, and its owner
+        // lends it for writing.
+        unsafe { Self::from_raw(ptr) }
     }
 
     /// The same page, for reading.
@@ -104,7 +149,27 @@ impl<'a> PageMut<'a> {
 /// [`Writable`]; their containers hand out [`PageMut`] views and release them dirty once the
 /// device wrote into them. Pages from a source iterator (a `write(2)`) or pinned without
 /// `FOLL_WRITE` are [`ReadOnly`]: no [`PageMut`] can be made of them.
-pub(crate) trait Access: 'static {
+///
+/// The trait is sealed: [`ReadOnly`] and [`Writable`] are its only implementations.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::page::view::{Access, ReadOnly, Writable};
+///
+/// /// Which way the bytes of a transfer over pages lent with access `A` go.
+/// fn direction<A: Access>() -> &'static str {
+///     if A::WRITE {
+///         "from the device"
+///     } else {
+///         "to the device"
+///     }
+/// }
+///
+/// assert_eq!(direction::<Writable>(), "from the device");
+/// assert_eq!(direction::<ReadOnly>(), "to the device");
+/// ```
+pub(crate) trait Access: private::Sealed + 'static {
     /// Whether the device may write into the pages.
     const WRITE: bool;
 
@@ -121,10 +186,48 @@ pub(crate) trait Access: 'static {
 }
 
 /// The device reads the pages: `DMA_TO_DEVICE`, a `write(2)`.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::page::{
+///     view::{Access, PageRef, ReadOnly},
+///     Page,
+/// };
+///
+/// let page = Page::alloc_page(GFP_KERNEL)?;
+/// // Read-only pages are viewed as `PageRef`s, which nothing can write through.
+/// let _view: <ReadOnly as Access>::View<'_> = PageRef::from_page(&page);
+/// assert!(!ReadOnly::WRITE);
+/// # Ok::<(), Error>(())
+/// ```
 pub(crate) enum ReadOnly {}
 
 /// The device writes into the pages: `DMA_FROM_DEVICE`, a `read(2)`.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::page::{
+///     view::{Access, PageMut, Writable},
+///     Page,
+/// };
+///
+/// let mut page = Page::alloc_page(GFP_KERNEL)?;
+/// // Writable pages are viewed as `PageMut`s.
+/// let _view: <Writable as Access>::View<'_> = PageMut::from_page(&mut page);
+/// assert!(Writable::WRITE);
+/// # Ok::<(), Error>(())
+/// ```
 pub(crate) enum Writable {}
+
+mod private {
+    /// Keeps [`super::Access`] to the two implementations of this module.
+    pub(crate) trait Sealed {}
+
+    impl Sealed for super::ReadOnly {}
+    impl Sealed for super::Writable {}
+}
 
 impl Access for ReadOnly {
     const WRITE: bool = false;
@@ -146,27 +249,17 @@ impl Access for Writable {
     }
 }
 
-/// A page's identity as the block layer merges pages into bvecs: its folio and its
-/// `struct page`, as addresses (never dereferenced).
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) struct PageKey {
-    /// The folio holding the page (`page_folio()`).
-    pub(crate) folio: usize,
-    /// The page's `struct page`.
-    pub(crate) page: usize,
-    /// The `struct page` after it (`page + 1` in C).
-    pub(crate) next: usize,
-}
-
-impl PageKey {
-    /// Whether this page directly follows `prev` in the same folio, so that one bvec covers
-    /// both (`get_contig_folio_len()`).
-    pub(crate) fn follows(&self, prev: &PageKey) -> bool {
-        self.folio == prev.folio && self.page == prev.next
-    }
-}
-
 /// A byte range within one page.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::page::{view::Span, PAGE_SIZE};
+///
+/// assert!(Span { offset: PAGE_SIZE - 8, len: 8 }.in_page());
+/// assert!(!Span { offset: PAGE_SIZE - 8, len: 9 }.in_page());
+/// assert!(!Span { offset: usize::MAX, len: 2 }.in_page());
+/// ```
 #[derive(Clone, Copy)]
 pub(crate) struct Span {
     /// Offset of the first byte in the page.
@@ -186,6 +279,21 @@ impl Span {
 
 /// The per-page spans of `len` bytes that start `offset` bytes into the first of a run of
 /// consecutive pages: one span per page, in order.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::page::{view::page_spans, PAGE_SIZE};
+///
+/// // 20 bytes from 10 bytes before the end of a page: two spans.
+/// let mut spans = page_spans(PAGE_SIZE - 10, 20);
+/// let first = spans.next().ok_or(EINVAL)?;
+/// assert_eq!((first.offset, first.len), (PAGE_SIZE - 10, 10));
+/// let second = spans.next().ok_or(EINVAL)?;
+/// assert_eq!((second.offset, second.len), (0, 10));
+/// assert!(spans.next().is_none());
+/// # Ok::<(), Error>(())
+/// ```
 pub(crate) fn page_spans(offset: usize, len: usize) -> impl Iterator<Item = Span> {
     let mut pos = offset % PAGE_SIZE;
     let end = pos.saturating_add(len);

@@ -24,12 +24,12 @@ use crate::{
     },
     glue::uapi,
     pages::{
-        held::{
+        extract::Retention,
+        gup::{
             HeldPages,
             HoldOptions, //
         },
         inspect::PageDetail,
-        take::Retention,
         view::{
             PageRef,
             ReadOnly,
@@ -52,7 +52,11 @@ use kernel::{
         RBTreeNodeReservation, //
     },
     sync::aref::ARef,
-    time::Delta, //
+    time::{
+        Delta,
+        Instant,
+        Monotonic, //
+    }, //
 };
 
 /// The pages of a pinned range, with the device's access to them (`PINIO_PIN_WRITE`).
@@ -117,10 +121,12 @@ impl Held {
 
     /// Gives the pages back (dirty if asked and writable); the release time.
     fn release(&mut self, dirty: bool) -> Delta {
+        let start = Instant::<Monotonic>::now();
         match self {
             Self::ReadOnly(h) => h.release(dirty),
             Self::Writable(h) => h.release(dirty),
         }
+        start.elapsed()
     }
 }
 

@@ -43,12 +43,51 @@
 //! check passes anyway, a transfer may move data as it goes, and [`Plan::end_at`] turns where it
 //! stopped into the same answer.
 
-use crate::pages::view::PageKey;
+use crate::{
+    glue::shim,
+    pages::view::PageRef, //
+};
 use kernel::{
     bindings,
     page::PAGE_SIZE,
     prelude::*, //
 };
+
+/// A page's identity as the block layer merges pages into bvecs: its folio and its
+/// `struct page`, as addresses (never dereferenced).
+///
+/// It stays here, with the block layer's rules, rather than with the page views: a folio
+/// identity is what `bio_iov_iter_get_pages()` merges by, not something a page's borrower needs.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct PageKey {
+    /// The folio holding the page (`page_folio()`).
+    pub(crate) folio: usize,
+    /// The page's `struct page`.
+    pub(crate) page: usize,
+    /// The `struct page` after it (`page + 1` in C).
+    pub(crate) next: usize,
+}
+
+impl PageKey {
+    /// The identity of `page`, as `iov_iter_extract_bvecs()` merges pages into bvecs.
+    pub(crate) fn of(page: PageRef<'_>) -> Self {
+        // SAFETY: A `PageRef` points to a valid `struct page` for as long as it exists (its type
+        // invariant); `page_folio()` only computes the address of the page's folio.
+        let folio = unsafe { shim::pinio_page_folio(page.as_ptr()) };
+        let page = page.as_ptr() as usize;
+        PageKey {
+            folio: folio as usize,
+            page,
+            next: page.wrapping_add(core::mem::size_of::<bindings::page>()),
+        }
+    }
+
+    /// Whether this page directly follows `prev` in the same folio, so that one bvec covers
+    /// both (`get_contig_folio_len()`).
+    pub(crate) fn follows(&self, prev: &PageKey) -> bool {
+        self.folio == prev.folio && self.page == prev.next
+    }
+}
 
 /// `BIO_MAX_VECS`: the bvecs of one bio, and the most pages a request may span to be served by
 /// one bio.

@@ -44,9 +44,9 @@ use crate::{
         QueueRef, //
     },
     pages::{
+        extract::Mode,
         iter::Iter,
         owned::OwnedPages,
-        take::Mode,
         view::{
             ReadOnly,
             Writable, //

@@ -23,6 +23,7 @@ use super::{
         End,
         Extent,
         Order,
+        PageKey,
         Path,
         Plan,
         Settled,
@@ -54,13 +55,12 @@ use crate::{
             ExtractedPages,
             PageSlots, //
         },
+        extract::Mode,
         iter::{
             Iter,
             Rewind,
             Truncated, //
         },
-        take::Mode,
-        view::PageKey,
     },
 };
 use kernel::{
@@ -412,7 +412,7 @@ where
     counters.extraction(iter.kind());
     let (result, taken, retention) = {
         let mut slots = PageSlots::new();
-        let mut batch = ExtractedPages::extract(iter, &mut slots, max_len, mode)?;
+        let mut batch = ExtractedPages::take(iter, &mut slots, max_len, mode)?;
         let retention = batch.retention();
         counters.taken(retention, batch.nr_pages());
         let result = file
@@ -520,11 +520,13 @@ impl<I: Iter> Source for Walk<'_, '_, I> {
             self.counters.extraction(self.iter.kind());
             let mut slots = PageSlots::new();
             let batch =
-                ExtractedPages::extract(&mut *self.iter, &mut slots, max_len - done, self.mode);
+                ExtractedPages::take(&mut *self.iter, &mut slots, max_len - done, self.mode);
             match batch {
                 Ok(batch) => {
                     self.counters.taken(batch.retention(), batch.nr_pages());
-                    batch.page_keys().for_each(&mut *page);
+                    batch
+                        .read_segments()
+                        .for_each(|(p, _)| page(PageKey::of(p)));
                     done += batch.len();
                     self.counters.released(batch.release());
                 }
