@@ -11,6 +11,7 @@
  *   uring_checks_like_sync  misalignment, EOF, ENOSPC, EFAULT: the results of pread/pwrite
  *                           and of /dev/ram0 through io_uring
  *   uring_vectored          READV/WRITEV
+ *   uring_vectored_contiguous  queued READV/WRITEV of segments side by side in a THP
  *   uring_fixed_listed      READ_FIXED/WRITE_FIXED arrive as BVEC iterators: listed, not
  *                           pinned (pages_listed, nr_foll_pin_acquired); plain READ/WRITE of
  *                           the same buffer pin
@@ -396,6 +397,54 @@ TEST_F_TIMEOUT(async, uring_vectored, 120)
 	EXPECT_EQ(2 * total, c1.bytes_pinned - self->c0.bytes_pinned);
 	buf_free(w, 128 * KiB);
 	buf_free(r, 128 * KiB);
+}
+
+/*
+ * A request that is queued holds all its pages at once, so the mapping merges buffer
+ * segments side by side in memory: several in one page and then whole pages, in physically
+ * contiguous memory (a THP where THP serves MADV_HUGEPAGE), into one entry that covers some
+ * pages by several segments. The bytes of every page must go to and come from that page (a
+ * merged run that listed a page once per segment sent the next page's bytes to it: seen as
+ * corruption in pinio_stress_test).
+ */
+TEST_F_TIMEOUT(async, uring_vectored_contiguous, 120)
+{
+	static const size_t seg[] = { 512, 1536, 2048, 4096, 1024, 3072, 8192, 512, 3584 };
+	const size_t n = ARRAY_SIZE(seg), len = 2 * MiB;
+	const uint64_t off = self->base + REG_VEC;
+	uint8_t *buf = map_thp(len), *out = buf_new(64 * KiB, 0);
+	struct iovec iov[ARRAY_SIZE(seg)];
+	struct uring_done d[1] = { 0 };
+	struct io_uring ring;
+	size_t total = 0;
+
+	ASSERT_TRUE(buf && out);
+	memset(buf, 0, len);
+	for (size_t i = 0; i < n; i++) {
+		iov[i] = (struct iovec){ buf + total, seg[i] };
+		total += seg[i];
+	}
+	fill_pattern(buf, total, 0x79, off);
+	/* A service time: the requests are queued, their pages taken all at once. */
+	ASSERT_EQ(0, set_config(self->fd, 0, 100, 0));
+	ASSERT_EQ(0, io_uring_queue_init(4, &ring, 0));
+	ASSERT_EQ(0, uring_queue_rwv(&ring, true, self->fd, iov, n, off, 1));
+	ASSERT_EQ(1, io_uring_submit(&ring));
+	ASSERT_EQ(1, uring_reap(&ring, 1, d, 10000));
+	EXPECT_EQ((int)total, d[0].res);
+	ASSERT_EQ((ssize_t)total, pread(self->fd, out, total, off));
+	EXPECT_EQ(total, pattern_mismatch(out, total, 0x79, off))
+		TH_LOG("the queued writev's bytes did not land where they belong");
+	memset(buf, 0, total);
+	ASSERT_EQ(0, uring_queue_rwv(&ring, false, self->fd, iov, n, off, 2));
+	ASSERT_EQ(1, io_uring_submit(&ring));
+	ASSERT_EQ(1, uring_reap(&ring, 1, d, 10000));
+	EXPECT_EQ((int)total, d[0].res);
+	EXPECT_EQ(total, pattern_mismatch(buf, total, 0x79, off))
+		TH_LOG("the queued readv's bytes did not land where they belong");
+	io_uring_queue_exit(&ring);
+	munmap(buf, len);
+	buf_free(out, 64 * KiB);
 }
 
 /*

@@ -71,7 +71,7 @@ pub(crate) struct SgEntries {
     phys: [MaybeUninit<u64>; SG_ENTRIES],
     /// Each entry's first page: its index in `pages`.
     start: [MaybeUninit<u8>; SG_ENTRIES],
-    /// The pages mapped, in order (an entry covers a run of them).
+    /// The pages mapped, in order, each once (an entry covers a run of them).
     pages: [MaybeUninit<*mut bindings::page>; SG_ENTRIES],
 }
 
@@ -244,15 +244,20 @@ impl<'a> MappedSg<'a> {
                 return Err(EINVAL);
             }
             bytes += span.len;
-            if let Some(slot) = table.pages.get_mut(k) {
-                slot.write(page);
-            }
-            k += 1;
             // SAFETY: `page` is a valid page lent for `'a` (the argument types' invariants);
             // `page_to_phys()` only computes.
             let phys = unsafe { shim::pinio_page_to_phys(page) } + span.offset as u64;
             let entry = match cur {
                 Some((end, seg_len)) if end == phys && seg_len + span.len <= max_seg => {
+                    // An entry's run lists each page once: a span that continues the previous
+                    // one inside the same page (two buffer segments side by side in a page)
+                    // adds bytes, not a page.
+                    if span.offset == 0 {
+                        if let Some(slot) = table.pages.get_mut(k) {
+                            slot.write(page);
+                        }
+                        k += 1;
+                    }
                     let entry = table.entry(n - 1).ok_or(EINVAL)?;
                     // SAFETY: `entry` is the table's last initialised entry, set up for a run
                     // of physically contiguous lent pages which this span continues.
@@ -262,6 +267,10 @@ impl<'a> MappedSg<'a> {
                 }
                 _ => table.entry(n).ok_or(EINVAL)?,
             };
+            if let Some(slot) = table.pages.get_mut(k) {
+                slot.write(page);
+            }
+            k += 1;
             // What `sg_init_one()`-style set-up leaves: a zeroed entry, then `sg_set_page()`. A
             // `struct page` is aligned far beyond the two low bits `page_link` uses for flags.
             let mut sg: bindings::scatterlist = pin_init::zeroed();
