@@ -4,21 +4,26 @@
  * static inline or macro; see pinio_shim.h.
  */
 #include <linux/anon_inodes.h>
+#include <linux/backing-dev.h>
 #include <linux/device.h>
 #include <linux/dma-direct.h>
 #include <linux/dma-mapping.h>
 #include <linux/folio_queue.h>
 #include <linux/fs.h>
 #include <linux/highmem.h>
+#include <linux/hugetlb.h>
 #include <linux/mm.h>
+#include <linux/pagemap.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
 #include <linux/scatterlist.h>
+#include <linux/shmem_fs.h>
 #include <linux/swiotlb.h>
 #include <linux/uio.h>
 #include <linux/vmstat.h>
 #include <linux/workqueue.h>
 #include <linux/xarray.h>
+#include <uapi/linux/magic.h>
 
 #include "pinio_shim.h"
 #include "../include/uapi/linux/pinio.h"
@@ -243,6 +248,87 @@ bool pinio_folio_is_longterm_pinnable(struct folio *folio)
 #endif
 }
 
+/* What migration expects of the folio's references (folio_expected_ref_count()). */
+int pinio_folio_expected_ref_count(const struct folio *folio)
+{
+	return folio_expected_ref_count(folio);
+}
+
+/*
+ * vma_needs_dirty_tracking() of mm/vma.c, which is not exported: a shared writable mapping
+ * whose file wants write notifications or can be written back. The same tests, in its order.
+ */
+static bool pinio_vma_needs_dirty_tracking(struct vm_area_struct *vma)
+{
+	if ((vma->vm_flags & (VM_WRITE | VM_SHARED)) != (VM_WRITE | VM_SHARED))
+		return false;
+	if (vma->vm_ops && (vma->vm_ops->page_mkwrite || vma->vm_ops->pfn_mkwrite))
+		return true;
+	if (vma->vm_flags & VM_PFNMAP)
+		return false;
+	return vma->vm_file && vma->vm_file->f_mapping &&
+	       mapping_can_writeback(vma->vm_file->f_mapping);
+}
+
+/*
+ * What mm/gup.c's check_vma_flags() looks at in @vma, as PINIO_VMA_* bits. secretmem is told
+ * by its superblock (vma_is_secretmem() is not exported). The mmap lock is held.
+ */
+u32 pinio_vma_facts(struct vm_area_struct *vma)
+{
+	const vm_flags_t f = vma->vm_flags;
+	struct file *file = vma->vm_file;
+	u32 facts = 0;
+
+	if (f & VM_READ)
+		facts |= PINIO_VMA_READ;
+	if (f & VM_WRITE)
+		facts |= PINIO_VMA_WRITE;
+	if (f & VM_SHARED)
+		facts |= PINIO_VMA_SHARED;
+	if (vma_is_anonymous(vma))
+		facts |= PINIO_VMA_ANON;
+	if (file)
+		facts |= PINIO_VMA_FILE;
+	if (file && file->f_mapping && shmem_mapping(file->f_mapping))
+		facts |= PINIO_VMA_SHMEM;
+	if (is_vm_hugetlb_page(vma))
+		facts |= PINIO_VMA_HUGETLB;
+	if (pinio_vma_needs_dirty_tracking(vma))
+		facts |= PINIO_VMA_DIRTY_TRACKED;
+	if (f & (VM_IO | VM_PFNMAP))
+		facts |= PINIO_VMA_IO_PFNMAP;
+	if (vma_is_fsdax(vma))
+		facts |= PINIO_VMA_FSDAX;
+	if (file && file_inode(file)->i_sb->s_magic == SECRETMEM_MAGIC)
+		facts |= PINIO_VMA_SECRETMEM;
+	if ((f & (VM_SHARED | VM_MAYWRITE)) == VM_MAYWRITE)
+		facts |= PINIO_VMA_COW;
+	return facts;
+}
+
+/*
+ * Whether @addr of the file mapping @vma lies past the end of its file, where a fault gives
+ * SIGBUS (filemap_fault(), shmem_fault(); hugetlb_no_page()). The mmap lock is held.
+ */
+bool pinio_vma_beyond_eof(struct vm_area_struct *vma, unsigned long addr)
+{
+	struct inode *inode;
+	pgoff_t pgoff;
+
+	if (!vma->vm_file || vma_is_anonymous(vma) || (vma->vm_flags & (VM_IO | VM_PFNMAP)))
+		return false;
+	inode = file_inode(vma->vm_file);
+	if (is_vm_hugetlb_page(vma))
+		pgoff = ((addr - vma->vm_start) >> huge_page_shift(hstate_vma(vma))) +
+			(vma->vm_pgoff >> huge_page_order(hstate_vma(vma)));
+	else
+		pgoff = linear_page_index(vma, addr);
+	return pgoff >= DIV_ROUND_UP(i_size_read(inode),
+				     is_vm_hugetlb_page(vma) ?
+				     huge_page_size(hstate_vma(vma)) : PAGE_SIZE);
+}
+
 bool pinio_page_anon_exclusive(const struct page *page)
 {
 	return PageAnonExclusive(page);
@@ -367,6 +453,11 @@ struct file *pinio_anon_inode_getfile(const char *name,
 bool pinio_fatal_signal_pending(void)
 {
 	return fatal_signal_pending(current);
+}
+
+int pinio_current_tid(void)
+{
+	return task_pid_vnr(current);
 }
 
 s64 pinio_mm_pinned_vm_add(struct mm_struct *mm, s64 delta)

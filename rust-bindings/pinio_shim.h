@@ -24,6 +24,7 @@ struct folio_queue;
 struct xarray;
 struct iov_iter;
 struct mm_struct;
+struct vm_area_struct;
 struct page;
 struct device;
 struct device_dma_parameters;
@@ -96,7 +97,12 @@ bool pinio_folio_test_ksm(const struct folio *folio);
 bool pinio_folio_test_swapcache(const struct folio *folio);
 bool pinio_folio_test_lru(const struct folio *folio);
 bool pinio_folio_test_hugetlb(const struct folio *folio);
+int pinio_folio_expected_ref_count(const struct folio *folio);
 void pinio_put_pages(struct page **pages, int nr);
+
+/* Mappings, as check_vma_flags() sees them (src/pins/why.rs); the mmap lock held */
+u32 pinio_vma_facts(struct vm_area_struct *vma);
+bool pinio_vma_beyond_eof(struct vm_area_struct *vma, unsigned long addr);
 
 /* Iterators over kernel pages, for the KUnit suites */
 struct folio_queue *pinio_folioq_alloc(void);
@@ -114,6 +120,7 @@ struct file *pinio_anon_inode_getfile(const char *name,
 bool pinio_fatal_signal_pending(void);
 s64 pinio_mm_pinned_vm_add(struct mm_struct *mm, s64 delta);
 unsigned long pinio_rlimit_memlock_pages(void);
+int pinio_current_tid(void);
 unsigned long pinio_foll_pin_acquired(void);
 
 #ifdef __BINDGEN__
@@ -131,6 +138,9 @@ static const gfp_t PINIO_GFP_STORE_PAGE = __GFP_ZERO | __GFP_HIGHMEM;
 /* Bytes of one swiotlb slot. */
 #include <linux/swiotlb.h>
 static const unsigned int PINIO_IO_TLB_SIZE = IO_TLB_SIZE;
+/* The cache line, as DMA-API debug tracks overlapping mappings (kernel/dma/debug.c). */
+#include <linux/cache.h>
+static const unsigned int PINIO_L1_CACHE_BYTES = L1_CACHE_BYTES;
 #endif
 
 #endif /* _PINIO_SHIM_H */

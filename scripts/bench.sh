@@ -75,8 +75,9 @@ report() {
 	say "bench: writing $out/latest.{csv,md} and plots"
 	python3 "$PINIO_TOP/scripts/bench/report.py" --raw "$raw" --out "$out" ||
 		die "bench: report failed"
-	# The plots are of the pinning and data path parts (report.py writes their variables).
-	if [ -f "$out/plot-vars.gp" ]; then
+	# The plots are of the pinning and data path parts together (report.py writes their
+	# variables); a run of one of them alone gets its tables only.
+	if [ -f "$out/plot-vars.gp" ] && ls "$out"/plot-io-*.dat >/dev/null 2>&1; then
 		(cd "$out" && gnuplot "$PINIO_TOP/scripts/bench/plots.gp") || die "bench: gnuplot failed"
 	fi
 	rm -f "$out"/plot-*.dat "$out"/plot-vars.gp

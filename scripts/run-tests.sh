@@ -32,27 +32,34 @@ BOOT2_PARAMS=$PINIO_BOOT2_PARAMS
 # pages are in ZONE_MOVABLE: see the program).
 BOOT2_PROGS=${PINIO_BOOT2_PROGS:-"pinio_exp_boot_test pinio_dma_test pinio_io_test pinio_async_test pinio_fuzz_test"}
 # Of those, the ones the normal (non-bounce) path needs too: the data path, and the DMA test,
-# which checks there that nothing bounces; and the fuzzer's other half.
-BOOT1_TOO=${PINIO_BOOT1_TOO:-"pinio_io_test pinio_dma_test pinio_fuzz_test"}
+# which checks there that nothing bounces; and the fuzzer's other half. And pinio_exp_test,
+# which the third boot runs again (a program of BOOT3_PROGS outside BOOT2_PROGS would run
+# there only).
+BOOT1_TOO=${PINIO_BOOT1_TOO:-"pinio_io_test pinio_dma_test pinio_fuzz_test pinio_exp_test"}
 # The environment of each boot's programs (NAME=VALUE|NAME=VALUE...). run_kselftests.sh gives a program
 # the harness options in PINIO_ARGS_<program>. The fuzzer runs short here (2000 calls per
 # test; make stress runs 10000); in the second boot pinio_io_test runs only pinio's variant
 # (-V ram0: brd maps nothing through pinio's device, and the first boot compares the two).
+# pinio_exp_boot_test's bounce_leak needs the third boot (a small pool, dma_leak_experiment=1):
+# left out of the second.
 BOOT1_ENV=${PINIO_BOOT1_ENV:-"PINIO_FUZZ_OPS=2000|PINIO_ARGS_pinio_fuzz_test=-t ioctl_model -t ioctl_garbage -t handles"}
-BOOT2_ENV=${PINIO_BOOT2_ENV:-"PINIO_ARGS_pinio_io_test=-V ram0|PINIO_FUZZ_OPS=2000|PINIO_ARGS_pinio_fuzz_test=-t rw_model -t misc_fops -t async_model"}
+BOOT2_ENV=${PINIO_BOOT2_ENV:-"PINIO_ARGS_pinio_io_test=-V ram0|PINIO_FUZZ_OPS=2000|PINIO_ARGS_pinio_fuzz_test=-t rw_model -t misc_fops -t async_model|PINIO_ARGS_pinio_exp_boot_test=-T bounce_leak"}
 
-# A third boot, after the second, with a bounce pool of 256 KiB (swiotlb=128 slots of 2 KiB,
-# forced, a 32-bit DMA mask): pinio_async_test's starved_bounce_pool runs out of bounce slots
-# there, waits for them, and must still complete every request. A short one: one test, and
-# fio's verification matrix (pinio_fio_test.sh), whose 23 concurrent jobs starve the pool
-# too (about 90 waits for slots a run) and must give ram0's verdicts all the same; here it is
-# off the first boot's longer path, and Debian's fio with its 84 MB of libraries in the
-# initramfs stays out of the second boot, whose memory layout the experiments depend on.
+# A third boot, after the second, with a small bounce pool (swiotlb=128: 256 slots of 2 KiB on
+# two vCPUs, one area each; forced, tracked, a 32-bit DMA mask): pinio_async_test's
+# starved_bounce_pool runs out of bounce slots there, waits for them, and must still complete
+# every request, and fio's verification matrix (pinio_fio_test.sh), whose 23 concurrent jobs
+# starve the pool too (about 90 waits for slots a run), must give ram0's verdicts all the
+# same; here it is off the first boot's longer path, and Debian's fio with its 84 MB of
+# libraries in the initramfs stays out of the second boot, whose memory layout the experiments
+# depend on. With the experiments' switches (dma_leak_experiment=1, overlap_warn=1),
+# pinio_exp_boot_test's bounce_leak fills the pool with kept mappings, and pinio_exp_test's
+# overlapping_reads runs again, bounced and logged (it runs in the first boot too: BOOT1_TOO).
 # A program of this list that is not in BOOT2_PROGS runs in this boot only (unless BOOT1_TOO).
-BOOT3_APPEND=${PINIO_BOOT3_APPEND:-"swiotlb=128,force"}
-BOOT3_PARAMS=${PINIO_BOOT3_PARAMS:-"dma_mask_bits=32"}
-BOOT3_PROGS=${PINIO_BOOT3_PROGS:-"pinio_async_test pinio_fio_test.sh"}
-BOOT3_ENV=${PINIO_BOOT3_ENV:-"PINIO_ARGS_pinio_async_test=-t starved_bounce_pool"}
+BOOT3_APPEND=${PINIO_BOOT3_APPEND:-"swiotlb=128,force,track_hiwater"}
+BOOT3_PARAMS=${PINIO_BOOT3_PARAMS:-"dma_mask_bits=32 dma_leak_experiment=1 overlap_warn=1"}
+BOOT3_PROGS=${PINIO_BOOT3_PROGS:-"pinio_async_test pinio_fio_test.sh pinio_exp_boot_test pinio_exp_test"}
+BOOT3_ENV=${PINIO_BOOT3_ENV:-"PINIO_ARGS_pinio_async_test=-t starved_bounce_pool|PINIO_ARGS_pinio_exp_boot_test=-t bounce_leak|PINIO_ARGS_pinio_exp_test=-t overlapping_reads"}
 
 tests_dir=$PINIO_TOP/build/tests
 log=$PINIO_TOP/build/test-guest.log

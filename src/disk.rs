@@ -26,7 +26,10 @@ use kernel::{
     prelude::*,
     sync::Arc, //
 };
-use params::Params;
+use params::{
+    Experiments,
+    Params, //
+};
 use store::Store;
 
 /// The device behind `/dev/pinio`: its store, its DMA device and its counters.
@@ -46,6 +49,8 @@ pub(crate) struct Disk {
     pub(crate) dma: Option<Arc<DmaDevice>>,
     /// The DMA mask of the DMA device in bits (`dma_mask_bits`), for `PINIO_IOC_INFO`.
     pub(crate) dma_mask_bits: u32,
+    /// The experiments switched on at load.
+    pub(crate) experiments: Experiments,
 }
 
 impl Disk {
@@ -59,12 +64,14 @@ impl Disk {
             counters: Counters::new(),
             dma,
             dma_mask_bits: params.dma_mask_bits,
+            experiments: params.experiments,
         })
     }
 
-    /// The DMA device to map transfers for, unless there is none.
-    pub(crate) fn dma_path(&self) -> Option<&DmaDevice> {
-        self.dma.as_deref()
+    /// Whether `PINIO_IOC_DMA` may keep its mappings (`PINIO_DMA_KEEP_MAPPING`): with the
+    /// `dma_leak_experiment=1` parameter, and a DMA device to map for.
+    pub(crate) fn may_keep_mappings(&self) -> bool {
+        self.experiments.dma_leak && self.dma.is_some()
     }
 
     /// Whether `value` is a multiple of the block size.
@@ -75,14 +82,18 @@ impl Disk {
     /// The debugfs `counters` file: the event counters, then `store_pages`, the pages the
     /// store has allocated, and, when the DMA device bounces through swiotlb, the pool's
     /// `swiotlb_slots`, `swiotlb_used` and `swiotlb_used_hiwater` (slots of 2 KiB, used by any
-    /// device, as debugfs' `swiotlb/io_tlb_*` files count them): one `name value` line each.
+    /// device, as debugfs' `swiotlb/io_tlb_*` files count them) and `swiotlb_kept_slots`, the
+    /// slots pinio's kept mappings hold (`PINIO_DMA_KEEP_MAPPING`): one `name value` line each.
     pub(crate) fn show_counters(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&self.counters, f)?;
         writeln!(f, "store_pages {}", self.store.nr_pages())?;
-        if let Some(pool) = self.dma.as_deref().and_then(DmaDevice::bounce_pool) {
-            writeln!(f, "swiotlb_slots {}", pool.slots)?;
-            writeln!(f, "swiotlb_used {}", pool.used)?;
-            writeln!(f, "swiotlb_used_hiwater {}", pool.hiwater)?;
+        if let Some(dma) = self.dma.as_deref() {
+            if let Some(pool) = dma.bounce_pool() {
+                writeln!(f, "swiotlb_slots {}", pool.slots)?;
+                writeln!(f, "swiotlb_used {}", pool.used)?;
+                writeln!(f, "swiotlb_used_hiwater {}", pool.hiwater)?;
+                writeln!(f, "swiotlb_kept_slots {}", dma.kept_slots())?;
+            }
         }
         Ok(())
     }
@@ -93,7 +104,12 @@ impl Disk {
             abi_version: uapi::PINIO_ABI_VERSION,
             pin_flags: uapi::PINIO_PIN_FLAGS_ALL,
             unpin_flags: uapi::PINIO_UNPIN_FLAGS_ALL,
-            dma_flags: uapi::PINIO_DMA_FLAGS_ALL,
+            dma_flags: uapi::PINIO_DMA_FLAGS_ALL
+                | if self.may_keep_mappings() {
+                    uapi::PINIO_DMA_KEEP_MAPPING
+                } else {
+                    0
+                },
             store_size: self.store.size() as u64,
             block_size: self.block_size as u32,
             page_size: PAGE_SIZE as u32,
@@ -101,6 +117,16 @@ impl Disk {
             config_flags: uapi::PINIO_CONFIG_FLAGS_ALL,
             max_queue_depth: uapi::PINIO_QUEUE_DEPTH_MAX,
             dma_mask_bits: self.dma_mask_bits,
+            info_flags: [
+                (
+                    self.experiments.dma_leak,
+                    uapi::PINIO_INFO_DMA_LEAK_EXPERIMENT,
+                ),
+                (self.experiments.overlap_warn, uapi::PINIO_INFO_OVERLAP_WARN),
+            ]
+            .iter()
+            .filter(|(on, _)| *on)
+            .fold(0, |acc, (_, bit)| acc | bit),
             ..Default::default()
         }
     }

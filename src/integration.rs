@@ -557,6 +557,7 @@ mod extract {
             retention: Retention::Pinned,
             longterm: false,
             nofault: false,
+            slow: false,
         };
         let mut held = HeldPages::<Writable>::pin(addr, nr_pages, options)?;
         assert_eq!(held.len(), nr_pages);

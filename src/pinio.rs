@@ -21,8 +21,9 @@
 //!    [`disk::sparse_pages`], [`disk::store`], [`disk::dma_device`], [`disk::mapping`],
 //!    [`disk::bus`], [`disk::data_path`].
 //! 4. [`requests`]: reads and writes as the block layer serves them: [`requests::dio`],
-//!    [`requests::kiocb`], [`requests::model`], [`requests::engine`], [`requests::transfer`].
-//! 5. [`pins`]: pin control: [`pins::accounting`], [`pins::table`].
+//!    [`requests::kiocb`], [`requests::model`], [`requests::engine`], [`requests::inflight`],
+//!    [`requests::transfer`].
+//! 5. [`pins`]: pin control: [`pins::accounting`], [`pins::table`], [`pins::why`].
 //! 6. [`chardev`]: `/dev/pinio`: [`chardev::open_file`], [`chardev::ioctl`], [`chardev::fops`].
 //!
 //! [`integration`] holds the KUnit suites that need several layers at once.
@@ -68,6 +69,14 @@ module! {
             default: 1,
             description: "Benchmark knob, 0 or 1: 0 copies straight between pages without DMA mappings (the pre-DMA-API path)",
         },
+        dma_leak_experiment: u32 {
+            default: 0,
+            description: "Experiment, 0 or 1: 1 lets PINIO_IOC_DMA keep its mappings (PINIO_DMA_KEEP_MAPPING), leaking swiotlb slots until the handle goes",
+        },
+        overlap_warn: u32 {
+            default: 0,
+            description: "0 or 1: 1 logs, once per open file, an asynchronous request overlapping another in flight",
+        },
     },
 }
 
@@ -94,7 +103,13 @@ impl kernel::InPlaceModule for PinioModule {
             glue::compat::param(&module_parameters::max_pin_mib),
             glue::compat::param(&module_parameters::dma_mask_bits),
             glue::compat::param(&module_parameters::dma_map),
-        );
+        )
+        .and_then(|params| {
+            params.with_experiments(
+                glue::compat::param(&module_parameters::dma_leak_experiment),
+                glue::compat::param(&module_parameters::overlap_warn),
+            )
+        });
         try_pin_init!(Self {
             // Refuse bad parameters before allocating anything.
             _: {

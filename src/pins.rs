@@ -12,3 +12,4 @@
 
 pub(crate) mod accounting;
 pub(crate) mod table;
+pub(crate) mod why;

@@ -42,7 +42,9 @@
 #include "pinio_ioctl.h"
 #include "pinio_util.h"
 #include "pinio_exp.h"
+#include "pinio_exp_dma.h"
 #include "pinio_matrix.h"
+#include "pinio_why.h"
 
 static void die_errno(const char *what, int err)
 {
@@ -149,6 +151,10 @@ static int cmd_info(void)
 	       i.abi_version, (unsigned long long)i.store_size, i.block_size, i.page_size);
 	printf("pin flags 0x%x, unpin flags 0x%x, dma flags 0x%x, per-file cap %llu pages\n",
 	       i.pin_flags, i.unpin_flags, i.dma_flags, (unsigned long long)i.max_pinned_pages);
+	printf("DMA mask %u bits; experiments switched on: %s%s%s\n", i.dma_mask_bits,
+	       i.info_flags ? "" : "none",
+	       i.info_flags & PINIO_INFO_DMA_LEAK_EXPERIMENT ? "dma_leak_experiment " : "",
+	       i.info_flags & PINIO_INFO_OVERLAP_WARN ? "overlap_warn" : "");
 	close(fd);
 	return 0;
 }
@@ -451,6 +457,16 @@ static const struct exp_scenario experiments[] = {
 	{ "matrix",
 	  "the long-term pinnability matrix: anonymous, memfd, tmpfs, ext4, hugetlb; R/O, R/W; PIN and io_uring; checked against 7.3 and the kernel's gup_longterm",
 	  NULL, exp_matrix },
+	{ "why",
+	  "failed pins and their PINIO_IOC_WHY answers: memlock charge, per-file cap, faults by kind, failed migration (the last two cases need movablecore=)",
+	  NULL, exp_why },
+	{ "bounce-leak",
+	  "PINIO_DMA_KEEP_MAPPING keeps DMA mappings: swiotlb slots leak, the pool fills, callers get EAGAIN (RWF_NOWAIT) or ENOMEM; the unpin unmaps first",
+	  "swiotlb=128,force,track_hiwater, and pinio with dma_mask_bits=32 dma_leak_experiment=1",
+	  exp_bounce_leak },
+	{ "overlap",
+	  "two io_uring reads into one page in flight: the last to complete wins (as completed, FIFO); dma_overlaps, overlap_warn",
+	  NULL, exp_overlap },
 };
 
 static int cmd_list(void)

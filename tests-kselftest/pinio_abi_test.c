@@ -52,7 +52,7 @@ LAYOUT(pinio_info, max_pinned_pages, 32);
 LAYOUT(pinio_info, config_flags, 40);
 LAYOUT(pinio_info, max_queue_depth, 44);
 LAYOUT(pinio_info, dma_mask_bits, 48);
-LAYOUT(pinio_info, reserved0, 52);
+LAYOUT(pinio_info, info_flags, 52);
 LAYOUT(pinio_info, reserved, 56);
 SIZE(pinio_pin, 72);
 LAYOUT(pinio_pin, len, 8);
@@ -60,7 +60,8 @@ LAYOUT(pinio_pin, flags, 16);
 LAYOUT(pinio_pin, handle, 24);
 LAYOUT(pinio_pin, nr_pages, 32);
 LAYOUT(pinio_pin, pin_ns, 48);
-LAYOUT(pinio_pin, reserved, 56);
+LAYOUT(pinio_pin, unpin_ns, 56);
+LAYOUT(pinio_pin, reserved, 64);
 SIZE(pinio_unpin, 32);
 LAYOUT(pinio_unpin, unpin_ns, 8);
 LAYOUT(pinio_unpin, reserved, 16);
@@ -69,11 +70,14 @@ LAYOUT(pinio_query, addr, 8);
 LAYOUT(pinio_query, charged_pages, 88);
 LAYOUT(pinio_query, refcount_min, 96);
 LAYOUT(pinio_query, mapcount_max, 108);
-LAYOUT(pinio_query, reserved, 112);
+LAYOUT(pinio_query, dma_kept_maps, 112);
+LAYOUT(pinio_query, dma_kept_slots, 120);
+LAYOUT(pinio_query, reserved, 128);
 SIZE(pinio_dma, 56);
 LAYOUT(pinio_dma, range_offset, 8);
 LAYOUT(pinio_dma, done, 32);
-LAYOUT(pinio_dma, reserved, 40);
+LAYOUT(pinio_dma, bounced, 40);
+LAYOUT(pinio_dma, reserved, 48);
 SIZE(pinio_config, 32);
 LAYOUT(pinio_config, flags, 4);
 LAYOUT(pinio_config, latency_us, 8);
@@ -82,12 +86,30 @@ LAYOUT(pinio_config, reserved, 16);
 SIZE(pinio_page_record, 64);
 LAYOUT(pinio_page_record, flags, 16);
 LAYOUT(pinio_page_record, pincount, 36);
-LAYOUT(pinio_page_record, reserved, 40);
+LAYOUT(pinio_page_record, expected_refs, 40);
+LAYOUT(pinio_page_record, reserved0, 44);
+LAYOUT(pinio_page_record, reserved, 48);
 SIZE(pinio_dump, 64);
 LAYOUT(pinio_dump, offset, 8);
 LAYOUT(pinio_dump, records, 16);
 LAYOUT(pinio_dump, nr_pages, 24);
 LAYOUT(pinio_dump, reserved, 32);
+SIZE(pinio_why, 200);
+LAYOUT(pinio_why, seq, 8);
+LAYOUT(pinio_why, tid, 16);
+LAYOUT(pinio_why, addr, 24);
+LAYOUT(pinio_why, pages_per_call, 40);
+LAYOUT(pinio_why, page_index, 48);
+LAYOUT(pinio_why, vma_flags, 64);
+LAYOUT(pinio_why, vma_start, 72);
+LAYOUT(pinio_why, charge_pages, 88);
+LAYOUT(pinio_why, pinned_vm, 112);
+LAYOUT(pinio_why, held_pages, 120);
+LAYOUT(pinio_why, nr_probed, 136);
+LAYOUT(pinio_why, nr_records, 152);
+LAYOUT(pinio_why, count, 156);
+LAYOUT(pinio_why, records, 160);
+LAYOUT(pinio_why, reserved, 168);
 _Static_assert(PINIO_IOC_INFO == 0x8048b900, "PINIO_IOC_INFO");
 _Static_assert(PINIO_IOC_PIN == 0xc048b901, "PINIO_IOC_PIN");
 _Static_assert(PINIO_IOC_UNPIN == 0xc020b902, "PINIO_IOC_UNPIN");
@@ -95,6 +117,7 @@ _Static_assert(PINIO_IOC_QUERY == 0xc090b903, "PINIO_IOC_QUERY");
 _Static_assert(PINIO_IOC_DMA == 0xc038b904, "PINIO_IOC_DMA");
 _Static_assert(PINIO_IOC_SET_CONFIG == 0x4020b905, "PINIO_IOC_SET_CONFIG");
 _Static_assert(PINIO_IOC_GET_CONFIG == 0x8020b906, "PINIO_IOC_GET_CONFIG");
+_Static_assert(PINIO_IOC_WHY == 0xc0c8b908, "PINIO_IOC_WHY");
 _Static_assert(sizeof(off_t) == 8, "64-bit file offsets");
 
 static int dev_open(void)
@@ -152,7 +175,7 @@ TEST(info)
 	EXPECT_EQ(PINIO_CONFIG_FLAGS_ALL, info.config_flags);
 	EXPECT_EQ(PINIO_QUEUE_DEPTH_MAX, info.max_queue_depth);
 	EXPECT_EQ(64, info.dma_mask_bits);
-	EXPECT_EQ(0, info.reserved0);
+	EXPECT_EQ(0, info.info_flags);
 	for (int i = 0; i < 2; i++)
 		EXPECT_EQ(0, info.reserved[i]);
 	EXPECT_EQ((long long)info.store_size, lseek(fd, 0, SEEK_END));
@@ -194,8 +217,8 @@ TEST(pin_query_dma_unpin)
 	EXPECT_EQ(NPAGES, pin.nr_pages);
 	EXPECT_EQ(0, pin.charged_pages);
 	EXPECT_EQ(0, pin.reserved0);
+	EXPECT_EQ(0, pin.unpin_ns);	/* PINIO_PIN_BENCH only */
 	EXPECT_EQ(0, pin.reserved[0]);
-	EXPECT_EQ(0, pin.reserved[1]);
 
 	/* QUERY answers every field; the reserved ones come back zeroed. */
 	memset(&q, 0, sizeof(q));
@@ -223,7 +246,9 @@ TEST(pin_query_dma_unpin)
 	EXPECT_GE(1 + 1024 + 1, q.refcount_max);
 	EXPECT_EQ(1, q.mapcount_min);
 	EXPECT_EQ(1, q.mapcount_max);
-	for (int i = 0; i < 4; i++)
+	EXPECT_EQ(0, q.dma_kept_maps);
+	EXPECT_EQ(0, q.dma_kept_slots);
+	for (int i = 0; i < 2; i++)
 		EXPECT_EQ(0, q.reserved[i]);
 
 	/* DMA into the pages: a pattern written to the store lands in buf. */
@@ -244,8 +269,8 @@ TEST(pin_query_dma_unpin)
 	ASSERT_EQ(0, ioctl(fd, PINIO_IOC_DMA, &dma));
 	EXPECT_EQ(3 * PAGE + 512, dma.done);
 	EXPECT_EQ(2 * PAGE, dma.range_offset);
+	EXPECT_EQ(0, dma.bounced);	/* this boot bounces nothing (dma_mask_bits=64) */
 	EXPECT_EQ(0, dma.reserved[0]);
-	EXPECT_EQ(0, dma.reserved[1]);
 	ASSERT_EQ((ssize_t)(4 * PAGE), pread(fd, io, 4 * PAGE, AREA + len));
 	EXPECT_EQ(3 * PAGE + 512, pattern_mismatch(io, 3 * PAGE + 512, 14, 2 * PAGE));
 
@@ -301,10 +326,10 @@ TEST(pin_64bit_fields)
 	/* Reserved fields and flags are checked in full. */
 	pin.addr = (uintptr_t)buf;
 	pin.len = PAGE;
-	pin.reserved[1] = 1ULL << 40;
+	pin.reserved[0] = 1ULL << 40;
 	EXPECT_EQ(-1, ioctl(fd, PINIO_IOC_PIN, &pin));
 	EXPECT_EQ(EINVAL, errno);
-	pin.reserved[1] = 0;
+	pin.reserved[0] = 0;
 	pin.flags = 1U << 31;
 	EXPECT_EQ(-1, ioctl(fd, PINIO_IOC_PIN, &pin));
 	EXPECT_EQ(EINVAL, errno);

@@ -3,14 +3,15 @@
  * pinio's experiments that need no boot option (pinio_exp.h, also run by pinio-ctl): the
  * per-page view PINIO_IOC_DUMP gives, the vmsplice/GUP-after-fork leak (CVE-2020-29374)
  * closed, read-only pins and copy-on-write in the cases of selftests/mm/cow.c, KSM and pinned
- * pages, and what extraction does with each kind of iterator. Each test runs one experiment
- * and fails if any outcome it expects of Linux 7.3 did not happen; the steps, the checks and
- * the DUMP tables are printed as TAP comments.
+ * pages, what extraction does with each kind of iterator, and two asynchronous reads into
+ * one page (pinio_exp_dma.h). Each test runs one experiment and fails if any outcome it
+ * expects of Linux 7.3 did not happen; the steps, the checks and the DUMP tables are printed
+ * as TAP comments.
  *
  * Plus the PINIO_IOC_DUMP interface itself: counts, offsets, partial results and errors.
  */
 #include "pinio_test.h"
-#include "pinio_exp.h"
+#include "pinio_exp_dma.h"
 
 #define EXP_FIXTURE_ROWS 4
 #include "pinio_exp_fixture.h"
@@ -32,6 +33,18 @@ TEST_F_TIMEOUT(experiment, ksm_skips_pinned, 300)
 	if (kconfig_missing("CONFIG_KSM"))
 		SKIP(return, "%s is not set in this kernel", kconfig_missing("CONFIG_KSM"));
 	verdict(_metadata, &self->e, exp_ksm(&self->e));
+}
+
+/*
+ * Two asynchronous reads into one page in flight at once: the data of the one that completes
+ * last, as completed and FIFO; counted; logged once per file where overlap_warn=1 (make test's
+ * third boot runs it again there, with bounce buffers: -t overlapping_reads).
+ */
+TEST_F_TIMEOUT(experiment, overlapping_reads, 120)
+{
+	if (kconfig_missing("CONFIG_IO_URING"))
+		SKIP(return, "%s is not set in this kernel", kconfig_missing("CONFIG_IO_URING"));
+	verdict(_metadata, &self->e, exp_overlap(&self->e));
 }
 
 TEST_F_TIMEOUT(experiment, iterator_kinds, 120)

@@ -459,7 +459,8 @@ static void model_check(struct fuzz *z)
 				continue;
 			}
 			if (q.flags != m->flags || q.addr != m->addr || q.len != m->len ||
-			    q.nr_pages != m->len / ps || q.reserved[0] || q.reserved[3] ||
+			    q.nr_pages != m->len / ps || q.reserved[0] || q.reserved[1] ||
+			    q.dma_kept_maps || q.dma_kept_slots ||
 			    (!(m->flags & PINIO_PIN_LONGTERM) && q.charged_pages) ||
 			    q.nr_folios > q.nr_pages ||
 			    (!(m->flags & PINIO_PIN_GET) &&
@@ -487,7 +488,7 @@ static void model_check(struct fuzz *z)
 /* The modelled commands first (picked by known_cmds[rnd(r, 6)]), then the others pinio has. */
 static const unsigned int known_cmds[] = {
 	PINIO_IOC_INFO, PINIO_IOC_PIN, PINIO_IOC_UNPIN, PINIO_IOC_QUERY, PINIO_IOC_DMA,
-	PINIO_IOC_SET_CONFIG, PINIO_IOC_GET_CONFIG, PINIO_IOC_DUMP,
+	PINIO_IOC_SET_CONFIG, PINIO_IOC_GET_CONFIG, PINIO_IOC_DUMP, PINIO_IOC_WHY,
 };
 
 static bool is_known(unsigned int cmd)
@@ -577,7 +578,7 @@ static int expect_pin(struct fuzz *z, struct mfile *f, const struct pinio_pin *p
 		return -EINVAL;
 	if (p->addr + p->len < p->addr)
 		return -EINVAL;
-	if ((p->flags & PINIO_PIN_GET) && (p->flags & PINIO_PIN_LONGTERM))
+	if ((p->flags & PINIO_PIN_GET) && (p->flags & (PINIO_PIN_LONGTERM | PINIO_PIN_SLOW)))
 		return -EINVAL;
 	if (f->held + pages > cap_pages)
 		return -ENOMEM;
@@ -634,14 +635,14 @@ static void ioctl_one(struct fuzz *z)
 
 		pp->addr = gen_addr(r, !prng_chance(r, 10));
 		pp->len = gen_len(r);
-		pp->flags = prng_chance(r, 8) ? (uint32_t)prng_next(r) : (uint32_t)prng_below(r, 16);
+		pp->flags = prng_chance(r, 8) ? (uint32_t)prng_next(r) : (uint32_t)prng_below(r, 64);
 		pp->pages_per_call = ppc[prng_below(r, 5)];
 		pp->reserved0 = 0;
 		if (prng_chance(r, 20)) {
 			pp->reserved0 = 1 + prng_below(r, 1000);
 			bad = true;
 		}
-		fill_reserved(r, pp->reserved, 2, &bad);
+		fill_reserved(r, pp->reserved, 1, &bad);
 		want = -expect_pin(z, f, pp, bad, &maybe);
 		if (!ptr_readable(pc))
 			want = EFAULT;
@@ -669,7 +670,7 @@ static void ioctl_one(struct fuzz *z)
 		struct pinio_query *q = &a.query;
 
 		q->handle = gen_handle(z, f);
-		fill_reserved(r, q->reserved, 4, &bad);
+		fill_reserved(r, q->reserved, 2, &bad);
 		m = mf_find(f, q->handle);
 		want = (bad || !m) ? EINVAL : 0;
 		if (!ptr_readable(pc) || (!want && pc == P_RO))
@@ -733,7 +734,7 @@ static void ioctl_one(struct fuzz *z)
 				d->store_offset = prng_chance(r, 2) ? win.store_size + prng_below(r, ps) :
 								 ~0ULL - prng_below(r, ps);
 		}
-		fill_reserved(r, d->reserved, 2, &bad);
+		fill_reserved(r, d->reserved, 1, &bad);
 		if (bad || !m)
 			want = EINVAL;
 		else if (d->store_offset + d->len < d->store_offset ||
@@ -807,7 +808,9 @@ static void ioctl_one(struct fuzz *z)
 	case 0:
 		if (!got && (out.info.abi_version != PINIO_ABI_VERSION ||
 			     out.info.store_size != win.store_size || out.info.page_size != ps ||
-			     out.info.max_pinned_pages != cap_pages || out.info.reserved0 ||
+			     out.info.max_pinned_pages != cap_pages ||
+			     (out.info.info_flags & ~(PINIO_INFO_DMA_LEAK_EXPERIMENT |
+						      PINIO_INFO_OVERLAP_WARN)) ||
 			     out.info.reserved[0] || out.info.reserved[1] ||
 			     out.info.dma_mask_bits < 32 || out.info.dma_mask_bits > 64 ||
 			     out.info.config_flags != PINIO_CONFIG_FLAGS_ALL ||
@@ -815,14 +818,22 @@ static void ioctl_one(struct fuzz *z)
 			MISMATCH(z, "INFO answered wrongly");
 		break;
 	case 1:
-		if (!got) {
+		if (!got && (a.pin.flags & PINIO_PIN_BENCH)) {
+			/* Taken and released at once: no handle, nothing charged or held. */
+			if (out.pin.handle || out.pin.nr_pages != a.pin.len / ps ||
+			    out.pin.charged_pages || out.pin.reserved0 || out.pin.reserved[0])
+				MISMATCH(z, "PIN BENCH: handle %u, pages %llu of %llu, charged %llu",
+					 out.pin.handle, (unsigned long long)out.pin.nr_pages,
+					 (unsigned long long)(a.pin.len / ps),
+					 (unsigned long long)out.pin.charged_pages);
+		} else if (!got) {
 			/*
 			 * Handles are only documented as non-zero (and, so that no call
 			 * can reach another pin, unique in the file).
 			 */
 			if (!out.pin.handle || mf_find(f, out.pin.handle) ||
 			    out.pin.nr_pages != a.pin.len / ps || out.pin.reserved0 ||
-			    out.pin.reserved[0] || out.pin.reserved[1] ||
+			    out.pin.unpin_ns || out.pin.reserved[0] ||
 			    (!(a.pin.flags & PINIO_PIN_LONGTERM) && out.pin.charged_pages))
 				MISMATCH(z, "PIN: handle %u (%s), pages %llu of %llu, charged %llu",
 					 out.pin.handle, mf_find(f, out.pin.handle) ?

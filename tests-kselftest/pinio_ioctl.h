@@ -125,4 +125,17 @@ static inline int ioc_get_config(int fd, struct pinio_config *config)
 	return ioctl(fd, PINIO_IOC_GET_CONFIG, config) ? -errno : 0;
 }
 
+/*
+ * PINIO_IOC_WHY: why the file's last failed PIN failed, into @w, and up to @count of its page
+ * records into @recs (@w->count says how many were written). 0, or -errno.
+ */
+static inline int ioc_why(int fd, struct pinio_why *w, uint32_t count,
+			  struct pinio_page_record *recs)
+{
+	memset(w, 0, sizeof(*w));
+	w->count = count;
+	w->records = (uintptr_t)recs;
+	return ioctl(fd, PINIO_IOC_WHY, w) ? -errno : 0;
+}
+
 #endif /* _PINIO_IOCTL_H */

@@ -2,8 +2,8 @@
 /*
  * The long-term pinnability matrix: which mappings a FOLL_LONGTERM pin can hold, read-only and
  * writable, through pinio's PINIO_IOC_PIN (pin_user_pages_fast(); pin_user_pages(), the slow
- * path, where pinio offers PINIO_PIN_SLOW) and through io_uring's buffer registration
- * (io_pin_pages(): pin_user_pages_fast(FOLL_WRITE | FOLL_LONGTERM)). The 2019 FOLL_LONGTERM
+ * path, with PINIO_PIN_SLOW where INFO's pin_flags offer it: ABI 5) and through io_uring's
+ * buffer registration (io_pin_pages(): pin_user_pages_fast(FOLL_WRITE | FOLL_LONGTERM)). The 2019 FOLL_LONGTERM
  * mail: "for pages which are part of a filesystem ... use of FOLL_LONGTERM should be avoided";
  * Linux 7.3 refuses it for writable pins of shared mappings of filesystems that track dirty
  * pages (writable_file_mapping_allowed()).
@@ -43,15 +43,6 @@
 
 #include "hugepage_settings.h"
 #include "pinio_exp.h"
-
-/*
- * Proposed (not in the uapi yet): PINIO_IOC_PIN through pin_user_pages() under the mmap lock,
- * the slow path, instead of pin_user_pages_fast(). Used only where PINIO_IOC_INFO's pin_flags
- * advertise it.
- */
-#ifndef PINIO_PIN_SLOW
-#define PINIO_PIN_SLOW		(1U << 4)
-#endif
 
 #define MX_EXT4_DIR	"/tmp/pinio-matrix-ext4"
 #define MX_EXT4_DEV	"/dev/pinio-matrix-ram7"

@@ -2,7 +2,8 @@
 /*
  * Helpers shared by pinio's kselftests (on top of pinio_util.h and the mm selftests'
  * vm_util.h and hugepage_settings.h): data patterns, a seeded generator, the module's
- * debugfs counters, the THP size, and a root helper for tests that drop their privileges.
+ * debugfs counters, the THP size, and a root helper for tests that drop their privileges
+ * (drop_privileges() itself is in pinio_util.h, for pinio-ctl too).
  *
  * The store is shared by all test programs of a boot (make test runs them all in one
  * guest). pinio_io_test writes the store ranges [0, 56 MiB) and the last MiB, and checks
@@ -41,8 +42,6 @@
 #define KiB		1024ULL
 #define MiB		(1024ULL * KiB)
 
-/* The unprivileged user (and group) that tests drop to. */
-#define NOBODY_ID	65534
 
 /* The 8 bytes a pattern with @seed holds at device offsets 8 * @word .. 8 * @word + 7. */
 static inline uint64_t pattern_word(uint64_t seed, uint64_t word)
@@ -273,25 +272,6 @@ static inline void pins_helper_stop(struct pins_helper *h)
 	close(h->ans);
 	waitpid(h->pid, NULL, 0);
 	h->req = h->ans = -1;
-}
-
-/*
- * Becomes NOBODY_ID with an RLIMIT_MEMLOCK of @memlock bytes and no capability left
- * (CAP_IPC_LOCK included); files opened before stay open. 0, or -1 with errno set.
- */
-static inline int drop_privileges(rlim_t memlock)
-{
-	struct rlimit rl = { .rlim_cur = memlock, .rlim_max = memlock };
-
-	if (setrlimit(RLIMIT_MEMLOCK, &rl) || setgroups(0, NULL) ||
-	    setresgid(NOBODY_ID, NOBODY_ID, NOBODY_ID) ||
-	    setresuid(NOBODY_ID, NOBODY_ID, NOBODY_ID))
-		return -1;
-	if (read_field("/proc/self/status", "CapEff:", 16)) {
-		errno = EPERM;
-		return -1;
-	}
-	return 0;
 }
 
 /* Every FOLL_PIN pin taken so far has been released. */

@@ -4,14 +4,16 @@
  * a field of a /proc, sysfs or debugfs file (/proc/vmstat, /proc/<pid>/status, the module's
  * debugfs counters), the system-wide FOLL_PIN balance, size arguments, anonymous mappings in
  * small pages or THP, /proc/self/smaps, and the kernel options a kernel of one's own lacks
- * (kconfig_missing()). No test harness here: pinio_test.h adds that for
- * the kselftests. Page size, THP size, pagemap and kpageflags come from the mm selftests'
- * vm_util.h, which every program links (vm_util.c).
+ * (kconfig_missing()), and dropping root's privileges (drop_privileges()). No test harness
+ * here: pinio_test.h adds that for the kselftests. Page size, THP size, pagemap and kpageflags
+ * come from the mm selftests' vm_util.h, which every program links (vm_util.c).
  */
 #ifndef _PINIO_UTIL_H
 #define _PINIO_UTIL_H
 
 #include <ctype.h>
+#include <errno.h>
+#include <grp.h>
 #include <fcntl.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -20,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -29,6 +32,8 @@
 #define PINIO_DEV	"/dev/pinio"
 #define RAM_DEV		"/dev/ram0"
 #define PINIO_COUNTERS	"/sys/kernel/debug/pinio/counters"
+/* The unprivileged user (and group) that tests drop to. */
+#define NOBODY_ID	65534
 
 /*
  * Whether the running kernel is of a series before @major.@minor (uname's release): for the
@@ -332,4 +337,24 @@ static inline const char *kconfig_missing(const char *options)
 /* Fault injection scoped to pinio (failslab, fail_page_alloc, the stack filter). */
 #define FI_CONFIG	"CONFIG_FAULT_INJECTION CONFIG_FAILSLAB CONFIG_FAIL_PAGE_ALLOC " \
 			"CONFIG_FAULT_INJECTION_DEBUG_FS CONFIG_FAULT_INJECTION_STACKTRACE_FILTER"
+
+/*
+ * Becomes NOBODY_ID with an RLIMIT_MEMLOCK of @memlock bytes and no capability left
+ * (CAP_IPC_LOCK included); files opened before stay open. 0, or -1 with errno set.
+ */
+static inline int drop_privileges(rlim_t memlock)
+{
+	struct rlimit rl = { .rlim_cur = memlock, .rlim_max = memlock };
+
+	if (setrlimit(RLIMIT_MEMLOCK, &rl) || setgroups(0, NULL) ||
+	    setresgid(NOBODY_ID, NOBODY_ID, NOBODY_ID) ||
+	    setresuid(NOBODY_ID, NOBODY_ID, NOBODY_ID))
+		return -1;
+	if (read_field("/proc/self/status", "CapEff:", 16)) {
+		errno = EPERM;
+		return -1;
+	}
+	return 0;
+}
+
 #endif /* _PINIO_UTIL_H */

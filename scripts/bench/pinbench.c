@@ -15,11 +15,17 @@
  *   gup-a       PIN_FAST_BENCHMARK (pin_user_pages_fast(FOLL_WRITE))       get/put usec
  *   pinio-lt    PINIO_IOC_PIN LONGTERM (pin_user_pages_fast(FOLL_WRITE|FOLL_LONGTERM))
  *   gup-L       PIN_LONGTERM_BENCHMARK (pin_user_pages(FOLL_WRITE|FOLL_LONGTERM), mmap_lock held)
+ *   pinio-bench PINIO_IOC_PIN BENCH: pin_user_pages_fast(FOLL_WRITE) and unpin_user_pages() in
+ *               the same ioctl, as PIN_FAST_BENCHMARK (ABI 5)
+ *   pinio-Lb    PINIO_IOC_PIN BENCH LONGTERM SLOW: pin_user_pages(FOLL_WRITE|FOLL_LONGTERM)
+ *               under the mmap lock, and the unpin, in the same ioctl, as PIN_LONGTERM_BENCHMARK
+ *               (which holds the lock across its unpin too; pinio drops it after the pin calls)
  *
  * Both sides time only the pin calls and only the unpin call, in the kernel, with ktime_get():
  * pinio reports nanoseconds, gup_test truncates to microseconds (ktime_us_delta()). Between
- * the two, gup_test walks all pinned pages untimed (verify_dma_pinned()); pinbench issues an
- * (untimed) PINIO_IOC_QUERY, which makes the same walk, so both unpins find the pages alike.
+ * the two, gup_test walks all pinned pages untimed (verify_dma_pinned()); for pinio-fast and
+ * pinio-lt pinbench issues an (untimed) PINIO_IOC_QUERY, which makes the same walk, so both
+ * unpins find the pages alike; the bench modes make gup_test's own walk in the kernel.
  *
  * Output, one line per (round, memory, size, ppc, contender), with the median, minimum,
  * maximum and sum over the repetitions, in the contender's own unit (ns or us):
@@ -53,9 +59,17 @@
 #define FOLL_WRITE 0x01 /* as gup_test.c copies it from the kernel */
 #define HPAGE (2UL << 20)
 #define MAX_LIST 32
-#define NWHO 4
+#define NWHO 6
 
-static const char *const who_name[NWHO] = { "pinio-fast", "gup-a", "pinio-lt", "gup-L" };
+static const char *const who_name[NWHO] = {
+	"pinio-fast", "gup-a", "pinio-lt", "gup-L", "pinio-bench", "pinio-Lb",
+};
+
+/* gup_test's contenders (microseconds); the others are pinio's (nanoseconds). */
+static int is_gup(int who)
+{
+	return who == 1 || who == 3;
+}
 
 static long page_size;
 static int pinio_fd, gup_fd;
@@ -115,7 +129,23 @@ static int run_one(int who, uint8_t *buf, size_t len, unsigned int ppc, uint64_t
 {
 	size_t pages = len / page_size;
 
-	if (who == 0 || who == 2) {
+	if (who == 4 || who == 5) {
+		struct pinio_pin p = {
+			.addr = (uintptr_t)buf, .len = len, .pages_per_call = ppc,
+			.flags = PINIO_PIN_WRITE | PINIO_PIN_BENCH |
+				 (who == 5 ? PINIO_PIN_LONGTERM | PINIO_PIN_SLOW : 0),
+		};
+
+		if (ioctl(pinio_fd, PINIO_IOC_PIN, &p))
+			die("PINIO_IOC_PIN (PINIO_PIN_BENCH)");
+		if (p.nr_pages != pages || p.handle) {
+			fprintf(stderr, "pinbench: pinio's bench mode pinned %llu of %zu pages (handle %u)\n",
+				p.nr_pages, pages, p.handle);
+			exit(1);
+		}
+		*pin_t = p.pin_ns;
+		*unpin_t = p.unpin_ns;
+	} else if (who == 0 || who == 2) {
 		struct pinio_pin p = {
 			.addr = (uintptr_t)buf, .len = len, .pages_per_call = ppc,
 			.flags = PINIO_PIN_WRITE | (who == 2 ? PINIO_PIN_LONGTERM : 0),
@@ -194,7 +224,7 @@ static void run_case(int r, int thp, uint8_t *buf, size_t len, unsigned int ppc,
 		umed = median(uv, reps);
 		printf("PIN round=%d mem=%s size=%zu pages=%zu ppc=%s who=%s unit=%s n=%lld pin_med=%llu pin_min=%llu pin_max=%llu pin_sum=%llu unpin_med=%llu unpin_min=%llu unpin_max=%llu unpin_sum=%llu\n",
 		       r, thp ? "thp" : "4k", len, pages, ppc_s, who_name[who],
-		       (who & 1) ? "us" : "ns", reps, (unsigned long long)pmed,
+		       is_gup(who) ? "us" : "ns", reps, (unsigned long long)pmed,
 		       (unsigned long long)pv[0], (unsigned long long)pv[reps - 1],
 		       (unsigned long long)ps, (unsigned long long)umed, (unsigned long long)uv[0],
 		       (unsigned long long)uv[reps - 1], (unsigned long long)us);
@@ -269,6 +299,16 @@ int main(int argc, char **argv)
 	pinio_fd = open("/dev/pinio", O_RDWR);
 	if (pinio_fd < 0)
 		die("open /dev/pinio");
+	{
+		struct pinio_info info = { 0 };
+
+		if (ioctl(pinio_fd, PINIO_IOC_INFO, &info) ||
+		    (info.pin_flags & (PINIO_PIN_BENCH | PINIO_PIN_SLOW)) !=
+		    (PINIO_PIN_BENCH | PINIO_PIN_SLOW)) {
+			fprintf(stderr, "pinbench: this pinio has no PINIO_PIN_BENCH and PINIO_PIN_SLOW (ABI 5)\n");
+			return 1;
+		}
+	}
 	gup_fd = open(GUP_TEST_FILE, O_RDWR);
 	if (gup_fd < 0)
 		die("open " GUP_TEST_FILE);

@@ -30,6 +30,10 @@ from collections import defaultdict
 RES_MIN_US = 20
 
 PAIRS = [("pinio-fast", "gup-a", "gup_test-a"), ("pinio-lt", "gup-L", "gup_test-L")]
+# pinio's bench mode (PINIO_PIN_BENCH): pin and unpin in one ioctl, like with like with gup_test
+# (the slow one through pin_user_pages() under the mmap lock, as gup_test -L).
+BENCH_PAIRS = [("pinio-bench", "gup-a", "gup_test-a, same ioctl"),
+               ("pinio-Lb", "gup-L", "gup_test-L, same ioctl")]
 IO_REFS = [("brd", "brd-odirect"), ("tmpfs", "tmpfs-buffered")]
 
 
@@ -155,7 +159,7 @@ def main():
     args = ap.parse_args()
     meta, settings, info, pin, gupt, io, buffers = load(args.raw)
     uring, dmacost, fio = info["uring"], info["dmacost"], info["fio"]
-    if not uring and not dmacost and not fio and (not pin or not io):
+    if not (uring or dmacost or fio or pin or io):
         sys.exit("report.py: no PIN or IO lines in the guest log")
     if fio:
         write_rounds(os.path.join(args.raw, "fio_rounds.csv"), fio,
@@ -169,7 +173,7 @@ def main():
         write_rounds(os.path.join(args.raw, "dma_rounds.csv"), dmacost,
                      ["round", "label", "op", "bs", "threads", "ops", "bytes", "elapsed_ns",
                       "MBps", "mean_ns", "p50_ns", "p99_ns", "max_ns", "samples"])
-    if not pin or not io:
+    if not pin and not io:
         # Only the io_uring and DMA parts (PINIO_BENCH_PARTS=uring and/or dma).
         rows = []
         lines = (uring_md(uring, rows) if uring else []) + \
@@ -200,7 +204,7 @@ def main():
         for mem in mems:
             for ppc in ppcs:
                 for size in sizes:
-                    for mine, theirs, refname in PAIRS:
+                    for mine, theirs, refname in PAIRS + BENCH_PAIRS:
                         a = per_page.get((mem, size, ppc, mine, what))
                         b = per_page.get((mem, size, ppc, theirs, what))
                         if not a or not b:
@@ -593,7 +597,16 @@ def write_md(args, meta, settings, info, rows, unresolved, pinres, iores, gupt, 
             summary(group(lambda r: r["benchmark"].startswith("pin_") and
                           r["benchmark"].endswith("/" + mem) and r["reference"] == "gup_test-L")) + " |")
     add("| unpin ns/page, pinio vs gup_test (-a and -L, both memories) | " +
-        summary(group(lambda r: r["benchmark"].startswith("unpin_"))) + " |")
+        summary(group(lambda r: r["benchmark"].startswith("unpin_") and
+                      r["reference"] in ("gup_test-a", "gup_test-L"))) + " |")
+    for what in ("pin", "unpin"):
+        for mine, theirs, refname in BENCH_PAIRS:
+            for mem, memname in (("4k", "4 KiB pages"), ("thp", "THP")):
+                v = group(lambda r: r["benchmark"].startswith(what + "_") and
+                          r["benchmark"].endswith("/" + mem) and r["reference"] == refname)
+                if v:
+                    add(f"| {what} ns/page, pinio bench mode vs {refname.replace('gup_test-', 'gup_test -')}, "
+                        f"{memname} | " + summary(v) + " |")
     for label, refname, refdesc in (("brd", "brd-odirect", "brd O_DIRECT"),
                                     ("tmpfs", "tmpfs-buffered", "tmpfs buffered")):
         for op in ops:
@@ -626,38 +639,52 @@ def write_md(args, meta, settings, info, rows, unresolved, pinres, iores, gupt, 
             f"{a1.median / a4.median:.1f}× ({fmt(a1.median)} vs {fmt(a4.median)} ns/page) |")
     add("")
 
-    # Pinning table: ppc=all and ppc=1 at a few sizes.
-    add("## Pinning: ns per page (pin / unpin), pinio against gup_test")
-    add("")
+    # Pinning tables: ppc=all and ppc=1 at a few sizes.
     key_sizes = [s for s in sizes if s in (64 << 10, 1 << 20, 16 << 20, 64 << 20, 256 << 20)]
     by = {(r["benchmark"], r["reference"], r["size_bytes"]): r for r in rows}
     unres = {(u[0], u[1], u[2]): u for u in unresolved}
-    for what in ("pin", "unpin"):
-        add(f"**{what}**, ns/page, median [IQR]:")
+
+    def pin_tables(pairs, title, heads):
+        add(title)
         add("")
-        add("| memory | pages/call | size | pinio fast | gup_test -a | ratio (paired) | "
-            "pinio longterm | gup_test -L | ratio (paired) |")
-        add("|---|---|---|---|---|---|---|---|---|")
-        for mem in mems:
-            for ppc in [p for p in ("all", "1") if p in ppcs]:
-                for size in key_sizes:
-                    cells = []
-                    for mine, theirs, refname in PAIRS:
-                        bench = f"{what}_ns_per_page/ppc={ppc}/{mem}"
-                        sa = pinres.get((what, mem, ppc, mine, size))
-                        if sa is None:
-                            cells += ["", "", ""]
-                            continue
-                        cells.append(f"{fmt(sa.median)} [{sa.spread()}]")
-                        r = by.get((bench, refname, size))
-                        if r:
-                            cells.append(f"{fmt(r['sb'].median)} [{r['sb'].spread()}]")
-                            cells.append(f"**{r['ratio']:.2f}** ({fmt(med(r['paired']))})")
-                        else:
-                            u = unres.get((bench, refname, size))
-                            cells.append(f"< res.: {u[4]}" if u else "")
-                            cells.append("n/a")
-                    add(f"| {mem} | {ppc} | {human(size)} | " + " | ".join(cells) + " |")
+        for what in ("pin", "unpin"):
+            add(f"**{what}**, ns/page, median [IQR]:")
+            add("")
+            add("| memory | pages/call | size | " +
+                " | ".join(f"{m} | {t} | ratio (paired)" for m, t in heads) + " |")
+            add("|---|---|---|" + "---|---|---|" * len(heads))
+            for mem in mems:
+                for ppc in [p for p in ("all", "1") if p in ppcs]:
+                    for size in key_sizes:
+                        cells = []
+                        for mine, theirs, refname in pairs:
+                            bench = f"{what}_ns_per_page/ppc={ppc}/{mem}"
+                            sa = pinres.get((what, mem, ppc, mine, size))
+                            if sa is None:
+                                cells += ["", "", ""]
+                                continue
+                            cells.append(f"{fmt(sa.median)} [{sa.spread()}]")
+                            r = by.get((bench, refname, size))
+                            if r:
+                                cells.append(f"{fmt(r['sb'].median)} [{r['sb'].spread()}]")
+                                cells.append(f"**{r['ratio']:.2f}** ({fmt(med(r['paired']))})")
+                            else:
+                                u = unres.get((bench, refname, size))
+                                cells.append(f"< res.: {u[4]}" if u else "")
+                                cells.append("n/a")
+                        add(f"| {mem} | {ppc} | {human(size)} | " + " | ".join(cells) + " |")
+            add("")
+
+    pin_tables(PAIRS, "## Pinning: ns per page (pin / unpin), pinio against gup_test",
+               [("pinio fast", "gup_test -a"), ("pinio longterm", "gup_test -L")])
+    if any(k[3] in ("pinio-bench", "pinio-Lb") for k in per_page):
+        pin_tables(BENCH_PAIRS, "## Pinning in one ioctl (`PINIO_PIN_BENCH`), pinio against gup_test",
+                   [("pinio bench", "gup_test -a"),
+                    ("pinio bench, slow longterm", "gup_test -L")])
+        add("Bench mode pins and unpins in the same ioctl, with gup_test's untimed walk over the "
+            "pages between the two, as `PIN_FAST_BENCHMARK` does; the slow longterm contender "
+            "pins through `pin_user_pages()` under the mmap lock, as `PIN_LONGTERM_BENCHMARK` "
+            "(which also holds the lock across its unpin).")
         add("")
     # THP coverage
     for b in buffers:

@@ -33,6 +33,7 @@ pub(crate) fn dispatch(file: &OpenFile, cmd: u32, arg: usize) -> Result<isize> {
         uapi::PINIO_IOC_QUERY => read_update_write(arg, |query| file.query(query)),
         uapi::PINIO_IOC_DMA => read_update_write(arg, |dma| file.dma(dma)),
         uapi::PINIO_IOC_DUMP => read_update_write(arg, |d| dump(file, d)),
+        uapi::PINIO_IOC_WHY => read_update_write(arg, |w| why(file, w)),
         _ => Err(ENOTTY),
     }
 }
@@ -101,6 +102,30 @@ fn dump(file: &OpenFile, arg: &mut uapi::pinio_dump) -> Result {
     }
     arg.count = done as u32;
     arg.nr_pages = nr_pages as u64;
+    Ok(())
+}
+
+/// `PINIO_IOC_WHY`: the explanation of the file's last failed pin, and up to `count` of its
+/// records written to the user array. `EINVAL` for reserved fields set; `EFAULT` if the
+/// records cannot be written.
+fn why(file: &OpenFile, arg: &mut uapi::pinio_why) -> Result {
+    if arg.reserved.iter().any(|&r| r != 0) {
+        return Err(EINVAL);
+    }
+    let room = (arg.count as usize).min(uapi::PINIO_WHY_MAX_RECORDS as usize);
+    let records_addr = usize::try_from(arg.records).map_err(|_| EFAULT)?;
+    let mut records = KVec::new();
+    let answer = file.why(room, &mut records)?;
+    let bytes = records.len() * size_of::<uapi::pinio_page_record>();
+    let mut writer = UserSlice::new(UserPtr::from_addr(records_addr), bytes).writer();
+    for record in records.iter() {
+        writer.write(record)?;
+    }
+    *arg = uapi::pinio_why {
+        count: records.len() as u32,
+        records: arg.records,
+        ..answer
+    };
     Ok(())
 }
 

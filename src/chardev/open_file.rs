@@ -19,12 +19,24 @@
 //! engine's queue lock ([`crate::requests::engine`]) is taken under neither: both are leaves.
 
 use crate::{
-    disk::Disk,
-    glue::uapi,
-    pins::table::{
-        distinct_folios,
-        Held,
-        PinTable, //
+    disk::{
+        counters::Counters,
+        Disk, //
+    },
+    glue::{
+        shim,
+        uapi, //
+    },
+    pins::{
+        table::{
+            distinct_folios,
+            Held,
+            PinTable, //
+        },
+        why::{
+            Failure,
+            Why, //
+        },
     },
     requests::{
         engine::EngineRef,
@@ -83,38 +95,101 @@ impl OpenFile {
         &self.io.disk
     }
 
-    /// `PINIO_IOC_PIN`: pins (or gets) a range of the calling process and gives it a handle.
+    /// `PINIO_IOC_PIN`: pins (or gets) a range of the calling process and gives it a handle;
+    /// with `PINIO_PIN_BENCH`, releases it at once instead ([`OpenFile::bench`]).
     ///
     /// Errors, with nothing left held: `EINVAL` for a bad argument
     /// ([`PinTable::validate`]); `ENOMEM` past the per-file cap or `RLIMIT_MEMLOCK`, or when
     /// memory for the page array, the table or the charge cannot be allocated; `EFAULT` (or
     /// the pin call's own error, e.g. `EFAULT`, `ENOMEM`, `EINTR`) if not all pages could be
-    /// taken; `ENOSPC` if the file has 2^31 - 1 handles.
+    /// taken; `ENOSPC` if the file has 2^31 - 1 handles. Each failure is explained for
+    /// `PINIO_IOC_WHY` before the call returns ([`Why::explain`]).
     pub(crate) fn pin(&self, arg: &mut uapi::pinio_pin) -> Result {
-        let (addr, nr_pages, write, options) = PinTable::validate(arg)?;
-        if !self.pins.lock().has_room(self.disk(), nr_pages) {
-            return Err(ENOMEM);
-        }
+        self.try_pin(arg).map_err(|failure| {
+            let why = Why::explain(arg, failure);
+            let error = why.error();
+            self.pins.lock().failed(why);
+            error
+        })
+    }
+
+    fn try_pin(&self, arg: &mut uapi::pinio_pin) -> Result<(), Failure> {
+        let (addr, nr_pages, write, options) = PinTable::validate(arg).map_err(Failure::Invalid)?;
+        // An output only (`PINIO_PIN_BENCH`): whatever came in goes back as 0 otherwise.
+        arg.unpin_ns = 0;
+        self.pins.lock().check_room(self.disk(), nr_pages)?;
         // Pinning can fault and sleep for long: not under the table lock.
         let (held, elapsed) =
-            Held::take(addr, nr_pages, arg.pages_per_call as usize, write, options)?;
+            Held::take(addr, nr_pages, arg.pages_per_call as usize, write, options).map_err(
+                |error| Failure::Take {
+                    addr,
+                    write,
+                    options,
+                    error,
+                },
+            )?;
         arg.pin_ns = u64::try_from(elapsed.as_nanos()).unwrap_or(0);
+        if arg.flags & uapi::PINIO_PIN_BENCH != 0 {
+            self.bench(arg, held);
+            return Ok(());
+        }
         // What the table will need, allocated before its lock too.
         let node = RBTreeNodeReservation::new(GFP_KERNEL)?;
         let charge = if options.longterm {
             let mm = kernel::current!().mm().map(|mm| ARef::<Mm>::from(&**mm));
-            Some((mm.ok_or(EINVAL)?, distinct_folios(&held)?))
+            Some((mm.ok_or(Failure::Invalid(EINVAL))?, distinct_folios(&held)?))
         } else {
             None
         };
         let mut pins = self.pins.lock();
-        while let Some(request) = pins.handles_request()? {
+        while let Some(request) = pins.handles_request().map_err(Failure::Invalid)? {
             drop(pins);
             let resizer = request.realloc(GFP_KERNEL)?;
             pins = self.pins.lock();
             pins.grow_handles(resizer);
         }
         pins.insert(self.disk(), arg, held, charge, node)
+    }
+
+    /// `PINIO_PIN_BENCH`: releases the pages just taken, as gup_test's `PIN_FAST_BENCHMARK`
+    /// does in the same ioctl: first an untimed walk over every page (gup_test's
+    /// `verify_dma_pinned()`, which leaves the pages hot for the release), then the timed
+    /// release. No handle, no charge; counted like a pin and an unpin.
+    fn bench(&self, arg: &mut uapi::pinio_pin, mut held: Held) {
+        let nr = held.len();
+        let mut pinned = 0usize;
+        for page in held.pages() {
+            // SAFETY: The page is held (a pin or a reference) while `held` is borrowed;
+            // `page_folio()` only computes and `folio_maybe_dma_pinned()` only reads counters.
+            pinned += usize::from(unsafe {
+                shim::pinio_folio_maybe_dma_pinned(shim::pinio_page_folio(page.as_ptr()))
+            });
+        }
+        // Kept from being optimised away: what gup_test checks, its own result unused.
+        core::hint::black_box(pinned);
+        let elapsed = held.release(false);
+        arg.unpin_ns = u64::try_from(elapsed.as_nanos()).unwrap_or(0);
+        arg.handle = 0;
+        arg.nr_pages = nr as u64;
+        arg.charged_pages = 0;
+        let counters = &self.disk().counters;
+        Counters::add(&counters.ioctl_pins, 1);
+        Counters::add(&counters.ioctl_pages_held, nr);
+        Counters::add(&counters.ioctl_unpins, 1);
+        Counters::add(&counters.ioctl_pages_released, nr);
+    }
+
+    /// `PINIO_IOC_WHY`: the explanation of the file's last failed pin (copied out while the
+    /// table is locked, so that it is one failure's).
+    pub(crate) fn why(
+        &self,
+        count: usize,
+        out: &mut KVec<uapi::pinio_page_record>,
+    ) -> Result<uapi::pinio_why> {
+        let pins = self.pins.lock();
+        let (answer, records) = pins.why();
+        out.extend_from_slice(&records[..count.min(records.len())], GFP_KERNEL)?;
+        Ok(answer)
     }
 
     /// `PINIO_IOC_UNPIN`; errors as [`PinTable::unpin`].

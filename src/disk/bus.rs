@@ -43,17 +43,20 @@ fn resolve(dev: &DmaDevice, seg: &DmaSegment<'_>) -> (u64, bool) {
 
 /// The pages at a mapped segment's physical address, one span per page, looked up by the
 /// address: `dma_to_phys()`, `pfn_to_page()`. Adds the segment's length to
-/// `counters.dma_bounced_bytes` if that address is a swiotlb bounce slot
-/// (`is_swiotlb_buffer()`) rather than the mapped pages (counted here, where the address is
-/// resolved anyway, rather than in a pass of its own over the segments at mapping time).
+/// `counters.dma_bounced_bytes`, and to the transfer's own count `bounced`, if that address is
+/// a swiotlb bounce slot (`is_swiotlb_buffer()`) rather than the mapped pages (counted here,
+/// where the address is resolved anyway, rather than in a pass of its own over the segments at
+/// mapping time).
 fn looked_up<'m>(
     dev: &DmaDevice,
     seg: &DmaSegment<'m>,
     counters: &Counters,
+    bounced: &mut usize,
 ) -> impl Iterator<Item = (NonNull<bindings::page>, Span)> + 'm {
-    let (phys, bounced) = resolve(dev, seg);
-    if bounced {
+    let (phys, is_bounce) = resolve(dev, seg);
+    if is_bounce {
         Counters::add(&counters.dma_bounced_bytes, seg.len());
+        *bounced += seg.len();
     }
     let page_mask = PAGE_SIZE as u64 - 1;
     let first = phys & !page_mask;
@@ -70,14 +73,15 @@ fn looked_up<'m>(
 }
 
 /// The device's view of a mapped segment, looked up by its address: the pages at its physical
-/// address, one span per page, for the device to read. Counts bounced bytes on `counters`.
-/// [`direct`] is the same answer, when it has one, without the lookup.
+/// address, one span per page, for the device to read. Counts bounced bytes on `counters` and
+/// in `bounced`. [`direct`] is the same answer, when it has one, without the lookup.
 pub(crate) fn pages<'m>(
     dev: &DmaDevice,
     seg: DmaSegment<'m>,
     counters: &Counters,
+    bounced: &mut usize,
 ) -> impl Iterator<Item = (PageRef<'m>, Span)> + 'm {
-    looked_up(dev, &seg, counters).map(|(page, span)| {
+    looked_up(dev, &seg, counters, bounced).map(|(page, span)| {
         // SAFETY: The memory behind a segment stays allocated while its mapping lives,
         // which is `'m` (invariant of `DmaSegment`).
         (unsafe { PageRef::from_raw(page) }, span)
@@ -90,11 +94,12 @@ pub(crate) fn pages_mut<'m>(
     dev: &DmaDevice,
     seg: DmaSegment<'m>,
     counters: &Counters,
+    bounced: &mut usize,
 ) -> Option<impl Iterator<Item = (PageMut<'m>, Span)> + 'm> {
     if !seg.device_writes() {
         return None;
     }
-    Some(looked_up(dev, &seg, counters).map(|(page, span)| {
+    Some(looked_up(dev, &seg, counters, bounced).map(|(page, span)| {
         // SAFETY: The memory stays allocated for `'m` (as above), and the segment was
         // mapped `DMA_FROM_DEVICE` from pages whose lender lets the device write them
         // (invariant of `DmaSegment`); a swiotlb slot belongs to the mapping.

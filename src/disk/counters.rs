@@ -109,6 +109,15 @@ counters! {
     /// Pauses of mappings that found no free bounce slot and were tried again (as the block
     /// layer requeues on `BLK_STS_RESOURCE`).
     dma_map_waits,
+    /// Mappings `PINIO_IOC_DMA` kept instead of unmapping them (`PINIO_DMA_KEEP_MAPPING`, the
+    /// `dma_leak_experiment=1` experiment).
+    dma_maps_kept,
+    /// Of those, mappings unmapped by `PINIO_IOC_UNPIN` or the last close.
+    dma_kept_unmapped,
+    /// Asynchronous requests queued while another request of their file in flight covered a
+    /// cache line of the same page, one of the two a device write (`DMA_FROM_DEVICE`): counted
+    /// once per request queued.
+    dma_overlaps,
     /// Successful `PINIO_IOC_PIN` calls.
     ioctl_pins,
     /// Handles released, by `PINIO_IOC_UNPIN` or on close.

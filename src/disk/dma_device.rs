@@ -19,6 +19,10 @@ use kernel::{
     device,
     faux,
     prelude::*,
+    sync::atomic::{
+        Atomic,
+        Relaxed, //
+    },
     types::Opaque, //
 };
 
@@ -42,6 +46,9 @@ pub(crate) struct DmaDevice {
     faux: faux::Registration,
     _parms: KBox<Opaque<bindings::device_dma_parameters>>,
     max_mapping: usize,
+    /// Bounce slots held by mappings kept past their transfer (the `PINIO_DMA_KEEP_MAPPING`
+    /// experiment, [`super::mapping::KeptMapping`]).
+    kept_slots: Atomic<usize>,
 }
 
 // SAFETY: `parms` is only read by the DMA core (any thread); the faux registration is
@@ -72,6 +79,7 @@ impl DmaDevice {
             faux,
             _parms: parms,
             max_mapping: 0,
+            kept_slots: Atomic::new(0),
         };
         if ret != 0 {
             return Err(Error::from_errno(ret));
@@ -92,6 +100,21 @@ impl DmaDevice {
     /// unlimited).
     pub(crate) fn max_mapping_size(&self) -> usize {
         self.max_mapping
+    }
+
+    /// Bounce slots that mappings kept past their transfer hold now: they come back only when
+    /// their handles are released.
+    pub(crate) fn kept_slots(&self) -> usize {
+        self.kept_slots.load(Relaxed)
+    }
+
+    /// `n` more kept slots (`add`) or fewer.
+    pub(crate) fn account_kept(&self, n: usize, add: bool) {
+        if add {
+            self.kept_slots.fetch_add(n, Relaxed);
+        } else {
+            self.kept_slots.fetch_sub(n, Relaxed);
+        }
     }
 }
 

@@ -21,6 +21,13 @@
 //! Deliberately broken variants, never built by default, prove that the checks catch mistakes
 //! (`make PINIO_BROKEN_DMA=skip_unmap` or `=wrong_dir`, see `Kbuild`): `skip_unmap` never
 //! unmaps, `wrong_dir` maps (and unmaps) `DMA_TO_DEVICE` where the device writes.
+//!
+//! [`KeptMapping`] makes `skip_unmap`'s mistake on purpose and in the open, for the bounce-pool
+//! experiment (`PINIO_DMA_KEEP_MAPPING`, only with the `dma_leak_experiment=1` parameter): a
+//! mapping kept past its transfer, in a table of its own, unmapped only when its owner drops it
+//! (the handle's release, before the pages go). Its bounce slots are counted on the device
+//! ([`DmaDevice::kept_slots`]), so that a mapping waiting for slots knows which ones will not
+//! come back while it waits.
 
 use super::{
     counters::Counters,
@@ -42,7 +49,10 @@ use crate::{
 };
 use core::{
     marker::PhantomData,
-    mem::MaybeUninit, //
+    mem::{
+        ManuallyDrop,
+        MaybeUninit, //
+    },
 };
 use kernel::{
     bindings,
@@ -50,6 +60,7 @@ use kernel::{
     ffi::c_int,
     page::PAGE_SIZE,
     prelude::*,
+    sync::Arc,
     time::{
         delay::fsleep,
         Delta, //
@@ -101,20 +112,30 @@ fn raw_direction(dir: DataDirection) -> bindings::dma_data_direction {
     }
 }
 
-/// After `dma_map_sg()` mapped nothing for `bytes` bytes: whether to try again. `Ok` after
-/// a pause if the bounce pool could hold them once other mappings are gone and `wait` allows
-/// sleeping; `EAGAIN` if it does not; `EINTR` if a fatal signal is pending; `ENOMEM` if the
-/// mapping can never succeed (no pool, so the address is beyond the mask; or more bytes than
-/// the pool). Sleeps if `wait`.
-fn wait_for_slots(dev: &DmaDevice, bytes: usize, wait: bool) -> Result {
+/// After `dma_map_sg()` mapped nothing for `bytes` bytes, for the `waited`-th time: whether to
+/// try again. `Ok` after a pause if the bounce pool could hold them once other mappings are
+/// gone and `wait` allows sleeping; `EAGAIN` if it does not; `EINTR` if a fatal signal is
+/// pending; `ENOMEM` if the mapping can never succeed (no pool, so the address is beyond the
+/// mask; or more bytes than the pool) or cannot while mappings kept by the
+/// `PINIO_DMA_KEEP_MAPPING` experiment hold slots: if they leave too few, or if it waited
+/// [`KEPT_WAIT_MAX`] pauses while they hold any (the free slots may be too scattered for
+/// it). Sleeps if `wait`.
+fn wait_for_slots(dev: &DmaDevice, bytes: usize, wait: bool, waited: u32) -> Result {
     /// Pause between attempts: about what swiotlb's other users hold a mapping for.
     const PAUSE_US: i64 = 1000;
     let pool = dev.bounce_pool().ok_or(ENOMEM)?;
-    if bytes.div_ceil(BouncePool::SLOT) > pool.slots {
+    let need = bytes.div_ceil(BouncePool::SLOT);
+    if need > pool.slots {
         return Err(ENOMEM);
     }
     if !wait {
         return Err(EAGAIN);
+    }
+    // Kept mappings give their slots back only when their handles go, which a waiting
+    // mapping cannot bring about: waiting for those would never end.
+    let kept = dev.kept_slots();
+    if need > pool.slots.saturating_sub(kept) || (kept != 0 && waited >= KEPT_WAIT_MAX) {
+        return Err(ENOMEM);
     }
     if signal::fatal_signal_pending() {
         return Err(EINTR);
@@ -122,6 +143,10 @@ fn wait_for_slots(dev: &DmaDevice, bytes: usize, wait: bool) -> Result {
     fsleep(Delta::from_micros(PAUSE_US));
     Ok(())
 }
+
+/// Pauses (of 1 ms) a mapping waits for bounce slots while kept mappings hold some: then
+/// `ENOMEM`, whatever the count of free slots says.
+pub(crate) const KEPT_WAIT_MAX: u32 = 1000;
 
 /// Pages mapped for [`DmaDevice`] in one direction; unmapped when dropped.
 ///
@@ -299,6 +324,7 @@ impl<'a> MappedSg<'a> {
         unsafe { (*last).page_link |= bindings::SG_END as usize };
         let nents = n as c_int;
         let first = table.entry(0).ok_or(EINVAL)?;
+        let mut waited = 0u32;
         let mapped = loop {
             // SAFETY: `dev` has a mask and `dma_parms` (invariants of `DmaDevice`); the table's
             // first `nents` entries describe pages lent for `'a`, which the device may write if
@@ -311,10 +337,11 @@ impl<'a> MappedSg<'a> {
                 Ok(m) if m > 0 && m <= n => break m,
                 _ => {}
             }
-            if let Err(err) = wait_for_slots(dev, bytes, wait) {
+            if let Err(err) = wait_for_slots(dev, bytes, wait, waited) {
                 Counters::add(&counters.dma_map_errors, 1);
                 return Err(err);
             }
+            waited = waited.saturating_add(1);
             Counters::add(&counters.dma_map_waits, 1);
         };
         // INVARIANT: Mapped just now; unmapped only by `Drop`.
@@ -382,23 +409,110 @@ impl<'a> MappedSg<'a> {
     }
 }
 
+impl MappedSg<'_> {
+    /// Ends the mapping's borrows without unmapping it, for a [`KeptMapping`] to unmap.
+    pub(crate) fn leave_mapped(self) -> LeftMapped {
+        let this = ManuallyDrop::new(self);
+        LeftMapped {
+            nents: this.nents,
+            dir: this.dir,
+        }
+    }
+}
+
+/// What [`KeptMapping::keep`] needs of a [`MappedSg`] left mapped: its entry count and
+/// direction.
+pub(crate) struct LeftMapped {
+    nents: c_int,
+    dir: DataDirection,
+}
+
+/// Unmaps the first `nents` entries of `table`, mapped for `dev` in `dir`.
+///
+/// # Safety
+///
+/// They must be mapped (by `dma_map_sg()`, with that count and direction) and not unmapped
+/// since; they are unmapped here, so no other call may unmap them. The pages behind them must
+/// still be held.
+unsafe fn unmap(dev: &DmaDevice, table: &SgEntries, nents: c_int, dir: DataDirection) {
+    #[cfg(not(pinio_broken_dma = "skip_unmap"))]
+    if let Some(first) = table.entry(0) {
+        // SAFETY: Guaranteed by the caller. Under swiotlb this copies the bounce slots back for
+        // `DMA_FROM_DEVICE`. Does not sleep.
+        unsafe { bindings::dma_unmap_sg_attrs(dev.as_raw(), first, nents, raw_direction(dir), 0) };
+    }
+}
+
 impl Drop for MappedSg<'_> {
     fn drop(&mut self) {
-        #[cfg(not(pinio_broken_dma = "skip_unmap"))]
-        if let Some(first) = self.table.entry(0) {
-            // SAFETY: The table's first `nents` entries are mapped for `dev` in `dir` (type
-            // invariants); they are unmapped once, here, with the count and direction they
-            // were mapped with, before the borrowed pages can be released. Under swiotlb this
-            // copies the bounce slots back for `DMA_FROM_DEVICE`. Does not sleep.
-            unsafe {
-                bindings::dma_unmap_sg_attrs(
-                    self.dev.as_raw(),
-                    first,
-                    self.nents,
-                    raw_direction(self.dir),
-                    0,
-                )
-            };
+        // SAFETY: The table's first `nents` entries are mapped for `dev` in `dir` (type
+        // invariants) and unmapped only here, once, before the borrowed pages can be released.
+        unsafe { unmap(self.dev, self.table, self.nents, self.dir) };
+    }
+}
+
+/// A mapping kept past its transfer (`PINIO_DMA_KEEP_MAPPING`), unmapped when dropped.
+///
+/// # Invariants
+///
+/// - `table`'s first `nents` entries are mapped for `dev` in `dir`, as a [`MappedSg`] made
+///   in it left them; they are unmapped only by [`Drop`].
+/// - The pages behind them are held by the value's owner until it is dropped (the
+///   constructor's safety requirement).
+/// - `slots` bounce slots of the mapping are counted in `dev`'s kept slots until [`Drop`].
+pub(crate) struct KeptMapping {
+    dev: Arc<DmaDevice>,
+    table: KBox<SgEntries>,
+    nents: c_int,
+    dir: DataDirection,
+    slots: usize,
+}
+
+// SAFETY: The mapping is not tied to the task that made it: any task may unmap it (in process
+// context); the table is an owned allocation, and `dev` is `Send`.
+unsafe impl Send for KeptMapping {}
+
+// SAFETY: `&self` methods only read `slots`.
+unsafe impl Sync for KeptMapping {}
+
+impl KeptMapping {
+    /// Keeps the mapping `left` left mapped, made in `table` for `dev`, past its transfer;
+    /// `slots` of its bounce slots are counted as kept on `dev`.
+    ///
+    /// # Safety
+    ///
+    /// `left` must come from [`MappedSg::leave_mapped`] of a mapping made in `*table`, for
+    /// `dev`. The pages it maps must stay held (not released, not unpinned) until the returned
+    /// value is dropped.
+    pub(crate) unsafe fn keep(
+        dev: Arc<DmaDevice>,
+        table: KBox<SgEntries>,
+        left: LeftMapped,
+        slots: usize,
+    ) -> Self {
+        dev.account_kept(slots, true);
+        // INVARIANT: The entries are mapped in `table` (guaranteed by the caller), and the
+        // caller holds the pages; the slots were counted just now.
+        Self {
+            dev,
+            table,
+            nents: left.nents,
+            dir: left.dir,
+            slots,
         }
+    }
+
+    /// Bounce slots the mapping holds.
+    pub(crate) fn slots(&self) -> usize {
+        self.slots
+    }
+}
+
+impl Drop for KeptMapping {
+    fn drop(&mut self) {
+        // SAFETY: The table's first `nents` entries are mapped for `dev` in `dir` and unmapped
+        // only here, while the owner still holds the pages (type invariants).
+        unsafe { unmap(&self.dev, &self.table, self.nents, self.dir) };
+        self.dev.account_kept(self.slots, false);
     }
 }

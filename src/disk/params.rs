@@ -33,6 +33,21 @@ pub(crate) struct Params {
     /// Whether transfers map their pages for a DMA device (`dma_map=1`, the default) or copy
     /// straight between pages (`dma_map=0`, a benchmark knob).
     pub(crate) dma_map: bool,
+    /// The experiments' switches, off unless the module is loaded with them.
+    pub(crate) experiments: Experiments,
+}
+
+/// Module parameters that switch experiments on: never on by default, because each changes
+/// what the device does to the rest of the system.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Experiments {
+    /// `dma_leak_experiment=1`: `PINIO_IOC_DMA` accepts `PINIO_DMA_KEEP_MAPPING`, which leaves
+    /// mappings (and their swiotlb slots, a pool every device shares) in place until the
+    /// handle goes.
+    pub(crate) dma_leak: bool,
+    /// `overlap_warn=1`: an asynchronous request that overlaps another in flight is logged,
+    /// once per open file.
+    pub(crate) overlap_warn: bool,
 }
 
 impl Params {
@@ -86,7 +101,31 @@ impl Params {
             max_pinned_pages: mib(max_pin_mib).ok_or(EINVAL)? / PAGE_SIZE,
             dma_mask_bits,
             dma_map: dma_map == 1,
+            experiments: Experiments::default(),
         })
+    }
+
+    /// The same parameters with the experiments' switches `dma_leak_experiment` and
+    /// `overlap_warn` (each 0 or 1; otherwise a `pr_err` line naming it, and `EINVAL`).
+    pub(crate) fn with_experiments(mut self, dma_leak: u32, overlap_warn: u32) -> Result<Self> {
+        let mut ok = true;
+        for (name, value) in [
+            ("dma_leak_experiment", dma_leak),
+            ("overlap_warn", overlap_warn),
+        ] {
+            if value > 1 {
+                pr_err!("{name}={value} is invalid: it must be 0 (off, the default) or 1 (on)\n");
+                ok = false;
+            }
+        }
+        if !ok {
+            return Err(EINVAL);
+        }
+        self.experiments = Experiments {
+            dma_leak: dma_leak == 1,
+            overlap_warn: overlap_warn == 1,
+        };
+        Ok(self)
     }
 }
 

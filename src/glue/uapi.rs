@@ -52,4 +52,5 @@ uapi_pod! {
     pinio_config = 32,
     pinio_page_record = 64,
     pinio_dump = 64,
+    pinio_why = 200,
 }

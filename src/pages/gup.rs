@@ -15,7 +15,9 @@
 //!
 //! pinio also takes `FOLL_GET` references with `get_user_pages_fast()` (the pre-2020 O_DIRECT
 //! semantics, kept for experiments: [`Retention::Referenced`] in [`HoldOptions::retention`]),
-//! released with `set_page_dirty_lock()` and `release_pages()`.
+//! released with `set_page_dirty_lock()` and `release_pages()`; pins through the slow path,
+//! `pin_user_pages()` under the mmap lock, as `gup_test` does ([`HoldOptions::slow`]); and
+//! says where a take that failed stopped ([`TakeError`]).
 // END pinio only
 //!
 //! C header: [`include/linux/mm.h`](srctree/include/linux/mm.h)
@@ -49,6 +51,36 @@ use kernel::time::{
     Instant,
     Monotonic, //
 };
+// END pinio only
+
+// BEGIN pinio only
+/// Why [`HeldPages::take`] failed: the error, and where.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct TakeError {
+    /// `EFAULT` for a call that came back short, else the call's own error (or `EINVAL`,
+    /// `ENOMEM` before any call).
+    pub(crate) error: Error,
+    /// Index in the range of the first page not taken: where the failing call stopped.
+    pub(crate) at: usize,
+    /// Index of the first page of the failing call, and its page count (0: no call was made).
+    pub(crate) call: (usize, usize),
+}
+
+impl From<TakeError> for Error {
+    fn from(e: TakeError) -> Error {
+        e.error
+    }
+}
+
+impl TakeError {
+    fn before_any_call(error: Error) -> Self {
+        Self {
+            error,
+            at: 0,
+            call: (0, 0),
+        }
+    }
+}
 // END pinio only
 
 /// How to pin a range, beyond what the device may do with it (the access type of
@@ -99,6 +131,12 @@ pub(crate) struct HoldOptions {
     pub(crate) longterm: bool,
     /// `FOLL_NOFAULT`: only pages already present.
     pub(crate) nofault: bool,
+    // BEGIN pinio only
+    /// The slow path: `pin_user_pages()` with the mmap lock held across all the calls, no
+    /// GUP-fast attempt (only with [`Retention::Pinned`], and only through
+    /// [`HeldPages::take`]).
+    pub(crate) slow: bool,
+    // END pinio only
 }
 
 impl HoldOptions {
@@ -108,7 +146,7 @@ impl HoldOptions {
         // `EINVAL` for a combination the kernel refuses (`FOLL_LONGTERM` without `FOLL_PIN`,
         // which `get_user_pages_fast()` WARNs on) or for `Retention::Listed`, which nothing
         // holds.
-        match (self.retention, self.longterm) {
+        match (self.retention, self.longterm || self.slow) {
             (Retention::Listed, _) | (Retention::Referenced, true) => return Err(EINVAL),
             _ => {}
         }
@@ -226,6 +264,12 @@ impl<A: Access> HeldPages<A> {
     /// pinned long-term, ...) returned; `EINVAL` for a range that wraps or a count too large.
     /// May sleep.
     pub(crate) fn pin(addr: usize, nr_pages: usize, options: HoldOptions) -> Result<Self> {
+        // BEGIN pinio only
+        // The slow path needs the mmap lock that only `take()` holds.
+        if options.slow {
+            return Err(EINVAL);
+        }
+        // END pinio only
         let mut held = Self::new(nr_pages, options)?;
         // On failure, dropping `held` releases what it took.
         held.fill(addr, nr_pages, 0)?;
@@ -234,21 +278,49 @@ impl<A: Access> HeldPages<A> {
 
     // BEGIN pinio only
     /// As [`HeldPages::pin`], `per_call` pages per call (0: all in one call), taking
-    /// `FOLL_GET` references instead for [`Retention::Referenced`]; `EINVAL` for options the
-    /// kernel refuses. Returns the pages and the time spent in the `pin_user_pages_fast()` or
-    /// `get_user_pages_fast()` calls.
+    /// `FOLL_GET` references instead for [`Retention::Referenced`], or pinning through the
+    /// slow path for [`HoldOptions::slow`] (the mmap lock taken once, before the timing starts,
+    /// and held across every call, as `gup_test` holds it); `EINVAL` for options the kernel
+    /// refuses. Returns the pages and the time spent in the `pin_user_pages_fast()`,
+    /// `pin_user_pages()` or `get_user_pages_fast()` calls; on failure, where it stopped.
     pub(crate) fn take(
         addr: usize,
         nr_pages: usize,
         per_call: usize,
         options: HoldOptions,
-    ) -> Result<(Self, Delta)> {
-        let mut held = Self::new(nr_pages, options)?;
+    ) -> Result<(Self, Delta), TakeError> {
+        let mut held = Self::new(nr_pages, options).map_err(TakeError::before_any_call)?;
+        let task = kernel::current!();
+        let lock = match (options.slow, task.mm()) {
+            (false, _) => None,
+            (true, Some(mm)) => Some(mm.mmap_read_lock()),
+            // A kernel thread has no user pages to take.
+            (true, None) => return Err(TakeError::before_any_call(EFAULT)),
+        };
         let start = Instant::<Monotonic>::now();
         let result = held.fill(addr, nr_pages, per_call);
         let elapsed = start.elapsed();
-        // On failure, dropping `held` releases what it took.
-        result.map(|()| (held, elapsed))
+        drop(lock);
+        match result {
+            Ok(()) => Ok((held, elapsed)),
+            // `fill()` kept what it took: its calls start at multiples of `per_call`, all full
+            // but the failing one, which stopped where the pages held end.
+            Err(error) => {
+                let at = held.len();
+                let per_call = match per_call {
+                    0 => nr_pages,
+                    n => n.min(nr_pages),
+                }
+                .max(1);
+                let call_start = at / per_call * per_call;
+                // Dropping `held` releases what it took.
+                Err(TakeError {
+                    error,
+                    at,
+                    call: (call_start, per_call.min(nr_pages - call_start)),
+                })
+            }
+        }
     }
     // END pinio only
 
@@ -328,6 +400,15 @@ impl<A: Access> HeldPages<A> {
         if self.options.retention == Retention::Referenced {
             // SAFETY: As below, for `get_user_pages_fast()`.
             return unsafe { bindings::get_user_pages_fast(addr, nr, gup_flags, pages) };
+        }
+        if self.options.slow {
+            // SAFETY: As below, for `pin_user_pages()`, which also needs the current task's
+            // mmap lock held for reading: only `take()` makes slow values (`pin()` refuses
+            // them), and holds it across `fill()`; the call never drops it (no
+            // `FOLL_UNLOCKABLE` without a `locked` argument).
+            let got = unsafe { bindings::pin_user_pages(addr, nr as c_ulong, gup_flags, pages) };
+            // At most `nr` pages, or a negative errno: fits.
+            return got as c_int;
         }
         // END pinio only
         // SAFETY: `pages` has room for `nr` pointers (the caller's guarantee), which the call

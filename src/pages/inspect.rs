@@ -55,6 +55,7 @@ impl PageRef<'_> {
                 swapcache: shim::pinio_folio_test_swapcache(folio),
                 lru: shim::pinio_folio_test_lru(folio),
                 hugetlb: shim::pinio_folio_test_hugetlb(folio),
+                expected_refs: shim::pinio_folio_expected_ref_count(folio),
             }
         }
     }
@@ -106,4 +107,6 @@ pub(crate) struct PageDetail {
     pub(crate) lru: bool,
     /// `folio_test_hugetlb()`.
     pub(crate) hugetlb: bool,
+    /// `folio_expected_ref_count()`: the references its mappings and caches explain.
+    pub(crate) expected_refs: i32,
 }

@@ -27,7 +27,10 @@ use kernel::{
 };
 
 // BEGIN pinio only
-use super::extract::Mode;
+use super::{
+    extract::Mode,
+    view::PageRef, //
+};
 // END pinio only
 
 /// All pages of an asynchronous request with access `A`, taken before `read_iter`/`write_iter`
@@ -314,6 +317,17 @@ impl<A: Access> OwnedPages<A> {
             (unsafe { A::view(page) }, span)
         })
     }
+
+    // BEGIN pinio only
+    /// The pages as segments for the device to read, in iterator order (whatever the request's
+    /// access: pinio's engine compares the pages of its requests in flight).
+    pub(crate) fn read_segments(&self) -> impl Iterator<Item = (PageRef<'_>, Span)> + '_ {
+        self.raw_segments().map(|(page, span)| {
+            // SAFETY: The pages stay valid while `self` is borrowed (type invariants).
+            (unsafe { PageRef::from_raw(page) }, span)
+        })
+    }
+    // END pinio only
 
     fn raw_segments(&self) -> impl Iterator<Item = (NonNull<bindings::page>, Span)> + '_ {
         self.pages

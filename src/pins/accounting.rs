@@ -15,6 +15,7 @@ use crate::glue::shim;
 use kernel::{
     bindings,
     mm::Mm,
+    page::PAGE_SHIFT,
     prelude::*,
     rbtree::{
         RBTree,
@@ -28,6 +29,47 @@ use kernel::{
 pub(crate) struct FolioCharge {
     pub(crate) folio: usize,
     pub(crate) pages: usize,
+}
+
+/// A long-term charge that did not fit under `RLIMIT_MEMLOCK`: what it would have charged, and
+/// against what (the `PINIO_IOC_WHY` answer to a memlock `ENOMEM`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Refusal {
+    /// Pages it would have charged: each folio not yet charged by the account, whole.
+    pub(crate) pages: usize,
+    /// Those folios.
+    pub(crate) folios: usize,
+    /// `RLIMIT_MEMLOCK` of the current task, in pages (`usize::MAX`: unlimited).
+    pub(crate) limit: usize,
+    /// `mm->pinned_vm` before the charge, in pages.
+    pub(crate) pinned_vm: u64,
+}
+
+/// Why [`MmAccount::charge`] charged nothing.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum ChargeError {
+    /// The records of the charge could not be allocated.
+    NoMemory,
+    /// Over `RLIMIT_MEMLOCK` without `CAP_IPC_LOCK`.
+    OverLimit(Refusal),
+}
+
+impl From<ChargeError> for Error {
+    fn from(_: ChargeError) -> Error {
+        ENOMEM
+    }
+}
+
+impl From<kernel::alloc::AllocError> for ChargeError {
+    fn from(_: kernel::alloc::AllocError) -> ChargeError {
+        ChargeError::NoMemory
+    }
+}
+
+impl From<Error> for ChargeError {
+    fn from(_: Error) -> ChargeError {
+        ChargeError::NoMemory
+    }
 }
 
 /// The long-term pins of one open file charged to one `mm`.
@@ -58,23 +100,26 @@ impl MmAccount {
         core::ptr::eq(self.mm.as_raw(), mm.as_raw())
     }
 
-    /// Charges `folios` (distinct), counting only folios not already charged. Fails with
-    /// `ENOMEM`, charging nothing, if the current task lacks `CAP_IPC_LOCK` and `pinned_vm` would
-    /// exceed `RLIMIT_MEMLOCK`. Returns the pages newly charged.
-    pub(crate) fn charge(&mut self, folios: &[FolioCharge]) -> Result<usize> {
+    /// Charges `folios` (distinct), counting only folios not already charged. Fails, charging
+    /// nothing, with [`ChargeError::OverLimit`] if the current task lacks `CAP_IPC_LOCK` and
+    /// `pinned_vm` would exceed `RLIMIT_MEMLOCK`, or [`ChargeError::NoMemory`] (both `ENOMEM`).
+    /// Returns the pages newly charged.
+    pub(crate) fn charge(&mut self, folios: &[FolioCharge]) -> Result<usize, ChargeError> {
         // Allocate the tree nodes first, so nothing can fail after `pinned_vm` moved.
         let mut new_nodes = KVec::new();
         let mut new_pages = 0usize;
         for f in folios {
             if self.folios.get(&f.folio).is_none() {
-                new_pages = new_pages.checked_add(f.pages).ok_or(ENOMEM)?;
+                new_pages = new_pages
+                    .checked_add(f.pages)
+                    .ok_or(ChargeError::NoMemory)?;
                 new_nodes.push(
                     RBTreeNode::new(f.folio, (0, f.pages), GFP_KERNEL)?,
                     GFP_KERNEL,
                 )?;
             }
         }
-        let delta = i64::try_from(new_pages).map_err(|_| ENOMEM)?;
+        let delta = i64::try_from(new_pages).map_err(|_| ChargeError::NoMemory)?;
         if delta != 0 {
             // SAFETY: `mm` is kept alive by `mmgrab()` (the `ARef`); the counter is atomic.
             let total = unsafe { shim::pinio_mm_pinned_vm_add(self.mm.as_raw(), delta) };
@@ -92,7 +137,17 @@ impl MmAccount {
             if over && !unsafe { bindings::capable(bindings::CAP_IPC_LOCK as i32) } {
                 // SAFETY: As above; this undoes the addition.
                 unsafe { shim::pinio_mm_pinned_vm_add(self.mm.as_raw(), -delta) };
-                return Err(ENOMEM);
+                return Err(ChargeError::OverLimit(Refusal {
+                    pages: new_pages,
+                    folios: new_nodes.len(),
+                    // `RLIM_INFINITY` is `ULONG_MAX`, shifted like any other limit.
+                    limit: if limit as usize == usize::MAX >> PAGE_SHIFT {
+                        usize::MAX
+                    } else {
+                        limit as usize
+                    },
+                    pinned_vm: u64::try_from(total - delta).unwrap_or(0),
+                }));
             }
         }
         for node in new_nodes {

@@ -11,14 +11,27 @@
 //! handle just released is not at once given to another range; the table lives under the
 //! file's mutex (see `chardev::open_file` for the lock order).
 
-use super::accounting::{
-    FolioCharge,
-    MmAccount, //
+use super::{
+    accounting::{
+        ChargeError,
+        FolioCharge,
+        MmAccount, //
+    },
+    why::{
+        page_record,
+        Failure,
+        Why, //
+    },
 };
 use crate::{
     disk::{
         counters::Counters,
-        data_path::DeviceIo,
+        data_path::{
+            dma_io_counted,
+            dma_io_keeping,
+            DeviceIo, //
+        },
+        mapping::KeptMapping,
         store::Alloc,
         Disk, //
     },
@@ -27,18 +40,18 @@ use crate::{
         extract::Retention,
         gup::{
             HeldPages,
-            HoldOptions, //
+            HoldOptions,
+            TakeError, //
         },
-        inspect::PageDetail,
         view::{
             PageRef,
             ReadOnly,
+            Span,
             Writable, //
         },
     },
 };
 use kernel::{
-    bindings,
     id_pool::{
         IdPool,
         PoolResizer,
@@ -76,7 +89,7 @@ impl Held {
         per_call: usize,
         write: bool,
         options: HoldOptions,
-    ) -> Result<(Self, Delta)> {
+    ) -> Result<(Self, Delta), TakeError> {
         Ok(if write {
             let (held, t) = HeldPages::take(addr, nr_pages, per_call, options)?;
             (Self::Writable(held), t)
@@ -120,7 +133,7 @@ impl Held {
     }
 
     /// Gives the pages back (dirty if asked and writable); the release time.
-    fn release(&mut self, dirty: bool) -> Delta {
+    pub(crate) fn release(&mut self, dirty: bool) -> Delta {
         let start = Instant::<Monotonic>::now();
         match self {
             Self::ReadOnly(h) => h.release(dirty),
@@ -135,6 +148,9 @@ pub(crate) struct PinnedRange {
     addr: u64,
     len: u64,
     flags: u32,
+    /// Mappings `PINIO_IOC_DMA` kept (`PINIO_DMA_KEEP_MAPPING`): unmapped before `held` is
+    /// released, by [`PinTable::release`], or else by being dropped first (declared first).
+    kept: KVec<KeptMapping>,
     held: Held,
     /// For long-term pins: the folios charged, and the mm they were charged to.
     charge: Option<(ARef<Mm>, KVec<FolioCharge>)>,
@@ -155,6 +171,9 @@ pub(crate) struct PinTable {
     held_pages: usize,
     /// Long-term charges, one account per mm that pinned through this file.
     accounts: KVec<MmAccount>,
+    /// Why the last failed pin failed (`PINIO_IOC_WHY`), and how many have failed.
+    why: Option<Why>,
+    failures: u64,
 }
 
 impl PinTable {
@@ -166,12 +185,47 @@ impl PinTable {
             next_handle: 1,
             held_pages: 0,
             accounts: KVec::new(),
+            why: None,
+            failures: 0,
         }
+    }
+
+    /// Keeps `why` as the explanation of the file's last failed pin.
+    pub(crate) fn failed(&mut self, why: Why) {
+        self.failures += 1;
+        self.why = Some(why);
+    }
+
+    /// `PINIO_IOC_WHY`: the explanation of the last failed pin, numbered among the file's
+    /// failures, and its records (none if no pin failed).
+    pub(crate) fn why(&self) -> (uapi::pinio_why, &[uapi::pinio_page_record]) {
+        match &self.why {
+            Some(why) => why.answer(self.failures),
+            None => (
+                uapi::pinio_why {
+                    kind: uapi::PINIO_WHY_NONE,
+                    ..Default::default()
+                },
+                &[],
+            ),
+        }
+    }
+
+    /// The per-file cap failure for `more` pages, if they do not fit.
+    pub(crate) fn check_room(&self, disk: &Disk, more: usize) -> Result<(), Failure> {
+        if self.has_room(disk, more) {
+            return Ok(());
+        }
+        Err(Failure::FileCap {
+            held: self.held_pages,
+            max: disk.max_pinned_pages,
+        })
     }
 
     /// Checks `PINIO_IOC_PIN` arguments and returns (address, pages, writable, options).
     /// `EINVAL` for reserved fields or unknown flags that are set, a range that is empty, not
-    /// page-aligned or wraps, or `PINIO_PIN_GET` with `PINIO_PIN_LONGTERM`.
+    /// page-aligned or wraps, or `PINIO_PIN_GET` with `PINIO_PIN_LONGTERM` or
+    /// `PINIO_PIN_SLOW`. `unpin_ns` is an output only: its input is ignored.
     pub(crate) fn validate(arg: &uapi::pinio_pin) -> Result<(usize, usize, bool, HoldOptions)> {
         if arg.reserved0 != 0 || arg.reserved.iter().any(|&r| r != 0) {
             return Err(EINVAL);
@@ -193,9 +247,11 @@ impl PinTable {
             },
             longterm: arg.flags & uapi::PINIO_PIN_LONGTERM != 0,
             nofault: arg.flags & uapi::PINIO_PIN_NOFAULT != 0,
+            slow: arg.flags & uapi::PINIO_PIN_SLOW != 0,
         };
-        // The kernel WARNs on FOLL_LONGTERM without FOLL_PIN: refuse it before calling it.
-        if options.longterm && options.retention == Retention::Referenced {
+        // The kernel WARNs on FOLL_LONGTERM without FOLL_PIN: refuse it before calling it. The
+        // slow path is offered for pins only (as gup_test's PIN_BASIC_TEST).
+        if (options.longterm || options.slow) && options.retention == Retention::Referenced {
             return Err(EINVAL);
         }
         let write = arg.flags & uapi::PINIO_PIN_WRITE != 0;
@@ -242,10 +298,12 @@ impl PinTable {
     /// allocated for it; charges it if long-term (to `mm`, for its distinct `folios`). Fills
     /// in the handle, page count and charge of `arg`.
     ///
-    /// Allocates only the charge's records. Errors, with the pages released: `ENOMEM` past
-    /// the per-file cap or `RLIMIT_MEMLOCK`, or if the charge's records cannot be allocated;
-    /// `ENOSPC` if no handle is free (call [`PinTable::handles_request`] first); `EINVAL` for a
-    /// long-term pin without an `mm` or its folios.
+    /// Allocates only the charge's records. Errors, with the pages released (each a
+    /// [`Failure`] for `PINIO_IOC_WHY`): `ENOMEM` past the per-file cap
+    /// ([`Failure::FileCap`]) or `RLIMIT_MEMLOCK` ([`Failure::Memlock`]), or if the charge's
+    /// records cannot be allocated; `ENOSPC` if no handle is free (call
+    /// [`PinTable::handles_request`] first); `EINVAL` for a long-term pin without an `mm` or its
+    /// folios.
     pub(crate) fn insert(
         &mut self,
         disk: &Disk,
@@ -253,24 +311,27 @@ impl PinTable {
         held: Held,
         charge: Option<(ARef<Mm>, KVec<FolioCharge>)>,
         node: RBTreeNodeReservation<u32, PinnedRange>,
-    ) -> Result {
+    ) -> Result<(), Failure> {
         let nr = held.len();
-        if !self.has_room(disk, nr) {
-            return Err(ENOMEM);
-        }
-        let id = self.free_handle().ok_or(ENOSPC)?;
-        let handle = u32::try_from(id).map_err(|_| ENOSPC)?;
+        self.check_room(disk, nr)?;
+        let id = self.free_handle().ok_or(Failure::Invalid(ENOSPC))?;
+        let handle = u32::try_from(id).map_err(|_| Failure::Invalid(ENOSPC))?;
         let mut range = PinnedRange {
             addr: arg.addr,
             len: arg.len,
             flags: arg.flags,
+            kept: KVec::new(),
             held,
             charge: None,
         };
         arg.charged_pages = 0;
         if range.held.options().longterm {
-            let (mm, folios) = charge.ok_or(EINVAL)?;
-            let charged = self.account_for(mm.clone())?.charge(&folios)?;
+            let (mm, folios) = charge.ok_or(Failure::Invalid(EINVAL))?;
+            let charged = match self.account_for(mm.clone())?.charge(&folios) {
+                Ok(charged) => charged,
+                Err(ChargeError::OverLimit(refusal)) => return Err(Failure::Memlock(refusal)),
+                Err(ChargeError::NoMemory) => return Err(Failure::Other(ENOMEM)),
+            };
             arg.charged_pages = charged as u64;
             range.charge = Some((mm, folios));
         }
@@ -335,6 +396,10 @@ impl PinTable {
     /// Uncharges and releases a range taken out of the table; returns the release time.
     fn release(&mut self, disk: &Disk, mut range: PinnedRange, dirty: bool) -> Delta {
         let nr = range.held.len();
+        // Never release mapped pages: kept mappings go first (under swiotlb, the device's
+        // writes reach the pages only now).
+        Counters::add(&disk.counters.dma_kept_unmapped, range.kept.len());
+        range.kept.clear();
         // Uncharge while the pages are still held, so the folios cannot be reused meanwhile.
         self.uncharge(&mut range);
         let elapsed = range.held.release(dirty);
@@ -392,6 +457,8 @@ impl PinTable {
         if let Some((_, folios)) = &range.charge {
             q.charged_pages = folios.iter().map(|f| f.pages as u64).sum();
         }
+        q.dma_kept_maps = range.kept.len() as u64;
+        q.dma_kept_slots = range.kept.iter().map(|k| k.slots() as u64).sum();
         *arg = q;
         Ok(())
     }
@@ -415,18 +482,27 @@ impl PinTable {
         Ok(range.held.len())
     }
 
-    /// `PINIO_IOC_DMA`: the device moves bytes between its store and a handle's pages.
+    /// `PINIO_IOC_DMA`: the device moves bytes between its store and a handle's pages, and
+    /// says how many went through swiotlb bounce slots. With `PINIO_DMA_KEEP_MAPPING` (only
+    /// where [`Disk::may_keep_mappings`]) its mappings stay, held by the handle until it is
+    /// released.
     ///
     /// Errors, before anything moved: `EINVAL` for reserved fields that are set, a handle this
-    /// file does not hold, a direction other than exactly one of `PINIO_DMA_TO_PAGES` and
-    /// `PINIO_DMA_FROM_PAGES`, or a range outside the store or the pinned range; `EPERM` for
-    /// `PINIO_DMA_TO_PAGES` into a pin taken without `PINIO_PIN_WRITE`. `EIO` if a store page
-    /// never written cannot be allocated (bytes before it may have moved).
+    /// file does not hold, flags other than exactly one of `PINIO_DMA_TO_PAGES` and
+    /// `PINIO_DMA_FROM_PAGES` (with `PINIO_DMA_KEEP_MAPPING` where accepted), or a range
+    /// outside the store or the pinned range; `EPERM` for `PINIO_DMA_TO_PAGES` into a pin taken
+    /// without `PINIO_PIN_WRITE`. After some bytes may have moved: `EIO` if a store page never
+    /// written cannot be allocated; those of the mapping (`ENOMEM` for one that can never get
+    /// its bounce slots, with the kept mappings' slots counted as never coming back; `EINTR`).
     pub(crate) fn dma(&mut self, disk: &Disk, arg: &mut uapi::pinio_dma) -> Result {
         if arg.reserved.iter().any(|&r| r != 0) {
             return Err(EINVAL);
         }
-        let range = self.ranges.get_mut(&arg.handle).ok_or(EINVAL)?;
+        let keep = arg.flags & uapi::PINIO_DMA_KEEP_MAPPING != 0;
+        if keep && !disk.may_keep_mappings() {
+            return Err(EINVAL);
+        }
+        let PinnedRange { held, kept, .. } = self.ranges.get_mut(&arg.handle).ok_or(EINVAL)?;
         let offset = usize::try_from(arg.range_offset).map_err(|_| EINVAL)?;
         let pos = usize::try_from(arg.store_offset).map_err(|_| EINVAL)?;
         let len = usize::try_from(arg.len).map_err(|_| EINVAL)?;
@@ -436,13 +512,15 @@ impl PinTable {
         {
             return Err(EINVAL);
         }
-        let done = match (arg.flags, &mut range.held) {
-            (uapi::PINIO_DMA_TO_PAGES, Held::Writable(held)) => Writable::dma_io(
-                disk,
-                pos,
-                held.segments(offset, len).ok_or(EINVAL)?,
-                Alloc::MaySleep,
-            )?,
+        let kept = keep.then_some(kept);
+        let mut bounced = 0;
+        let done = match (arg.flags & !uapi::PINIO_DMA_KEEP_MAPPING, held) {
+            (uapi::PINIO_DMA_TO_PAGES, Held::Writable(held)) => {
+                let segments = held.segments(offset, len).ok_or(EINVAL)?;
+                // SAFETY: `kept` is the range's own, unmapped before the range's pages are
+                // released (`PinTable::release`, or the field order of `PinnedRange`).
+                unsafe { move_through::<Writable>(disk, pos, segments, &mut bounced, kept)? }
+            }
             (uapi::PINIO_DMA_TO_PAGES, Held::ReadOnly(held)) => {
                 return Err(if held.read_segments(offset, len).is_some() {
                     EPERM
@@ -452,51 +530,41 @@ impl PinTable {
             }
             (uapi::PINIO_DMA_FROM_PAGES, Held::ReadOnly(held)) => {
                 let segments = held.read_segments(offset, len).ok_or(EINVAL)?;
-                ReadOnly::dma_io(disk, pos, segments, Alloc::MaySleep)?
+                // SAFETY: As above.
+                unsafe { move_through::<ReadOnly>(disk, pos, segments, &mut bounced, kept)? }
             }
             (uapi::PINIO_DMA_FROM_PAGES, Held::Writable(held)) => {
                 let segments = held.read_segments(offset, len).ok_or(EINVAL)?;
-                ReadOnly::dma_io(disk, pos, segments, Alloc::MaySleep)?
+                // SAFETY: As above.
+                unsafe { move_through::<ReadOnly>(disk, pos, segments, &mut bounced, kept)? }
             }
             _ => return Err(EINVAL),
         };
         Counters::add(&disk.counters.ioctl_dma_bytes, done);
         arg.done = done as u64;
+        arg.bounced = bounced as u64;
         Ok(())
     }
 }
 
-/// The `PINIO_IOC_DUMP` record of the page at `index` of a range.
-fn page_record(index: usize, d: PageDetail) -> uapi::pinio_page_record {
-    let i = d.info;
-    let flags = [
-        (i.maybe_dma_pinned, uapi::PINIO_PAGE_DMA_PINNED),
-        (i.anon, uapi::PINIO_PAGE_ANON),
-        (i.anon_exclusive, uapi::PINIO_PAGE_ANON_EXCLUSIVE),
-        (i.zero_page, uapi::PINIO_PAGE_ZERO),
-        (d.dirty, uapi::PINIO_PAGE_DIRTY),
-        (d.ksm, uapi::PINIO_PAGE_KSM),
-        (d.swapcache, uapi::PINIO_PAGE_SWAPCACHE),
-        (d.lru, uapi::PINIO_PAGE_LRU),
-        (d.hugetlb, uapi::PINIO_PAGE_HUGETLB),
-        (i.longterm_pinnable, uapi::PINIO_PAGE_LONGTERM_PINNABLE),
-    ]
-    .iter()
-    .filter(|(set, _)| *set)
-    .fold(0, |acc, (_, bit)| acc | bit);
-    uapi::pinio_page_record {
-        pfn: d.pfn,
-        index: index as u64,
-        flags,
-        zone: d.zone,
-        order: d.order,
-        refcount: i.ref_count,
-        mapcount: i.mapcount,
-        // An order-0 folio keeps its pins in the refcount, GUP_PIN_COUNTING_BIAS each.
-        pincount: d
-            .pincount
-            .unwrap_or(i.ref_count / bindings::GUP_PIN_COUNTING_BIAS as i32),
-        ..Default::default()
+/// The device moves bytes between the store at `pos` and `segments`, counting those bounced in
+/// `bounced`, and keeping its mappings in `kept` if given.
+///
+/// # Safety
+///
+/// With `kept`, the pages behind `segments` must stay held until every mapping added to it is
+/// dropped.
+unsafe fn move_through<'p, A: DeviceIo>(
+    disk: &Disk,
+    pos: usize,
+    segments: impl Iterator<Item = (A::View<'p>, Span)>,
+    bounced: &mut usize,
+    kept: Option<&mut KVec<KeptMapping>>,
+) -> Result<usize> {
+    match kept {
+        None => dma_io_counted::<A>(disk, pos, segments, Alloc::MaySleep, bounced),
+        // SAFETY: Guaranteed by the caller.
+        Some(kept) => unsafe { dma_io_keeping::<A>(disk, pos, segments, bounced, kept) },
     }
 }
 

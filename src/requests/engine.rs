@@ -27,11 +27,26 @@
 //! work item; after the last `ki_complete()` the file may go at once, the work item then only
 //! drops its own reference, and the module's exit waits for it in `destroy_workqueue()`.
 //!
+//! Overlapping DMA: a request queued while another of its file is in flight (queued, its pages
+//! lent to the device) that covers a cache line of the same page, one of the two a device write
+//! (`DMA_FROM_DEVICE`), is counted (`dma_overlaps`), and logged once per file with
+//! `overlap_warn=1`: the device's writes land in completion order, which the caller does not
+//! control. DMA-API debug would report such mappings only where it tracks cache lines (not on
+//! x86). The check costs nothing when the file has nothing else in flight; otherwise one
+//! lookup per page of the new request in the file's table of lent pages ([`InFlightPages`]),
+//! and only when a page is shared are the requests in flight compared cache line by cache
+//! line. Requests served inline (no service time) are never queued, and never checked.
+//!
 //! Lock order: [`FileQueue`]'s state is a leaf; it is never held while pages are taken, copied
 //! or released, nor across `ki_complete()` (aio takes its irqsave `ctx_lock`, io_uring queues
 //! task work).
 
-use super::{dio::Order, kiocb::PendingIocb, model::Config};
+use super::{
+    dio::Order,
+    inflight::InFlightPages,
+    kiocb::PendingIocb,
+    model::Config, //
+};
 use crate::{
     disk::{
         counters::Counters,
@@ -39,16 +54,21 @@ use crate::{
         store::Alloc,
         Disk, //
     },
-    glue::workqueue::{
-        OwnedQueue,
-        QueueRef, //
+    glue::{
+        shim,
+        workqueue::{
+            OwnedQueue,
+            QueueRef, //
+        },
     },
     pages::{
         extract::Mode,
         iter::Iter,
         owned::OwnedPages,
         view::{
+            PageRef,
             ReadOnly,
+            Span,
             Writable, //
         },
     },
@@ -147,6 +167,28 @@ impl Lend for ReadOnly {
 }
 
 impl Lent {
+    /// Whether the device writes into the pages (`DMA_FROM_DEVICE`): a read.
+    fn device_writes(&self) -> bool {
+        matches!(self, Lent::Read(_))
+    }
+
+    /// The pages and the bytes of each the request covers, in order.
+    fn spans(&self) -> impl Iterator<Item = (PageRef<'_>, Span)> + '_ {
+        let (read, write) = match self {
+            Lent::Read(pages) => (Some(pages.read_segments()), None),
+            Lent::Write(pages) => (None, Some(pages.read_segments())),
+        };
+        Iterator::chain(read.into_iter().flatten(), write.into_iter().flatten())
+    }
+
+    /// Pages lent.
+    fn nr_pages(&self) -> usize {
+        match self {
+            Lent::Read(pages) => pages.nr_pages(),
+            Lent::Write(pages) => pages.nr_pages(),
+        }
+    }
+
     /// The device moves the bytes between the store at `pos` and the pages, then the pages are
     /// released (unpinned, dirtied if written); returns the bytes moved. Process context.
     fn serve(self, disk: &Disk, pos: usize) -> Result<usize> {
@@ -185,6 +227,11 @@ struct AsyncRequest {
 }
 
 impl AsyncRequest {
+    /// Whether the device writes into the request's pages.
+    fn device_writes(&self) -> bool {
+        self.pages.as_ref().is_some_and(Lent::device_writes)
+    }
+
     /// Moves the data, releases the pages and completes the kiocb. Process context.
     fn complete(self, disk: &Disk) {
         let mut result = self
@@ -220,6 +267,77 @@ struct QueueState {
     pending: RBTree<Key, AsyncRequest>,
     /// The timer, while armed, and the deadline it is armed for.
     timer: Option<(ArcHrTimerHandle<FileQueue>, Delta)>,
+    /// The pages the requests in `pending` lend.
+    lent: InFlightPages,
+    /// Whether this file logged an overlap already (`overlap_warn=1`).
+    warned: bool,
+}
+
+/// Where a request queued overlaps one in flight: a page of both, the bytes of it the new one
+/// covers, and where the other one is in the store.
+struct Overlap {
+    pfn: u64,
+    offset: usize,
+    len: usize,
+    other_pos: usize,
+}
+
+/// The cache lines `span` covers in its page, first and last (DMA-API debug's unit).
+fn lines(span: Span) -> (usize, usize) {
+    let line = shim::PINIO_L1_CACHE_BYTES as usize;
+    (
+        span.offset / line,
+        (span.offset + span.len.max(1) - 1) / line,
+    )
+}
+
+impl QueueState {
+    /// The first overlap of `new` with a request in `pending`, one of the two a device write.
+    /// Nothing is compared when no request is pending, and the requests in flight only when a
+    /// page of `new` is lent by one of them ([`InFlightPages::conflicts`]). `None` also if the
+    /// comparison's table cannot be allocated with `flags`, or the table of lent pages could
+    /// not grow (the overlap goes uncounted).
+    fn overlap(&self, new: &AsyncRequest, flags: kernel::alloc::Flags) -> Option<Overlap> {
+        let pages = new.pages.as_ref()?;
+        let writes = pages.device_writes();
+        if self.pending.is_empty()
+            || !pages
+                .spans()
+                .any(|(page, _)| self.lent.conflicts(page.as_ptr() as usize, writes))
+        {
+            return None;
+        }
+        let candidates = |other: &&AsyncRequest| writes || other.device_writes();
+        // The new request's cache lines, by page, for binary search.
+        let mut mine = KVec::new();
+        for (page, span) in pages.spans() {
+            let (first, last) = lines(span);
+            mine.push((page.as_ptr() as usize, first, last, span), flags)
+                .ok()?;
+        }
+        mine.sort_unstable_by_key(|&(page, first, _, _)| (page, first));
+        for other in self.pending.values().filter(candidates) {
+            for (page, span) in other.pages.iter().flat_map(Lent::spans) {
+                let key = page.as_ptr() as usize;
+                let (first, last) = lines(span);
+                let at = mine.partition_point(|&(p, _, _, _)| p < key);
+                let hit = mine[at..]
+                    .iter()
+                    .take_while(|&&(p, _, _, _)| p == key)
+                    .find(|&&(_, f, l, _)| f <= last && first <= l);
+                if let Some(&(_, _, _, mine_span)) = hit {
+                    return Some(Overlap {
+                        // SAFETY: `page` is held by the queued request, borrowed here.
+                        pfn: unsafe { shim::pinio_page_to_pfn(page.as_ptr()) } as u64,
+                        offset: mine_span.offset,
+                        len: mine_span.len,
+                        other_pos: other.pos,
+                    });
+                }
+            }
+        }
+        None
+    }
 }
 
 /// The asynchronous requests of one open file (see the module documentation).
@@ -291,6 +409,8 @@ impl FileQueue {
                         fifo: false,
                         pending: RBTree::new(),
                         timer: None,
+                        lent: InFlightPages::new(),
+                        warned: false,
                     },
                     "pinio::FileQueue::state"
                 ),
@@ -384,8 +504,17 @@ impl FileQueue {
                 break;
             };
             let (_, node) = cursor.remove_current();
-            drop(state);
             let (_, request) = node.to_key_value();
+            if let Some(pages) = &request.pages {
+                let writes = pages.device_writes();
+                for (page, _) in pages.spans() {
+                    state.lent.remove(page.as_ptr() as usize, writes);
+                }
+            }
+            if state.pending.is_empty() {
+                state.lent.reset();
+            }
+            drop(state);
             request.complete(&self.disk);
             self.release_slot(true);
             state = self.state.lock();
@@ -493,6 +622,16 @@ where
         deadline,
     };
     let mut state = queue.state.lock();
+    let overlap = state.overlap(&request, flags);
+    let warn = overlap.is_some() && disk.experiments.overlap_warn && !state.warned;
+    state.warned |= warn;
+    if let Some(pages) = &request.pages {
+        let writes = pages.device_writes();
+        state.lent.reserve(pages.nr_pages(), flags);
+        for (page, _) in pages.spans() {
+            state.lent.add(page.as_ptr() as usize, writes);
+        }
+    }
     let seq = state.next_seq;
     state.next_seq += 1;
     let key = (if state.fifo { None } else { Some(deadline) }, seq);
@@ -507,6 +646,24 @@ where
     queue.schedule(&mut state, next);
     drop(state);
     Counters::add(&disk.counters.async_queued, 1);
+    if let Some(o) = overlap {
+        Counters::add(&disk.counters.dma_overlaps, 1);
+        if warn {
+            pr_warn!(
+                "overlapping DMA (thread {}): a request for store offset {} covers bytes {}..{} of \
+                 pfn {:#x}, which a request in flight for store offset {} covers too, one of them \
+                 a device write; the bytes the caller ends up with depend on the completion order \
+                 (logged once per open file)\n",
+                // SAFETY: Reads the current task's pid in its own namespace.
+                unsafe { shim::pinio_current_tid() },
+                pos,
+                o.offset,
+                o.offset + o.len,
+                o.pfn,
+                o.other_pos
+            );
+        }
+    }
     // The slot now belongs to the queued request, given back when it completes.
     let mut slot = slot;
     slot.used = true;

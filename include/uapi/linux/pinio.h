@@ -26,8 +26,11 @@
  *    GET_CONFIG. Version 1 structs keep their layout and meaning.
  * 3: DUMP (one record per held page). Earlier structs unchanged.
  * 4: INFO's dma_mask_bits (from its first reserved word).
+ * 5: PIN's PINIO_PIN_SLOW, PINIO_PIN_BENCH and unpin_ns; WHY; DMA's bounced and
+ *    PINIO_DMA_KEEP_MAPPING; INFO's info_flags; QUERY's dma_kept_maps and
+ *    dma_kept_slots; DUMP records' expected_refs. All from reserved words.
  */
-#define PINIO_ABI_VERSION	4
+#define PINIO_ABI_VERSION	5
 #define PINIO_IOC_MAGIC		0xB9
 
 /* PINIO_IOC_PIN flags */
@@ -43,8 +46,21 @@
  * PIN: pin_user_pages_fast() (FOLL_PIN). GET with LONGTERM is refused.
  */
 #define PINIO_PIN_GET		(1U << 3)
+/*
+ * The slow path (ABI 5): pin_user_pages() with the mmap lock held across the call, no
+ * GUP-fast attempt first, as gup_test's PIN_BASIC_TEST and PIN_LONGTERM_BENCHMARK pin.
+ * Not with PINIO_PIN_GET (EINVAL).
+ */
+#define PINIO_PIN_SLOW		(1U << 4)
+/*
+ * Benchmark (ABI 5): release the pages in the same call, right after taking them, as
+ * gup_test's PIN_FAST_BENCHMARK does. No handle is made (handle 0) and nothing is
+ * charged; pin_ns and unpin_ns time the two halves.
+ */
+#define PINIO_PIN_BENCH		(1U << 5)
 #define PINIO_PIN_FLAGS_ALL	(PINIO_PIN_WRITE | PINIO_PIN_LONGTERM | \
-				 PINIO_PIN_NOFAULT | PINIO_PIN_GET)
+				 PINIO_PIN_NOFAULT | PINIO_PIN_GET | \
+				 PINIO_PIN_SLOW | PINIO_PIN_BENCH)
 
 /* PINIO_IOC_UNPIN flags */
 /*
@@ -61,6 +77,21 @@
 /* The device reads from the held pages, as a write(2) would. */
 #define PINIO_DMA_FROM_PAGES	(1U << 1)
 #define PINIO_DMA_FLAGS_ALL	(PINIO_DMA_TO_PAGES | PINIO_DMA_FROM_PAGES)
+/*
+ * An experiment, never on by default (ABI 5): keep the DMA mapping this call made instead of
+ * unmapping it, the mistake of the skip_unmap broken variant. The handle holds the mapping
+ * (and, under swiotlb, its bounce slots) until PINIO_IOC_UNPIN or the last close, which unmap
+ * it before the pages are released. Accepted only when the module was loaded with
+ * dma_leak_experiment=1: INFO's dma_flags then list it. Otherwise EINVAL, as for any flag
+ * INFO does not list; not in PINIO_DMA_FLAGS_ALL, the flags every device accepts.
+ */
+#define PINIO_DMA_KEEP_MAPPING	(1U << 2)
+
+/* PINIO_IOC_INFO info_flags: module parameters in effect that change behaviour (ABI 5). */
+/* dma_leak_experiment=1: PINIO_DMA_KEEP_MAPPING is accepted. */
+#define PINIO_INFO_DMA_LEAK_EXPERIMENT	(1U << 0)
+/* overlap_warn=1: overlapping DMA into one page is logged, once per file. */
+#define PINIO_INFO_OVERLAP_WARN		(1U << 1)
 
 /* PINIO_IOC_INFO: ABI version, supported flags and device geometry (out). */
 struct pinio_info {
@@ -75,7 +106,7 @@ struct pinio_info {
 	__u32 config_flags;	/* PINIO_CONFIG_* bits accepted (ABI 2) */
 	__u32 max_queue_depth;	/* largest queue_depth (ABI 2) */
 	__u32 dma_mask_bits;	/* DMA mask of the device, bits (ABI 4) */
-	__u32 reserved0;
+	__u32 info_flags;	/* PINIO_INFO_* (ABI 5) */
 	__u64 reserved[2];
 };
 
@@ -90,7 +121,8 @@ struct pinio_pin {
 	__u64 nr_pages;		/* out: pages held (len / page size) */
 	__u64 charged_pages;	/* out: pages charged to pinned_vm */
 	__u64 pin_ns;		/* out: time in the pin/get calls */
-	__u64 reserved[2];	/* in: zero */
+	__u64 unpin_ns;		/* out: PINIO_PIN_BENCH: time in the unpin/put calls (ABI 5) */
+	__u64 reserved[1];	/* in: zero */
 };
 
 /* PINIO_IOC_UNPIN: release a handle's pages. */
@@ -120,7 +152,9 @@ struct pinio_query {
 	__s32 refcount_max;
 	__s32 mapcount_min;	/* out: folio_mapcount() over the folios */
 	__s32 mapcount_max;
-	__u64 reserved[4];	/* in: zero */
+	__u64 dma_kept_maps;	/* out: mappings PINIO_DMA_KEEP_MAPPING left (ABI 5) */
+	__u64 dma_kept_slots;	/* out: swiotlb slots they hold (ABI 5) */
+	__u64 reserved[2];	/* in: zero */
 };
 
 /*
@@ -135,7 +169,8 @@ struct pinio_dma {
 	__u64 store_offset;	/* in: byte offset into the store */
 	__u64 len;		/* in: bytes */
 	__u64 done;		/* out: bytes moved */
-	__u64 reserved[2];	/* in: zero */
+	__u64 bounced;		/* out: of those, bytes bounced through swiotlb (ABI 5) */
+	__u64 reserved[1];	/* in: zero */
 };
 
 /* PINIO_IOC_SET_CONFIG flags */
@@ -211,7 +246,10 @@ struct pinio_config {
  * exact pin counter (folio->_pincount); an order-0 folio has none, and pincount
  * is refcount / GUP_PIN_COUNTING_BIAS (1024), the estimate
  * folio_maybe_dma_pinned() relies on (exact unless the page has 1024 or more
- * other references).
+ * other references). expected_refs is what the folio's mappings, page cache and swap
+ * cache explain (folio_expected_ref_count()), the count migration compares refcount with:
+ * refcount - expected_refs - the pins' references (pincount for a large folio, pincount *
+ * 1024 for an order-0 one) are references nothing in the page tables or caches explains.
  */
 struct pinio_page_record {
 	__u64 pfn;		/* page_to_pfn() */
@@ -222,7 +260,9 @@ struct pinio_page_record {
 	__s32 refcount;		/* folio_ref_count() */
 	__s32 mapcount;		/* folio_mapcount(): page table mappings */
 	__s32 pincount;		/* see above */
-	__u64 reserved[3];	/* zeroed */
+	__s32 expected_refs;	/* folio_expected_ref_count() (ABI 5), see below */
+	__u32 reserved0;	/* zeroed */
+	__u64 reserved[2];	/* zeroed */
 };
 
 /*
@@ -246,6 +286,107 @@ struct pinio_dump {
 	__u64 reserved[4];	/* in: zero */
 };
 
+/* PINIO_IOC_WHY kind: why the last failed PINIO_IOC_PIN of the file failed (ABI 5). */
+#define PINIO_WHY_NONE		0	/* no PIN of this file has failed */
+#define PINIO_WHY_INVALID	1	/* EINVAL, ENOSPC: the argument, or no free handle */
+#define PINIO_WHY_FILE_CAP	2	/* ENOMEM: past the per-file cap (max_pin_mib) */
+#define PINIO_WHY_MEMLOCK	3	/* ENOMEM: the long-term charge is over RLIMIT_MEMLOCK */
+/* A long-term pin: pages it had to migrate out of ZONE_MOVABLE or CMA are still there. */
+#define PINIO_WHY_MIGRATION	4
+#define PINIO_WHY_FAULT		5	/* a page could not be taken: fault says why */
+#define PINIO_WHY_OTHER		6	/* EINTR, ENOMEM of an allocation, ... */
+
+/*
+ * PINIO_IOC_WHY fault: why the page at page_addr could not be taken. The checks of
+ * mm/gup.c's check_vma_flags() come first, in its order; then the page itself.
+ */
+#define PINIO_FAULT_NONE		0	/* not a fault (or none found: a race) */
+#define PINIO_FAULT_NO_VMA		1	/* nothing is mapped there */
+#define PINIO_FAULT_IO_PFNMAP		2	/* VM_IO or VM_PFNMAP: no pages to pin */
+#define PINIO_FAULT_FSDAX_LONGTERM	3	/* EOPNOTSUPP: FOLL_LONGTERM on fsdax */
+#define PINIO_FAULT_SECRETMEM		4	/* memfd_secret() memory */
+/*
+ * writable_file_mapping_allowed(): FOLL_WRITE | FOLL_LONGTERM of a shared file mapping
+ * whose file needs its dirty pages tracked (vma_needs_dirty_tracking(): ->page_mkwrite, or
+ * writeback), as on ext4; shmem and hugetlbfs need none.
+ */
+#define PINIO_FAULT_FILE_LONGTERM_WRITE	5
+#define PINIO_FAULT_NOT_WRITABLE	6	/* PINIO_PIN_WRITE, mapping without PROT_WRITE */
+#define PINIO_FAULT_NOT_READABLE	7	/* mapping without PROT_READ (PROT_NONE) */
+#define PINIO_FAULT_NOT_PRESENT		8	/* PINIO_PIN_NOFAULT: the page is not mapped */
+/* PINIO_PIN_NOFAULT | PINIO_PIN_WRITE: mapped read-only; a write fault (COW, unshare) needed */
+#define PINIO_FAULT_NEEDS_WRITE_FAULT	9
+#define PINIO_FAULT_BEYOND_EOF		10	/* a file mapping past the end of the file: SIGBUS */
+/*
+ * The fault handler could not provide the page (VM_FAULT_SIGBUS, VM_FAULT_OOM): e.g. a hugetlb
+ * mapping without a huge page it may take; a long-term pin allocates under
+ * memalloc_pin_save(), never from ZONE_MOVABLE or CMA.
+ */
+#define PINIO_FAULT_FAULT_FAILED	11
+
+/* PINIO_IOC_WHY vma_flags: the mapping at page_addr. */
+#define PINIO_VMA_READ		(1U << 0)	/* VM_READ */
+#define PINIO_VMA_WRITE		(1U << 1)	/* VM_WRITE */
+#define PINIO_VMA_SHARED	(1U << 2)	/* VM_SHARED */
+#define PINIO_VMA_ANON		(1U << 3)	/* vma_is_anonymous() */
+#define PINIO_VMA_FILE		(1U << 4)	/* vm_file set */
+#define PINIO_VMA_SHMEM		(1U << 5)	/* shmem_mapping(): tmpfs, memfd, shared anon */
+#define PINIO_VMA_HUGETLB	(1U << 6)	/* is_vm_hugetlb_page() */
+#define PINIO_VMA_DIRTY_TRACKED	(1U << 7)	/* vma_needs_dirty_tracking() */
+#define PINIO_VMA_IO_PFNMAP	(1U << 8)	/* VM_IO or VM_PFNMAP */
+#define PINIO_VMA_FSDAX		(1U << 9)	/* vma_is_fsdax() */
+#define PINIO_VMA_SECRETMEM	(1U << 10)	/* memfd_secret() */
+#define PINIO_VMA_COW		(1U << 11)	/* vma_is_cow_mapping(): private, may write */
+
+/* PINIO_IOC_WHY page_state: the page at page_addr, looked at with FOLL_NOFAULT. */
+#define PINIO_WHY_PAGE_PRESENT	(1U << 0)	/* mapped: a reference could be taken */
+#define PINIO_WHY_PAGE_WRITABLE	(1U << 1)	/* mapped writable: no write fault needed */
+
+/* Records the module keeps of one failure. */
+#define PINIO_WHY_MAX_RECORDS	64
+
+/*
+ * PINIO_IOC_WHY (ABI 5): why the last PINIO_IOC_PIN of this open file that failed, by any
+ * thread, failed: gathered when it failed, kept until the next failure. Successful pins
+ * leave it as it is; seq tells failures apart.
+ *
+ * records: the module writes min(count, nr_records) struct pinio_page_record to the array at
+ * records and sets count to the number written (count 0 asks for none). For MIGRATION, the
+ * pages found not long-term pinnable; for FAULT, the page at page_addr if it is present. They
+ * are taken through FOLL_GET | FOLL_NOFAULT references after the failure (nothing is
+ * faulted in or migrated), and refcount leaves that reference out. EINVAL for reserved fields
+ * set; EFAULT if the argument, or the records (count > 0), cannot be written.
+ */
+struct pinio_why {
+	__u32 kind;		/* out: PINIO_WHY_* */
+	__s32 error;		/* out: the errno the PIN returned (positive), 0 for NONE */
+	__u64 seq;		/* out: failed PINs of this file so far, this one included */
+	__u32 tid;		/* out: the calling thread (task_pid_vnr(): its pid namespace) */
+	__u32 flags;		/* out: the PIN's PINIO_PIN_* flags */
+	__aligned_u64 addr;	/* out: the PIN's range */
+	__u64 len;
+	__u32 pages_per_call;	/* out: the PIN's pages_per_call */
+	__u32 fault;		/* out: FAULT: PINIO_FAULT_* */
+	__u64 page_index;	/* out: FAULT, MIGRATION: first page not taken, from addr */
+	__aligned_u64 page_addr;	/* out: its address */
+	__u32 vma_flags;	/* out: FAULT, MIGRATION: PINIO_VMA_* at page_addr */
+	__u32 page_state;	/* out: FAULT, MIGRATION: PINIO_WHY_PAGE_* at page_addr */
+	__aligned_u64 vma_start;	/* out: the mapping at page_addr (0, 0: none) */
+	__aligned_u64 vma_end;
+	__u64 charge_pages;	/* out: MEMLOCK: pages the pin would charge (whole folios) */
+	__u64 charge_folios;	/* out: MEMLOCK: the folios, those this file had not charged */
+	__u64 memlock_limit;	/* out: MEMLOCK: RLIMIT_MEMLOCK in pages (~0: unlimited) */
+	__u64 pinned_vm;	/* out: MEMLOCK: mm->pinned_vm before, pages */
+	__u64 held_pages;	/* out: FILE_CAP: pages the file held */
+	__u64 max_pages;	/* out: FILE_CAP: the cap */
+	__u64 nr_probed;	/* out: MIGRATION: pages looked at from page_index on */
+	__u64 nr_unpinnable;	/* out: MIGRATION: of those, not folio_is_longterm_pinnable() */
+	__u32 nr_records;	/* out: records kept (at most PINIO_WHY_MAX_RECORDS) */
+	__u32 count;		/* in: room at records; out: records written */
+	__aligned_u64 records;	/* in: user address of struct pinio_page_record[count] */
+	__u64 reserved[4];	/* in: zero */
+};
+
 #define PINIO_IOC_INFO		_IOR(PINIO_IOC_MAGIC, 0x00, struct pinio_info)
 #define PINIO_IOC_PIN		_IOWR(PINIO_IOC_MAGIC, 0x01, struct pinio_pin)
 #define PINIO_IOC_UNPIN		_IOWR(PINIO_IOC_MAGIC, 0x02, struct pinio_unpin)
@@ -254,5 +395,6 @@ struct pinio_dump {
 #define PINIO_IOC_SET_CONFIG	_IOW(PINIO_IOC_MAGIC, 0x05, struct pinio_config)
 #define PINIO_IOC_GET_CONFIG	_IOR(PINIO_IOC_MAGIC, 0x06, struct pinio_config)
 #define PINIO_IOC_DUMP		_IOWR(PINIO_IOC_MAGIC, 0x07, struct pinio_dump)
+#define PINIO_IOC_WHY		_IOWR(PINIO_IOC_MAGIC, 0x08, struct pinio_why)
 
 #endif /* _UAPI_LINUX_PINIO_H */
