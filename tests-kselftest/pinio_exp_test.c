@@ -123,7 +123,10 @@ static void check_record(struct __test_metadata *_metadata, int pagemap,
 		  r->flags & (PINIO_PAGE_DMA_PINNED | PINIO_PAGE_ANON |
 			      PINIO_PAGE_ANON_EXCLUSIVE | PINIO_PAGE_ZERO | PINIO_PAGE_KSM));
 	EXPECT_GE(PINIO_ZONE_DEVICE, r->zone);
-	for (int i = 0; i < 3; i++)
+	/* One page-table mapping explains one reference: the rest are the pin's. */
+	EXPECT_EQ(1, r->expected_refs);
+	EXPECT_EQ(0, r->reserved0);
+	for (int i = 0; i < ARRAY_SIZE(r->reserved); i++)
 		EXPECT_EQ(0, r->reserved[i]);
 }
 
