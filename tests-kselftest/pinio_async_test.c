@@ -26,6 +26,8 @@
  *                           every request completes in full
  *   completion_order        as completed vs PINIO_CONFIG_FIFO (CQE order); EBUSY when the
  *                           order changes with requests in flight
+ *   reaped_is_done          a reaped request is out of flight: the order may change, a
+ *                           NOWAIT request at depth 1 finds the slot free (libaio)
  *   uring_cancel            IORING_OP_ASYNC_CANCEL of a request the engine holds, and of one
  *                           waiting in io-wq for a queue slot
  *   libaio_submit_cancel    io_submit/io_getevents, io_cancel (pinio has no cancel hook),
@@ -917,6 +919,51 @@ TEST_F_TIMEOUT(async, completion_order, 120)
 	EXPECT_EQ(0, set_config(self->fd, 0, 0, 0));
 	io_uring_queue_exit(&ring);
 	buf_free(r, 4 * PG);
+}
+
+/*
+ * A request whose completion was reaped is no longer in flight: the order may change at once
+ * (no EBUSY), and at queue depth 1 the next request takes the slot at once, even under
+ * RWF_NOWAIT (no EAGAIN). libaio, whose ki_complete() posts the event from the engine's
+ * worker directly, so the caller may reap it while that worker is still running.
+ */
+TEST_F_TIMEOUT(async, reaped_is_done, 120)
+{
+	const uint64_t off = self->base + REG_AIO;
+	const int rounds = 200;
+	uint8_t *r = buf_new(PG, 0);
+	struct iocb cb, *cbp = &cb;
+	struct io_event ev;
+	io_context_t ctx = 0;
+	uint32_t flags = 0;
+	int busy = 0, again = 0;
+
+	ASSERT_NE(NULL, r);
+	ASSERT_EQ(0, io_setup(4, &ctx));
+	/* The shortest service time: each request is queued, served by the worker. */
+	ASSERT_EQ(0, set_config(self->fd, flags, 1, 1));
+	for (int i = 0; i < rounds; i++) {
+		io_prep_pread(&cb, self->fd, r, PG, off);
+		cb.aio_rw_flags = i % 4 < 2 ? 0 : RWF_NOWAIT;
+		ASSERT_EQ(1, io_submit(ctx, 1, &cbp));
+		ASSERT_EQ(1, aio_reap(ctx, 1, &ev, 10000));
+		if (ev.res == -EAGAIN)
+			again++;
+		else
+			ASSERT_EQ((long)PG, (long)ev.res);
+		if (set_config(self->fd, flags ^ PINIO_CONFIG_FIFO, 1, 1) == -EBUSY) {
+			busy++;
+			ASSERT_EQ(0, async_settle(5000));
+			ASSERT_EQ(0, set_config(self->fd, flags ^ PINIO_CONFIG_FIFO, 1, 1));
+		}
+		flags ^= PINIO_CONFIG_FIFO;
+	}
+	EXPECT_EQ(0, busy) TH_LOG("%d of %d order changes after the reap answered EBUSY",
+				  busy, rounds);
+	EXPECT_EQ(0, again) TH_LOG("%d of %d RWF_NOWAIT reads at depth 1 found the slot taken",
+				   again, rounds);
+	ASSERT_EQ(0, io_destroy(ctx));
+	buf_free(r, PG);
 }
 
 /* ---- cancel ---------------------------------------------------------------------------- */

@@ -232,8 +232,14 @@ impl AsyncRequest {
         self.pages.as_ref().is_some_and(Lent::device_writes)
     }
 
-    /// Moves the data, releases the pages and completes the kiocb. Process context.
-    fn complete(self, disk: &Disk) {
+    /// Moves the data and releases the pages (unpinned, dirty where written); returns the kiocb
+    /// and the answer to complete it with. Process context.
+    ///
+    /// The pages go before the completion: the submitter may look at them, and listed pages
+    /// are only lent until then. The caller gives the request's slot back before completing
+    /// too: a submitter that reaped every completion has nothing in flight
+    /// (`PINIO_IOC_SET_CONFIG` does not answer `EBUSY`).
+    fn serve(self, disk: &Disk) -> (PendingIocb, Result<usize>) {
         let mut result = self
             .pages
             .map_or(Ok(0), |pages| pages.serve(disk, self.pos));
@@ -242,9 +248,7 @@ impl AsyncRequest {
             result = Err(error);
         }
         Counters::add(&disk.counters.async_completed, 1);
-        // Unpinned (dirty) before completing: the submitter may look at the pages, and listed
-        // pages are only lent until completion.
-        self.iocb.complete(result);
+        (self.iocb, result)
     }
 }
 
@@ -515,8 +519,9 @@ impl FileQueue {
                 state.lent.reset();
             }
             drop(state);
-            request.complete(&self.disk);
+            let (iocb, result) = request.serve(&self.disk);
             self.release_slot(true);
+            iocb.complete(result);
             state = self.state.lock();
         }
     }
