@@ -28,10 +28,11 @@ LLVM_SUFFIX=${LLVM_SUFFIX:--19}
 # - nokaslr: a kernel of one's own with CONFIG_RANDOMIZE_BASE (x86_64_defconfig) may be placed
 #   anywhere in physical memory, and where it lands in 384M-1024M the fixed CMA area cannot be
 #   reserved ("cma: Failed to reserve 640 MiB"); the project's kernels have no KASLR.
-# - swiotlb=force,track_hiwater: Linux 7.3 counts the pool's slots in use (pinio's swiotlb_used
-#   and swiotlb_used_hiwater, debugfs' io_tlb_used_hiwater) only with track_hiwater; 7.2 ignores
-#   the word and always counts.
-PINIO_BOOT2_APPEND=${PINIO_BOOT2_APPEND:-"movablecore=432M cma=640M@384M brd.rd_nr=2 swiotlb=force,track_hiwater nokaslr"}
+# - swiotlb=track_hiwater: Linux 7.3 counts the pool's slots in use (pinio's swiotlb_used and
+#   swiotlb_used_hiwater, debugfs' io_tlb_used_hiwater) only with track_hiwater; 7.2 always
+#   counts. A swiotlb= of its own: 7.2 forces only for a value ending in "force"
+#   (swiotlb=force,track_hiwater forces nothing there) and ignores a value it does not know.
+PINIO_BOOT2_APPEND=${PINIO_BOOT2_APPEND:-"movablecore=432M cma=640M@384M brd.rd_nr=2 swiotlb=force swiotlb=track_hiwater nokaslr"}
 # pinio's module parameters in that boot: a 32-bit DMA mask (NAME=VALUE, space-separated).
 PINIO_BOOT2_PARAMS=${PINIO_BOOT2_PARAMS:-"dma_mask_bits=32"}
 

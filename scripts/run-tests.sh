@@ -56,7 +56,7 @@ BOOT2_ENV=${PINIO_BOOT2_ENV:-"PINIO_ARGS_pinio_io_test=-V ram0|PINIO_FUZZ_OPS=20
 # pinio_exp_boot_test's bounce_leak fills the pool with kept mappings, and pinio_exp_test's
 # overlapping_reads runs again, bounced and logged (it runs in the first boot too: BOOT1_TOO).
 # A program of this list that is not in BOOT2_PROGS runs in this boot only (unless BOOT1_TOO).
-BOOT3_APPEND=${PINIO_BOOT3_APPEND:-"swiotlb=128,force,track_hiwater"}
+BOOT3_APPEND=${PINIO_BOOT3_APPEND:-"swiotlb=128,force swiotlb=track_hiwater"}
 BOOT3_PARAMS=${PINIO_BOOT3_PARAMS:-"dma_mask_bits=32 dma_leak_experiment=1 overlap_warn=1"}
 BOOT3_PROGS=${PINIO_BOOT3_PROGS:-"pinio_async_test pinio_fio_test.sh pinio_exp_boot_test pinio_exp_test"}
 BOOT3_ENV=${PINIO_BOOT3_ENV:-"PINIO_ARGS_pinio_async_test=-t starved_bounce_pool|PINIO_ARGS_pinio_exp_boot_test=-t bounce_leak|PINIO_ARGS_pinio_exp_test=-t overlapping_reads"}

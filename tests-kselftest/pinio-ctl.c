@@ -462,7 +462,7 @@ static const struct exp_scenario experiments[] = {
 	  NULL, exp_why },
 	{ "bounce-leak",
 	  "PINIO_DMA_KEEP_MAPPING keeps DMA mappings: swiotlb slots leak, the pool fills, callers get EAGAIN (RWF_NOWAIT) or ENOMEM; the unpin unmaps first",
-	  "swiotlb=128,force,track_hiwater, and pinio with dma_mask_bits=32 dma_leak_experiment=1",
+	  "swiotlb=128,force swiotlb=track_hiwater, and pinio with dma_mask_bits=32 dma_leak_experiment=1",
 	  exp_bounce_leak },
 	{ "overlap",
 	  "two io_uring reads into one page in flight: the last to complete wins (as completed, FIFO); dma_overlaps, overlap_warn",

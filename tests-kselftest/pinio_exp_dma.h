@@ -8,9 +8,10 @@
  * writes stay in the bounce buffer, the pool fills, and the callers that come next get EAGAIN
  * (RWF_NOWAIT) or ENOMEM (blocking: the kept slots never come back while they wait); the
  * release unmaps before it unpins, and the data arrives then. It needs a small forced pool
- * whose use Linux 7.3 tracks (track_hiwater: before it, io_tlb_used in debugfs is an estimate
- * and pinio's swiotlb_used stays 0): make test's third boot
- * (swiotlb=128,force,track_hiwater; dma_mask_bits=32 dma_leak_experiment=1).
+ * whose use is tracked (Linux 7.3 tracks it only with swiotlb=track_hiwater: without it,
+ * io_tlb_used in debugfs is an estimate and pinio's swiotlb_used stays 0; 7.2 always tracks
+ * it): make test's third boot (swiotlb=128,force swiotlb=track_hiwater; dma_mask_bits=32
+ * dma_leak_experiment=1).
  *
  * overlap: two asynchronous reads into one page in flight at once (io_uring, service times
  * that fix the completion order): the page ends up with the data of whichever completes last,
