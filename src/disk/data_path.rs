@@ -108,6 +108,7 @@ impl DeviceIo for Writable {
         MappedSg::map_from_device(dev, table, segments, wait, counters)
     }
 
+    #[inline]
     fn move_segment(
         disk: &Disk,
         dma: &DmaDevice,
@@ -146,6 +147,7 @@ impl DeviceIo for ReadOnly {
         MappedSg::map_to_device(dev, table, segments, wait, counters)
     }
 
+    #[inline]
     fn move_segment(
         disk: &Disk,
         dma: &DmaDevice,
@@ -253,6 +255,7 @@ unsafe fn transfer<'p, A: DeviceIo>(
 /// Moves the bytes of every segment of `mapped` between the store, from `pos + done` on, and
 /// the segments; returns the bytes moved and the bounce slots the bounced segments hold
 /// (swiotlb gives each segment its own run of slots).
+#[inline]
 fn move_mapped<A: DeviceIo>(
     disk: &Disk,
     dma: &DmaDevice,

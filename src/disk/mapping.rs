@@ -246,9 +246,6 @@ impl<'a> MappedSg<'a> {
         Self::map(dev, table, raw, DataDirection::FromDevice, wait, counters)
     }
 
-    // Out of line: inlined into a transfer's loop, its per-page loop spilled registers around
-    // every call (scripts/insns.sh: about 3.5k more instructions per MiB read).
-    #[inline(never)]
     fn map(
         dev: &'a DmaDevice,
         table: &'a mut SgEntries,
