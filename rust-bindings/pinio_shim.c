@@ -282,7 +282,8 @@ u32 pinio_vma_facts(struct vm_area_struct *vma)
 
 	if (f & VM_READ)
 		facts |= PINIO_VMA_READ;
-	if (f & VM_WRITE)
+	/* check_vma_flags() refuses a write to a shadow stack as to a read-only mapping */
+	if ((f & VM_WRITE) && !(f & VM_SHADOW_STACK))
 		facts |= PINIO_VMA_WRITE;
 	if (f & VM_SHARED)
 		facts |= PINIO_VMA_SHARED;
@@ -319,14 +320,15 @@ bool pinio_vma_beyond_eof(struct vm_area_struct *vma, unsigned long addr)
 	if (!vma->vm_file || vma_is_anonymous(vma) || (vma->vm_flags & (VM_IO | VM_PFNMAP)))
 		return false;
 	inode = file_inode(vma->vm_file);
-	if (is_vm_hugetlb_page(vma))
-		pgoff = ((addr - vma->vm_start) >> huge_page_shift(hstate_vma(vma))) +
-			(vma->vm_pgoff >> huge_page_order(hstate_vma(vma)));
-	else
-		pgoff = linear_page_index(vma, addr);
-	return pgoff >= DIV_ROUND_UP(i_size_read(inode),
-				     is_vm_hugetlb_page(vma) ?
-				     huge_page_size(hstate_vma(vma)) : PAGE_SIZE);
+	if (is_vm_hugetlb_page(vma)) {
+		struct hstate *h = hstate_vma(vma);
+
+		/* hugetlb_no_page(): a huge page only partly inside i_size is past the end too */
+		pgoff = ((addr - vma->vm_start) >> huge_page_shift(h)) +
+			(vma->vm_pgoff >> huge_page_order(h));
+		return pgoff >= (i_size_read(inode) >> huge_page_shift(h));
+	}
+	return linear_page_index(vma, addr) >= DIV_ROUND_UP(i_size_read(inode), PAGE_SIZE);
 }
 
 bool pinio_page_anon_exclusive(const struct page *page)
