@@ -469,9 +469,6 @@ pub(crate) struct KeptMapping {
 // context); the table is an owned allocation, and `dev` is `Send`.
 unsafe impl Send for KeptMapping {}
 
-// SAFETY: `&self` methods only read `slots`.
-unsafe impl Sync for KeptMapping {}
-
 impl KeptMapping {
     /// Keeps the mapping `left` left mapped, made in `table` for `dev`, past its transfer;
     /// `slots` of its bounce slots are counted as kept on `dev`.

@@ -66,6 +66,7 @@ impl From<kernel::alloc::AllocError> for ChargeError {
     }
 }
 
+/// `RBTreeNode::new()`'s error, which is only ever `ENOMEM`.
 impl From<Error> for ChargeError {
     fn from(_: Error) -> ChargeError {
         ChargeError::NoMemory

@@ -79,12 +79,6 @@ impl From<kernel::alloc::AllocError> for Failure {
     }
 }
 
-impl From<TakeError> for Failure {
-    fn from(e: TakeError) -> Failure {
-        Failure::Other(e.error)
-    }
-}
-
 /// The explanation of one failed pin: the `PINIO_IOC_WHY` answer without its `in` fields, and
 /// the page records it refers to.
 pub(crate) struct Why {
@@ -151,8 +145,8 @@ impl Why {
         self.error
     }
 
-    /// The answer, numbered `seq` among the file's failures, for a caller with room for
-    /// `count` records: the answer and the records to write.
+    /// The answer, numbered `seq` among the file's failures, and the page records it refers
+    /// to.
     pub(crate) fn answer(&self, seq: u64) -> (uapi::pinio_why, &[uapi::pinio_page_record]) {
         let mut answer = self.answer;
         answer.seq = seq;
