@@ -106,9 +106,10 @@ impl OpenFile {
     /// `PINIO_IOC_WHY` before the call returns ([`Why::explain`]).
     pub(crate) fn pin(&self, arg: &mut uapi::pinio_pin) -> Result {
         self.try_pin(arg).map_err(|failure| {
+            let seq = self.pins.lock().count_failure();
             let why = Why::explain(arg, failure);
             let error = why.error();
-            self.pins.lock().failed(why);
+            self.pins.lock().failed(seq, why);
             error
         })
     }

@@ -171,8 +171,9 @@ pub(crate) struct PinTable {
     held_pages: usize,
     /// Long-term charges, one account per mm that pinned through this file.
     accounts: KVec<MmAccount>,
-    /// Why the last failed pin failed (`PINIO_IOC_WHY`), and how many have failed.
-    why: Option<Why>,
+    /// Why the last failed pin failed (`PINIO_IOC_WHY`), with its number among the failures;
+    /// and how many have failed.
+    why: Option<(u64, Why)>,
     failures: u64,
 }
 
@@ -190,17 +191,26 @@ impl PinTable {
         }
     }
 
-    /// Keeps `why` as the explanation of the file's last failed pin.
-    pub(crate) fn failed(&mut self, why: Why) {
+    /// Numbers a failed pin among the file's failures when it fails, before it is explained.
+    pub(crate) fn count_failure(&mut self) -> u64 {
         self.failures += 1;
-        self.why = Some(why);
+        self.failures
+    }
+
+    /// Keeps `why`, the explanation of failure `seq` ([`PinTable::count_failure`]), unless a
+    /// later failure's is kept already: explanations are gathered outside the table's lock, and
+    /// a slow one (a failed migration probes every page) may finish after a later one.
+    pub(crate) fn failed(&mut self, seq: u64, why: Why) {
+        if self.why.as_ref().is_none_or(|(kept, _)| *kept < seq) {
+            self.why = Some((seq, why));
+        }
     }
 
     /// `PINIO_IOC_WHY`: the explanation of the last failed pin, numbered among the file's
     /// failures, and its records (none if no pin failed).
     pub(crate) fn why(&self) -> (uapi::pinio_why, &[uapi::pinio_page_record]) {
         match &self.why {
-            Some(why) => why.answer(self.failures),
+            Some((seq, why)) => why.answer(*seq),
             None => (
                 uapi::pinio_why {
                     kind: uapi::PINIO_WHY_NONE,
