@@ -936,7 +936,7 @@ TEST_F_TIMEOUT(async, reaped_is_done, 120)
 	struct io_event ev;
 	io_context_t ctx = 0;
 	uint32_t flags = 0;
-	int busy = 0, again = 0;
+	int busy = 0, again = 0, ret;
 
 	ASSERT_NE(NULL, r);
 	ASSERT_EQ(0, io_setup(4, &ctx));
@@ -951,11 +951,13 @@ TEST_F_TIMEOUT(async, reaped_is_done, 120)
 			again++;
 		else
 			ASSERT_EQ((long)PG, (long)ev.res);
-		if (set_config(self->fd, flags ^ PINIO_CONFIG_FIFO, 1, 1) == -EBUSY) {
+		ret = set_config(self->fd, flags ^ PINIO_CONFIG_FIFO, 1, 1);
+		if (ret == -EBUSY) {
 			busy++;
 			ASSERT_EQ(0, async_settle(5000));
-			ASSERT_EQ(0, set_config(self->fd, flags ^ PINIO_CONFIG_FIFO, 1, 1));
+			ret = set_config(self->fd, flags ^ PINIO_CONFIG_FIFO, 1, 1);
 		}
+		ASSERT_EQ(0, ret);
 		flags ^= PINIO_CONFIG_FIFO;
 	}
 	EXPECT_EQ(0, busy) TH_LOG("%d of %d order changes after the reap answered EBUSY",

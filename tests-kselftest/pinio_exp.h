@@ -247,6 +247,23 @@ static inline const char *exp_zone_name(uint32_t zone)
 	return zone < ARRAY_SIZE(names) ? names[zone] : "?";
 }
 
+/* The whole kernel log (SYSLOG_ACTION_READ_ALL), NUL-terminated, for free(); NULL on failure. */
+static inline char *exp_klog_read(void)
+{
+	int size = klogctl(10, NULL, 0), n;	/* SYSLOG_ACTION_SIZE_BUFFER */
+	char *buf = size > 0 ? malloc(size + 1) : NULL;
+
+	if (!buf)
+		return NULL;
+	n = klogctl(3, buf, size);		/* SYSLOG_ACTION_READ_ALL */
+	if (n < 0) {
+		free(buf);
+		return NULL;
+	}
+	buf[n] = 0;
+	return buf;
+}
+
 /*
  * The CMA areas, from the kernel log ("cma: Reserved N MiB at 0x..."): a module cannot read a
  * pageblock's migratetype (get_pfnblock_migratetype() is not exported), and without
@@ -254,18 +271,11 @@ static inline const char *exp_zone_name(uint32_t zone)
  */
 static inline int exp_find_cma(struct exp *e)
 {
-	int size = klogctl(10, NULL, 0);	/* SYSLOG_ACTION_SIZE_BUFFER */
-	char *buf, *p;
-	int n;
+	char *buf = exp_klog_read(), *p;
 
 	e->nr_cma = 0;
-	if (size <= 0)
-		return 0;
-	buf = malloc(size + 1);
 	if (!buf)
 		return 0;
-	n = klogctl(3, buf, size);		/* SYSLOG_ACTION_READ_ALL */
-	buf[n > 0 ? n : 0] = 0;
 	for (p = strstr(buf, "cma: Reserved "); p && e->nr_cma < EXP_MAX_CMA;
 	     p = strstr(p + 1, "cma: Reserved ")) {
 		unsigned long long mib, base;
@@ -1000,7 +1010,6 @@ static inline int exp_iterators(struct exp *e)
 	loff_t off;
 	ssize_t n;
 	char *log;
-	int size;
 
 	if (!exp_need(e, buf, "mmap") || !exp_need(e, !pipe(pfd), "pipe"))
 		return -1;
@@ -1059,11 +1068,8 @@ static inline int exp_iterators(struct exp *e)
 #undef EXP_ROW
 
 	/* The kernel iterators, from pinio_extract's lines in the kernel log. */
-	size = klogctl(10, NULL, 0);
-	log = size > 0 ? malloc(size + 1) : NULL;
+	log = exp_klog_read();
 	if (exp_need(e, log, "klogctl")) {
-		n = klogctl(3, log, size);
-		log[n > 0 ? n : 0] = 0;
 		for (int k = 2; k < 6; k++) {
 			long long calls = -1, kcalls = -1, pin = -1, list = -1, foll = -1;
 			char key[32];

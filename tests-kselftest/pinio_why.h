@@ -228,7 +228,7 @@ static inline void why_check_file_cap(struct exp *e, const struct why_run *x)
 static inline int why_pin_unprivileged(struct exp *e, struct why_run *x, size_t pages,
 				       size_t pin, bool thp)
 {
-	int status;
+	int status = 0;
 	pid_t pid = fork();
 
 	if (pid < 0) {
