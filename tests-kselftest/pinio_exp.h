@@ -323,20 +323,28 @@ static inline long long exp_zoneinfo(const char *zone, const char *key)
 }
 
 /* The flags of a record as words. */
+/* The names of the bits set in @flags (bit i named @names[i]), space-separated, into @buf. */
+static inline const char *exp_bit_names(uint32_t flags, const char * const *names,
+					unsigned int n, char *buf, size_t len)
+{
+	size_t at = 0;
+
+	buf[0] = 0;
+	for (unsigned int i = 0; i < n; i++)
+		if (flags & (1U << i))
+			at += snprintf(buf + at, at < len ? len - at : 0, "%s%s",
+				       at ? " " : "", names[i]);
+	return buf;
+}
+
 static inline const char *exp_flag_names(uint32_t flags, char *buf, size_t len)
 {
 	static const char * const names[] = {
 		"pinned", "anon", "excl", "zero", "dirty", "ksm", "swapcache", "lru", "hugetlb",
 		"lt-pinnable",
 	};
-	size_t at = 0;
 
-	buf[0] = 0;
-	for (unsigned int i = 0; i < ARRAY_SIZE(names); i++)
-		if (flags & (1U << i))
-			at += snprintf(buf + at, at < len ? len - at : 0, "%s%s",
-				       at ? " " : "", names[i]);
-	return buf;
+	return exp_bit_names(flags, names, ARRAY_SIZE(names), buf, len);
 }
 
 /*

@@ -49,16 +49,7 @@ static inline void leak_pool_read(struct leak_pool *p)
 static inline long long leak_dma(struct exp *e, uint32_t handle, uint32_t flags, size_t off,
 				 size_t len, uint64_t *bounced)
 {
-	struct pinio_dma d = {
-		.handle = handle, .flags = flags, .range_offset = off,
-		.store_offset = EXP_STORE_OFF + off, .len = len,
-	};
-
-	if (ioctl(e->fd, PINIO_IOC_DMA, &d))
-		return -errno;
-	if (bounced)
-		*bounced = d.bounced;
-	return (long long)d.done;
+	return ioc_dma_bounced(e->fd, handle, flags, off, EXP_STORE_OFF + off, len, bounced);
 }
 
 /* A 4 KiB O_DIRECT read of the store into @buf, RWF_NOWAIT or not: 0 or the errno. */

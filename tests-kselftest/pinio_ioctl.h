@@ -72,9 +72,10 @@ static inline int ioc_query(int fd, uint32_t handle, struct pinio_query *q)
 	return ioctl(fd, PINIO_IOC_QUERY, q) ? -errno : 0;
 }
 
-/* PINIO_IOC_DMA: the bytes moved, or -errno. */
-static inline long long ioc_dma(int fd, uint32_t handle, uint32_t flags, uint64_t range_off,
-				uint64_t store_off, uint64_t len)
+/* PINIO_IOC_DMA: the bytes moved, or -errno; the bytes bounced in @bounced (if not NULL). */
+static inline long long ioc_dma_bounced(int fd, uint32_t handle, uint32_t flags,
+					uint64_t range_off, uint64_t store_off, uint64_t len,
+					uint64_t *bounced)
 {
 	struct pinio_dma d;
 
@@ -86,7 +87,16 @@ static inline long long ioc_dma(int fd, uint32_t handle, uint32_t flags, uint64_
 	d.len = len;
 	if (ioctl(fd, PINIO_IOC_DMA, &d))
 		return -errno;
+	if (bounced)
+		*bounced = d.bounced;
 	return (long long)d.done;
+}
+
+/* PINIO_IOC_DMA: the bytes moved, or -errno. */
+static inline long long ioc_dma(int fd, uint32_t handle, uint32_t flags, uint64_t range_off,
+				uint64_t store_off, uint64_t len)
+{
+	return ioc_dma_bounced(fd, handle, flags, range_off, store_off, len, NULL);
 }
 
 /*

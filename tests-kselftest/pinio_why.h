@@ -58,14 +58,8 @@ static inline const char *why_vma_names(uint32_t flags, char *buf, size_t len)
 		"read", "write", "shared", "anon", "file", "shmem", "hugetlb", "dirty-tracked",
 		"io/pfnmap", "fsdax", "secretmem", "cow",
 	};
-	size_t at = 0;
 
-	buf[0] = 0;
-	for (unsigned int i = 0; i < ARRAY_SIZE(names); i++)
-		if (flags & (1U << i))
-			at += snprintf(buf + at, at < len ? len - at : 0, "%s%s", at ? " " : "",
-				       names[i]);
-	return buf;
+	return exp_bit_names(flags, names, ARRAY_SIZE(names), buf, len);
 }
 
 /*
