@@ -727,54 +727,68 @@ static int kworkers(void)
  * 1024 requests in flight at once (the largest queue depth), each with a service time: they
  * wait on the file's timer, not in workers, so the kernel's kworker count hardly moves (a
  * worker per request in flight, sleeping out its latency, would add hundreds), and they all
- * complete, with their data, after the latency.
+ * complete, with their data, after the latency. The verdict needs all 1024 submitted before
+ * the first completes: on a loaded host, where submitting took longer than the service time,
+ * the test runs once more with a service time well beyond what submitting took.
  */
-TEST_F_TIMEOUT(async, depth_1024_workers, 120)
+TEST_F_TIMEOUT(async, depth_1024_workers, 240)
 {
 	enum { N = PINIO_QUEUE_DEPTH_MAX };
-	const uint32_t len = 4 * KiB, lat = 3000000;
+	const uint32_t len = 4 * KiB;
 	const uint64_t off = self->base + REG_DEPTH;
 	uint8_t *r = buf_new((size_t)N * len, 0);
 	static struct uring_done d[N];
 	struct pinio_async_counters a;
 	int before, during, bad = 0;
-	uint64_t t0, t_sub, t_all;
+	uint64_t t0, t_sub = 0, t_all;
+	uint32_t lat = 3000000;
 	long long in_flight;
 	struct io_uring ring;
 
 	ASSERT_NE(NULL, r);
 	ASSERT_EQ(0, store_pattern(self->fd, off, 16 * len, 71));
-	ASSERT_EQ(0, set_config(self->fd, 0, lat, N));
 	ASSERT_EQ(0, io_uring_queue_init(N, &ring, 0));
-	for (int i = 0; i < N; i++)
-		ASSERT_EQ(0, uring_queue_rw(&ring, false, self->fd, r + (size_t)i * len, len,
-					    off + (i % 16) * len, i));
-	before = kworkers();
-	ASSERT_LT(0, before);
-	ASSERT_EQ(0, async_counters_read(&a));
-	t0 = async_now_us();
-	ASSERT_EQ(N, io_uring_submit(&ring));
-	t_sub = async_now_us() - t0;
-	during = kworkers();
-	in_flight = async_in_flight();
-	ASSERT_EQ(N, uring_reap(&ring, N, d, 60000));
-	t_all = async_now_us() - t0;
-	ksft_print_msg("%d reads of %u ms in flight at once (submitted in %llu ms, %lld in flight after): kworkers %d before, %d while they waited; all complete after %llu ms\n",
-		       N, lat / 1000, (unsigned long long)t_sub / 1000, in_flight, before, during,
-		       (unsigned long long)t_all / 1000);
-	ASSERT_LT(t_sub, lat) TH_LOG("submitting took longer than the service time: no verdict");
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if (attempt) {
+			/* Three times what submitting took, within the test's time. */
+			lat = t_sub * 3 > 60000000 ? 60000000 : t_sub * 3;
+			ksft_print_msg("submitting took longer than the service time: again, with %u ms\n",
+				       lat / 1000);
+		}
+		ASSERT_EQ(0, set_config(self->fd, 0, lat, N));
+		for (int i = 0; i < N; i++)
+			ASSERT_EQ(0, uring_queue_rw(&ring, false, self->fd, r + (size_t)i * len,
+						    len, off + (i % 16) * len, i));
+		before = kworkers();
+		ASSERT_LT(0, before);
+		ASSERT_EQ(0, async_counters_read(&a));
+		t0 = async_now_us();
+		ASSERT_EQ(N, io_uring_submit(&ring));
+		t_sub = async_now_us() - t0;
+		during = kworkers();
+		in_flight = async_in_flight();
+		ASSERT_EQ(N, uring_reap(&ring, N, d, 2 * lat / 1000 + 60000));
+		t_all = async_now_us() - t0;
+		ksft_print_msg("%d reads of %u ms in flight at once (submitted in %llu ms, %lld in flight after): kworkers %d before, %d while they waited; all complete after %llu ms\n",
+			       N, lat / 1000, (unsigned long long)t_sub / 1000, in_flight, before,
+			       during, (unsigned long long)t_all / 1000);
+		for (int i = 0; i < N; i++) {
+			int k = d[i].data;
+
+			if (d[i].res != (int)len ||
+			    pattern_mismatch(r + (size_t)k * len, len, 71,
+					     off + (k % 16) * len) != len)
+				bad++;
+		}
+		EXPECT_EQ(0, bad) TH_LOG("%d of %d reads came back wrong", bad, N);
+		if (t_sub < lat)
+			break;
+	}
+	ASSERT_LT(t_sub, lat) TH_LOG("submitting took longer than the service time twice: no verdict");
 	EXPECT_EQ(N, in_flight);
 	EXPECT_GE(before + 4, during) TH_LOG("%d more kworkers with %d requests waiting",
 					       during - before, N);
 	EXPECT_LE(lat, t_all);
-	for (int i = 0; i < N; i++) {
-		int k = d[i].data;
-
-		if (d[i].res != (int)len ||
-		    pattern_mismatch(r + (size_t)k * len, len, 71, off + (k % 16) * len) != len)
-			bad++;
-	}
-	EXPECT_EQ(0, bad) TH_LOG("%d of %d reads came back wrong", bad, N);
 	io_uring_queue_exit(&ring);
 	buf_free(r, (size_t)N * len);
 }
