@@ -14,7 +14,10 @@
 use super::{
     counters::Counters,
     dma_device::DmaDevice,
-    mapping::DmaSegment, //
+    mapping::{
+        DmaSegment,
+        MappedSg, //
+    },
 };
 use crate::{
     glue::shim,
@@ -74,7 +77,8 @@ fn looked_up<'m>(
 
 /// The device's view of a mapped segment, looked up by its address: the pages at its physical
 /// address, one span per page, for the device to read. Counts bounced bytes on `counters` and
-/// in `bounced`. [`direct`] is the same answer, when it has one, without the lookup.
+/// in `bounced`. [`direct`] is the same answer for a whole mapping, when it has one, without
+/// the lookup.
 pub(crate) fn pages<'m>(
     dev: &DmaDevice,
     seg: DmaSegment<'m>,
@@ -107,42 +111,31 @@ pub(crate) fn pages_mut<'m>(
     }))
 }
 
-/// The mapped pages themselves, one span per page, when the segment's DMA address is their
-/// own physical address ([`DmaSegment::direct`]: nothing bounced, no translation): the pages
-/// [`pages`] would look up, without looking them up. `None` otherwise.
-fn direct_raw<'m>(
-    seg: &DmaSegment<'m>,
-) -> Option<impl Iterator<Item = (NonNull<bindings::page>, Span)> + 'm> {
-    let (run, offset) = seg.direct()?;
-    Some(
-        run.iter()
-            .zip(page_spans(offset, seg.len()))
-            .filter_map(|(page, span)| Some((NonNull::new(*page)?, span))),
-    )
-}
-
-/// [`pages`] without the lookup, when the segment reaches its own pages (see [`direct_raw`]).
+/// The mapped pages themselves, as handed in, when every segment's DMA address is its own
+/// entry's physical address ([`MappedSg::direct`]: nothing bounced, no translation): the pages
+/// [`pages`] would look up for each segment, without looking them up. `None` otherwise.
 pub(crate) fn direct<'m>(
-    seg: &DmaSegment<'m>,
+    mapped: &'m MappedSg<'_>,
 ) -> Option<impl Iterator<Item = (PageRef<'m>, Span)> + 'm> {
-    Some(direct_raw(seg)?.map(|(page, span)| {
-        // SAFETY: The pages are the mapped ones, lent for the mapping's lifetime `'m`
-        // (invariant of `DmaSegment`).
+    Some(mapped.direct()?.map(|(page, span)| {
+        // SAFETY: The pages are the mapped ones, lent for the mapping's lifetime, which
+        // outlives the borrow `'m` (invariants of `MappedSg`).
         (unsafe { PageRef::from_raw(page) }, span)
     }))
 }
 
-/// [`pages_mut`] without the lookup, when the segment reaches its own pages (see
-/// [`direct_raw`]); `None` also if the segment was mapped for the device to read only.
+/// [`pages_mut`] for every segment at once, without the lookup, when the segments reach their
+/// own pages (see [`direct`]); `None` also if the mapping lets the device read only.
 pub(crate) fn direct_mut<'m>(
-    seg: &DmaSegment<'m>,
+    mapped: &'m MappedSg<'_>,
 ) -> Option<impl Iterator<Item = (PageMut<'m>, Span)> + 'm> {
-    if !seg.device_writes() {
+    if !mapped.device_writes() {
         return None;
     }
-    Some(direct_raw(seg)?.map(|(page, span)| {
-        // SAFETY: The pages are the mapped ones, lent for `'m`, mapped `DMA_FROM_DEVICE` from
-        // pages the device may write (invariant of `DmaSegment`).
+    Some(mapped.direct()?.map(|(page, span)| {
+        // SAFETY: The pages are the mapped ones, lent for the mapping's lifetime (outliving
+        // `'m`), mapped `DMA_FROM_DEVICE` from pages the device may write (invariants of
+        // `MappedSg`).
         (unsafe { PageMut::from_raw(page) }, span)
     }))
 }

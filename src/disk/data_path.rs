@@ -9,8 +9,8 @@
 //! [`ReadOnly`] ones (a write). When the device has a DMA device (always, outside KUnit and
 //! the `dma_map=0` benchmark knob) the pages are mapped at most
 //! [`SG_ENTRIES`](super::mapping::SG_ENTRIES) at a time ([`MappedSg`]), the bytes move through
-//! the DMA addresses only ([`bus::pages`], or [`bus::direct`] where a segment's address is its
-//! own pages'), and each mapping is unmapped before the call
+//! the DMA addresses only ([`bus::pages`], or [`bus::direct`] where every segment's address is
+//! its own pages'), and each mapping is unmapped before the call
 //! returns, so before the caller releases the pages. Without one the bytes are copied
 //! straight between the pages (what brd does).
 
@@ -64,6 +64,16 @@ pub(crate) trait DeviceIo: crate::pages::view::Access + Sized {
         counters: &Counters,
     ) -> Result<MappedSg<'a>>;
 
+    /// The device moves the bytes of a whole mapping between the store at `pos` and the pages
+    /// it maps, in one pass, when every segment reaches its own pages ([`bus::direct`]);
+    /// returns them. `None` (nothing moved) if a segment does not.
+    fn move_direct(
+        disk: &Disk,
+        pos: usize,
+        mapped: &MappedSg<'_>,
+        alloc: Alloc,
+    ) -> Option<Result<usize>>;
+
     /// The device moves the bytes of one mapped segment between the store at `pos` and what
     /// the segment's DMA address reaches ([`bus::pages`]); returns them. Adds the segment's
     /// length to `bounced` if it went through a bounce slot.
@@ -109,6 +119,15 @@ impl DeviceIo for Writable {
     }
 
     #[inline]
+    fn move_direct(
+        disk: &Disk,
+        pos: usize,
+        mapped: &MappedSg<'_>,
+        _alloc: Alloc,
+    ) -> Option<Result<usize>> {
+        Some(disk.store.read_into(pos, bus::direct_mut(mapped)?))
+    }
+
     fn move_segment(
         disk: &Disk,
         dma: &DmaDevice,
@@ -117,13 +136,8 @@ impl DeviceIo for Writable {
         _alloc: Alloc,
         bounced: &mut usize,
     ) -> Result<usize> {
-        match bus::direct_mut(&seg) {
-            Some(pages) => disk.store.read_into(pos, pages),
-            None => disk.store.read_into(
-                pos,
-                bus::pages_mut(dma, seg, &disk.counters, bounced).ok_or(EPERM)?,
-            ),
-        }
+        let pages = bus::pages_mut(dma, seg, &disk.counters, bounced).ok_or(EPERM)?;
+        disk.store.read_into(pos, pages)
     }
 }
 
@@ -148,6 +162,15 @@ impl DeviceIo for ReadOnly {
     }
 
     #[inline]
+    fn move_direct(
+        disk: &Disk,
+        pos: usize,
+        mapped: &MappedSg<'_>,
+        alloc: Alloc,
+    ) -> Option<Result<usize>> {
+        Some(disk.store.write_from(pos, bus::direct(mapped)?, alloc))
+    }
+
     fn move_segment(
         disk: &Disk,
         dma: &DmaDevice,
@@ -156,13 +179,8 @@ impl DeviceIo for ReadOnly {
         alloc: Alloc,
         bounced: &mut usize,
     ) -> Result<usize> {
-        match bus::direct(&seg) {
-            Some(pages) => disk.store.write_from(pos, pages, alloc),
-            None => {
-                disk.store
-                    .write_from(pos, bus::pages(dma, seg, &disk.counters, bounced), alloc)
-            }
-        }
+        let pages = bus::pages(dma, seg, &disk.counters, bounced);
+        disk.store.write_from(pos, pages, alloc)
     }
 }
 
@@ -265,14 +283,16 @@ fn move_mapped<A: DeviceIo>(
     alloc: Alloc,
     bounced: &mut usize,
 ) -> Result<(usize, usize)> {
+    let start = pos.checked_add(done).ok_or(EINVAL)?;
+    // Nothing bounced, nothing to look up: one pass over the pages, as without a mapping.
+    if let Some(moved) = A::move_direct(disk, start, mapped, alloc) {
+        return Ok((moved?, 0));
+    }
     let mut moved = 0usize;
     let mut slots = 0usize;
     for seg in mapped.segments() {
         let len = seg.len();
-        let at = pos
-            .checked_add(done)
-            .and_then(|p| p.checked_add(moved))
-            .ok_or(EINVAL)?;
+        let at = start.checked_add(moved).ok_or(EINVAL)?;
         let before = *bounced;
         moved += A::move_segment(disk, dma, at, seg, alloc, bounced)?;
         if *bounced != before {

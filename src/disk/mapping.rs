@@ -4,8 +4,10 @@
 //!
 //! [`MappedSg`] is the one type that maps and unmaps (`dma_map_sg()`, `dma_unmap_sg()`): the
 //! copy engine sees a transfer's pages only as the DMA addresses and lengths it hands out
-//! ([`DmaSegment`]), and reaches memory only through [`super::bus::pages`], as a bus master
-//! would. The table is a caller-provided [`SgEntries`] of [`SG_ENTRIES`] entries (2 KiB with
+//! ([`DmaSegment`]), and reaches memory only through [`super::bus`], as a bus master would:
+//! by looking the addresses up, or, when every DMA address is the physical address of its
+//! entry's own bytes ([`MappedSg::direct`]: nothing bounced, no translation), through the
+//! pages and spans handed in, which are then exactly what the addresses name. The table is a caller-provided [`SgEntries`] of [`SG_ENTRIES`] entries (2 KiB with
 //! x86_64's 32-byte `struct scatterlist`), on the stack of a transfer: mapping allocates
 //! nothing of pinio's own (swiotlb, when it bounces, takes slots from its pool).
 //!
@@ -19,8 +21,10 @@
 //! any segment length, and no entry exceeds `dma_max_mapping_size()` (256 KiB under swiotlb).
 //!
 //! Deliberately broken variants, never built by default, prove that the checks catch mistakes
-//! (`make PINIO_BROKEN_DMA=skip_unmap` or `=wrong_dir`, see `Kbuild`): `skip_unmap` never
-//! unmaps, `wrong_dir` maps (and unmaps) `DMA_TO_DEVICE` where the device writes.
+//! (`make PINIO_BROKEN_DMA=skip_unmap`, `=wrong_dir` or `=always_direct`, see `Kbuild`):
+//! `skip_unmap` never unmaps, `wrong_dir` maps (and unmaps) `DMA_TO_DEVICE` where the device
+//! writes, `always_direct` lets the device reach the pages handed in even where their
+//! segments were bounced.
 //!
 //! [`KeptMapping`] makes `skip_unmap`'s mistake on purpose and in the open, for the bounce-pool
 //! experiment (`PINIO_DMA_KEEP_MAPPING`, only with the `dma_leak_experiment=1` parameter): a
@@ -53,6 +57,7 @@ use core::{
         ManuallyDrop,
         MaybeUninit, //
     },
+    ptr::NonNull,
 };
 use kernel::{
     bindings,
@@ -71,6 +76,14 @@ use kernel::{
 /// Entries of an [`SgEntries`]: one per page of a 64-page batch, at most.
 pub(crate) const SG_ENTRIES: usize = 64;
 
+/// One piece of a lent page handed to a mapping: the page and the bytes of it mapped.
+#[derive(Clone, Copy)]
+struct Lent {
+    page: *mut bindings::page,
+    offset: u32,
+    len: u32,
+}
+
 /// The storage of one scatterlist: [`SG_ENTRIES`] `struct scatterlist`s, on a transfer's stack.
 ///
 /// Not the kernel crate's [`SGTable`](kernel::scatterlist::SGTable): that one is built only
@@ -80,10 +93,9 @@ pub(crate) struct SgEntries {
     entries: [Opaque<bindings::scatterlist>; SG_ENTRIES],
     /// The CPU's physical address of each entry's first byte, as the entry was set up.
     phys: [MaybeUninit<u64>; SG_ENTRIES],
-    /// Each entry's first page: its index in `pages`.
-    start: [MaybeUninit<u8>; SG_ENTRIES],
-    /// The pages mapped, in order, each once (an entry covers a run of them).
-    pages: [MaybeUninit<*mut bindings::page>; SG_ENTRIES],
+    /// The pieces of pages mapped, in the order they were handed in (an entry covers a run of
+    /// them).
+    lent: [MaybeUninit<Lent>; SG_ENTRIES],
 }
 
 impl SgEntries {
@@ -92,8 +104,7 @@ impl SgEntries {
         Self {
             entries: [const { Opaque::uninit() }; SG_ENTRIES],
             phys: [const { MaybeUninit::uninit() }; SG_ENTRIES],
-            start: [const { MaybeUninit::uninit() }; SG_ENTRIES],
-            pages: [const { MaybeUninit::uninit() }; SG_ENTRIES],
+            lent: [const { MaybeUninit::uninit() }; SG_ENTRIES],
         }
     }
 
@@ -110,6 +121,39 @@ fn raw_direction(dir: DataDirection) -> bindings::dma_data_direction {
         DataDirection::FromDevice => DataDirection::ToDevice.into(),
         dir => dir.into(),
     }
+}
+
+/// Whether byte `offset` of `page` is, in physical memory, the byte right after the first `end`
+/// bytes of `last`: the condition for merging two pieces into one entry (`__blk_rq_map_sg()`'s
+/// `biovec_phys_mergeable()`), for pages lent for as long as the caller borrows them.
+#[inline]
+fn continues(
+    last: *mut bindings::page,
+    end: usize,
+    page: *mut bindings::page,
+    offset: usize,
+) -> bool {
+    if page == last {
+        return offset == end;
+    }
+    end == PAGE_SIZE && offset == 0 && next_in_memory(last, page)
+}
+
+/// Whether `page` is the page after `last` in physical memory. With a linear memory map
+/// (`CONFIG_SPARSEMEM_VMEMMAP`, x86_64's, or `CONFIG_FLATMEM`), `page_to_pfn()` is the distance
+/// from the map's start, so that is the next `struct page`: no call per page.
+#[cfg(any(CONFIG_SPARSEMEM_VMEMMAP, CONFIG_FLATMEM))]
+#[inline]
+fn next_in_memory(last: *mut bindings::page, page: *mut bindings::page) -> bool {
+    page == last.wrapping_add(1)
+}
+
+/// Whether `page` is the page after `last` in physical memory (`page_to_phys()` of both: the
+/// memory map is not linear across sections).
+#[cfg(not(any(CONFIG_SPARSEMEM_VMEMMAP, CONFIG_FLATMEM)))]
+fn next_in_memory(last: *mut bindings::page, page: *mut bindings::page) -> bool {
+    // SAFETY: Both are valid pages lent to the caller; `page_to_phys()` only computes.
+    unsafe { shim::pinio_page_to_phys(page) == shim::pinio_page_to_phys(last) + PAGE_SIZE as u64 }
 }
 
 /// After `dma_map_sg()` mapped nothing for `bytes` bytes, for the `waited`-th time: whether to
@@ -155,14 +199,16 @@ pub(crate) const KEPT_WAIT_MAX: u32 = 1000;
 /// - `table`'s first `nents` entries are initialised as by `sg_init_table(table, nents)` and
 ///   were mapped for `dev` in `dir` by `dma_map_sg()`, which
 ///   returned `mapped` (`1..=nents`) DMA segments; they are unmapped only by [`Drop`].
+/// - `table.phys[..nents]` hold the entries' physical addresses, and `table.lent[..nlent]`
+///   the pieces of pages the entries cover, in order.
 /// - The pages behind them are lent for `'a` (a pin, a reference, the iterator's owner or the
 ///   store); if `dir` is [`DataDirection::FromDevice`] their lender lets the device write them.
 pub(crate) struct MappedSg<'a> {
     dev: &'a DmaDevice,
     table: &'a mut SgEntries,
     nents: c_int,
-    /// Pages the entries cover: `table.pages[..npages]`.
-    npages: usize,
+    /// Pieces of pages the entries cover: `table.lent[..nlent]`.
+    nlent: usize,
     mapped: usize,
     dir: DataDirection,
     _pages: PhantomData<PageRef<'a>>,
@@ -179,13 +225,10 @@ pub(crate) struct DmaSegment<'m> {
     addr: u64,
     len: usize,
     device_writes: bool,
-    /// The CPU's view of the segment when the mapping is one segment per entry (dma-direct):
-    /// the physical address of the entry's first byte and the pages the entry covers.
-    cpu: Option<(u64, &'m [*mut bindings::page])>,
     _mapping: PhantomData<&'m ()>,
 }
 
-impl<'m> DmaSegment<'m> {
+impl DmaSegment<'_> {
     /// The DMA address (`sg_dma_address()`).
     pub(crate) fn addr(&self) -> u64 {
         self.addr
@@ -199,16 +242,6 @@ impl<'m> DmaSegment<'m> {
     /// Whether the mapping lets the device write (`DMA_FROM_DEVICE`).
     pub(crate) fn device_writes(&self) -> bool {
         self.device_writes
-    }
-
-    /// The mapped pages themselves and the offset in the first, if the DMA address is the
-    /// physical address of the segment's own bytes: then the device reaches exactly those pages
-    /// (nothing bounced, no address translation; an entry covers a physically contiguous run),
-    /// and [`super::bus`] need not look the address up. `None` otherwise: bounced through
-    /// swiotlb, or a DMA offset.
-    pub(crate) fn direct(&self) -> Option<(&'m [*mut bindings::page], usize)> {
-        let (phys, pages) = self.cpu?;
-        (self.addr == phys).then_some((pages, (phys % PAGE_SIZE as u64) as usize))
     }
 }
 
@@ -255,44 +288,40 @@ impl<'a> MappedSg<'a> {
         counters: &Counters,
     ) -> Result<Self> {
         let max_seg = dev.max_mapping_size().min(u32::MAX as usize);
-        // Entries `..n` are initialised, for `bytes` bytes of the pages `..k`.
+        // Entries `..n` are initialised, for `bytes` bytes of the pieces `..k`.
         let mut n = 0usize;
         let mut k = 0usize;
         let mut bytes = 0usize;
-        // Current entry: physical end, length.
-        let mut cur: Option<(u64, usize)> = None;
+        // Current entry: its last page, the end of its bytes in that page, its length.
+        let mut cur: Option<(*mut bindings::page, usize, usize)> = None;
         for (page, span) in pages.take(SG_ENTRIES) {
             if !span.in_page() || span.len == 0 {
                 return Err(EINVAL);
             }
+            // At most `SG_ENTRIES` pieces (`take()`), each inside its page (checked above).
+            let lent = table.lent.get_mut(k).ok_or(EINVAL)?;
+            lent.write(Lent {
+                page,
+                offset: span.offset as u32,
+                len: span.len as u32,
+            });
+            k += 1;
             bytes += span.len;
-            // SAFETY: `page` is a valid page lent for `'a` (the argument types' invariants);
-            // `page_to_phys()` only computes.
-            let phys = unsafe { shim::pinio_page_to_phys(page) } + span.offset as u64;
-            let entry = match cur {
-                Some((end, seg_len)) if end == phys && seg_len + span.len <= max_seg => {
-                    // An entry's run lists each page once: a span that continues the previous
-                    // one inside the same page (two buffer segments side by side in a page)
-                    // adds bytes, not a page.
-                    if span.offset == 0 {
-                        if let Some(slot) = table.pages.get_mut(k) {
-                            slot.write(page);
-                        }
-                        k += 1;
-                    }
+            let end = span.offset + span.len;
+            if let Some((last, last_end, seg_len)) = cur {
+                if seg_len + span.len <= max_seg && continues(last, last_end, page, span.offset) {
                     let entry = table.entry(n - 1).ok_or(EINVAL)?;
                     // SAFETY: `entry` is the table's last initialised entry, set up for a run
                     // of physically contiguous lent pages which this span continues.
                     unsafe { (*entry).length += span.len as u32 };
-                    cur = Some((end + span.len as u64, seg_len + span.len));
+                    cur = Some((page, end, seg_len + span.len));
                     continue;
                 }
-                _ => table.entry(n).ok_or(EINVAL)?,
-            };
-            if let Some(slot) = table.pages.get_mut(k) {
-                slot.write(page);
             }
-            k += 1;
+            let entry = table.entry(n).ok_or(EINVAL)?;
+            // SAFETY: `page` is a valid page lent for `'a` (the argument types' invariants);
+            // `page_to_phys()` only computes.
+            let phys = unsafe { shim::pinio_page_to_phys(page) } + span.offset as u64;
             // What `sg_init_one()`-style set-up leaves: a zeroed entry, then `sg_set_page()`. A
             // `struct page` is aligned far beyond the two low bits `page_link` uses for flags.
             let mut sg: bindings::scatterlist = pin_init::zeroed();
@@ -303,13 +332,11 @@ impl<'a> MappedSg<'a> {
             // table, which this initialises; the page is lent for `'a`, and `span` lies inside
             // it (checked above).
             unsafe { entry.write(sg) };
-            if let (Some(at), Some(first)) = (table.phys.get_mut(n), table.start.get_mut(n)) {
+            if let Some(at) = table.phys.get_mut(n) {
                 at.write(phys);
-                // At most `SG_ENTRIES` (64) pages.
-                first.write((k - 1) as u8);
             }
             n += 1;
-            cur = Some((phys + span.len as u64, span.len));
+            cur = Some((page, end, span.len));
         }
         let last = n
             .checked_sub(1)
@@ -346,7 +373,7 @@ impl<'a> MappedSg<'a> {
             dev,
             table,
             nents,
-            npages: k,
+            nlent: k,
             mapped,
             dir,
             _pages: PhantomData,
@@ -359,9 +386,6 @@ impl<'a> MappedSg<'a> {
     /// The DMA segments, in order; they cover the mapped pages' bytes.
     pub(crate) fn segments(&self) -> impl Iterator<Item = DmaSegment<'_>> + '_ {
         let device_writes = self.dir == DataDirection::FromDevice;
-        // One DMA segment per entry, in order (dma-direct never merges): segment `i` is entry
-        // `i`'s bytes, wherever they were bounced to.
-        let per_entry = self.mapped == self.nents as usize;
         (0..self.mapped).filter_map(move |i| {
             let entry = self.table.entry(i)?;
             // SAFETY: `entry` is one of the `mapped` DMA segments of the live mapping (type
@@ -372,37 +396,59 @@ impl<'a> MappedSg<'a> {
                     bindings::sg_dma_len(entry) as usize,
                 )
             };
-            let cpu = if per_entry {
-                // SAFETY: `phys[i]` and `start[i]` were written when entry `i` was set up, and
-                // `start[i + 1]` if there is such an entry (type invariants).
-                let (phys, first, end) = unsafe {
-                    let end = match self.table.start.get(i + 1) {
-                        Some(next) if i + 1 < self.mapped => usize::from(next.assume_init()),
-                        _ => self.npages,
-                    };
-                    (
-                        self.table.phys.get(i)?.assume_init(),
-                        usize::from(self.table.start.get(i)?.assume_init()),
-                        end,
-                    )
-                };
-                let run = self.table.pages.get(first..end)?;
-                // SAFETY: `pages[..npages]` were written when the entries were set up (type
-                // invariants), and `MaybeUninit<T>` has `T`'s layout.
-                let run = unsafe { core::slice::from_raw_parts(run.as_ptr().cast(), run.len()) };
-                Some((phys, run))
-            } else {
-                None
-            };
             // INVARIANT: Mapped in `dir` for as long as `self` is borrowed.
             Some(DmaSegment {
                 addr,
                 len,
                 device_writes,
-                cpu,
                 _mapping: PhantomData,
             })
         })
+    }
+
+    /// Whether the mapping lets the device write (`DMA_FROM_DEVICE`).
+    pub(crate) fn device_writes(&self) -> bool {
+        self.dir == DataDirection::FromDevice
+    }
+
+    /// The pieces of pages handed in, in order, if every DMA segment's address is the
+    /// physical address of its own entry's bytes: then the device reaches exactly those
+    /// pieces (one segment per entry, nothing bounced, no translation; dma-direct without
+    /// swiotlb), and [`super::bus`] need not look any address up. `None` otherwise.
+    pub(crate) fn direct(
+        &self,
+    ) -> Option<impl Iterator<Item = (NonNull<bindings::page>, Span)> + '_> {
+        if self.mapped != self.nents as usize {
+            return None;
+        }
+        for i in 0..self.mapped {
+            let entry = self.table.entry(i)?;
+            // SAFETY: Entry `i` is one of the `mapped` DMA segments of the live mapping and
+            // `phys[i]` was written when it was set up (type invariants). The field is what
+            // `sg_dma_address()` reads, without a call per entry.
+            let (addr, phys) =
+                unsafe { ((*entry).dma_address, self.table.phys.get(i)?.assume_init()) };
+            // BROKEN on purpose: every mapping taken for direct, bounced or not.
+            #[cfg(pinio_broken_dma = "always_direct")]
+            let phys = {
+                let _ = phys;
+                addr
+            };
+            if addr != phys {
+                return None;
+            }
+        }
+        let lent = self.table.lent.get(..self.nlent)?;
+        Some(lent.iter().filter_map(|lent| {
+            // SAFETY: `lent[..nlent]` were written when the entries were set up (type
+            // invariants).
+            let lent = unsafe { lent.assume_init() };
+            let span = Span {
+                offset: lent.offset as usize,
+                len: lent.len as usize,
+            };
+            Some((NonNull::new(lent.page)?, span))
+        }))
     }
 }
 
