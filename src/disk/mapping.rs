@@ -7,9 +7,11 @@
 //! ([`DmaSegment`]), and reaches memory only through [`super::bus`], as a bus master would:
 //! by looking the addresses up, or, when every DMA address is the physical address of its
 //! entry's own bytes ([`MappedSg::direct`]: nothing bounced, no translation), through the
-//! pages and spans handed in, which are then exactly what the addresses name. The table is a caller-provided [`SgEntries`] of [`SG_ENTRIES`] entries (2 KiB with
-//! x86_64's 32-byte `struct scatterlist`), on the stack of a transfer: mapping allocates
-//! nothing of pinio's own (swiotlb, when it bounces, takes slots from its pool).
+//! pages and spans handed in, which are then exactly what the addresses name. The table is a
+//! caller-provided [`SgEntries`] of [`SG_ENTRIES`] entries (2 KiB with x86_64's 32-byte
+//! `struct scatterlist`, and beside them each entry's physical address and each piece handed
+//! in), on the stack of a transfer: mapping allocates nothing of pinio's own (swiotlb, when it
+//! bounces, takes slots from its pool).
 //!
 //! A mapping borrows the pages it maps for its lifetime `'a` (they cannot be released while it
 //! exists), and the table: it is unmapped, with the same entry count and direction it was
